@@ -1,0 +1,1 @@
+"""Controllable stand-ins named by the design: DNS server, kubelet, workloads, ACME fault proxy."""

@@ -1,0 +1,1 @@
+"""certchaos harness: stack providers, binaries, PKI, waits, scenario engine, CLI and pytest plugin."""

@@ -1,0 +1,39 @@
+"""The harness's error types: each says what failed and the one thing that fixes it."""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """A failure of the harness or its stack, as opposed to a scenario's deviation."""
+
+
+class MissingBinary(HarnessError):
+    def __init__(self, component: str, looked_in: list[str], fix: str):
+        self.component = component
+        self.fix = fix
+        super().__init__(
+            f"{component}: binary not found (looked in {', '.join(looked_in)}). Fix: {fix}"
+        )
+
+
+class PortInUse(HarnessError):
+    def __init__(self, component: str, host: str, port: int):
+        self.component = component
+        super().__init__(
+            f"{component}: {host}:{port} is already in use. Fix: stop whatever listens there "
+            f"(`ss -ltnp 'sport = :{port}'` shows it) or leave the port unset so a free one is chosen"
+        )
+
+
+class ComponentFailed(HarnessError):
+    """A component exited or did not become ready; carries its last log lines."""
+
+    def __init__(self, component: str, what: str, log_path: str | None = None, log_tail: str = ""):
+        self.component = component
+        self.log_path = log_path
+        message = f"{component}: {what}"
+        if log_path:
+            message += f"\n  log: {log_path}"
+        if log_tail:
+            message += "\n  last log lines:\n" + "\n".join("    " + line for line in log_tail.splitlines())
+        super().__init__(message)
