@@ -63,9 +63,13 @@ class Component:
         return f"run `apt-get install -y {self.apt}` (as root), or put a `{self.name}` binary in --bin-dir"
 
 
-def load_components(path: Path = VERSIONS_FILE) -> dict[str, Component]:
+def _versions(path: Path = VERSIONS_FILE) -> dict:
     with open(path, "rb") as handle:
-        table = tomllib.load(handle)["components"]
+        return tomllib.load(handle)
+
+
+def load_components(path: Path = VERSIONS_FILE) -> dict[str, Component]:
+    table = _versions(path)["components"]
     return {
         name: Component(name=name, **{**spec, "version_args": tuple(spec.get("version_args", ()))})
         for name, spec in table.items()
@@ -156,7 +160,10 @@ def build(
         started = time.monotonic()
         print(f"building {', '.join(c.name for c in members)} from gomodules/{module} ...", file=out, flush=True)
         with tempfile.TemporaryDirectory(prefix="certchaos-build-") as scratch:
-            command = [go, "build", "-trimpath", "-o", scratch + "/", *[c.package for c in members]]
+            stamps = _versions().get("modules", {}).get(module, {}).get("ldflags", [])
+            ldflags = " ".join(f"-X {stamp}" for stamp in stamps)
+            command = [go, "build", "-trimpath", "-ldflags", ldflags, "-o", scratch + "/",
+                       *[c.package for c in members]]
             env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=readonly")
             result = subprocess.run(command, cwd=GOMODULES / module, env=env, stdout=out, stderr=out)
             if result.returncode != 0:

@@ -1,0 +1,75 @@
+"""Kubernetes plumbing shared by the stack providers: kubeconfigs, API clients, applying manifests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from harness.wait import Seen, wait_for
+
+
+def write_kubeconfig(path: Path, server: str, ca_cert: Path, client_cert: Path, client_key: Path,
+                     name: str = "certchaos") -> Path:
+    """A kubeconfig with one cluster, one user (client certificate) and one current context."""
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority": str(ca_cert)}}],
+        "users": [{"name": name, "user": {"client-certificate": str(client_cert), "client-key": str(client_key)}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "current-context": name,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    path.chmod(0o600)
+    return path
+
+
+def api_client(kubeconfig: Path) -> client.ApiClient:
+    return config.new_client_from_config(config_file=str(kubeconfig))
+
+
+def load_documents(text: str) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def apply_crds(api: client.ApiClient, documents: Iterable[dict], timeout: float = 60.0) -> list[str]:
+    """Create (or replace) CustomResourceDefinitions and wait until each is Established."""
+    extensions = client.ApiextensionsV1Api(api)
+    names = []
+    for document in documents:
+        name = document["metadata"]["name"]
+        try:
+            extensions.create_custom_resource_definition(document)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            current = extensions.read_custom_resource_definition(name)
+            document["metadata"]["resourceVersion"] = current.metadata.resource_version
+            extensions.replace_custom_resource_definition(name, document)
+        names.append(name)
+
+    def established() -> Seen:
+        pending = []
+        for name in names:
+            conditions = extensions.read_custom_resource_definition(name).status.conditions or []
+            if not any(c.type == "Established" and c.status == "True" for c in conditions):
+                pending.append(name)
+        return Seen(not pending, {"not established": pending})
+
+    # CRDs are established within a second or two on an idle API server; 60 s covers a loaded CI machine.
+    wait_for(established, subject="cert-manager CRDs", expected="to be Established", timeout=timeout)
+    return names
+
+
+def ensure_namespace(api: client.ApiClient, name: str) -> None:
+    try:
+        client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+    except ApiException as error:
+        if error.status != 409:
+            raise
