@@ -39,6 +39,7 @@ CONTROLLERS = (
     "garbagecollector", "namespace", "deployment", "replicaset", "endpoint", "endpointslice",
     "serviceaccount", "serviceaccount-token",
 )
+STACK_MARKER = "CERTCHAOS_STACK"
 SERVICE_CIDR = "10.96.0.0/16"  # only allocated, never routed: no Service traffic leaves loopback here
 
 
@@ -196,7 +197,8 @@ class LocalStack:
 
     def _spawn(self, name: str, argv: list, probe: Callable[[], Seen], timeout: float = COMPONENT_READY,
                ) -> ManagedProcess:
-        process = ManagedProcess(name, argv, self.log_path(name))
+        # The marker lets anyone (tests, `ps e`) find every process of this stack.
+        process = ManagedProcess(name, argv, self.log_path(name), env={STACK_MARKER: str(self.run_dir)})
         self.processes[name] = process
         process.start()
         process.wait_ready(probe, timeout)

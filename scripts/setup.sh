@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Idempotent setup on a fresh machine: Debian packages, the Python package, the Go-built binaries.
+# Each step skips what is already there; `certchaos doctor` at the end proves everything is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(etcd-server pebble prometheus bind9-dnsutils)
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+echo "setup: installing certchaos and its Python dependencies (pip install -e .)"
+PIP_ROOT_USER_ACTION=ignore "$PYTHON" -m pip install -q --disable-pip-version-check -e .
+
+echo "setup: building missing binaries into ${CERTCHAOS_CACHE:-$HOME/.cache/certchaos}"
+"$PYTHON" -m harness.cli binaries build
+"$PYTHON" -m harness.cli doctor

@@ -1,0 +1,191 @@
+"""The local stack is a real Kubernetes API with a working cert-manager: issuance, webhook, errors, no leaks."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from kubernetes import client
+
+from harness.errors import ComponentFailed, MissingBinary, PortInUse
+from harness.providers.local import STACK_MARKER, LocalStack
+from harness.wait import Seen, wait_for
+
+pytestmark = pytest.mark.integration
+
+GROUP, VERSION = "cert-manager.io", "v1"
+
+
+def create(kube, namespace, plural, body):
+    return client.CustomObjectsApi(kube).create_namespaced_custom_object(GROUP, VERSION, namespace, plural, body)
+
+
+def certificate(name, issuer, **spec):
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Certificate", "metadata": {"name": name},
+            "spec": {"secretName": name, "issuerRef": {"name": issuer}, **spec}}
+
+
+def issuer(name, **spec):
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Issuer", "metadata": {"name": name}, "spec": spec}
+
+
+def wait_ready(kube, namespace, name):
+    objects = client.CustomObjectsApi(kube)
+
+    def ready() -> Seen:
+        status = objects.get_namespaced_custom_object(GROUP, VERSION, namespace, "certificates", name).get("status", {})
+        conditions = {c["type"]: (c["status"], c.get("reason"), c.get("message")) for c in status.get("conditions", [])}
+        return Seen(conditions.get("Ready", ("",))[0] == "True", conditions)
+
+    # Issuance by a local issuer takes well under a second; 60 s covers a loaded 2-core CI machine.
+    return wait_for(ready, subject=f"Certificate {namespace}/{name}", expected="Ready=True", timeout=60)
+
+
+def secret_data(kube, namespace, name):
+    data = client.CoreV1Api(kube).read_namespaced_secret(name, namespace).data
+    return {key: base64.b64decode(value) for key, value in data.items()}
+
+
+def verify_signed_by(child: x509.Certificate, parent: x509.Certificate) -> None:
+    parent.public_key().verify(child.signature, child.tbs_certificate_bytes, padding.PKCS1v15(),
+                               child.signature_hash_algorithm)
+
+
+def test_ca_issuer_issues_a_certificate_that_chains_to_the_ca(kube, namespace):
+    create(kube, namespace, "issuers", issuer("bootstrap", selfSigned={}))
+    create(kube, namespace, "certificates", certificate(
+        "root-ca", "bootstrap", isCA=True, commonName="certchaos test CA",
+        privateKey={"algorithm": "RSA", "size": 2048}))
+    wait_ready(kube, namespace, "root-ca")
+    create(kube, namespace, "issuers", issuer("ca", ca={"secretName": "root-ca"}))
+    create(kube, namespace, "certificates", certificate(
+        "leaf", "ca", dnsNames=["app.certchaos.test", "www.certchaos.test"], duration="2h",
+        privateKey={"algorithm": "RSA", "size": 2048}))
+    wait_ready(kube, namespace, "leaf")
+
+    data = secret_data(kube, namespace, "leaf")
+    leaf = x509.load_pem_x509_certificate(data["tls.crt"])
+    ca = x509.load_pem_x509_certificate(data["ca.crt"])
+    key = serialization.load_pem_private_key(data["tls.key"], password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    assert key.public_key().public_numbers() == leaf.public_key().public_numbers()
+    verify_signed_by(leaf, ca)
+    assert leaf.issuer == ca.subject
+    root = x509.load_pem_x509_certificate(secret_data(kube, namespace, "root-ca")["tls.crt"])
+    assert ca == root
+    names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sorted(names.get_values_for_type(x509.DNSName)) == ["app.certchaos.test", "www.certchaos.test"]
+    assert leaf.not_valid_after_utc - leaf.not_valid_before_utc == datetime.timedelta(hours=2)
+
+
+def test_webhook_rejects_a_certificate_without_any_name(kube, namespace):
+    create(kube, namespace, "issuers", issuer("bootstrap", selfSigned={}))
+    with pytest.raises(client.ApiException) as rejected:
+        create(kube, namespace, "certificates", certificate("nameless", "bootstrap"))
+    message = json.loads(rejected.value.body)["message"]
+    assert message.startswith('admission webhook "webhook.cert-manager.io" denied the request')
+    assert "at least one of commonName, dnsNames" in message
+
+
+def test_controller_that_cannot_start_is_named_with_its_log(stack):
+    with pytest.raises(ComponentFailed) as failed:
+        stack.restart_controller(controller_args=["--no-such-flag"])
+    message = str(failed.value)
+    assert message.startswith("cert-manager-controller: exited with code")
+    assert "unknown flag: --no-such-flag" in message
+    stack.restart_controller(controller_args=[])
+    assert stack.processes["cert-manager-controller"].running()
+
+
+def stack_processes(run_dir: Path) -> list[int]:
+    """PIDs whose environment carries this stack's marker."""
+    marker = f"{STACK_MARKER}={run_dir}".encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker in (proc / "environ").read_bytes().split(b"\0"):
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids
+
+
+def test_port_in_use_is_named_and_nothing_is_left_running(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PortInUse, match=rf"kube-apiserver: 127.0.0.1:{port} is already in use"):
+            LocalStack(run_dir=tmp_path, api_port=port).start()
+    assert stack_processes(tmp_path.resolve()) == []
+
+
+def test_missing_binary_names_the_component_and_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("CERTCHAOS_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(MissingBinary) as missing:
+        LocalStack(run_dir=tmp_path).start()
+    assert missing.value.component == "kube-apiserver"
+    assert "certchaos binaries build kube-apiserver" in str(missing.value)
+    assert stack_processes(tmp_path.resolve()) == []
+
+
+def run_until_ready(argv, run_dir: Path, **kwargs) -> subprocess.Popen:
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+    seen = []
+
+    def ready() -> Seen:
+        line = process.stdout.readline()
+        seen.append(line)
+        return Seen("ready" in line, "".join(seen[-5:]))
+
+    # A warm local stack is ready in ~15 s; 120 s covers a loaded CI machine.
+    wait_for(ready, subject="certchaos up", expected="to print its ready line", timeout=120, interval=0)
+    return process
+
+
+def test_ctrl_c_of_certchaos_up_stops_every_component(tmp_path):
+    run_dir = tmp_path / "stack"
+    kubeconfig = tmp_path / "kubeconfig"
+    up = run_until_ready([sys.executable, "-m", "harness.cli", "up", "--run-dir", str(run_dir),
+                          "--kubeconfig", str(kubeconfig)], run_dir)
+    try:
+        assert len(stack_processes(run_dir.resolve())) == 6
+        assert kubeconfig.exists()
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=60) == 0
+    finally:
+        up.kill()
+        up.wait()
+    assert stack_processes(run_dir.resolve()) == []
+
+
+FAILING_TEST = """
+def test_fails_while_the_stack_runs(stack):
+    print("STACK_RUN_DIR", stack.run_dir)
+    assert False, "deliberate failure"
+"""
+
+
+def test_a_failing_test_leaves_nothing_running(tmp_path):
+    (tmp_path / "test_failing.py").write_text(FAILING_TEST)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "harness.stack_fixtures", "-s", "-q", str(tmp_path / "test_failing.py")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])),
+    )
+    assert result.returncode == 1, result.stdout[-2000:]
+    run_dir = next(line.split()[1] for line in result.stdout.splitlines() if line.startswith("STACK_RUN_DIR"))
+    assert stack_processes(Path(run_dir)) == []
+    assert not Path(run_dir).exists()
