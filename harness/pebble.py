@@ -105,11 +105,13 @@ class Management:
 
     def __init__(self, url: str, ca_bundle: Path):
         self.url = url
+        self.verify = str(ca_bundle)  # per request: REQUESTS_CA_BUNDLE would override a Session's verify
         self.session = requests.Session()
-        self.session.verify = str(ca_bundle)
 
-    def _get(self, path: str) -> requests.Response:
-        response = self.session.get(self.url + path, timeout=REQUEST_TIMEOUT)
+    def _get(self, path: str, missing_ok: bool = False) -> requests.Response | None:
+        response = self.session.get(self.url + path, verify=self.verify, timeout=REQUEST_TIMEOUT)
+        if missing_ok and response.status_code == 404:
+            return None
         if response.status_code != 200:
             raise HarnessError(f"pebble management GET {path}: HTTP {response.status_code} {response.text[:200]!r}")
         return response
@@ -125,12 +127,9 @@ class Management:
     def cert_status(self, serial: int | str) -> CertStatus | None:
         """What Pebble knows of the certificate with this serial (int or hex), None if it never issued it."""
         hex_serial = format(serial, "x") if isinstance(serial, int) else serial
-        response = self.session.get(f"{self.url}/cert-status-by-serial/{hex_serial}", timeout=REQUEST_TIMEOUT)
-        if response.status_code == 404:
+        response = self._get(f"/cert-status-by-serial/{hex_serial}", missing_ok=True)
+        if response is None:
             return None
-        if response.status_code != 200:
-            raise HarnessError(f"pebble management cert-status-by-serial/{hex_serial}: HTTP "
-                               f"{response.status_code} {response.text[:200]!r}")
         body = response.json()
         return CertStatus(body["Status"], body["Serial"], body["Certificate"], body.get("Reason"),
                           body.get("RevokedAt"))
@@ -197,6 +196,7 @@ class Pebble:
         self.listen_port = port_or_free("pebble", self.listen_port)
         self.management_port = port_or_free("pebble-management", self.management_port)
         serving = self.pki.serving("pebble")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         config_path = self.run_dir / "pebble-config.json"
         config_path.write_text(json.dumps(config(
             listen=self.listen_port, management=self.management_port, http_port=free_port(),

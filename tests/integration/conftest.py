@@ -1,0 +1,65 @@
+"""Shared fixtures for integration tests that run single components: the run PKI, Pebble, Toxiproxy, fake DNS.
+
+Each fixture creates its object, yields it and stops it afterwards (also when the test fails).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from harness import binaries
+from harness.pebble import Pebble
+from harness.pki import RunPKI
+from harness.ports import LOOPBACK, free_port
+from harness.toxiproxy import ToxiproxyServer
+
+DEBIAN_PEBBLE = Path("/usr/bin/pebble")
+
+
+def _pebble_binary(which: str) -> Path:
+    if which == "debian":
+        path, fix = DEBIAN_PEBBLE, "apt-get install -y pebble"
+    else:
+        path, fix = binaries.load_components()["pebble"].cached, "certchaos binaries build pebble"
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.skip(f"{which} Pebble is not at {path}; `{fix}` provides it")
+    return path
+
+
+@pytest.fixture(params=["built", "debian"], ids=["pebble-v2.10.3", "pebble-debian-2.4"])
+def pebble_binary(request: pytest.FixtureRequest) -> Path:
+    """Path of each Pebble the harness supports: the pinned build and Debian's 2.4 (skipped if absent)."""
+    return _pebble_binary(request.param)
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> RunPKI:
+    """The run CA (trustme) that signs every component's TLS serving certificate."""
+    return RunPKI(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def make_pebble(pki: RunPKI, tmp_path: Path) -> Iterator[Callable[..., Pebble]]:
+    """make_pebble(resolver=None, **options) -> a started Pebble (resolver defaults to a port where
+    nothing answers); every Pebble it started is stopped after the test."""
+    started: list[Pebble] = []
+
+    def make(resolver: tuple[str, int] | None = None, **options) -> Pebble:
+        pebble = Pebble(tmp_path / f"pebble-{len(started)}", pki, resolver or (LOOPBACK, free_port()), **options)
+        started.append(pebble)
+        return pebble.start()
+
+    yield make
+    for pebble in reversed(started):
+        pebble.stop()
+
+
+@pytest.fixture
+def toxiproxy(tmp_path: Path) -> Iterator[ToxiproxyServer]:
+    """A running toxiproxy-server on loopback (server.api is its client); stopped after the test."""
+    with ToxiproxyServer(tmp_path / "toxiproxy") as server:
+        yield server
