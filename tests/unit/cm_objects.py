@@ -4,6 +4,7 @@ like the v1 CRDs (acme.cert-manager.io Order and Challenge)."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import uuid
@@ -92,3 +93,10 @@ class FakeCluster:
         monkeypatch.setattr(resources, "get", self.get)
         monkeypatch.setattr(resources, "list_objects", self.list_objects)
         return self
+
+
+def tls_secret(crt: bytes, key: bytes, ca_crt: bytes | None, name: str = "web-tls", namespace: str = "ns") -> dict:
+    data = {"tls.crt": crt, "tls.key": key, **({"ca.crt": ca_crt} if ca_crt else {})}
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": name, "namespace": namespace},
+            "data": {k: base64.b64encode(v).decode() for k, v in data.items()}}
