@@ -22,6 +22,7 @@ from kubernetes import client
 
 from harness import binaries, certmanager
 from harness.errors import HarnessError
+from harness.netjail import LoopbackJail
 from harness.kube import api_client, apply_crds, ensure_namespace, write_kubeconfig
 from harness.pki import RunPKI
 from harness.ports import LOOPBACK, free_port, port_or_free
@@ -55,6 +56,20 @@ def _log_contains(path: Path, needle: str) -> Callable[[], Seen]:
         text = path.read_text(errors="replace") if path.exists() else ""
         return Seen(needle in text, f"{needle!r} not yet in {path.name} ({len(text)} bytes)")
     return probe
+
+
+def _etcd_data_dir() -> Path:
+    """A fresh etcd data dir on tmpfs when there is one (etcd fsyncs every write; the data is thrown away).
+
+    The name carries the harness's PID, so dirs left by a harness that was SIGKILLed are removed here.
+    """
+    shm = Path("/dev/shm")
+    parent = shm if shm.is_dir() else Path(tempfile.gettempdir())
+    for stale in parent.glob("certchaos-etcd-*-*"):
+        pid = stale.name.split("-")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"certchaos-etcd-{os.getpid()}-", dir=parent))
 
 
 class LocalStack:
@@ -115,10 +130,17 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        """Stop every component in reverse start order; remove the run dir if the stack made it."""
-        for process in reversed(list(self.processes.values())):
-            process.stop()
-        self.processes.clear()
+        """Stop every component in reverse start order; remove the run dir if the stack made it.
+        A second Ctrl-C while stopping is ignored so teardown always completes."""
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main_thread else None
+        try:
+            for process in reversed(list(self.processes.values())):
+                process.stop()
+            self.processes.clear()
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGINT, previous)
         if self._api is not None:
             self._api.close()
             self._api = None
@@ -207,10 +229,7 @@ class LocalStack:
     def _start_etcd(self) -> None:
         client_port = self.ports["etcd"] = free_port()
         peer_port = free_port()
-        # tmpfs when there is one: etcd fsyncs every write and the stack's data is thrown away anyway.
-        shm = Path("/dev/shm")
-        data_dir = Path(tempfile.mkdtemp(prefix="certchaos-etcd-", dir=shm if shm.is_dir() else self.run_dir))
-        self._etcd_data = data_dir
+        data_dir = self._etcd_data = _etcd_data_dir()
         url = f"http://{LOOPBACK}:{client_port}"
         peer = f"http://{LOOPBACK}:{peer_port}"
         self._spawn("etcd", [
@@ -263,11 +282,17 @@ class LocalStack:
         port = self.ports["cert-manager-webhook"] = free_port()
         healthz = self.ports["cert-manager-webhook-healthz"] = free_port()
         serving = self.pki.serving("cert-manager-webhook")
-        self._spawn("cert-manager-webhook", [
+        # v1.11's webhook binds ":<port>": jail it so it is reachable on host loopback only (see netjail).
+        # Inside the jail it uses the same port numbers, bridged to the host's.
+        jail = LoopbackJail(self.run_dir / "webhook-jail", serves={port: port, healthz: healthz},
+                            reaches=[self.ports["kube-apiserver"]])
+        for index, bridge in enumerate(jail.host_bridges()):
+            self._spawn(f"cert-manager-webhook-bridge-{index}", bridge, lambda: Seen(True))
+        self._spawn("cert-manager-webhook", jail.wrap([
             self.bins["cert-manager-webhook"], f"--kubeconfig={self.kubeconfig}",
             f"--secure-port={port}", f"--healthz-port={healthz}",
             f"--tls-cert-file={serving.cert}", f"--tls-private-key-file={serving.key}",
-        ], _http_ok(f"http://{LOOPBACK}:{healthz}/healthz"))
+        ]), _http_ok(f"http://{LOOPBACK}:{healthz}/healthz"))
         self.register_webhook(self.webhook_url)
 
     def register_webhook(self, url: str, timeout_seconds: int = certmanager.WEBHOOK_TIMEOUT_SECONDS) -> None:

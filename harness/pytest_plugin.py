@@ -1,0 +1,181 @@
+"""certchaos pytest plugin: options, markers, the `scenario` fixture, verdicts and the run's summary.md.
+
+Only hooks, options, markers and thin fixtures live here; the logic is in harness.scenario, harness.journal
+and harness.report. Stack fixtures add themselves next to these and fill `run_state(config)`: `provider`
+and `components` (name -> version) land in every journal written after they are set.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.journal import Journal, ScenarioInfo, Status, describe_environment
+from harness.report import write_summary
+from harness.scenario import Scenario, resolve_time_scale, status_for
+
+REPORT_DIR_KEY = "certchaos_report_dir"  # passed from the xdist controller so workers share one run dir
+DIR_NAME_LIMIT = 120  # journal dir names stay well under the 255-byte file name limit
+
+
+@dataclass
+class RunState:
+    """Per-session state on config.stash."""
+
+    report_dir: Path
+    time_scale: float
+    provider: str
+    components: dict[str, str] = field(default_factory=dict)  # filled by the stack fixture
+    running: dict[str, Scenario] = field(default_factory=dict)  # node id -> run not yet saved
+
+
+STATE = pytest.StashKey[RunState]()
+RUN = pytest.StashKey[Scenario]()
+
+
+def run_state(config: pytest.Config) -> RunState:
+    return config.stash[STATE]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("certchaos", "certchaos: cert-manager chaos scenarios")
+    group.addoption("--provider", choices=("local", "kind"), default="local",
+                    help="stack provider: local processes or a kind cluster (default: local)")
+    group.addoption("--bin-dir", metavar="DIR", default=None,
+                    help="directory of user-built binaries that take precedence over the cache (default: none)")
+    group.addoption("--report-dir", metavar="DIR", default=None,
+                    help="where journals and summary.md go (default: reports/<UTC timestamp>/ under rootdir)")
+    group.addoption("--keep-stack", action="store_true", default=False,
+                    help="keep the stack's run dir (logs, kubeconfig, certs) after the session (default: removed)")
+    group.addoption("--time-scale", metavar="FACTOR", default=None,
+                    help="multiply every deadline by FACTOR on slow machines (default: $CERTCHAOS_TIME_SCALE or 1)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        'scenario(failure=None): a chaos scenario with a journal and a verdict; tests using the `scenario` '
+        'fixture get it automatically; failure= overrides the module docstring\'s first line, e.g. '
+        '@pytest.mark.scenario(failure="TXT record not yet visible to the CA\'s resolver")',
+    )
+    if not any(line.startswith("integration") for line in config.getini("markers")):
+        config.addinivalue_line("markers", "integration: needs the real stack, e.g. @pytest.mark.integration")
+    try:
+        time_scale = resolve_time_scale(config.getoption("--time-scale"))
+    except HarnessError as error:
+        raise pytest.UsageError(str(error)) from None
+    config.stash[STATE] = RunState(_report_dir(config), time_scale, config.getoption("--provider"))
+
+
+def _report_dir(config: pytest.Config) -> Path:
+    worker_input = getattr(config, "workerinput", {})
+    if REPORT_DIR_KEY in worker_input:
+        return Path(worker_input[REPORT_DIR_KEY])
+    option = config.getoption("--report-dir")
+    if option:
+        return config.invocation_params.dir / option
+    run_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return config.rootpath / "reports" / run_id
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist controller: give every worker the same report dir."""
+    node.workerinput[REPORT_DIR_KEY] = str(run_state(node.config).report_dir)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "scenario" in getattr(item, "fixturenames", ()) and item.get_closest_marker("scenario") is None:
+            item.add_marker("scenario")
+
+
+def _journal_dir(item: pytest.Item) -> str:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{item.path.stem}.{item.name}").strip("-")
+    return name[:DIR_NAME_LIMIT]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Start the run before any fixture, so a stack that fails to start still leaves a harness-error journal."""
+    if item.get_closest_marker("scenario") is None:
+        return
+    state = run_state(item.config)
+    marker = item.get_closest_marker("scenario")
+    info = ScenarioInfo.from_docstring(item.nodeid, getattr(getattr(item, "module", None), "__doc__", None))
+    if marker.kwargs.get("failure"):
+        info = ScenarioInfo(info.node_id, marker.kwargs["failure"], info.spec)
+    journal = Journal(state.report_dir / _journal_dir(item) / "journal.json", info,
+                      environment=describe_environment(state.provider, state.components))
+    run = Scenario(journal, time_scale=state.time_scale)
+    item.stash[RUN] = run
+    state.running[item.nodeid] = run
+
+
+@pytest.fixture
+def scenario(request: pytest.FixtureRequest) -> Iterator[Scenario]:
+    """The scenario run (steady_state, fault, expect, note) writing <report-dir>/<module.test>/journal.json.
+    Undo: reverts every fault still applied, newest first; a failed revert errors the test (harness-error)."""
+    run = request.node.stash[RUN]
+    yield run
+    try:
+        run.rollback()
+    finally:
+        run.check_observers()
+
+
+def _outcome(call: pytest.CallInfo, report: pytest.TestReport) -> tuple[Status | None, BaseException | None]:
+    """(verdict, cause) of one phase; None when it was skipped (a skipped scenario has no verdict)."""
+    error = call.excinfo.value if call.excinfo is not None else None
+    if report.skipped and not hasattr(report, "wasxfail"):
+        return None, None
+    if error is None:
+        return (Status.DEVIATED if report.failed else Status.PASSED), None  # failed without error: xpass(strict)
+    if call.when != "call":
+        return Status.HARNESS_ERROR, error  # setup and teardown are the harness's business
+    if isinstance(error, pytest.fail.Exception):
+        # pytest-timeout's "Timeout (>Ns) from pytest-timeout.": every wait has its own deadline, so a
+        # whole-test timeout means the harness hung, not that cert-manager deviated.
+        return (Status.HARNESS_ERROR if "pytest-timeout" in str(error) else Status.DEVIATED), error
+    return status_for(error), error
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    report = yield
+    run = item.stash.get(RUN, None)
+    if run is None:
+        return report
+    status, error = _outcome(call, report)
+    if status is None:
+        del item.stash[RUN]
+        run_state(item.config).running.pop(item.nodeid, None)  # skipped: no journal
+        return report
+    run.conclude(status, error, call.when)
+    if call.when == "teardown":
+        run.finish()
+        run_state(item.config).running.pop(item.nodeid, None)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
+    """After the runner tore fixtures down (reverting faults; after Ctrl-C this is where it happens), save
+    the runs that got no teardown report and write summary.md."""
+    state = run_state(session.config)
+    try:
+        return (yield)
+    finally:
+        for run in state.running.values():
+            interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED
+            run.conclude(Status.INTERRUPTED if interrupted else Status.HARNESS_ERROR, phase="session")
+            run.finish()
+        state.running.clear()
+        if not hasattr(session.config, "workerinput") and state.report_dir.is_dir():
+            write_summary(state.report_dir)
