@@ -1,0 +1,161 @@
+"""Reports from journals: summary.md for a run directory and a text lifecycle of one scenario.
+
+`certchaos report <dir>` writes <dir>/summary.md, prints it, and prints the lifecycle of every scenario
+that did not pass; `certchaos report <journal.json>` prints that scenario's lifecycle.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from harness.errors import HarnessError
+from harness.journal import Entry, Journal, JournalError, Kind, Status
+
+SUMMARY = "summary.md"
+JOURNAL = "journal.json"
+DETAIL_WIDTH = 100  # one terminal line for the detail column; the journal keeps everything
+SUBJECT_WIDTH = 48  # a Certificate ns/name fits; long fault reprs are cut, the journal has them whole
+
+# The detail keys worth a glance per kind; other kinds show all their keys.
+_BRIEF_KEYS = {
+    Kind.PHASE: (),
+    Kind.FAULT_APPLIED: ("outcome", "error"),
+    Kind.FAULT_REVERTED: ("outcome",),
+    Kind.FAULT_REVERT_FAILED: ("error",),
+    Kind.EXPECTATION_MET: ("expected", "detects", "recovers"),
+    Kind.EXPECTATION_MISSED: ("expected", "last", "gave_up"),
+    Kind.OBSERVED: ("state",),
+}
+
+
+def _brief(entry: Entry) -> str:
+    keys = _BRIEF_KEYS.get(entry.kind, tuple(entry.detail))
+    parts = []
+    for key in keys:
+        value = entry.detail.get(key)
+        if value is None or value is False:
+            continue
+        parts.append(key if value is True else f"{key}={value}")
+    if entry.kind in (Kind.EXPECTATION_MET, Kind.FAULT_APPLIED, Kind.FAULT_REVERTED, Kind.FAULT_REVERT_FAILED) \
+            and "started" in entry.detail:
+        parts.append(f"took {entry.offset - entry.detail['started']:.1f}s")
+    text = " ".join(parts)
+    return text if len(text) <= DETAIL_WIDTH else text[: DETAIL_WIDTH - 3] + "..."
+
+
+def lifecycle(entries: Iterable[Entry]) -> str:
+    """The timeline as aligned lines: offset, kind, subject, short detail."""
+    entries = list(entries)
+    if not entries:
+        return "(no entries)"
+    cut = [e.subject if len(e.subject) <= SUBJECT_WIDTH else e.subject[: SUBJECT_WIDTH - 3] + "..." for e in entries]
+    kind_width = max(len(e.kind) for e in entries)
+    subject_width = max(len(s) for s in cut)
+    return "\n".join(
+        f"+{e.offset:8.3f}s  {e.kind:<{kind_width}}  {subject:<{subject_width}}  {_brief(e)}".rstrip()
+        for e, subject in zip(entries, cut)
+    )
+
+
+@dataclass(frozen=True)
+class Row:
+    """One scenario's line in summary.md."""
+
+    scenario: str
+    verdict: str
+    time_to_detect: float | None
+    time_to_recover: float | None
+    journal: Path
+    failure: str
+
+    @classmethod
+    def of(cls, path: Path) -> Row:
+        try:
+            journal = Journal.load(path)
+        except JournalError as error:
+            return cls(str(path.parent.name), "unreadable", None, None, path, str(error))
+        message = (journal.error or {}).get("message", "")
+        return cls(journal.scenario.node_id, str(journal.status or "unfinished"), journal.time_to_detect(),
+                   journal.time_to_recover(), path, message.strip().splitlines()[0] if message.strip() else "")
+
+
+def find_journals(directory: Path) -> list[Path]:
+    return sorted(Path(directory).rglob(JOURNAL))
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def summary_markdown(directory: Path) -> str:
+    """summary.md's text: one table row per journal under `directory` and a totals line."""
+    directory = Path(directory)
+    rows = [Row.of(path) for path in find_journals(directory)]
+    lines = [f"# certchaos run {directory.name}", "",
+             "| scenario | verdict | time to detect | time to recover | journal | failure |",
+             "|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(cell) for cell in (
+            row.scenario, row.verdict, _seconds(row.time_to_detect), _seconds(row.time_to_recover),
+            str(row.journal.relative_to(directory)), row.failure)) + " |")
+    counts = {status: sum(row.verdict == status for row in rows) for status in Status}
+    totals = ", ".join(f"{count} {status}" for status, count in counts.items())
+    others = len(rows) - sum(counts.values())
+    lines += ["", f"Totals: {len(rows)} scenarios: {totals}" + (f", {others} unreadable or unfinished" if others else "")]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(directory: Path) -> Path | None:
+    """Write <directory>/summary.md; None (and nothing written) when the directory holds no journal."""
+    directory = Path(directory)
+    if not find_journals(directory):
+        return None
+    path = directory / SUMMARY
+    path.write_text(summary_markdown(directory))
+    return path
+
+
+def describe(journal: Journal) -> str:
+    """A scenario's header and lifecycle, as printed by `certchaos report`."""
+    lines = [f"{journal.scenario.node_id}: {journal.status or 'unfinished'}"]
+    if journal.scenario.failure:
+        lines.append(f"  failure: {journal.scenario.failure}")
+    lines.append(f"  time to detect: {_seconds(journal.time_to_detect())}, "
+                 f"time to recover: {_seconds(journal.time_to_recover())}")
+    lines.append(f"  journal: {journal.path}")
+    lines.append(lifecycle(journal.entries))
+    return "\n".join(lines)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    report = subparsers.add_parser("report", help="summarise a run's journals, or show one scenario's lifecycle")
+    report.add_argument("path", type=Path, help="a report dir (writes summary.md) or one journal.json")
+    report.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    path: Path = args.path
+    if path.is_file():
+        print(describe(Journal.load(path)))
+        return 0
+    if not path.is_dir():
+        raise HarnessError(f"{path}: no such report dir or journal. Fix: pass a dir under reports/ or a journal.json")
+    written = write_summary(path)
+    if written is None:
+        raise HarnessError(f"{path}: no {JOURNAL} below it. Fix: pass the dir a run wrote (pytest --report-dir)")
+    print(written.read_text())
+    for journal_path in find_journals(path):
+        try:
+            journal = Journal.load(journal_path)
+        except JournalError:
+            continue  # already listed as unreadable in the summary
+        if journal.status is not Status.PASSED:
+            print(describe(journal) + "\n")
+    return 0
