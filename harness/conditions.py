@@ -117,6 +117,26 @@ def certificate_not_ready_with_reason(api: client.ApiClient, namespace: str, nam
     return certificate_condition(api, namespace, name, "Ready", "False", reason)
 
 
+def certificate_done_issuing(api: client.ApiClient, namespace: str, name: str, ready: str = "True") -> Condition:
+    """Ready=`ready` for the current generation and issuance over: no Issuing=True, no next private key
+    pending (cert-manager e2e's WaitForCertificate(Not)ReadyAndDoneIssuing). Ready=True alone can come
+    before the issuing controller has written the new revision."""
+
+    def holds(crt: dict) -> bool:
+        return (_condition_holds(crt, "Ready", ready, None, check_generation=True)
+                and not _condition_holds(crt, "Issuing", "True", None, check_generation=False)
+                and not (crt.get("status") or {}).get("nextPrivateKeySecretName"))
+
+    def view(crt: dict) -> dict:
+        issuing = resources.condition(crt, "Issuing")
+        out = {**certificate_view(crt), "Issuing": issuing["status"] if issuing else None}
+        if (crt.get("status") or {}).get("nextPrivateKeySecretName"):
+            out["nextPrivateKeySecretName"] = crt["status"]["nextPrivateKeySecretName"]
+        return out
+
+    return resource_condition(api, CERTIFICATE, namespace, name, holds, view)
+
+
 _UNSET = object()
 
 

@@ -47,6 +47,24 @@ def test_not_ready_with_reason_shows_the_failure_compactly(cluster):
     assert not conditions.certificate_ready(None, NS, "web")()
 
 
+def test_done_issuing_waits_for_the_issuing_controller(cluster):
+    crt = cm.recorded("certificate")
+    crt["status"]["conditions"].append(cm.condition("Issuing", "True", "ManuallyTriggered", "renew", 1))
+    crt["status"]["nextPrivateKeySecretName"] = "web-abcde"
+    cluster.put(crt)
+    assert conditions.certificate_ready(None, NS, "web")()
+    seen = conditions.certificate_done_issuing(None, NS, "web")()
+    assert not seen.ok and seen.state["Issuing"] == "True" and seen.state["nextPrivateKeySecretName"] == "web-abcde"
+
+    crt["status"]["conditions"][1]["status"] = "False"
+    cluster.put(crt)
+    assert not conditions.certificate_done_issuing(None, NS, "web")()  # the next key is still pending
+    del crt["status"]["nextPrivateKeySecretName"]
+    cluster.put(crt)
+    assert conditions.certificate_done_issuing(None, NS, "web")().state["Issuing"] == "False"
+    assert not conditions.certificate_done_issuing(None, NS, "web", ready="False")()
+
+
 def test_condition_for_an_older_generation_does_not_count(cluster):
     crt = cm.recorded("certificate")
     crt["metadata"]["generation"] = 2  # spec changed; Ready=True still describes generation 1
