@@ -170,6 +170,10 @@ class MetricSampler:
         self._thread.start()
         return self
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def __enter__(self) -> "MetricSampler":
         return self.start()
 

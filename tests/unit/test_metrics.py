@@ -190,7 +190,7 @@ def test_sampler_thread_samples_until_stopped(endpoint):
         wait_for(lambda: Seen(len(seen) == 2, seen), subject="sampler", expected="the change", timeout=5)
     finally:
         sampler.stop()
-    assert not sampler._thread.is_alive()
+    assert not sampler.running
     assert [s.value for s in seen] == [1, 2]
 
 
@@ -201,7 +201,7 @@ def test_sampler_callback_error_surfaces_on_stop(endpoint):
         raise KeyError("journal is closed")
 
     sampler = metrics.MetricSampler(endpoint.url, [metrics.ACME_REQUEST_COUNT], broken, interval=0.05).start()
-    wait_for(lambda: Seen(not sampler._thread.is_alive(), "running"), subject="sampler", expected="to stop on the error",
+    wait_for(lambda: Seen(not sampler.running, "running"), subject="sampler", expected="to stop on the error",
              timeout=5)
     with pytest.raises(HarnessError, match="journal is closed"):
         sampler.stop()

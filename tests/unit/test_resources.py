@@ -117,8 +117,8 @@ def test_summary_of_each_kind_is_compact_and_json_shaped():
 # --- cmctl renew ---
 
 conditions_lists = st.lists(
-    st.builds(cm.condition, st.sampled_from(["Ready", "Issuing", "Other"]), st.sampled_from(["True", "False", "Unknown"]),
-              st.text(max_size=5)),
+    st.builds(cm.condition, st.sampled_from(["Ready", "Issuing", "Other"]),
+              st.sampled_from(["True", "False", "Unknown"]), st.text(max_size=5)),
     max_size=4, unique_by=lambda c: c["type"])
 
 
@@ -130,9 +130,9 @@ def test_set_condition_matches_cert_managers_semantics(existing, status, generat
     after = crt["status"]["conditions"]
     issuing = [c for c in after if c["type"] == "Issuing"]
     assert len(issuing) == 1
-    assert issuing[0] | {"lastTransitionTime": None} == {"type": "Issuing", "status": status, "reason": "ManuallyTriggered",
-                                                        "message": "m", "observedGeneration": generation,
-                                                        "lastTransitionTime": None}
+    assert issuing[0] | {"lastTransitionTime": None} == {
+        "type": "Issuing", "status": status, "reason": "ManuallyTriggered", "message": "m",
+        "observedGeneration": generation, "lastTransitionTime": None}
     before = next((c for c in existing if c["type"] == "Issuing"), None)
     kept = before is not None and before["status"] == status
     assert issuing[0]["lastTransitionTime"] == (before["lastTransitionTime"] if kept else "NOW")
