@@ -159,9 +159,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         return report
     run.conclude(status, error, call.when)
     if call.when == "teardown":
-        run.finish()
+        _finish(run, run_state(item.config))
         run_state(item.config).running.pop(item.nodeid, None)
     return report
+
+
+def _finish(run: Scenario, state: RunState) -> None:
+    # The stack fixture may have filled the components after the run started: take them now.
+    run.journal.environment.update(provider=state.provider, components=dict(state.components))
+    run.finish()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -175,7 +181,7 @@ def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
         for run in state.running.values():
             interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED
             run.conclude(Status.INTERRUPTED if interrupted else Status.HARNESS_ERROR, phase="session")
-            run.finish()
+            _finish(run, state)
         state.running.clear()
         if not hasattr(session.config, "workerinput") and state.report_dir.is_dir():
             write_summary(state.report_dir)

@@ -46,16 +46,22 @@ def _brief(entry: Entry) -> str:
     return text if len(text) <= DETAIL_WIDTH else text[: DETAIL_WIDTH - 3] + "..."
 
 
-def lifecycle(entries: Iterable[Entry]) -> str:
-    """The timeline as aligned lines: offset, kind, subject, short detail."""
+def offset(seconds: float) -> str:
+    """Seconds since the scenario started, right-aligned so timelines line up: '   +12.345s'."""
+    return f"{f'+{seconds:.3f}s':>11}"
+
+
+def lifecycle(entries: Iterable[Entry], subject_width: int | None = SUBJECT_WIDTH) -> str:
+    """The timeline as aligned lines: offset, kind, subject (cut to subject_width unless None), short detail."""
     entries = list(entries)
     if not entries:
         return "(no entries)"
-    cut = [e.subject if len(e.subject) <= SUBJECT_WIDTH else e.subject[: SUBJECT_WIDTH - 3] + "..." for e in entries]
+    width = subject_width or max(len(e.subject) for e in entries)
+    cut = [e.subject if len(e.subject) <= width else e.subject[: width - 3] + "..." for e in entries]
     kind_width = max(len(e.kind) for e in entries)
     subject_width = max(len(s) for s in cut)
     return "\n".join(
-        f"+{e.offset:8.3f}s  {e.kind:<{kind_width}}  {subject:<{subject_width}}  {_brief(e)}".rstrip()
+        f"{offset(e.offset)}  {e.kind:<{kind_width}}  {subject:<{subject_width}}  {_brief(e)}".rstrip()
         for e, subject in zip(entries, cut)
     )
 

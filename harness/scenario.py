@@ -348,7 +348,7 @@ class Scenario:
 
     def _failure_message(self, subject, expected, within, timeout, deadline, deadline_offset, last, polls, seen,
                          gave_up) -> str:
-        from harness.report import lifecycle
+        from harness.report import lifecycle, offset as format_offset
 
         scaled = f" ({within:g}s x time scale {self.time_scale:g})" if self.time_scale != 1 else ""
         by = f"by {deadline:%H:%M:%S}Z, +{deadline_offset:.1f}s into the scenario"
@@ -364,11 +364,11 @@ class Scenario:
         if distinct:
             shown = list(distinct.items())[-NEAR_MISSES_SHOWN:]
             lines.append(f"  near misses ({len(distinct)} distinct states seen, last {len(shown)}):")
-            lines += [f"    +{offset:8.3f}s  {state}" for state, offset in shown]
+            lines += [f"    {format_offset(offset)}  {state}" for state, offset in shown]
         faults = [e for e in self.journal.entries
                   if e.kind in (Kind.FAULT_APPLIED, Kind.FAULT_REVERTED, Kind.FAULT_REVERT_FAILED)]
         lines.append("  fault timeline:" if faults else "  fault timeline: no fault applied")
         if faults:
-            lines += ["    " + line for line in lifecycle(faults).splitlines()]
+            lines += ["    " + line for line in lifecycle(faults, subject_width=None).splitlines()]
         lines.append(f"  journal: {self.journal.path}")
         return "\n".join(lines)

@@ -1,0 +1,223 @@
+"""The plugin end to end through pytester: verdicts from outcomes, one journal per scenario, summary.md,
+rollback in teardown and after Ctrl-C, options, markers, and nothing written for sessions without scenarios."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.journal import Journal, Kind, Status
+
+pytest_plugins = ["pytester"]
+
+SCENARIOS = '''
+"""Webhook unavailable: the admission webhook does not answer.
+
+Spec: creating cert-manager resources is rejected with a clear error; recovery resumes issuance.
+"""
+import pytest
+from harness.errors import HarnessError
+from harness.faults import CallableFault
+from harness.pytest_plugin import run_state
+from harness.wait import Seen
+
+
+def nothing():
+    pass
+
+
+def broken_revert():
+    raise RuntimeError("toxiproxy is gone")
+
+
+@pytest.fixture
+def stack(pytestconfig):
+    run_state(pytestconfig).components["cert-manager"] = "v1.11.5"  # what the stack fixture will do
+
+
+@pytest.fixture
+def broken_stack():
+    raise HarnessError("kube-apiserver: exited with status 1")
+
+
+def test_passes(scenario, stack):
+    scenario.steady_state(lambda: Seen(True, "Ready=True"), subject="Certificate ns/web", expected="Ready=True",
+                          within=1)
+    with scenario.fault(CallableFault("webhook down", nothing, nothing)):
+        scenario.expect(lambda: Seen(True, "rejected"), subject="Certificate ns/new", expected="to be rejected",
+                        within=1, detects=True)
+    scenario.expect(lambda: Seen(True, "Ready=True"), subject="Certificate ns/new", expected="Ready=True",
+                    within=1, recovers=True)
+
+
+def test_deviates(scenario):
+    with scenario.fault(CallableFault("webhook down", nothing, nothing)):
+        scenario.expect(lambda: Seen(False, "admitted"), subject="Certificate ns/new", expected="to be rejected",
+                        within=0.2, interval=0.05)
+
+
+def test_stack_breaks(broken_stack, scenario):
+    pass
+
+
+def test_revert_fails(scenario):
+    with scenario.fault(CallableFault("proxy down", nothing, broken_revert)):
+        pass
+
+
+def test_harness_raises(scenario):
+    raise HarnessError("dns: 127.0.0.1:53 is already in use")
+
+
+def test_left_applied_is_reverted_in_teardown(scenario):
+    scenario.fault(CallableFault("left applied", nothing, nothing)).__enter__()
+
+
+@pytest.mark.scenario(failure="a failure named by the marker")
+def test_marker_names_the_failure(scenario):
+    pass
+
+
+@pytest.mark.skip(reason="needs kind")
+def test_skipped(scenario):
+    pass
+
+
+def test_not_a_scenario():
+    pass
+'''
+
+EXPECTED = {
+    "test_passes": Status.PASSED,
+    "test_deviates": Status.DEVIATED,
+    "test_stack_breaks": Status.HARNESS_ERROR,
+    "test_revert_fails": Status.HARNESS_ERROR,
+    "test_harness_raises": Status.HARNESS_ERROR,
+    "test_left_applied_is_reverted_in_teardown": Status.PASSED,
+    "test_marker_names_the_failure": Status.PASSED,
+}
+
+
+def journals(directory: Path) -> dict[str, Journal]:
+    return {path.parent.name.split(".", 1)[1]: Journal.load(path) for path in directory.rglob("journal.json")}
+
+
+def test_each_scenario_gets_a_journal_with_its_verdict_and_the_run_a_summary(pytester: pytest.Pytester):
+    pytester.makepyfile(test_webhook=SCENARIOS)
+    result = pytester.runpytest("--report-dir", "out", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4, failed=3, errors=1, skipped=1)
+
+    found = journals(pytester.path / "out")
+    assert {name: journal.status for name, journal in found.items()} == EXPECTED
+    passed = found["test_passes"]
+    assert passed.scenario.node_id == "test_webhook.py::test_passes"
+    assert passed.scenario.failure == "Webhook unavailable: the admission webhook does not answer."
+    assert passed.scenario.spec.startswith("creating cert-manager resources is rejected")
+    assert passed.environment["components"] == {"cert-manager": "v1.11.5"}
+    assert passed.environment["provider"] == "local"
+    assert passed.time_to_detect() is not None and passed.time_to_recover() is not None
+    assert found["test_marker_names_the_failure"].scenario.failure == "a failure named by the marker"
+    assert found["test_deviates"].error["message"].startswith("Expected Certificate ns/new to be rejected within")
+    assert found["test_stack_breaks"].error["phase"] == "setup"
+    assert "toxiproxy is gone" in found["test_revert_fails"].error["message"]
+    left = [e.kind for e in found["test_left_applied_is_reverted_in_teardown"].entries if e.kind.startswith("fault")]
+    assert left == [Kind.FAULT_APPLIED, Kind.FAULT_REVERTED]
+
+    summary = (pytester.path / "out" / "summary.md").read_text()
+    rows = [line for line in summary.splitlines() if line.startswith("| test_webhook.py::")]
+    assert len(rows) == len(EXPECTED)
+    deviated = next(row for row in rows if "::test_deviates " in row)
+    assert "| deviated |" in deviated and "Expected Certificate ns/new to be rejected within 0.2s" in deviated
+    assert "test_webhook.test_deviates/journal.json" in deviated
+    assert "Totals: 7 scenarios: 3 passed, 1 deviated, 3 harness-error, 0 interrupted" in summary
+
+
+def test_ctrl_c_reverts_the_applied_fault_and_saves_an_interrupted_journal(pytester: pytest.Pytester):
+    pytester.makepyfile(test_interrupt='''
+        from harness.faults import CallableFault
+
+        def nothing():
+            pass
+
+        def test_interrupted(scenario):
+            scenario.fault(CallableFault("dns lag", nothing, nothing)).__enter__()
+            raise KeyboardInterrupt
+    ''')
+    result = pytester.inline_run("--report-dir", "out", "-p", "no:cacheprovider", no_reraise_ctrlc=True)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    (journal,) = journals(pytester.path / "out").values()
+    assert journal.status is Status.INTERRUPTED
+    assert [e.kind for e in journal.entries if e.kind.startswith("fault")] == [Kind.FAULT_APPLIED, Kind.FAULT_REVERTED]
+    assert "0 passed, 0 deviated, 0 harness-error, 1 interrupted" in (pytester.path / "out" / "summary.md").read_text()
+
+
+def test_a_session_without_scenarios_writes_nothing_and_one_with_them_writes_under_reports(pytester: pytest.Pytester):
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    assert not (pytester.path / "reports").exists()
+
+    pytester.makepyfile(test_one_scenario="def test_one(scenario):\n    scenario.note('hi')\n")
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+    (run_dir,) = (pytester.path / "reports").iterdir()
+    assert len(run_dir.name) == len("20260101T000000Z") and run_dir.name.endswith("Z")
+    assert (run_dir / "test_one_scenario.test_one" / "journal.json").is_file()
+    assert (run_dir / "summary.md").is_file()
+
+
+def test_time_scale_option_reaches_the_journal_and_a_bad_one_is_a_usage_error(pytester: pytest.Pytester):
+    pytester.makepyfile(test_scale="def test_one(scenario):\n    pass\n")
+    pytester.runpytest("--report-dir", "out", "--time-scale", "3", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+    (journal,) = journals(pytester.path / "out").values()
+    assert journal.time_scale == 3
+
+    result = pytester.runpytest("--time-scale", "fast", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*time scale 'fast' is not a positive number*"])
+
+
+def test_scenario_tests_are_marked_and_the_markers_are_documented(pytester: pytest.Pytester):
+    pytester.makepyfile(test_marks="def test_scenario(scenario):\n    pass\n\ndef test_plain():\n    pass\n")
+    pytester.runpytest("-m", "scenario", "--report-dir", "out", "-p", "no:cacheprovider").assert_outcomes(
+        passed=1, deselected=1)
+    markers = pytester.runpytest("--markers").stdout.str()
+    assert "@pytest.mark.scenario(failure=None)" in markers and "@pytest.mark.integration" in markers
+
+
+def test_xdist_workers_share_the_default_report_dir_and_the_controller_writes_the_summary(pytester: pytest.Pytester):
+    pytester.makepyfile(test_many="""
+        import pytest
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_each(scenario, n):
+            scenario.note(f"worker scenario {n}")
+    """)
+    pytester.runpytest("-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=4)
+    (run_dir,) = (pytester.path / "reports").iterdir()
+    assert len(list(run_dir.rglob("journal.json"))) == 4
+    assert "Totals: 4 scenarios: 4 passed" in (run_dir / "summary.md").read_text()
+
+
+def test_report_command_prints_the_summary_and_the_lifecycle_of_what_did_not_pass(pytester: pytest.Pytester, capsys):
+    from harness.cli import main
+
+    pytester.makepyfile(test_webhook=SCENARIOS)
+    pytester.runpytest("--report-dir", "out", "-p", "no:cacheprovider")
+    capsys.readouterr()
+    assert main(["report", str(pytester.path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# certchaos run out")
+    assert "test_webhook.py::test_deviates: deviated" in out and "expectation-missed" in out
+    assert "test_webhook.py::test_passes: passed" not in out
+
+    path = pytester.path / "out" / "test_webhook.test_passes" / "journal.json"
+    assert main(["report", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "test_webhook.py::test_passes: passed"
+    kinds = [line.split()[1] for line in lines if line.lstrip().startswith("+")]
+    assert kinds.count("phase") == 4 and kinds.count("expectation-met") == 3 and len(kinds) >= 9
+    assert json.loads(path.read_text())["status"] == "passed"
+
+    assert main(["report", str(pytester.path / "nowhere")]) == 2
+    assert "no such report dir" in capsys.readouterr().err
