@@ -66,12 +66,14 @@ def lister(api: client.ApiClient, kind: Kind) -> tuple[Callable[..., Any], tuple
 
 
 def list_raw(api: client.ApiClient, kind: Kind, namespace: str | None = None,
-             label_selector: str | None = None) -> dict:
+             label_selector: str | None = None, timeout: float | None = None) -> dict:
     """The list response as JSON: `items` plus `metadata.resourceVersion` (where a watch starts)."""
     function, leading = lister(api, kind)
     options: dict[str, Any] = {"_preload_content": False}
     if label_selector:
         options["label_selector"] = label_selector
+    if timeout is not None:
+        options["_request_timeout"] = timeout
     if kind.group and kind.namespaced:
         response = function(*leading, namespace, kind.plural, **options)
     elif kind.group:

@@ -55,6 +55,7 @@ class ResourceRecorder:
         self._failure: BaseException | None = None
         self._watches: dict[str, watch.Watch] = {}
         self._known: dict[str, dict[str, dict]] = {kind.kind: {} for kind in self.kinds}
+        self._versions: dict[str, str | None] = {}  # per kind: where the next watch starts
         self._events_seen: set[tuple[str, int]] = set()
         self._synced = {kind.kind: threading.Event() for kind in self.kinds}
         self._threads = [threading.Thread(target=self._run, args=(kind,), daemon=True,
@@ -97,18 +98,17 @@ class ResourceRecorder:
     # --- per-kind thread ---
 
     def _run(self, kind: Kind) -> None:
-        resource_version: str | None = None
         while not self._stopping.is_set():
             try:
-                if resource_version is None:
-                    listing = resources.list_raw(self.api, kind, self.namespace)
-                    resource_version = listing["metadata"]["resourceVersion"]
+                if self._versions.get(kind.kind) is None:
+                    listing = resources.list_raw(self.api, kind, self.namespace, timeout=READ_TIMEOUT)
                     self._resync(kind, listing["items"])
+                    self._versions[kind.kind] = listing["metadata"]["resourceVersion"]
                     self._synced[kind.kind].set()
-                resource_version = self._watch(kind, resource_version)
+                self._watch(kind)
             except ApiException as error:
                 if error.status == HTTP_GONE:  # our resourceVersion was compacted away: list again
-                    resource_version = None
+                    self._versions[kind.kind] = None
                     continue
                 self._note(kind, error)
             except _CallbackFailed:
@@ -117,25 +117,25 @@ class ResourceRecorder:
             except Exception as error:  # noqa: BLE001 - connection errors while the API server is down
                 self._note(kind, error)
 
-    def _watch(self, kind: Kind, resource_version: str) -> str:
+    def _watch(self, kind: Kind) -> None:
+        """Stream changes from the last resourceVersion seen (kept per kind, so a watch that breaks
+        mid-stream resumes after the last event handled rather than replaying older ones)."""
         function, leading = resources.lister(self.api, kind)
         args = (*leading, self.namespace, kind.plural) if kind.group else (self.namespace,)
         running = watch.Watch()
         with self._lock:
             if self._stopping.is_set():
-                return resource_version
+                return
             self._watches[kind.kind] = running
-        for event in running.stream(function, *args, resource_version=resource_version,
+        for event in running.stream(function, *args, resource_version=self._versions[kind.kind],
                                     timeout_seconds=WATCH_SECONDS, allow_watch_bookmarks=True,
                                     _request_timeout=READ_TIMEOUT, deserialize=False):
             obj = event["object"]
-            resource_version = obj["metadata"].get("resourceVersion") or resource_version
-            if event["type"] == "BOOKMARK":
-                continue
-            self._handle(kind, event["type"], obj)
+            if event["type"] != "BOOKMARK":
+                self._handle(kind, event["type"], obj)
+            self._versions[kind.kind] = obj["metadata"].get("resourceVersion") or self._versions[kind.kind]
             if self._stopping.is_set():
                 break
-        return resource_version
 
     def _note(self, kind: Kind, error: Exception) -> None:
         if self._stopping.is_set():  # stop() shuts the watch's socket: the read error is ours

@@ -43,7 +43,7 @@ class ScriptedApi:
         obj["metadata"]["resourceVersion"] = str(self.version)
         self.feed(kind, {"type": change, "object": obj, "raw_object": obj})
 
-    def list_raw(self, api, kind, namespace=None, label_selector=None):
+    def list_raw(self, api, kind, namespace=None, label_selector=None, timeout=None):
         self.lists[kind.kind] = self.lists.get(kind.kind, 0) + 1
         return {"metadata": {"resourceVersion": str(self.version)},
                 "items": self.cluster.list_objects(api, kind, namespace)}
@@ -202,6 +202,20 @@ def test_watch_errors_are_kept_and_retried(scripted, recorded):
     until(entries, 4)
     assert recorder.errors == ["orders: ApiException: (500)\nReason: etcd unavailable\n"]
     assert entries[3][1] == f"Order {NS}/{order['metadata']['name']}"
+
+
+def test_a_broken_watch_resumes_after_the_last_event_handled(scripted, recorded):
+    recorder, entries = recorded
+    until(entries, 3)
+    order = cm.order(cm.certificate_request(cm.recorded("certificate"), 2))
+    scripted.event("Order", "ADDED", order)
+    handled = str(scripted.version)
+    scripted.feed("Order", ConnectionResetError("peer reset"))
+    until(entries, 4)
+    wait_for(lambda: Seen(scripted.watched_from["Order"][-1] == handled, scripted.watched_from["Order"]),
+             subject="recorder", expected=f"to resume from {handled}", timeout=5, interval=0.01)
+    assert recorder.errors == ["orders: ConnectionResetError: peer reset"]
+    assert scripted.lists["Order"] == 1
 
 
 def test_stop_joins_every_thread(scripted):
