@@ -31,6 +31,10 @@ _BRIEF_KEYS = {
 }
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())  # a subject or error with newlines must not break the columns
+
+
 def _brief(entry: Entry) -> str:
     keys = _BRIEF_KEYS.get(entry.kind, tuple(entry.detail))
     parts = []
@@ -42,7 +46,7 @@ def _brief(entry: Entry) -> str:
     if entry.kind in (Kind.EXPECTATION_MET, Kind.FAULT_APPLIED, Kind.FAULT_REVERTED, Kind.FAULT_REVERT_FAILED) \
             and "started" in entry.detail:
         parts.append(f"took {entry.offset - entry.detail['started']:.1f}s")
-    text = " ".join(parts)
+    text = _one_line(" ".join(parts))
     return text if len(text) <= DETAIL_WIDTH else text[: DETAIL_WIDTH - 3] + "..."
 
 
@@ -56,13 +60,16 @@ def lifecycle(entries: Iterable[Entry], subject_width: int | None = SUBJECT_WIDT
     entries = list(entries)
     if not entries:
         return "(no entries)"
-    width = subject_width or max(len(e.subject) for e in entries)
-    cut = [e.subject if len(e.subject) <= width else e.subject[: width - 3] + "..." for e in entries]
+    subjects = [_one_line(e.subject) for e in entries]
+    width = subject_width or max(len(s) for s in subjects)
+    cut = [s if len(s) <= width else s[: width - 3] + "..." for s in subjects]
+    stamps = [offset(e.offset) for e in entries]
+    stamp_width = max(len(s) for s in stamps)  # wider than usual only past 27 hours
     kind_width = max(len(e.kind) for e in entries)
     subject_width = max(len(s) for s in cut)
     return "\n".join(
-        f"{offset(e.offset)}  {e.kind:<{kind_width}}  {subject:<{subject_width}}  {_brief(e)}".rstrip()
-        for e, subject in zip(entries, cut)
+        f"{stamp:>{stamp_width}}  {e.kind:<{kind_width}}  {subject:<{subject_width}}  {_brief(e)}".rstrip()
+        for e, stamp, subject in zip(entries, stamps, cut)
     )
 
 

@@ -11,7 +11,6 @@ import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
 
 import pytest
 from hypothesis import event, given, settings
@@ -22,7 +21,7 @@ from harness.faults import BaseFault, CallableFault, Fault
 from harness.journal import Clock, Journal, Kind, ScenarioInfo, Status
 from harness.scenario import (ExpectationFailed, FaultFailed, ObserverFailed, RollbackFailed, Scenario,
                               ScenarioMisuse, resolve_time_scale, status_for)
-from harness.wait import Seen, WaitTimeout
+from harness.wait import Hopeless, Seen, WaitTimeout
 
 TICK = 0.25  # poll interval on the fake clock; a power of two so sums of ticks are exact floats
 
@@ -117,9 +116,6 @@ class WithFault:
     fail_revert: bool
     interrupt_revert: bool
     body: tuple
-
-
-Step = Union[Advance, Expect, Raise, Note, WithFault]
 
 ticks = st.integers(0, 12).map(lambda n: n * TICK)
 expects = st.builds(
@@ -364,6 +360,23 @@ def test_a_fault_whose_apply_breaks_is_reverted_and_surfaces_as_a_harness_error(
             pytest.fail("the block must not run")
     assert log == [("apply", "f1"), ("revert", "f1")]
     assert status_for(FaultFailed("x")) is Status.HARNESS_ERROR
+
+
+def test_a_condition_that_gives_up_fails_the_expectation_at_once_saying_why(tmp_path):
+    clock = FakeClock()
+    run = make_run(tmp_path / "journal.json", clock)
+
+    def condition():
+        raise Hopeless("cert-manager controller exited with status 2")
+
+    with pytest.raises(ExpectationFailed, match="gave up early: cert-manager controller exited with status 2"):
+        run.expect(condition, subject="Certificate ns/web", expected="Ready=True", within=60)
+    assert clock.now == 1000.0  # no poll waited for the 60s deadline
+
+
+def test_a_fault_describes_itself_by_its_docstring_unless_it_says_more():
+    assert FlakyFault("f1", []).describe() == "Logs apply/revert to a shared list; may raise halfway through either."
+    assert CallableFault("webhook down", print, print).describe() == "webhook down"
 
 
 def test_steady_state_phase_is_chosen_by_position_and_refused_during_a_fault(tmp_path):
