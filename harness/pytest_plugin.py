@@ -20,6 +20,9 @@ from harness.journal import Journal, ScenarioInfo, Status, describe_environment
 from harness.report import write_summary
 from harness.scenario import Scenario, resolve_time_scale, status_for
 
+# The stack fixtures (stack, kube, namespace) read the options registered here.
+pytest_plugins = ["harness.stack_fixtures"]
+
 REPORT_DIR_KEY = "certchaos_report_dir"  # passed from the xdist controller so workers share one run dir
 DIR_NAME_LIMIT = 120  # journal dir names stay well under the 255-byte file name limit
 
