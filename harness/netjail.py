@@ -13,10 +13,19 @@ import os
 import shlex
 import shutil
 from pathlib import Path
-from typing import Mapping, Sequence
+import socket
+from typing import Callable, Mapping, Sequence
 
 from harness.errors import HarnessError
 from harness.ports import LOOPBACK
+from harness.wait import Seen
+
+
+def _listening(port: int) -> Callable[[], Seen]:
+    def probe() -> Seen:
+        with socket.create_connection((LOOPBACK, port), timeout=1):
+            return Seen(True, f"{LOOPBACK}:{port} accepts connections")
+    return probe
 
 
 def _tools() -> dict[str, str]:
@@ -34,6 +43,7 @@ class LoopbackJail:
 
     def __init__(self, socket_dir: Path, serves: Mapping[int, int], reaches: Sequence[int]):
         self.socket_dir = Path(socket_dir)
+        self.socket_dir.mkdir(parents=True, exist_ok=True)
         self.serves = dict(serves)
         self.reaches = list(reaches)
         self.tools = _tools()
@@ -41,22 +51,22 @@ class LoopbackJail:
     def _sock(self, kind: str, port: int) -> Path:
         return self.socket_dir / f"{kind}-{port}.sock"
 
-    def host_bridges(self) -> list[list[str]]:
-        """socat commands to run on the host side (before the jailed program starts)."""
+    def host_bridges(self) -> list[tuple[list[str], Callable[[], Seen]]]:
+        """socat commands to run on the host side before the jailed program, each with its readiness."""
         socat = self.tools["socat"]
         commands = []
         for jail_port, host_port in self.serves.items():
-            commands.append([socat, f"TCP-LISTEN:{host_port},bind={LOOPBACK},reuseaddr,fork",
-                             f"UNIX-CONNECT:{self._sock('serve', jail_port)}"])
+            commands.append(([socat, f"TCP-LISTEN:{host_port},bind={LOOPBACK},reuseaddr,fork",
+                              f"UNIX-CONNECT:{self._sock('serve', jail_port)}"], _listening(host_port)))
         for host_port in self.reaches:
-            commands.append([socat, f"UNIX-LISTEN:{self._sock('reach', host_port)},fork,unlink-early",
-                             f"TCP:{LOOPBACK}:{host_port}"])
+            sock = self._sock("reach", host_port)
+            commands.append(([socat, f"UNIX-LISTEN:{sock},fork,unlink-early", f"TCP:{LOOPBACK}:{host_port}"],
+                             lambda sock=sock: Seen(sock.is_socket(), f"{sock.name} exists: {sock.exists()}")))
         return commands
 
     def wrap(self, argv: Sequence[str]) -> list[str]:
         """The jailed command: bring up lo, start the jail-side bridges and the program, and stay their
         parent so every one of them is reaped (no zombies) when the process group is stopped."""
-        self.socket_dir.mkdir(parents=True, exist_ok=True)
         socat = shlex.quote(self.tools["socat"])
         lines = [
             f"{shlex.quote(self.tools['ip'])} link set lo up || exit 1",

@@ -286,8 +286,8 @@ class LocalStack:
         # Inside the jail it uses the same port numbers, bridged to the host's.
         jail = LoopbackJail(self.run_dir / "webhook-jail", serves={port: port, healthz: healthz},
                             reaches=[self.ports["kube-apiserver"]])
-        for index, bridge in enumerate(jail.host_bridges()):
-            self._spawn(f"cert-manager-webhook-bridge-{index}", bridge, lambda: Seen(True))
+        for index, (bridge, ready) in enumerate(jail.host_bridges()):
+            self._spawn(f"cert-manager-webhook-bridge-{index}", bridge, ready)
         self._spawn("cert-manager-webhook", jail.wrap([
             self.bins["cert-manager-webhook"], f"--kubeconfig={self.kubeconfig}",
             f"--secure-port={port}", f"--healthz-port={healthz}",
