@@ -15,6 +15,7 @@ from harness.errors import HarnessError
 # Modules that contribute subcommands, each with register(subparsers).
 COMMAND_MODULES = (
     "harness.commands",
+    "fakes.dns.cli",
     "harness.report",
 )
 

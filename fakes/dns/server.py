@@ -1,0 +1,264 @@
+"""DnsServer: the fake DNS server assembled from its roles, and the Python API certchaos drives it with."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from typing import Callable, Iterable
+
+import dns.name
+
+from harness.errors import HarnessError
+from harness.ports import LOOPBACK
+from fakes.dns.faults import Fault, FaultHandle, FaultResolver, FaultSet
+from fakes.dns.handler import WireHandler
+from fakes.dns.keys import KeyStore, Policy, TsigKey
+from fakes.dns.log import QueryLog
+from fakes.dns.resolvers import AuthoritativeResolver, LaggingResolver, find_zone
+from fakes.dns.transport import Transport
+from fakes.dns.update import UpdateProcessor
+from fakes.dns.zone import Change, Record, Zone, name_of, rdata_of, records_of, rtype_of
+
+VIEWS = ("authoritative", "resolver")
+DEFAULT_TTL = 60  # seconds; what cert-manager gives its challenge TXT records
+# Default SOA MINIMUM, the resolver view's negative caching time: a common production value would be
+# 300-3600 s; 60 s keeps the lag visible yet short enough for compressed-time runs. Set per zone.
+DEFAULT_NEGATIVE_TTL = 60.0
+
+
+def check_loopback(what: str, host: str) -> str:
+    """Refuse to listen anywhere but 127.0.0.0/8: the fake must never be reachable from the network."""
+    try:
+        loopback = ipaddress.ip_address(host) in ipaddress.ip_network("127.0.0.0/8")
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise HarnessError(
+            f"{what}: {host!r} is not a loopback address; certchaos servers bind 127.0.0.0/8 only. "
+            f"Fix: use {LOOPBACK} (or another 127.x.y.z address)"
+        )
+    return host
+
+
+class DnsServer:
+    """An authoritative server for `zones` on one address (UDP+TCP), a lagging resolver view of the
+    same zones on another, RFC 2136 updates with TSIG `keys`, faults and a log. See fakes.dns."""
+
+    def __init__(
+        self,
+        zones: Iterable[str],
+        keys: Iterable[TsigKey] = (),
+        *,
+        propagation_delay: float = 0.0,
+        negative_ttl: float = DEFAULT_NEGATIVE_TTL,
+        listen: tuple[str, int] = (LOOPBACK, 0),
+        resolver_listen: tuple[str, int] = (LOOPBACK, 0),
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._settings = (float(propagation_delay), float(negative_ttl))
+        self._zone_names = [name_of(z) for z in zones]
+        if not self._zone_names:
+            raise ValueError("DnsServer needs at least one zone, e.g. zones=['certchaos.test.']")
+        self._initial_keys = list(keys)
+        self._listen = {
+            "authoritative": (check_loopback("dns --listen", listen[0]), int(listen[1])),
+            "resolver": (check_loopback("dns --resolver-listen", resolver_listen[0]), int(resolver_listen[1])),
+        }
+        self.clock = clock
+        self.log = QueryLog()
+        self.keys = KeyStore(self._initial_keys)
+        self._zones: dict[dns.name.Name, Zone] = {}
+        self._lagging = LaggingResolver(self._zones, clock)
+        self._updater = UpdateProcessor(self._zones, self.keys)
+        self.faults = FaultSet(clock)
+        self._handler = WireHandler(
+            {
+                "authoritative": FaultResolver(AuthoritativeResolver(self._zones), self.faults),
+                "resolver": FaultResolver(self._lagging, self.faults),
+            },
+            self._updater,
+            self.log,
+            clock,
+        )
+        self.faults.on_change = self._handler.invalidate
+        self._make_zones()
+        self._transport: Transport | None = None
+
+    def _make_zones(self) -> None:
+        delay, negative_ttl = self._settings
+        self._zones.clear()
+        for origin in self._zone_names:
+            self._zones[origin] = Zone(
+                origin.to_text(),
+                clock=self.clock,
+                propagation_delay=delay,
+                negative_ttl=negative_ttl,
+                on_change=self._handler.invalidate,
+            )
+        self._handler.invalidate()
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> "DnsServer":
+        if self._transport is not None:
+            raise RuntimeError("DnsServer already started")
+        self._transport = Transport(self._handler, self._listen)
+        self._transport.start()
+        return self
+
+    def stop(self) -> None:
+        """Release the ports and join the threads; idempotent."""
+        if self._transport is not None:
+            self._transport.stop()
+
+    def __enter__(self) -> "DnsServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        """Back to the state it was created in (zones, keys, faults, negative cache, log), keeping the
+        sockets: the cheap per-test reset of a server started once per session."""
+        self.faults.clear()
+        self.keys = self._updater.keys = KeyStore(self._initial_keys)
+        self._make_zones()
+        self._lagging.forget()
+        self.log.clear()
+        self._handler.errors.clear()
+
+    def check(self) -> None:
+        """Raise the internal errors the server threads met (each also answered SERVFAIL), so a bug in
+        the fake surfaces in the test thread instead of vanishing."""
+        if self._handler.errors:
+            raise HarnessError(f"fake DNS server hit {len(self._handler.errors)} internal error(s):\n" + self._handler.errors[0])
+
+    def _address(self, view: str) -> tuple[str, int]:
+        if self._transport is None:
+            raise RuntimeError("DnsServer not started: call start() or use it as a context manager")
+        return self._transport.addresses[view]
+
+    @property
+    def authoritative(self) -> tuple[str, int]:
+        """(host, port) of the authoritative view, UDP and TCP: where updates go."""
+        return self._address("authoritative")
+
+    @property
+    def resolver(self) -> tuple[str, int]:
+        """(host, port) of the lagging resolver view, UDP and TCP: what resolvers and Pebble query."""
+        return self._address("resolver")
+
+    # -- records ----------------------------------------------------------------------------------
+
+    @property
+    def zones(self) -> list[str]:
+        return [origin.to_text() for origin in self._zone_names]
+
+    def zone(self, name: str) -> Zone:
+        zone = self._zones.get(name_of(name))
+        if zone is None:
+            raise KeyError(f"no zone {name!r}; served zones: {', '.join(self.zones)}")
+        return zone
+
+    def _zone_of(self, name: dns.name.Name) -> Zone:
+        zone = find_zone(self._zones, name)
+        if zone is None:
+            raise ValueError(f"{name} is in none of the served zones ({', '.join(self.zones)})")
+        return zone
+
+    def _apply(self, name: dns.name.Name, changes: list[Change]) -> None:
+        ignored = self._zone_of(name).apply(changes)
+        if ignored:
+            raise ValueError("; ".join(f"cannot {change}: {why}" for change, why in ignored))
+
+    def add_record(self, name: str, rtype: str, data: str, ttl: int = DEFAULT_TTL) -> None:
+        """Add one record to its RRset (the RRset takes `ttl`), as an RFC 2136 add would."""
+        owner, code = name_of(name), rtype_of(rtype)
+        self._apply(owner, [Change("add", owner, code, ttl, rdata_of(code, data))])
+
+    def set_records(self, name: str, rtype: str, data: Iterable[str], ttl: int = DEFAULT_TTL) -> None:
+        """Replace the RRset atomically (empty `data`: delete it)."""
+        owner, code = name_of(name), rtype_of(rtype)
+        adds = [Change("add", owner, code, ttl, rdata_of(code, item)) for item in data]
+        self._apply(owner, [Change("delete-rrset", owner, code)] + adds)
+
+    def remove_records(self, name: str, rtype: str | None = None, data: str | None = None) -> None:
+        """Delete every record of a name, one RRset, or one record."""
+        owner = name_of(name)
+        if rtype is None:
+            change = Change("delete-name", owner)
+        else:
+            code = rtype_of(rtype)
+            change = Change("delete-rrset", owner, code) if data is None else Change("delete-record", owner, code, 0, rdata_of(code, data))
+        self._apply(owner, [change])
+
+    def records(self, name: str, rtype: str | None = None, view: str = "authoritative") -> list[Record]:
+        """The records at exactly `name` (no CNAME following) as `view` answers them now. For the
+        resolver view this includes its negative cache, without adding to it: looking changes nothing."""
+        owner = name_of(name)
+        zone = self._zone_of(owner)
+        if view == "authoritative":
+            return zone.records(zone.state, owner, None if rtype is None else rtype_of(rtype))
+        if view != "resolver":
+            raise ValueError(f"unknown view {view!r}; use one of {', '.join(VIEWS)}")
+        state, _ = zone.visible(self.clock())
+        types = [rtype_of(rtype)] if rtype else sorted(state.nodes.get(owner, {}))
+        found = []
+        for code in types:
+            answer, _ = self._lagging.lookup(zone, owner, code, remember=False)
+            found += [r for n, t, rrset in answer.records if n == owner and t == code for r in records_of(n, t, rrset)]
+        return found
+
+    # -- zone settings ----------------------------------------------------------------------------
+
+    def set_propagation_delay(self, zone: str, seconds: float) -> None:
+        """From now on the resolver view shows changes `seconds` after they were made. Lowering it
+        reveals pending changes at once; raising it never hides what was already visible."""
+        self.zone(zone).propagation_delay = seconds
+
+    def set_negative_ttl(self, zone: str, seconds: float) -> None:
+        """The SOA MINIMUM: how long the resolver view repeats NXDOMAIN/NODATA, also for answers it
+        already cached."""
+        self.zone(zone).negative_ttl = seconds
+
+    def zone_settings(self) -> list[dict]:
+        return [
+            {
+                "zone": zone.origin.to_text(),
+                "serial": zone.state.serial,
+                "propagation_delay": zone.propagation_delay,
+                "negative_ttl": zone.negative_ttl,
+            }
+            for zone in self._zones.values()
+        ]
+
+    # -- keys: the "DNS-provider permission drift" lever ------------------------------------------
+
+    def add_key(self, key: TsigKey) -> None:
+        self.keys.add(key)
+
+    def revoke_key(self, name: str) -> None:
+        """Updates signed with the key now fail NOTAUTH/BADKEY, as if the key were unknown."""
+        self.keys.revoke(name)
+
+    def restore_key(self, name: str) -> None:
+        self.keys.restore(name)
+
+    def rotate_key(self, name: str, secret: str) -> None:
+        """New base64 secret: updates signed with the old one now fail NOTAUTH/BADSIG."""
+        self.keys.rotate(name, secret)
+
+    def set_policy(self, name: str, policy: Policy | None) -> None:
+        """Narrow (or widen) what the key may change; updates outside it are REFUSED."""
+        self.keys.set_policy(name, policy)
+
+    # -- faults -----------------------------------------------------------------------------------
+
+    def add_fault(self, action: str | Fault, name: str = "*", rtype: str | None = None, **fields) -> FaultHandle:
+        """Start a fault: add_fault("servfail", "_acme-challenge.*", "TXT", view="resolver",
+        duration=30) or add_fault(Fault(...)); fields: view, latency (seconds), duration (seconds)."""
+        fault = action if isinstance(action, Fault) else Fault(action, name, rtype, **fields)
+        return self.faults.add(fault)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
