@@ -5,6 +5,7 @@ Each fixture creates its object, yields it and stops it afterwards (also when th
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 from typing import Callable, Iterator
@@ -18,6 +19,10 @@ from harness.ports import LOOPBACK, free_port
 from harness.toxiproxy import ToxiproxyServer
 
 DEBIAN_PEBBLE = Path("/usr/bin/pebble")
+ZONE = "certchaos.test."
+# An RFC 2136 TSIG key, as cert-manager's rfc2136 solver would hold it.
+TSIG_NAME, TSIG_ALGORITHM = "certchaos", "hmac-sha256"
+TSIG_SECRET = base64.b64encode(b"certchaos-tsig-secret-for-tests!").decode()  # 32 bytes, as for SHA-256
 
 
 def _pebble_binary(which: str) -> Path:
@@ -63,3 +68,34 @@ def toxiproxy(tmp_path: Path) -> Iterator[ToxiproxyServer]:
     """A running toxiproxy-server on loopback (server.api is its client); stopped after the test."""
     with ToxiproxyServer(tmp_path / "toxiproxy") as server:
         yield server
+
+
+@pytest.fixture
+def zone() -> str:
+    """The zone the fake DNS server is authoritative for."""
+    return ZONE
+
+
+@pytest.fixture
+def tsig_key():
+    """The DNS-01 provider's credential: the TSIG key (fakes.dns.TsigKey) allowed to update the zone."""
+    from fakes.dns import TsigKey  # imported here: only DNS tests need the fake
+
+    return TsigKey(TSIG_NAME, TSIG_ALGORITHM, TSIG_SECRET)
+
+
+@pytest.fixture
+def dns(zone, tsig_key):
+    """The fake DNS server for `zone`, updatable with `tsig_key`, no propagation lag to start with;
+    .authoritative and .resolver are its two views. Stopped after the test, then its thread errors are raised."""
+    from fakes.dns import DnsServer
+
+    with DnsServer(zones=[zone], keys=[tsig_key], propagation_delay=0.0) as server:
+        yield server
+    server.check()
+
+
+@pytest.fixture
+def pebble(make_pebble, dns) -> Pebble:
+    """A started Pebble (the pinned one) whose VA resolves through the fake DNS resolver view."""
+    return make_pebble(resolver=dns.resolver)
