@@ -26,14 +26,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--listen", type=address, default=(LOOPBACK, 0), metavar="HOST:PORT",
                        help="authoritative view, UDP and TCP (default 127.0.0.1:0)")
     serve.add_argument("--resolver-listen", type=address, default=(LOOPBACK, 0), metavar="HOST:PORT",
-                       help="lagging resolver view for resolvers and Pebble, UDP and TCP (default 127.0.0.1:0)")
+                       help="lagging resolver view for cert-manager's self-check, UDP and TCP (default 127.0.0.1:0)")
+    serve.add_argument("--ca-resolver-listen", type=address, default=(LOOPBACK, 0), metavar="HOST:PORT",
+                       help="lagging resolver view for the CA's validation (Pebble -dnsserver), UDP and TCP "
+                            "(default 127.0.0.1:0)")
     serve.add_argument("--tsig-key", action="append", type=tsig_key, default=[], metavar=KEY_SYNTAX,
                        help="TSIG key allowed to update (repeatable); the optional globs and types restrict "
                             "what it may change, e.g. certchaos:hmac-sha256:c2VjcmV0:_acme-challenge.*:TXT")
     serve.add_argument("--propagation-delay", type=float, default=0.0, metavar="SECONDS",
-                       help="how long a change takes to reach the resolver view (default 0)")
+                       help="how long a change takes to reach the lagging views (default 0)")
     serve.add_argument("--negative-ttl", type=float, default=DEFAULT_NEGATIVE_TTL, metavar="SECONDS",
-                       help=f"SOA minimum: resolver view caches NXDOMAIN/NODATA this long (default {DEFAULT_NEGATIVE_TTL:g})")
+                       help=f"SOA minimum: the lagging views cache NXDOMAIN/NODATA this long (default {DEFAULT_NEGATIVE_TTL:g})")
     serve.add_argument("--control", type=address, metavar="HOST:PORT",
                        help="serve the HTTP JSON control API here (see fakes/dns/control.py)")
     serve.set_defaults(handler=serve_until_interrupted)
@@ -78,12 +81,14 @@ def serve_until_interrupted(args: argparse.Namespace) -> int:
         negative_ttl=args.negative_ttl,
         listen=args.listen,
         resolver_listen=args.resolver_listen,
+        ca_resolver_listen=args.ca_resolver_listen,
     )
     with dns_server:
         control = ControlServer(dns_server, *args.control).start() if args.control else None
         try:
             print("authoritative %s:%d udp+tcp" % dns_server.authoritative)
             print("resolver      %s:%d udp+tcp" % dns_server.resolver)
+            print("ca_resolver   %s:%d udp+tcp" % dns_server.ca_resolver)
             if control:
                 print(f"control       {control.url}")
             print(f"zones         {' '.join(dns_server.zones)}")

@@ -1,13 +1,16 @@
 """HTTP JSON control of a DnsServer from another process (`certchaos dns serve --control`).
 
-    GET    /                              addresses, zones and their settings
-    GET    /records?name=N[&type=T][&view=resolver]    records at N
+    GET    /                              addresses of the three views, zones and their settings
+    GET    /records?name=N[&type=T][&view=V]     records at N (view: authoritative, resolver, ca_resolver)
     POST   /records   {"name","type","data","ttl"?}        add one record
     PUT    /records   {"name","type","data":[...],"ttl"?}  replace the RRset ([] deletes it)
     DELETE /records?name=N[&type=T][&data=D]               delete a name, an RRset or one record
     GET    /zones                         zone settings
-    PUT    /zones/Z   {"propagation_delay"?, "negative_ttl"?}
+    POST   /zones     {"zone"}            serve one more zone
+    PUT    /zones/Z   {"propagation_delay"?, "negative_ttl"?, "ca_propagation_delay"?, "ca_negative_ttl"?,
+                       "soa_minimum"?}   the resolver view's, the CA resolver view's, the SOA's (both views)
     GET    /keys                          keys, revoked flags, policies
+    POST   /keys      {"name","algorithm","secret","policy"?}   add or replace a key
     POST   /keys/K/revoke | /keys/K/restore | /keys/K/rotate {"secret"}
     PUT    /keys/K/policy   {"names":[...],"types":[...]|null} or null (no restriction)
     GET    /faults                        active faults with ids
@@ -25,9 +28,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from harness.errors import HarnessError
 from fakes.dns.faults import Fault
-from fakes.dns.keys import Policy
-from fakes.dns.server import DnsServer, check_loopback
+from fakes.dns.keys import Policy, TsigKey
+from fakes.dns.resolvers import VIEWS
+from fakes.dns.server import SETTING_PREFIX, DnsServer, check_loopback
 
 
 class NotFound(Exception):
@@ -91,7 +96,7 @@ class ControlServer:
             status, result = 200, self._route(method, parts, query, body)
         except (NotFound, KeyError) as error:
             status, result = 404, {"error": str(error.args[0] if error.args else error)}
-        except (ValueError, TypeError) as error:
+        except (ValueError, TypeError, HarnessError) as error:
             status, result = 400, {"error": str(error)}
         payload = json.dumps(result).encode()
         request.send_response(status)
@@ -104,25 +109,26 @@ class ControlServer:
         dns_server = self.dns
         head, rest = (parts[0], parts[1:]) if parts else ("", [])
         if (method, head, len(rest)) == ("GET", "", 0):
-            return {
-                "authoritative": "%s:%d" % dns_server.authoritative,
-                "resolver": "%s:%d" % dns_server.resolver,
-                "zones": dns_server.zone_settings(),
-            }
+            addresses = {view: "%s:%d" % dns_server.address(view) for view in VIEWS}
+            return dict(addresses, zones=dns_server.zone_settings())
         if head == "records" and not rest:
             return self._records(method, query, body)
         if head == "zones":
             if method == "GET" and not rest:
                 return dns_server.zone_settings()
+            if method == "POST" and not rest:
+                dns_server.add_zone(str(_fields(body, {"zone"}, required={"zone"})["zone"]))
+                return dns_server.zone_settings()
             if method == "PUT" and len(rest) == 1:
-                settings = _fields(body, {"propagation_delay", "negative_ttl"})
-                if "propagation_delay" in settings:
-                    dns_server.set_propagation_delay(rest[0], float(settings["propagation_delay"]))
-                if "negative_ttl" in settings:
-                    dns_server.set_negative_ttl(rest[0], float(settings["negative_ttl"]))
+                self._zone_settings(rest[0], body)
                 return dns_server.zone_settings()
         if head == "keys":
             if method == "GET" and not rest:
+                return dns_server.keys.describe()
+            if method == "POST" and not rest:
+                fields = _fields(body, {"name", "algorithm", "secret", "policy"}, required={"name", "algorithm", "secret"})
+                policy = Policy.from_json(fields.get("policy") and _fields(fields["policy"], {"names", "types"}))
+                dns_server.add_key(TsigKey(fields["name"], fields["algorithm"], fields["secret"], policy))
                 return dns_server.keys.describe()
             if len(rest) == 2:
                 name, action = rest
@@ -157,6 +163,17 @@ class ControlServer:
             entries = dns_server.log.select(since=None if since is None else float(since), **filters)
             return [entry.to_json() for entry in entries]
         raise NotFound(f"no {method} /{'/'.join(parts)}")
+
+    def _zone_settings(self, zone: str, body) -> None:
+        """Apply PUT /zones/Z: every key is checked before any is applied."""
+        setters = {"soa_minimum": lambda s: self.dns.set_negative_ttl(zone, s)}
+        for view, prefix in SETTING_PREFIX.items():
+            setters[prefix + "propagation_delay"] = lambda s, v=view: self.dns.set_propagation_delay(zone, s, v)
+            setters[prefix + "negative_ttl"] = lambda s, v=view: self.dns.set_negative_ttl(zone, s, v)
+        settings = {key: float(value) for key, value in _fields(body, set(setters)).items()}
+        self.dns.zone(zone)  # 404 before anything changes
+        for key, seconds in settings.items():
+            setters[key](seconds)
 
     def _records(self, method: str, query: dict, body):
         dns_server = self.dns

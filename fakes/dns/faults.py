@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, Callable
 
 from dnslib import QTYPE, RCODE, DNSRecord
 
-from fakes.dns.resolvers import Answer, render
+from fakes.dns.resolvers import VIEWS, Answer, render
 from fakes.dns.zone import glob_pattern, matches_glob
 
 if TYPE_CHECKING:
     from fakes.dns.handler import Exchange
 
 ACTIONS = ("servfail", "refused", "drop", "latency")
-VIEWS = ("authoritative", "resolver")
 
 Proceed = Callable[[DNSRecord, "Exchange"], "DNSRecord | None"]
 
@@ -44,7 +43,7 @@ class Fault:
         if self.action not in ACTIONS:
             raise ValueError(f"unknown fault action {self.action!r}; use one of {', '.join(ACTIONS)}")
         if self.view not in (None, *VIEWS):
-            raise ValueError(f"unknown view {self.view!r}; use one of {', '.join(VIEWS)} or None for both")
+            raise ValueError(f"unknown view {self.view!r}; use one of {', '.join(VIEWS)} or None for all")
         if (self.action == "latency") != (self.latency > 0):
             raise ValueError("a latency fault needs latency > 0, and only a latency fault takes one")
         if self.duration is not None and self.duration <= 0:

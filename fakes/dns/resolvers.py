@@ -27,6 +27,10 @@ MAX_CNAME_CHAIN = 16
 # Bound on cached negative answers before expired ones are swept: far above what a scenario queries.
 NEGATIVE_CACHE_SWEEP = 10_000
 TRANSFER_TYPES = {dns.rdatatype.AXFR, dns.rdatatype.IXFR}
+# The views, each on its own address: the zones' primary, the resolver cert-manager's self-check asks,
+# and the resolver the CA (Pebble) validates through; the last two trail the first independently.
+LAGGING_VIEWS = ("resolver", "ca_resolver")
+VIEWS = ("authoritative", *LAGGING_VIEWS)
 
 
 class Answer(NamedTuple):
@@ -80,8 +84,13 @@ def _negative_soa(state: ZoneState, zone: Zone) -> tuple[dns.name.Name, RRset]:
 
 @functools.lru_cache(maxsize=4096)  # the packing hot spot on cache misses; rdatas are immutable
 def _dnslib_rdata(rdata: dns.rdata.Rdata) -> RD:
+    """dnslib's typed rdata where it can hold the value, else its opaque RD (RFC 3597 style bytes):
+    dnslib's CAA, for one, insists on UTF-8 values that the wire allows to be any bytes."""
     wire = rdata.to_wire()
-    return RDMAP.get(QTYPE[rdata.rdtype], RD).parse(DNSBuffer(wire), len(wire))
+    try:
+        return RDMAP.get(QTYPE[rdata.rdtype], RD).parse(DNSBuffer(wire), len(wire))
+    except Exception:  # dnslib's parsers raise DNSError, UnicodeDecodeError, ...
+        return RD(wire)
 
 
 def _label(name: dns.name.Name) -> DNSLabel:
@@ -138,15 +147,15 @@ class AuthoritativeResolver:
 
 
 class LaggingResolver:
-    """A recursive resolver's view: a change becomes visible `propagation_delay` after it was made, and
-    a negative answer, once given, is repeated until its SOA minimum has passed (RFC 2308) even if the
-    record has appeared meanwhile. Time comes from the injected clock, so tests need no waiting."""
+    """A recursive resolver's view: a change becomes visible the view's propagation delay after it was
+    made, and a negative answer, once given, is repeated for the view's negative TTL (RFC 2308) even if
+    the record has appeared meanwhile. Time comes from the injected clock, so tests need no waiting.
+    There are two: "resolver" (what cert-manager's self-check asks) and "ca_resolver" (Pebble's VA)."""
 
-    view = "resolver"
-
-    def __init__(self, zones: Mapping[dns.name.Name, Zone], clock: Callable[[], float]):
+    def __init__(self, zones: Mapping[dns.name.Name, Zone], clock: Callable[[], float], view: str):
         self.zones = zones
         self.clock = clock
+        self.view = view
         self._lock = threading.Lock()
         # (qname, qtype or None for NXDOMAIN, which covers every type of the name) -> (cached at,
         # answer, zone). The expiry is computed when read, from the zone's current negative TTL, so
@@ -169,21 +178,24 @@ class LaggingResolver:
         (what the records() API uses, so looking does not change what resolvers will see)."""
         now = self.clock()
         with self._lock:
+            ttl = zone.lags[self.view].negative_ttl
             for key in ((qname, None), (qname, qtype)):
                 cached = self._negative.get(key)
-                if cached is not None and now < cached[0] + zone.negative_ttl:
-                    return cached[1], cached[0] + zone.negative_ttl
-            state, upcoming = zone.visible(now)
+                if cached is not None and now < cached[0] + ttl:
+                    return cached[1], cached[0] + ttl
+            state, upcoming = zone.visible(self.view, now)
             result = answer(state, zone, qname, qtype)
             if result.negative and remember:
                 nxdomain = result.rcode == RCODE.NXDOMAIN and not result.records
                 self._remember((qname, None if nxdomain else qtype), now, result, zone)
-                return result, min(upcoming, now + zone.negative_ttl)
+                return result, min(upcoming, now + ttl)
             return result, upcoming
 
     def _remember(self, key, now: float, result: Answer, zone: Zone) -> None:
         if len(self._negative) >= NEGATIVE_CACHE_SWEEP:
-            self._negative = {k: v for k, v in self._negative.items() if now < v[0] + v[2].negative_ttl}
+            self._negative = {
+                k: v for k, v in self._negative.items() if now < v[0] + v[2].lags[self.view].negative_ttl
+            }
         self._negative[key] = (now, result, zone)
 
     def forget(self) -> None:

@@ -14,16 +14,17 @@ from fakes.dns.faults import Fault, FaultHandle, FaultResolver, FaultSet
 from fakes.dns.handler import WireHandler
 from fakes.dns.keys import KeyStore, Policy, TsigKey
 from fakes.dns.log import QueryLog
-from fakes.dns.resolvers import AuthoritativeResolver, LaggingResolver, find_zone
+from fakes.dns.resolvers import LAGGING_VIEWS, VIEWS, AuthoritativeResolver, LaggingResolver, find_zone
 from fakes.dns.transport import Transport
 from fakes.dns.update import UpdateProcessor
 from fakes.dns.zone import Change, Record, Zone, name_of, rdata_of, records_of, rtype_of
 
-VIEWS = ("authoritative", "resolver")
 DEFAULT_TTL = 60  # seconds; what cert-manager gives its challenge TXT records
-# Default SOA MINIMUM, the resolver view's negative caching time: a common production value would be
-# 300-3600 s; 60 s keeps the lag visible yet short enough for compressed-time runs. Set per zone.
+# Default SOA MINIMUM, the lagging views' negative caching time: production zones often say 300-3600 s;
+# 60 s keeps negative caching visible yet short enough for compressed-time runs. Settable per zone/view.
 DEFAULT_NEGATIVE_TTL = 60.0
+# Prefix of each lagging view's keys in zone_settings() and the control API's PUT /zones.
+SETTING_PREFIX = {"resolver": "", "ca_resolver": "ca_"}
 
 
 def check_loopback(what: str, host: str) -> str:
@@ -41,8 +42,8 @@ def check_loopback(what: str, host: str) -> str:
 
 
 class DnsServer:
-    """An authoritative server for `zones` on one address (UDP+TCP), a lagging resolver view of the
-    same zones on another, RFC 2136 updates with TSIG `keys`, faults and a log. See fakes.dns."""
+    """An authoritative server for `zones` (UDP+TCP), two lagging resolver views of the same zones on
+    their own addresses, RFC 2136 updates with TSIG `keys`, faults and a log. See fakes.dns."""
 
     def __init__(
         self,
@@ -53,49 +54,36 @@ class DnsServer:
         negative_ttl: float = DEFAULT_NEGATIVE_TTL,
         listen: tuple[str, int] = (LOOPBACK, 0),
         resolver_listen: tuple[str, int] = (LOOPBACK, 0),
+        ca_resolver_listen: tuple[str, int] = (LOOPBACK, 0),
         clock: Callable[[], float] = time.monotonic,
     ):
-        self._settings = (float(propagation_delay), float(negative_ttl))
-        self._zone_names = [name_of(z) for z in zones]
-        if not self._zone_names:
+        self._settings = {"propagation_delay": float(propagation_delay), "negative_ttl": float(negative_ttl)}
+        self._initial_zones = [name_of(z) for z in zones]
+        if not self._initial_zones:
             raise ValueError("DnsServer needs at least one zone, e.g. zones=['certchaos.test.']")
         self._initial_keys = list(keys)
         self._listen = {
-            "authoritative": (check_loopback("dns --listen", listen[0]), int(listen[1])),
-            "resolver": (check_loopback("dns --resolver-listen", resolver_listen[0]), int(resolver_listen[1])),
+            view: (check_loopback(f"dns {view} address", host), int(port))
+            for view, (host, port) in zip(VIEWS, (listen, resolver_listen, ca_resolver_listen))
         }
         self.clock = clock
         self.log = QueryLog()
         self.keys = KeyStore(self._initial_keys)
         self._zones: dict[dns.name.Name, Zone] = {}
-        self._lagging = LaggingResolver(self._zones, clock)
+        self._lagging = {view: LaggingResolver(self._zones, clock, view) for view in LAGGING_VIEWS}
         self._updater = UpdateProcessor(self._zones, self.keys)
         self.faults = FaultSet(clock)
+        resolvers = [AuthoritativeResolver(self._zones), *self._lagging.values()]
         self._handler = WireHandler(
-            {
-                "authoritative": FaultResolver(AuthoritativeResolver(self._zones), self.faults),
-                "resolver": FaultResolver(self._lagging, self.faults),
-            },
+            {resolver.view: FaultResolver(resolver, self.faults) for resolver in resolvers},
             self._updater,
             self.log,
             clock,
         )
         self.faults.on_change = self._handler.invalidate
-        self._make_zones()
+        for origin in self._initial_zones:
+            self.add_zone(origin.to_text())
         self._transport: Transport | None = None
-
-    def _make_zones(self) -> None:
-        delay, negative_ttl = self._settings
-        self._zones.clear()
-        for origin in self._zone_names:
-            self._zones[origin] = Zone(
-                origin.to_text(),
-                clock=self.clock,
-                propagation_delay=delay,
-                negative_ttl=negative_ttl,
-                on_change=self._handler.invalidate,
-            )
-        self._handler.invalidate()
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -118,41 +106,62 @@ class DnsServer:
         self.stop()
 
     def reset(self) -> None:
-        """Back to the state it was created in (zones, keys, faults, negative cache, log), keeping the
-        sockets: the cheap per-test reset of a server started once per session."""
+        """Back to how it was created (zones, records, settings, keys, faults, negative caches, log),
+        keeping the sockets: the cheap per-test reset of a server started once per session."""
         self.faults.clear()
         self.keys = self._updater.keys = KeyStore(self._initial_keys)
-        self._make_zones()
-        self._lagging.forget()
+        self._zones.clear()
+        for origin in self._initial_zones:
+            self.add_zone(origin.to_text())
+        for lagging in self._lagging.values():
+            lagging.forget()
         self.log.clear()
         self._handler.errors.clear()
 
     def check(self) -> None:
         """Raise the internal errors the server threads met (each also answered SERVFAIL), so a bug in
         the fake surfaces in the test thread instead of vanishing."""
-        if self._handler.errors:
-            raise HarnessError(f"fake DNS server hit {len(self._handler.errors)} internal error(s):\n" + self._handler.errors[0])
+        errors = self._handler.errors
+        if errors:
+            raise HarnessError(f"fake DNS server hit {len(errors)} internal error(s); the first:\n{errors[0]}")
 
-    def _address(self, view: str) -> tuple[str, int]:
+    def address(self, view: str) -> tuple[str, int]:
         if self._transport is None:
             raise RuntimeError("DnsServer not started: call start() or use it as a context manager")
+        if view not in VIEWS:
+            raise ValueError(f"unknown view {view!r}; use one of {', '.join(VIEWS)}")
         return self._transport.addresses[view]
 
     @property
     def authoritative(self) -> tuple[str, int]:
         """(host, port) of the authoritative view, UDP and TCP: where updates go."""
-        return self._address("authoritative")
+        return self.address("authoritative")
 
     @property
     def resolver(self) -> tuple[str, int]:
-        """(host, port) of the lagging resolver view, UDP and TCP: what resolvers and Pebble query."""
-        return self._address("resolver")
+        """(host, port) of the lagging resolver view for cert-manager's self-check (and any resolver)."""
+        return self.address("resolver")
 
-    # -- records ----------------------------------------------------------------------------------
+    @property
+    def ca_resolver(self) -> tuple[str, int]:
+        """(host, port) of the lagging view the CA validates through (Pebble's -dnsserver)."""
+        return self.address("ca_resolver")
+
+    # -- zones and records ------------------------------------------------------------------------
 
     @property
     def zones(self) -> list[str]:
-        return [origin.to_text() for origin in self._zone_names]
+        return [origin.to_text() for origin in self._zones]
+
+    def add_zone(self, name: str) -> None:
+        """Serve one more zone (SOA, NS ns1.<zone>, A 127.0.0.1 for ns1), with the default settings."""
+        origin = name_of(name)
+        if origin in self._zones:
+            raise ValueError(f"zone {origin} is already served")
+        self._zones[origin] = Zone(
+            origin.to_text(), clock=self.clock, views=LAGGING_VIEWS, on_change=self._handler.invalidate, **self._settings
+        )
+        self._handler.invalidate()
 
     def zone(self, name: str) -> Zone:
         zone = self._zones.get(name_of(name))
@@ -187,54 +196,60 @@ class DnsServer:
         owner = name_of(name)
         if rtype is None:
             change = Change("delete-name", owner)
+        elif data is None:
+            change = Change("delete-rrset", owner, rtype_of(rtype))
         else:
             code = rtype_of(rtype)
-            change = Change("delete-rrset", owner, code) if data is None else Change("delete-record", owner, code, 0, rdata_of(code, data))
+            change = Change("delete-record", owner, code, 0, rdata_of(code, data))
         self._apply(owner, [change])
 
     def records(self, name: str, rtype: str | None = None, view: str = "authoritative") -> list[Record]:
-        """The records at exactly `name` (no CNAME following) as `view` answers them now. For the
-        resolver view this includes its negative cache, without adding to it: looking changes nothing."""
+        """The records at exactly `name` (no CNAME following) as `view` answers them now. For a lagging
+        view this includes its negative cache, without adding to it: looking changes nothing."""
         owner = name_of(name)
         zone = self._zone_of(owner)
+        code = None if rtype is None else rtype_of(rtype)
         if view == "authoritative":
-            return zone.records(zone.state, owner, None if rtype is None else rtype_of(rtype))
-        if view != "resolver":
+            return zone.records(zone.state, owner, code)
+        if view not in self._lagging:
             raise ValueError(f"unknown view {view!r}; use one of {', '.join(VIEWS)}")
-        state, _ = zone.visible(self.clock())
-        types = [rtype_of(rtype)] if rtype else sorted(state.nodes.get(owner, {}))
+        state, _ = zone.visible(view, self.clock())
         found = []
-        for code in types:
-            answer, _ = self._lagging.lookup(zone, owner, code, remember=False)
-            found += [r for n, t, rrset in answer.records if n == owner and t == code for r in records_of(n, t, rrset)]
+        for each in [code] if code is not None else sorted(state.nodes.get(owner, {})):
+            answer, _ = self._lagging[view].lookup(zone, owner, each, remember=False)
+            found += [r for n, t, rrset in answer.records if (n, t) == (owner, each) for r in records_of(n, t, rrset)]
         return found
 
-    # -- zone settings ----------------------------------------------------------------------------
+    # -- how the lagging views trail the zones ----------------------------------------------------
 
-    def set_propagation_delay(self, zone: str, seconds: float) -> None:
-        """From now on the resolver view shows changes `seconds` after they were made. Lowering it
-        reveals pending changes at once; raising it never hides what was already visible."""
-        self.zone(zone).propagation_delay = seconds
+    def set_propagation_delay(self, zone: str, seconds: float, view: str | None = None) -> None:
+        """Changes to `zone` show in `view` (None: both lagging views) `seconds` after they are made.
+        Lowering the delay reveals pending changes at once; raising it never hides what was shown."""
+        target = self.zone(zone)
+        for each in LAGGING_VIEWS if view is None else [view]:
+            target.set_propagation_delay(each, seconds)
 
-    def set_negative_ttl(self, zone: str, seconds: float) -> None:
-        """The SOA MINIMUM: how long the resolver view repeats NXDOMAIN/NODATA, also for answers it
-        already cached."""
-        self.zone(zone).negative_ttl = seconds
+    def set_negative_ttl(self, zone: str, seconds: float, view: str | None = None) -> None:
+        """How long `view` repeats NXDOMAIN/NODATA, also for answers it already cached. With view None
+        it is the zone's SOA MINIMUM, which both lagging views follow."""
+        self.zone(zone).set_negative_ttl(seconds, view)
 
     def zone_settings(self) -> list[dict]:
-        return [
-            {
-                "zone": zone.origin.to_text(),
-                "serial": zone.state.serial,
-                "propagation_delay": zone.propagation_delay,
-                "negative_ttl": zone.negative_ttl,
-            }
-            for zone in self._zones.values()
-        ]
+        """Per zone: serial, SOA minimum, and each lagging view's propagation delay and negative TTL
+        (keys propagation_delay, negative_ttl for "resolver"; ca_propagation_delay, ca_negative_ttl)."""
+        settings = []
+        for zone in list(self._zones.values()):
+            entry = {"zone": zone.origin.to_text(), "serial": zone.state.serial, "soa_minimum": zone.soa_minimum}
+            for view, lag in zone.lags.items():
+                prefix = SETTING_PREFIX[view]
+                entry[prefix + "propagation_delay"], entry[prefix + "negative_ttl"] = lag.delay, lag.negative_ttl
+            settings.append(entry)
+        return settings
 
     # -- keys: the "DNS-provider permission drift" lever ------------------------------------------
 
     def add_key(self, key: TsigKey) -> None:
+        """Add (or replace) a key allowed to update."""
         self.keys.add(key)
 
     def revoke_key(self, name: str) -> None:
@@ -255,7 +270,7 @@ class DnsServer:
     # -- faults -----------------------------------------------------------------------------------
 
     def add_fault(self, action: str | Fault, name: str = "*", rtype: str | None = None, **fields) -> FaultHandle:
-        """Start a fault: add_fault("servfail", "_acme-challenge.*", "TXT", view="resolver",
+        """Start a fault: add_fault("servfail", "_acme-challenge.*", "TXT", view="ca_resolver",
         duration=30) or add_fault(Fault(...)); fields: view, latency (seconds), duration (seconds)."""
         fault = action if isinstance(action, Fault) else Fault(action, name, rtype, **fields)
         return self.faults.add(fault)

@@ -108,14 +108,28 @@ class ZoneState:
     time: float
 
 
+@dataclass
+class Lag:
+    """How far one lagging view trails a zone: changes show `delay` seconds after they were made, and
+    negative answers are cached `negative_ttl` seconds. `horizon` is the newest change time the view
+    may show; it only moves forward, so a view never un-sees what it showed."""
+
+    delay: float
+    negative_ttl: float
+    horizon: float = -math.inf
+
+
 class Zone:
-    """A zone's records and settings; thread-safe; `on_change` is called after every new state."""
+    """A zone's records, its history and how each lagging view trails it; thread-safe; `on_change` is
+    called after every new state or setting. `lock` is held by the update processor across an
+    update's prerequisites and changes."""
 
     def __init__(
         self,
         origin: str,
         *,
         clock: Callable[[], float],
+        views: Sequence[str] = ("resolver",),
         propagation_delay: float = 0.0,
         negative_ttl: float = 60.0,
         on_change: Callable[[], None] = lambda: None,
@@ -124,9 +138,10 @@ class Zone:
         self.clock = clock
         self.on_change = on_change
         self.lock = threading.RLock()
-        self._delay = float(propagation_delay)
-        self._negative_ttl = float(negative_ttl)
-        self._horizon = -math.inf
+        self._check("propagation delay", propagation_delay)
+        self._check("negative TTL", negative_ttl)
+        self._soa_minimum = float(negative_ttl)
+        self.lags = {view: Lag(float(propagation_delay), float(negative_ttl)) for view in views}
         ns = dns.name.from_text("ns1", self.origin)
         self.nameserver = ns
         nodes = {
@@ -138,61 +153,68 @@ class Zone:
 
     # -- settings ---------------------------------------------------------------------------------
 
-    @property
-    def propagation_delay(self) -> float:
-        return self._delay
+    def _check(self, what: str, seconds: float) -> None:
+        if not seconds >= 0:
+            raise ValueError(f"{what} of {self.origin} must be >= 0 seconds, got {seconds}")
 
-    @propagation_delay.setter
-    def propagation_delay(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError(f"propagation delay of {self.origin} must be >= 0, got {seconds}")
+    def _lag(self, view: str) -> Lag:
+        try:
+            return self.lags[view]
+        except KeyError:
+            raise ValueError(f"{view!r} is not a lagging view; use one of {', '.join(self.lags)}") from None
+
+    def set_propagation_delay(self, view: str, seconds: float) -> None:
+        """Lowering the delay reveals pending changes at once; raising it hides nothing already shown."""
+        self._check("propagation delay", seconds)
         with self.lock:
-            self._advance_horizon()  # what was visible stays visible: a resolver never un-sees
-            self._delay = float(seconds)
+            lag = self._lag(view)
+            self._advance(lag)
+            lag.delay = float(seconds)
         self.on_change()
 
-    @property
-    def negative_ttl(self) -> float:
-        """RFC 2308 negative caching time: the SOA MINIMUM (SOA TTL is larger, so it is the minimum)."""
-        return self._negative_ttl
-
-    @negative_ttl.setter
-    def negative_ttl(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError(f"negative TTL of {self.origin} must be >= 0, got {seconds}")
+    def set_negative_ttl(self, seconds: float, view: str | None = None) -> None:
+        """One view's negative caching time, or (view None) the SOA MINIMUM and every view's: RFC 2308
+        caching for min(SOA TTL, MINIMUM), and the SOA TTL is the larger here."""
+        self._check("negative TTL", seconds)
         with self.lock:
-            self._negative_ttl = float(seconds)
-            self._commit(self.state.nodes)  # the SOA MINIMUM field changes: a new serial
+            for lag in self.lags.values() if view is None else [self._lag(view)]:
+                lag.negative_ttl = float(seconds)
+            if view is None:
+                self._soa_minimum = float(seconds)
+                self._commit(self.state.nodes)  # the SOA MINIMUM field changes: a new serial
+        self.on_change()
 
     # -- reading ----------------------------------------------------------------------------------
+
+    @property
+    def soa_minimum(self) -> float:
+        return self._soa_minimum
 
     @property
     def state(self) -> ZoneState:
         return self._history[-1]
 
-    def visible(self, now: float) -> tuple[ZoneState, float]:
-        """The state a lagging resolver sees at `now`, and when the next pending change becomes visible
-        (inf if none): a change at time t is visible from t + delay on."""
+    def visible(self, view: str, now: float) -> tuple[ZoneState, float]:
+        """The state `view` shows at `now`, and when its next pending change becomes visible (inf if
+        none): a change made at time t shows from t + delay on."""
         with self.lock:
+            lag = self._lag(view)
             self._prune(now)
             history = self._history
-            upcoming = history[1].time + self._delay if len(history) > 1 else math.inf
-            return history[0], upcoming
+            index = _newest_at(history, lag.horizon)
+            upcoming = history[index + 1].time + lag.delay if index + 1 < len(history) else math.inf
+            return history[index], upcoming
 
     def _prune(self, now: float | None = None) -> None:
-        """Drop the states older than the one visible at the horizon: the horizon only moves forward,
-        so they can never be seen again. Afterwards history[0] is the visible state."""
-        horizon = self._advance_horizon(now)
-        history = self._history
-        index = len(history) - 1
-        while index > 0 and history[index].time > horizon:
-            index -= 1
-        del history[:index]
-
-    def _advance_horizon(self, now: float | None = None) -> float:
+        """Drop the states older than the one the furthest-behind view shows: horizons only move
+        forward, so no view can show them again."""
         now = self.clock() if now is None else now
-        self._horizon = max(self._horizon, now - self._delay)
-        return self._horizon
+        oldest = min((self._advance(lag, now) for lag in self.lags.values()), default=math.inf)
+        del self._history[: _newest_at(self._history, oldest)]
+
+    def _advance(self, lag: Lag, now: float | None = None) -> float:
+        lag.horizon = max(lag.horizon, (self.clock() if now is None else now) - lag.delay)
+        return lag.horizon
 
     def contains(self, name: dns.name.Name) -> bool:
         return name.is_subdomain(self.origin)
@@ -253,7 +275,7 @@ class Zone:
     def _commit(self, nodes: Mapping[dns.name.Name, Mapping[int, RRset]], serial: int | None = None) -> None:
         with self.lock:
             serial = serial if serial is not None else (self.state.serial + 1) % 2**32 or 1
-            minimum = math.ceil(self._negative_ttl)
+            minimum = math.ceil(self._soa_minimum)
             soa = rdata_of(
                 SOA, f"{self.nameserver} hostmaster.{self.origin} {serial} {SOA_TIMERS} {minimum}"
             )
@@ -273,6 +295,14 @@ class Zone:
     def records(self, state: ZoneState, name: dns.name.Name, rtype: int | None = None) -> list[Record]:
         node = state.nodes.get(name, {})
         return [r for t, rrset in sorted(node.items()) if rtype in (None, t) for r in records_of(name, t, rrset)]
+
+
+def _newest_at(history: Sequence[ZoneState], horizon: float) -> int:
+    """Index of the newest state made at or before `horizon` (the first state counts as always there)."""
+    index = len(history) - 1
+    while index > 0 and history[index].time > horizon:
+        index -= 1
+    return index
 
 
 def records_of(name: dns.name.Name, rtype: int, rrset: RRset) -> list[Record]:
