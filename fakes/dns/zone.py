@@ -106,17 +106,23 @@ class ZoneState:
     nodes: Mapping[dns.name.Name, Mapping[int, RRset]]
     names: frozenset[dns.name.Name]
     time: float
+    version: int  # counts states, orders those made at the same clock reading
+
+    @property
+    def stamp(self) -> tuple[float, int]:
+        return self.time, self.version
 
 
 @dataclass
 class Lag:
     """How far one lagging view trails a zone: changes show `delay` seconds after they were made, and
-    negative answers are cached `negative_ttl` seconds. `horizon` is the newest change time the view
-    may show; it only moves forward, so a view never un-sees what it showed."""
+    negative answers are cached `negative_ttl` seconds. `horizon` is the stamp (time, version) of the
+    newest state the view may show; it only moves forward, so a view never un-sees what it showed.
+    The version part makes a change at the very clock reading of a delay change wait for the new delay."""
 
     delay: float
     negative_ttl: float
-    horizon: float = -math.inf
+    horizon: tuple[float, float] = (-math.inf, -math.inf)
 
 
 class Zone:
@@ -209,11 +215,14 @@ class Zone:
         """Drop the states older than the one the furthest-behind view shows: horizons only move
         forward, so no view can show them again."""
         now = self.clock() if now is None else now
-        oldest = min((self._advance(lag, now) for lag in self.lags.values()), default=math.inf)
+        oldest = min((self._advance(lag, now) for lag in self.lags.values()), default=(math.inf, math.inf))
         del self._history[: _newest_at(self._history, oldest)]
 
-    def _advance(self, lag: Lag, now: float | None = None) -> float:
-        lag.horizon = max(lag.horizon, (self.clock() if now is None else now) - lag.delay)
+    def _advance(self, lag: Lag, now: float | None = None) -> tuple[float, float]:
+        """Move the horizon to now - delay, covering the states made so far (none can be made later
+        with an earlier time: the clock is monotonic)."""
+        now = self.clock() if now is None else now
+        lag.horizon = max(lag.horizon, (now - lag.delay, self.state.version))
         return lag.horizon
 
     def contains(self, name: dns.name.Name) -> bool:
@@ -288,7 +297,8 @@ class Zone:
                     if owner == self.origin:
                         break
                     owner = owner.parent()
-            self._history.append(ZoneState(serial, nodes, frozenset(names), self.clock()))
+            version = self._history[-1].version + 1 if self._history else 0
+            self._history.append(ZoneState(serial, nodes, frozenset(names), self.clock(), version))
             self._prune()
         self.on_change()
 
@@ -297,10 +307,10 @@ class Zone:
         return [r for t, rrset in sorted(node.items()) if rtype in (None, t) for r in records_of(name, t, rrset)]
 
 
-def _newest_at(history: Sequence[ZoneState], horizon: float) -> int:
-    """Index of the newest state made at or before `horizon` (the first state counts as always there)."""
+def _newest_at(history: Sequence[ZoneState], horizon: tuple[float, float]) -> int:
+    """Index of the newest state stamped at or before `horizon` (the first state is always there)."""
     index = len(history) - 1
-    while index > 0 and history[index].time > horizon:
+    while index > 0 and history[index].stamp > horizon:
         index -= 1
     return index
 
