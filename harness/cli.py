@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "harness.commands",
     "fakes.dns.cli",
     "harness.report",
+    "harness.run_command",
 )
 
 

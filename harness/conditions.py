@@ -8,6 +8,7 @@ Conditions never assert; a fetch that fails raises, and wait_for reports it as w
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Mapping, TypeVar
 
 from kubernetes import client
@@ -325,3 +326,26 @@ def acme_requests_at_least(url: str, count: float, status: str | None = None, **
     if status is not None:
         labels["status"] = status
     return metric_at_least(url, metrics.ACME_REQUEST_COUNT, labels, count)
+
+
+# --- time ------------------------------------------------------------------------------------------
+
+
+def holds_throughout(condition: Condition, seconds: float, clock: Callable[[], float] = time.monotonic) -> Condition:
+    """`condition` has held at every poll for `seconds` (a "nothing happens" expectation: no new attempt
+    before the backoff). A poll where it fails restarts the window, so an expectation with a deadline
+    fails if the window never completes."""
+    since: list[float] = []
+
+    def throughout() -> Seen:
+        seen = condition()
+        now = clock()
+        if not seen.ok:
+            since.clear()
+            return Seen(False, {"broken": seen.state})
+        if not since:
+            since.append(now)
+        held = now - since[0]
+        return Seen(held >= seconds, {"held_for": round(held, 1), "state": seen.state})
+
+    return throughout

@@ -1,4 +1,5 @@
-"""pytest fixtures for the running stack: session-scoped stack and API client, a namespace per test.
+"""pytest fixtures for the running stack and the scenario lab: session-scoped stack/lab and API client,
+a namespace per test, issuers.
 
 Loaded by the certchaos pytest plugin; the options they read (--provider, --bin-dir, --keep-stack) are
 registered there.
@@ -6,6 +7,7 @@ registered there.
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 import uuid
@@ -15,7 +17,9 @@ import pytest
 from kubernetes import client
 
 from harness.errors import HarnessError
+from harness.issuers import AcmeIssuer, make_acme_issuer, make_ca_issuer
 from harness.kube import ensure_namespace
+from harness.lab import LAB_ENV, Lab, LabClient, LabInfo
 
 
 def make_stack(config: pytest.Config):
@@ -53,3 +57,43 @@ def namespace(kube: client.ApiClient, request: pytest.FixtureRequest) -> Iterato
     ensure_namespace(kube, name)
     yield name
     client.CoreV1Api(kube).delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture(scope="session")
+def lab(pytestconfig: pytest.Config) -> Iterator[LabClient]:
+    """The scenario lab (stack + fake DNS + Pebble + Toxiproxy, see harness.lab), as a client. Attaches
+    to the lab in $CERTCHAOS_LAB (what `certchaos run` starts for its workers), else starts one for this
+    session and stops it at the end."""
+    from harness.pytest_plugin import run_state
+
+    owner = None
+    if os.environ.get(LAB_ENV):
+        info = LabInfo.load(os.environ[LAB_ENV])
+    else:
+        keep = pytestconfig.getoption("--keep-stack", default=False)
+        owner = Lab(bin_dir=pytestconfig.getoption("--bin-dir", default=None),
+                    run_dir=tempfile.mkdtemp(prefix="certchaos-lab-") if keep else None).start()
+        info = owner.info
+    state = run_state(pytestconfig)
+    state.provider = info.provider
+    state.components.update(info.components)
+    lab_client = LabClient(info)
+    try:
+        yield lab_client
+    finally:
+        lab_client.close()
+        if owner is not None:
+            owner.stop()
+
+
+@pytest.fixture
+def acme_issuer(lab: LabClient, namespace: str) -> AcmeIssuer:
+    """An ACME Issuer on Pebble in the test's namespace, solving DNS-01 through its own fake-DNS zone
+    and TSIG key (see harness.issuers); removed with the namespace."""
+    return make_acme_issuer(lab, namespace)
+
+
+@pytest.fixture
+def ca_issuer(kube: client.ApiClient, namespace: str) -> dict:
+    """A CA Issuer (bootstrapped by a self-signed one) in the test's namespace; its issuerRef."""
+    return make_ca_issuer(kube, namespace)

@@ -1,0 +1,57 @@
+"""CA outage and latency: the ACME server is unreachable, or answers slowly.
+
+Spec: while the CA is unreachable, issuance stalls with the connection error visible and the ACME client
+metric counting requests that got no response (status "999"); once the CA is back, issuance resumes by
+itself. A slow CA (seconds per request) slows issuance down but it completes. Evidence: the ACME request
+metric by status, the CertificateRequest's condition, the Certificate's Ready condition.
+"""
+
+from __future__ import annotations
+
+from harness.conditions import acme_requests_at_least, certificate_done_issuing, holds_throughout, certificate_ready
+from harness.injectors import ProxyDown, ProxyLatency
+from harness.issuers import certificate, create_certificate
+from harness.metrics import ACME_REQUEST_COUNT, scrape, total
+from harness.wait import Seen
+
+ISSUANCE = 120  # present, self-check, cert-manager's fixed 60 s sleep, validation; ~65 s here
+OUTAGE = 20  # seconds the CA stays down after cert-manager noticed
+# After the outage, cert-manager's order retry backoff (seconds to a minute) plus a whole issuance.
+RECOVERY = 90 + ISSUANCE
+SLOW_MS = 2_000  # per response: well under cert-manager's ACME client timeout, so requests succeed late
+
+
+def unanswered_requests(url: str) -> float:
+    return total(scrape(url), ACME_REQUEST_COUNT, {"status": "999"}) or 0.0
+
+
+def test_issuance_stalls_while_the_ca_is_down_and_resumes_after(scenario, lab, kube, namespace, acme_issuer):
+    subject = f"Certificate {namespace}/web"
+    baseline = unanswered_requests(lab.info.metrics_url)
+    with scenario.fault(ProxyDown(lab.proxy("acme"))):
+        create_certificate(kube, namespace, certificate("web", acme_issuer.ref, [acme_issuer.dns_name("web")]))
+        scenario.expect(acme_requests_at_least(lab.info.metrics_url, baseline + 1, status="999"),
+                        subject="ACME client", expected="requests without response counted", within=60, detects=True)
+        scenario.expect(holds_throughout(_not_ready(kube, namespace), OUTAGE), subject=subject,
+                        expected="not issued while the CA is down", within=OUTAGE + 15)
+    scenario.expect(certificate_done_issuing(kube, namespace, "web"), subject=subject,
+                    expected="issued once the CA is back", within=RECOVERY, recovers=True)
+
+
+def test_a_slow_ca_delays_issuance_but_it_completes(scenario, lab, kube, namespace, acme_issuer):
+    subject = f"Certificate {namespace}/web"
+    with scenario.fault(ProxyLatency(lab.proxy("acme"), SLOW_MS)):
+        create_certificate(kube, namespace, certificate("web", acme_issuer.ref, [acme_issuer.dns_name("web")]))
+        # Each of the ~10 ACME requests of an issuance waits SLOW_MS more.
+        scenario.expect(certificate_done_issuing(kube, namespace, "web"), subject=subject,
+                        expected="issued despite the slow CA", within=ISSUANCE + 60)
+    scenario.steady_state(certificate_ready(kube, namespace, "web"), subject=subject, expected="Ready=True", within=10)
+
+
+def _not_ready(kube, namespace):
+    ready = certificate_ready(kube, namespace, "web")
+
+    def condition() -> Seen:
+        seen = ready()
+        return Seen(not seen.ok, seen.state)
+    return condition
