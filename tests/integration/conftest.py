@@ -87,7 +87,8 @@ def tsig_key():
 @pytest.fixture
 def dns(zone, tsig_key):
     """The fake DNS server for `zone`, updatable with `tsig_key`, no propagation lag to start with;
-    .authoritative and .resolver are its two views. Stopped after the test, then its thread errors are raised."""
+    .authoritative, .resolver (self-checks) and .ca_resolver (Pebble) are its views. Stopped after the test,
+    then errors its threads met are raised."""
     from fakes.dns import DnsServer
 
     with DnsServer(zones=[zone], keys=[tsig_key], propagation_delay=0.0) as server:
@@ -97,5 +98,5 @@ def dns(zone, tsig_key):
 
 @pytest.fixture
 def pebble(make_pebble, dns) -> Pebble:
-    """A started Pebble (the pinned one) whose VA resolves through the fake DNS resolver view."""
-    return make_pebble(resolver=dns.resolver)
+    """A started Pebble (the pinned one) whose VA resolves through the fake DNS server's CA view."""
+    return make_pebble(resolver=dns.ca_resolver)

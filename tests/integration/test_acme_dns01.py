@@ -83,7 +83,7 @@ def unique_name(zone: str) -> str:
 
 
 def test_dns01_issues_a_certificate_that_chains_to_pebbles_root(make_pebble, pebble_binary, dns, zone, tsig_key):
-    pebble = make_pebble(resolver=dns.resolver, binary=pebble_binary, validity=VALIDITY)
+    pebble = make_pebble(resolver=dns.ca_resolver, binary=pebble_binary, validity=VALIDITY)
     account = Client(pebble)
     name = unique_name(zone)
     order, challenge = account.order(name)
@@ -110,13 +110,13 @@ def test_dns01_issues_a_certificate_that_chains_to_pebbles_root(make_pebble, peb
     assert pebble.management.cert_status(leaf.serial_number).status == "Valid"
     assert [v.valid for v in pebble.validations()] == [True]
     record = f"_acme-challenge.{name}"
-    assert {entry.rcode for entry in dns.log.queries(record, view="resolver", rtype="TXT")} == {"NOERROR"}
+    assert {entry.rcode for entry in dns.log.queries(record, view="ca_resolver", rtype="TXT")} == {"NOERROR"}
 
 
 def test_dns01_fails_when_the_cas_resolver_lags_behind_the_update(make_pebble, pebble_binary, dns, zone,
                                                                    tsig_key):
-    pebble = make_pebble(resolver=dns.resolver, binary=pebble_binary)
-    dns.set_propagation_delay(zone, LAG)
+    pebble = make_pebble(resolver=dns.ca_resolver, binary=pebble_binary)
+    dns.set_propagation_delay(zone, LAG, view="ca_resolver")
     account = Client(pebble)
     name = unique_name(zone)
     order, challenge = account.order(name)
@@ -134,8 +134,8 @@ def test_dns01_fails_when_the_cas_resolver_lags_behind_the_update(make_pebble, p
     failed_lookup = ("urn:ietf:params:acme:error:unauthorized: Error retrieving TXT records for DNS challenge "
                      f'("DNS lookup for \\"{record}\\" returned an unsuccessful response: ')
     assert problem in (failed_lookup + '3")', failed_lookup + "'\\\\x03'\")"), problem
-    assert dns.records(record, "TXT"), "published in the authoritative view"
-    seen_by_ca = {entry.rcode for entry in dns.log.queries(record, view="resolver", rtype="TXT")}
+    assert dns.records(record, "TXT", view="resolver"), "the self-check's resolver sees the record all along"
+    seen_by_ca = {entry.rcode for entry in dns.log.queries(record, view="ca_resolver", rtype="TXT")}
     assert seen_by_ca == {"NXDOMAIN"}
     assert [v.valid for v in pebble.validations()] == [False]
 
