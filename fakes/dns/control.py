@@ -66,7 +66,8 @@ class ControlServer:
         self._http = ThreadingHTTPServer((host, port), Handler)
         self._http.daemon_threads = False
         self._http.block_on_close = True  # server_close() joins the request threads
-        self._thread = threading.Thread(target=self._http.serve_forever, name="dns-control", daemon=True)
+        # serve_forever checks for shutdown() every poll interval: 0.1 s keeps stop() quick.
+        self._thread = threading.Thread(target=self._http.serve_forever, args=(0.1,), name="dns-control", daemon=True)
 
     @property
     def address(self) -> tuple[str, int]:
