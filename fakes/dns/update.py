@@ -68,6 +68,7 @@ class UpdateProcessor:
             exchange.rcode = "FORMERR"
             return header_only(wire, dns.rcode.FORMERR)
         response = dns.message.make_response(message)
+        exchange.changes = _describe(message)
         try:
             self._process(message, exchange)
             rcode = dns.rcode.NOERROR
@@ -92,7 +93,6 @@ class UpdateProcessor:
         with zone.lock:  # prerequisites and changes are one atomic step against concurrent updates
             _check_prerequisites(zone, message.answer)
             changes = [_change(zone, rrset) for rrset in message.authority]
-            exchange.changes = tuple(str(change) for change in changes)
             if key.policy is not None:
                 for change in changes:
                     for rtype in _types_touched(zone, change):
@@ -111,6 +111,7 @@ class UpdateProcessor:
         keyname = key_name(message.keyname.to_text())
         exchange.key, exchange.rcode, exchange.tsig_error = keyname, "NOTAUTH", TSIG_ERRORS[error]
         exchange.name = message.question[0].name.to_text().lower() if message.question else None
+        exchange.changes = _describe(message)
         known = self.keys.get(keyname)
         if error == dns.rcode.BADKEY:
             if known is None:
@@ -188,6 +189,16 @@ def _change(zone: Zone, rrset: dns.rrset.RRset) -> Change:
     if rrset.deleting == dns.rdataclass.ANY:
         return Change("delete-name" if rtype == ANY else "delete-rrset", name, rtype)
     return Change("delete-record", name, rtype, 0, rrset[0])
+
+
+def _describe(message: dns.message.Message) -> tuple[str, ...]:
+    """What the update asks for, as the log shows it, also when it is refused before being checked."""
+    ops = {None: "add", dns.rdataclass.NONE: "delete-record"}
+    return tuple(
+        str(Change(ops.get(rrset.deleting, "delete-name" if rrset.rdtype == ANY else "delete-rrset"),
+                   rrset.name, rrset.rdtype, rrset.ttl, rrset[0] if len(rrset) else None))
+        for rrset in message.authority
+    )
 
 
 def _types_touched(zone: Zone, change: Change) -> list[str]:
