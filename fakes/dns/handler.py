@@ -90,7 +90,7 @@ class WireHandler:
         except Exception as error:  # a bug here must not kill the server: answer SERVFAIL, surface it
             self.errors.append(f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
             exchange.rcode, exchange.reason = "SERVFAIL", f"internal error: {type(error).__name__}: {error}"
-            reply = header_only(data, RCODE.SERVFAIL)
+            reply = header_only(data, RCODE.SERVFAIL) if len(data) >= 12 else None
         self.log.record(exchange.entry())
         cacheable = exchange.kind == "query" and reply is not None and exchange.delay == 0
         if cacheable and exchange.valid_until > self.clock():

@@ -11,7 +11,6 @@ import struct
 import time
 from typing import TYPE_CHECKING, Mapping
 
-import dns.exception
 import dns.message
 import dns.name
 import dns.rcode
@@ -48,6 +47,8 @@ def header_only(wire: bytes, rcode: int) -> bytes:
 
 
 class UpdateProcessor:
+    """Applies signed updates to the zones, with the keys of a KeyStore."""
+
     def __init__(self, zones: Mapping[dns.name.Name, Zone], keys: KeyStore):
         self.zones = zones
         self.keys = keys

@@ -1,7 +1,7 @@
 """One authoritative zone: its records, RFC 2136 change semantics, and the history of its states.
 
 Every change makes a new immutable ZoneState stamped with the clock, so the authoritative view reads the
-newest state while the lagging resolver view reads the newest state older than its horizon (now minus the
+newest state while each lagging view reads the newest state older than its horizon (now minus its
 propagation delay): lag comes from the history, not from timers.
 """
 

@@ -3,7 +3,6 @@ without prerequisites, and after every step the authoritative answers equal the 
 
 from __future__ import annotations
 
-import dns.message
 import dns.query
 import dns.rcode
 import dns.rdata
