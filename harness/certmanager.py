@@ -87,9 +87,30 @@ def _rules(operations: list[str]) -> list[dict]:
     }]
 
 
-def webhook_configurations(url: str, ca_pem: bytes, timeout_seconds: int = WEBHOOK_TIMEOUT_SECONDS) -> list[dict]:
-    """The Validating and Mutating WebhookConfigurations of the official chart, registered by URL."""
+ISOLATION_LABEL = "certchaos.io/webhook"  # namespaces labelled "isolated" get a webhook registration of their own
+
+
+def webhook_configurations(url: str, ca_pem: bytes, timeout_seconds: int = WEBHOOK_TIMEOUT_SECONDS,
+                           only_namespace: str | None = None) -> list[dict]:
+    """The Validating and Mutating WebhookConfigurations of the official chart, registered by URL.
+
+    The cluster-wide pair skips namespaces labelled ISOLATION_LABEL=isolated; `only_namespace` gives
+    such a namespace its own pair (same rules and failure policy), so a scenario can break "the
+    webhook" for itself without breaking it for the scenarios running next to it.
+    """
     bundle = base64.b64encode(ca_pem).decode()
+    isolated = {"key": ISOLATION_LABEL, "operator": "NotIn", "values": ["isolated"]}
+    if only_namespace:
+        name = f"{WEBHOOK_NAME}-{only_namespace}"
+        validating_selector = mutating_selector = {"matchLabels": {"kubernetes.io/metadata.name": only_namespace}}
+    else:
+        name = WEBHOOK_NAME
+        validating_selector = {"matchExpressions": [
+            {"key": "cert-manager.io/disable-validation", "operator": "NotIn", "values": ["true"]},
+            {"key": "name", "operator": "NotIn", "values": [NAMESPACE]},
+            isolated,
+        ]}
+        mutating_selector = {"matchExpressions": [isolated]}
     common = {
         "name": "webhook.cert-manager.io",
         "admissionReviewVersions": ["v1"],
@@ -97,30 +118,53 @@ def webhook_configurations(url: str, ca_pem: bytes, timeout_seconds: int = WEBHO
         "timeoutSeconds": timeout_seconds,
         "failurePolicy": "Fail",
         "sideEffects": "None",
-    }
-    metadata = {"name": WEBHOOK_NAME, "labels": {"app": "webhook", "app.kubernetes.io/component": "webhook"}}
-    validating = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingWebhookConfiguration",
-        "metadata": metadata,
-        "webhooks": [{
-            **common,
-            "namespaceSelector": {"matchExpressions": [
-                {"key": "cert-manager.io/disable-validation", "operator": "NotIn", "values": ["true"]},
-                {"key": "name", "operator": "NotIn", "values": [NAMESPACE]},
-            ]},
-            "rules": _rules(["CREATE", "UPDATE"]),
-            "clientConfig": {"url": f"{url}/validate", "caBundle": bundle},
+        "rules": [{
+            "apiGroups": ["cert-manager.io", "acme.cert-manager.io"],
+            "apiVersions": ["v1"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": ["*/*"],
         }],
     }
-    mutating = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "MutatingWebhookConfiguration",
-        "metadata": metadata,
-        "webhooks": [{
-            **common,
-            "rules": _rules(["CREATE", "UPDATE"]),
-            "clientConfig": {"url": f"{url}/mutate", "caBundle": bundle},
-        }],
-    }
-    return [validating, mutating]
+    metadata = {"name": name, "labels": {"app": "webhook", "app.kubernetes.io/component": "webhook"}}
+    return [
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+         "metadata": metadata, "webhooks": [{**common, "namespaceSelector": validating_selector,
+                                             "clientConfig": {"url": f"{url}/validate", "caBundle": bundle}}]},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+         "metadata": metadata, "webhooks": [{**common, "namespaceSelector": mutating_selector,
+                                             "clientConfig": {"url": f"{url}/mutate", "caBundle": bundle}}]},
+    ]
+
+
+def apply_webhook_configurations(api, documents: list[dict]) -> None:
+    """Create or replace the webhook configurations returned by webhook_configurations()."""
+    from kubernetes import client
+
+    admission = client.AdmissionregistrationV1Api(api)
+    for document in documents:
+        kind = "validating" if document["kind"].startswith("Validating") else "mutating"
+        create = getattr(admission, f"create_{kind}_webhook_configuration")
+        read = getattr(admission, f"read_{kind}_webhook_configuration")
+        replace = getattr(admission, f"replace_{kind}_webhook_configuration")
+        name = document["metadata"]["name"]
+        try:
+            current = read(name)
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
+            create(document)
+            continue
+        document["metadata"]["resourceVersion"] = current.metadata.resource_version
+        replace(name, document)
+
+
+def delete_webhook_configurations(api, name: str) -> None:
+    from kubernetes import client
+
+    admission = client.AdmissionregistrationV1Api(api)
+    for delete in (admission.delete_validating_webhook_configuration, admission.delete_mutating_webhook_configuration):
+        try:
+            delete(name)
+        except client.ApiException as error:
+            if error.status != 404:
+                raise

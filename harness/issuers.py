@@ -12,6 +12,7 @@ from kubernetes import client
 from harness.conditions import resource_condition
 from harness.lab import LabClient
 from harness.resources import ISSUER, condition
+from harness.toxiproxy import Proxy
 from harness.wait import wait_for
 
 TSIG_ALGORITHM = "hmac-sha256"
@@ -40,6 +41,7 @@ class AcmeIssuer:
     zone: str  # the scenario's own DNS zone, e.g. "ns-1.certchaos.test."
     key: str  # its TSIG key's name
     secret: str  # the key's base64 secret, as the cluster Secret holds it
+    proxy: Proxy  # the scenario's own path to the CA: a CA outage here breaks no other scenario
 
     def dns_name(self, label: str) -> str:
         return f"{label}.{self.zone.rstrip('.')}"
@@ -51,7 +53,8 @@ class AcmeIssuer:
 
 def make_acme_issuer(lab: LabClient, namespace: str, name: str = "pebble") -> AcmeIssuer:
     """A zone <namespace>.<lab zone> with a TSIG key that may write its _acme-challenge TXT records, the
-    key's Secret, and an ACME Issuer on Pebble (through the "acme" proxy) solving DNS-01 with it."""
+    key's Secret, a Toxiproxy proxy "acme-<namespace>" to Pebble, and an ACME Issuer on Pebble through
+    that proxy solving DNS-01 with the key. The caller deletes the proxy (proxy.delete())."""
     zone = f"{namespace}.{lab.info.zone}"
     key = namespace
     secret = base64.b64encode(secrets.token_bytes(32)).decode()
@@ -61,10 +64,11 @@ def make_acme_issuer(lab: LabClient, namespace: str, name: str = "pebble") -> Ac
     client.CoreV1Api(lab.kube).create_namespaced_secret(namespace, {
         "metadata": {"name": f"{name}-tsig"}, "stringData": {"secret": secret}})
     host, port = lab.info.dns_authoritative
+    proxy = lab.proxy_to(f"acme-{namespace}", lab.info.pebble_listen)
     _create(lab.kube, namespace, "issuers", {
         "apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": name},
         "spec": {"acme": {
-            "server": lab.info.acme_directory,
+            "server": f"https://{proxy.listen[0]}:{proxy.listen[1]}/dir",
             "caBundle": base64.b64encode(lab.info.acme_ca_bundle.encode()).decode(),
             "privateKeySecretRef": {"name": f"{name}-account"},
             "solvers": [{"dns01": {"rfc2136": {
@@ -76,7 +80,7 @@ def make_acme_issuer(lab: LabClient, namespace: str, name: str = "pebble") -> Ac
         }},
     })
     wait_issuer_ready(lab.kube, namespace, name)
-    return AcmeIssuer(name, namespace, zone, key, secret)
+    return AcmeIssuer(name, namespace, zone, key, secret, proxy)
 
 
 def make_ca_issuer(api: client.ApiClient, namespace: str, name: str = "ca") -> dict:

@@ -1,7 +1,8 @@
 """The scenario lab: one stack with everything the failure modes need, wired the way production is.
 
-    cert-manager controller --ACME over TLS--> Toxiproxy "acme" --> Pebble
+    cert-manager controller --ACME over TLS--> Toxiproxy "acme-<namespace>" --> Pebble
     kube-apiserver --admission webhook--> Toxiproxy "webhook" --> cert-manager webhook (jailed)
+        (a namespace that breaks its webhook gets its own registration and "webhook-<namespace>" proxy)
     cert-manager RFC2136 provider --TSIG update--> fake DNS, authoritative view
     cert-manager DNS-01 self-check --> fake DNS, resolver view (lag lever for the self-check)
     Pebble's VA --> fake DNS, CA view (lag lever for the CA)
@@ -45,12 +46,13 @@ class LabInfo:
     dns_control_url: str
     dns_authoritative: tuple[str, int]
     zone: str
-    acme_directory: str  # through the "acme" proxy
+    pebble_listen: tuple[str, int]  # Pebble's ACME API; each scenario reaches it through a proxy of its own
     acme_ca_bundle: str  # PEM that signs Pebble's TLS certificate
     pebble_management_url: str
     pebble_ca_bundle_path: str
     toxiproxy_url: str
-    proxies: dict[str, dict]
+    webhook: tuple[str, int]  # cert-manager's webhook; isolated namespaces reach it through their own proxy
+    webhook_ca_bundle: str  # PEM that signs the webhook's serving certificate
     components: dict[str, str]
     provider: str = "local"
 
@@ -63,7 +65,8 @@ class LabInfo:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "LabInfo":
         data = json.loads(Path(path).read_text())
-        data["dns_authoritative"] = tuple(data["dns_authoritative"])
+        for key in ("dns_authoritative", "pebble_listen", "webhook"):
+            data[key] = tuple(data[key])
         return cls(**data)
 
 
@@ -77,9 +80,9 @@ class LabClient:
         self.toxiproxy = Toxiproxy(info.toxiproxy_url)
         self.pebble = Management(info.pebble_management_url, Path(info.pebble_ca_bundle_path))
 
-    def proxy(self, name: str) -> Proxy:
-        spec = self.info.proxies[name]
-        return Proxy(self.toxiproxy, name, tuple(spec["listen"]), tuple(spec["upstream"]))
+    def proxy_to(self, name: str, upstream: tuple[str, int]) -> Proxy:
+        """A new Toxiproxy proxy (on a free loopback port) for one scenario's faults."""
+        return self.toxiproxy.create(name, upstream=upstream)
 
     def close(self) -> None:
         self.kube.close()
@@ -120,11 +123,12 @@ class Lab:
                 Pebble(self.run_dir / "pebble", pki, resolver=dns.ca_resolver, validity=CERTIFICATE_VALIDITY,
                        bin_dir=self.bin_dir).start())
             toxiproxy = self._started(ToxiproxyServer(self.run_dir / "toxiproxy", bin_dir=self.bin_dir).start())
-            acme = toxiproxy.api.create("acme", upstream=(LOOPBACK, pebble.listen_port))
             host, port = dns.resolver
             stack = self.stack = self._started(LocalStack(
                 bin_dir=self.bin_dir, run_dir=self.run_dir / "stack",
                 dns01_recursive_nameservers=[f"{host}:{port}"]).start())
+            # The cluster-wide registration goes through a proxy too, so the path the API server takes is
+            # the same for isolated and shared namespaces.
             webhook = toxiproxy.api.create("webhook", upstream=(LOOPBACK, stack.ports["cert-manager-webhook"]))
             stack.register_webhook(f"https://{LOOPBACK}:{webhook.listen[1]}")
             components = dict(stack.versions())
@@ -137,12 +141,13 @@ class Lab:
                 dns_control_url=control.url,
                 dns_authoritative=dns.authoritative,
                 zone=ZONE,
-                acme_directory=f"https://{LOOPBACK}:{acme.listen[1]}/dir",
+                pebble_listen=(LOOPBACK, pebble.listen_port),
                 acme_ca_bundle=pki.ca_pem.decode(),
                 pebble_management_url=pebble.management_url,
                 pebble_ca_bundle_path=str(pebble.ca_bundle),
                 toxiproxy_url=toxiproxy.url,
-                proxies={proxy.name: {"listen": proxy.listen, "upstream": proxy.upstream} for proxy in (acme, webhook)},
+                webhook=(LOOPBACK, stack.ports["cert-manager-webhook"]),
+                webhook_ca_bundle=stack.pki.ca_pem.decode(),
                 components=components,
             )
             self.info_path = self.info.save(self.run_dir / "lab.json")

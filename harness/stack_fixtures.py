@@ -16,10 +16,13 @@ from typing import Iterator
 import pytest
 from kubernetes import client
 
+from harness import certmanager
 from harness.errors import HarnessError
 from harness.issuers import AcmeIssuer, make_acme_issuer, make_ca_issuer
 from harness.kube import ensure_namespace
 from harness.lab import LAB_ENV, Lab, LabClient, LabInfo
+from harness.timeline import Timeline
+from harness.toxiproxy import Proxy
 
 
 def make_stack(config: pytest.Config):
@@ -87,13 +90,42 @@ def lab(pytestconfig: pytest.Config) -> Iterator[LabClient]:
 
 
 @pytest.fixture
-def acme_issuer(lab: LabClient, namespace: str) -> AcmeIssuer:
-    """An ACME Issuer on Pebble in the test's namespace, solving DNS-01 through its own fake-DNS zone
-    and TSIG key (see harness.issuers); removed with the namespace."""
-    return make_acme_issuer(lab, namespace)
+def acme_issuer(lab: LabClient, namespace: str) -> Iterator[AcmeIssuer]:
+    """An ACME Issuer on Pebble in the test's namespace, reaching Pebble through its own proxy and
+    solving DNS-01 through its own fake-DNS zone and TSIG key (see harness.issuers). Undo: deletes the
+    proxy; the Issuer goes with the namespace."""
+    issuer = make_acme_issuer(lab, namespace)
+    yield issuer
+    issuer.proxy.delete()
+
+
+@pytest.fixture
+def isolated_webhook(lab: LabClient, namespace: str) -> Iterator[Proxy]:
+    """The test's namespace gets its own registration of cert-manager's webhook (the chart's rules and
+    failurePolicy Fail) through its own Toxiproxy proxy, which it yields: faulting that proxy breaks the
+    webhook for this namespace only. Undo: deletes the registration and the proxy."""
+    proxy = lab.proxy_to(f"webhook-{namespace}", lab.info.webhook)
+    certmanager.apply_webhook_configurations(lab.kube, certmanager.webhook_configurations(
+        f"https://{proxy.listen[0]}:{proxy.listen[1]}", lab.info.webhook_ca_bundle.encode(), only_namespace=namespace))
+    client.CoreV1Api(lab.kube).patch_namespace(
+        namespace, {"metadata": {"labels": {certmanager.ISOLATION_LABEL: "isolated"}}})
+    yield proxy
+    certmanager.delete_webhook_configurations(lab.kube, f"{certmanager.WEBHOOK_NAME}-{namespace}")
+    proxy.delete()
 
 
 @pytest.fixture
 def ca_issuer(kube: client.ApiClient, namespace: str) -> dict:
     """A CA Issuer (bootstrapped by a self-signed one) in the test's namespace; its issuerRef."""
     return make_ca_issuer(kube, namespace)
+
+
+@pytest.fixture
+def timeline(scenario, lab: LabClient, namespace: str) -> Iterator[Timeline]:
+    """Records the scenario's namespace (resource changes, Events), cert-manager metrics and its zone's
+    DNS log into the scenario journal while the test runs; stops the observers afterwards."""
+    observers = Timeline(scenario, lab, namespace).start()
+    try:
+        yield observers
+    finally:
+        observers.stop()

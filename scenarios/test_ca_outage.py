@@ -21,16 +21,17 @@ RECOVERY = 90 + ISSUANCE
 SLOW_MS = 2_000  # per response: well under cert-manager's ACME client timeout, so requests succeed late
 
 
-def unanswered_requests(url: str) -> float:
-    return total(scrape(url), ACME_REQUEST_COUNT, {"status": "999"}) or 0.0
+def unanswered_requests(url: str, host: str) -> float:
+    return total(scrape(url), ACME_REQUEST_COUNT, {"status": "999", "host": host}) or 0.0
 
 
 def test_issuance_stalls_while_the_ca_is_down_and_resumes_after(scenario, lab, kube, namespace, acme_issuer):
     subject = f"Certificate {namespace}/web"
-    baseline = unanswered_requests(lab.info.metrics_url)
-    with scenario.fault(ProxyDown(lab.proxy("acme"))):
+    host = "%s:%d" % acme_issuer.proxy.listen  # the ACME metric's host label: this scenario's path to the CA
+    baseline = unanswered_requests(lab.info.metrics_url, host)
+    with scenario.fault(ProxyDown(acme_issuer.proxy)):
         create_certificate(kube, namespace, certificate("web", acme_issuer.ref, [acme_issuer.dns_name("web")]))
-        scenario.expect(acme_requests_at_least(lab.info.metrics_url, baseline + 1, status="999"),
+        scenario.expect(acme_requests_at_least(lab.info.metrics_url, baseline + 1, status="999", host=host),
                         subject="ACME client", expected="requests without response counted", within=60, detects=True)
         scenario.expect(holds_throughout(_not_ready(kube, namespace), OUTAGE), subject=subject,
                         expected="not issued while the CA is down", within=OUTAGE + 15)
@@ -40,7 +41,7 @@ def test_issuance_stalls_while_the_ca_is_down_and_resumes_after(scenario, lab, k
 
 def test_a_slow_ca_delays_issuance_but_it_completes(scenario, lab, kube, namespace, acme_issuer):
     subject = f"Certificate {namespace}/web"
-    with scenario.fault(ProxyLatency(lab.proxy("acme"), SLOW_MS)):
+    with scenario.fault(ProxyLatency(acme_issuer.proxy, SLOW_MS)):
         create_certificate(kube, namespace, certificate("web", acme_issuer.ref, [acme_issuer.dns_name("web")]))
         # Each of the ~10 ACME requests of an issuance waits SLOW_MS more.
         scenario.expect(certificate_done_issuing(kube, namespace, "web"), subject=subject,

@@ -54,13 +54,13 @@ def renewing_certificate(issuer_ref):
                        renewBefore=f"{duration - RENEWS_AFTER}s")
 
 
-def test_outage_rejects_changes_and_blocks_a_due_renewal_until_recovery(scenario, lab, kube, namespace, ca_issuer):
+def test_outage_rejects_changes_and_blocks_a_due_renewal_until_recovery(scenario, kube, namespace, ca_issuer, isolated_webhook):
     subject = f"Certificate {namespace}/web"
     create_certificate(kube, namespace, renewing_certificate(ca_issuer))
     scenario.steady_state(all_of(certificate_done_issuing(kube, namespace, "web"),
                                  certificate_status_field(kube, namespace, "web", "revision", equals=1)),
                           subject=subject, expected="issued once", within=ISSUED)
-    with scenario.fault(ProxyDown(lab.proxy("webhook"))):
+    with scenario.fault(ProxyDown(isolated_webhook)):
         scenario.expect(rejected_by_webhook(kube, namespace, counter()), subject="Certificate create",
                         expected="rejected: failed calling webhook", within=15, detects=True)
         scenario.expect(holds_throughout(certificate_status_field(kube, namespace, "web", "revision", equals=1), OUTAGE),
@@ -70,8 +70,8 @@ def test_outage_rejects_changes_and_blocks_a_due_renewal_until_recovery(scenario
                     subject=subject, expected="renewed once the webhook is back", within=RECOVERY, recovers=True)
 
 
-def test_webhook_slower_than_its_timeout_behaves_like_one_that_is_down(scenario, lab, kube, namespace, ca_issuer):
-    with scenario.fault(ProxyLatency(lab.proxy("webhook"), WEBHOOK_TIMEOUT_MS + 5_000)):
+def test_webhook_slower_than_its_timeout_behaves_like_one_that_is_down(scenario, kube, namespace, ca_issuer, isolated_webhook):
+    with scenario.fault(ProxyLatency(isolated_webhook, WEBHOOK_TIMEOUT_MS + 5_000)):
         scenario.expect(rejected_by_webhook(kube, namespace, counter()), subject="Certificate create",
                         expected="rejected: the webhook timed out", within=60, detects=True)
     create_certificate(kube, namespace, certificate("web", ca_issuer, ["web.example"]))

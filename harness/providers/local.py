@@ -297,24 +297,8 @@ class LocalStack:
 
     def register_webhook(self, url: str, timeout_seconds: int = certmanager.WEBHOOK_TIMEOUT_SECONDS) -> None:
         """(Re)register cert-manager's admission webhooks at `url` (e.g. a Toxiproxy in front of it)."""
-        admission = client.AdmissionregistrationV1Api(self.api())
-        validating, mutating = certmanager.webhook_configurations(url, self.pki.ca_pem, timeout_seconds)
-        for document, create, read, replace in (
-            (validating, admission.create_validating_webhook_configuration,
-             admission.read_validating_webhook_configuration, admission.replace_validating_webhook_configuration),
-            (mutating, admission.create_mutating_webhook_configuration,
-             admission.read_mutating_webhook_configuration, admission.replace_mutating_webhook_configuration),
-        ):
-            name = document["metadata"]["name"]
-            try:
-                current = read(name)
-            except client.ApiException as error:
-                if error.status != 404:
-                    raise
-                create(document)
-                continue
-            document["metadata"]["resourceVersion"] = current.metadata.resource_version
-            replace(name, document)
+        certmanager.apply_webhook_configurations(
+            self.api(), certmanager.webhook_configurations(url, self.pki.ca_pem, timeout_seconds))
         self._webhook_url = url
 
     def _start_cainjector(self) -> None:

@@ -1,0 +1,127 @@
+"""`certchaos run` end to end on a real lab: a wrong expectation is reported with its evidence, and a
+run interrupted mid-fault still reverts the fault and leaves nothing running."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from harness.providers.local import STACK_MARKER
+from harness.wait import Seen, wait_for
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+WRONG_EXPECTATION = '''
+"""A webhook outage, with a deliberately wrong expectation.
+
+Spec: (wrong on purpose) a Certificate created while the webhook is down becomes Ready.
+"""
+from harness.conditions import certificate_ready
+from harness.injectors import ProxyDown
+from harness.issuers import certificate, create_certificate
+
+
+def test_wrong_expectation(scenario, kube, namespace, ca_issuer, isolated_webhook):
+    with scenario.fault(ProxyDown(isolated_webhook)):
+        try:
+            create_certificate(kube, namespace, certificate("web", ca_issuer, ["web.example"]))
+        except Exception:
+            pass
+        scenario.expect(certificate_ready(kube, namespace, "web"), subject=f"Certificate {namespace}/web",
+                        expected="Ready=True", within=5, detects=True)
+'''
+
+FAULT_THEN_WAIT = '''
+"""A fault that stays applied until the run is interrupted."""
+from harness.conditions import certificate_ready
+from harness.injectors import ProxyDown
+
+
+def test_waits_during_a_fault(scenario, kube, namespace, isolated_webhook):
+    with scenario.fault(ProxyDown(isolated_webhook)):
+        scenario.note("fault applied")
+        scenario.expect(certificate_ready(kube, namespace, "never"), subject="Certificate never",
+                        expected="Ready=True", within=600)
+'''
+
+
+def scenario_dir(tmp_path: Path, source: str) -> Path:
+    directory = tmp_path / "scenarios"
+    directory.mkdir()
+    shutil.copy(REPO / "scenarios" / "conftest.py", directory / "conftest.py")
+    (directory / "test_scenario.py").write_text(source)
+    return directory
+
+
+def certchaos_run(tmp_path: Path, source: str) -> tuple[list[str], Path]:
+    report = tmp_path / "report"
+    return ([sys.executable, "-m", "harness.cli", "run", "--workers", "1", "--report-dir", str(report),
+             "--scenarios", str(scenario_dir(tmp_path, source))], report)
+
+
+def leftovers(report: Path) -> list[int]:
+    marker = f"{STACK_MARKER}={report / 'lab' / 'stack'}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and marker in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_wrong_expectation_fails_with_what_was_expected_what_was_seen_and_the_journal(tmp_path):
+    command, report = certchaos_run(tmp_path, WRONG_EXPECTATION)
+    # Lab start (~15 s) plus a 5 s expectation; generous for a loaded CI machine.
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    journal_path = next(report.glob("*/journal.json"))
+    journal = json.loads(journal_path.read_text())
+    assert journal["status"] == "deviated"
+    message = journal["error"]["message"]
+    assert "Expected Certificate" in message and "Ready=True within 5s" in message
+    assert "but after" in message and "it has:" in message  # what was last seen
+    assert f"journal: {journal_path}" in message
+    kinds = [entry["kind"] for entry in journal["entries"]]
+    assert kinds.index("fault-applied") < kinds.index("expectation-missed") < kinds.index("fault-reverted")
+    summary = (report / "summary.md").read_text()
+    assert "| deviated |" in summary and "Totals: 1 scenarios: 0 passed, 1 deviated" in summary
+    assert (report / "junit.xml").exists()
+    assert leftovers(report) == []
+
+
+def test_an_interrupted_run_reverts_its_fault_and_leaves_nothing_running(tmp_path):
+    command, report = certchaos_run(tmp_path, FAULT_THEN_WAIT)
+    run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    try:
+        def fault_applied() -> Seen:
+            info = json.loads((report / "lab" / "lab.json").read_text())
+            proxies = requests.get(f"{info['toxiproxy_url']}/proxies", timeout=5).json()
+            disabled = [name for name, proxy in proxies.items() if not proxy["enabled"]]
+            return Seen(bool(disabled), {"disabled proxies": disabled})
+
+        # Lab start plus one scenario's setup; the fault is applied right after.
+        wait_for(fault_applied, subject="certchaos run", expected="to apply the fault", timeout=300, interval=0.5)
+        os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+        run.wait(timeout=180)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    journal = json.loads(next(report.glob("*/journal.json")).read_text())
+    assert journal["status"] == "interrupted"
+    reverted = [entry for entry in journal["entries"] if entry["kind"] == "fault-reverted"]
+    assert len(reverted) == 1 and reverted[0]["detail"].get("outcome") == "succeeded", journal["entries"][-5:]
+    assert leftovers(report) == []
