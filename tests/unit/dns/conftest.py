@@ -2,33 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
+from dns_testkit import KEYS, OTHER_ZONE, ZONE, FakeClock
 
-from fakes.dns import DnsServer, TsigKey
-
-ZONE = "example.test."
-OTHER_ZONE = "other.test."
-SECRETS = {alg: base64.b64encode(f"{alg}-secret-for-tests".encode()).decode()
-           for alg in ("hmac-md5", "hmac-sha1", "hmac-sha256", "hmac-sha512")}
-# One key per algorithm, named after it; "certchaos" is the sha256 key scenarios use.
-KEYS = [TsigKey(alg, alg, secret) for alg, secret in SECRETS.items()] + [
-    TsigKey("certchaos", "hmac-sha256", SECRETS["hmac-sha256"])
-]
-
-
-class FakeClock:
-    """The server's clock for view, negative-cache and fault-duration tests: advanced by hand."""
-
-    def __init__(self, now: float = 1000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from fakes.dns import DnsServer
 
 
 @pytest.fixture(scope="module")

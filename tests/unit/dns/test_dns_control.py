@@ -14,8 +14,7 @@ import urllib.request
 import dns.rcode
 import dns.update
 import pytest
-from conftest import KEYS, ZONE
-from dnsclient import ask, send_update
+from dns_testkit import KEYS, ZONE, ask, send_update
 
 from fakes.dns import DnsServer, LogEntry, QueryLog
 from fakes.dns.cli import address, tsig_key

@@ -9,8 +9,7 @@ import time
 import dns.message
 import dns.rcode
 import pytest
-from conftest import ZONE
-from dnsclient import ask, raw
+from dns_testkit import ZONE, ask, raw
 
 from fakes.dns import Fault
 

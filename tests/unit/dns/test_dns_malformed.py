@@ -12,8 +12,7 @@ import dns.opcode
 import dns.rcode
 import dns.update
 import pytest
-from conftest import ZONE
-from dnsclient import ask, raw
+from dns_testkit import ZONE, ask, raw
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -8,8 +8,7 @@ import fnmatch
 import dns.rcode
 import dns.update
 import pytest
-from conftest import KEYS, ZONE
-from dnsclient import send_update
+from dns_testkit import KEYS, ZONE, send_update
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -9,8 +9,7 @@ import time
 import dns.rcode
 import dns.update
 import pytest
-from conftest import KEYS, SECRETS, ZONE
-from dnsclient import ask, dnspython_key, send_update
+from dns_testkit import KEYS, SECRETS, ZONE, ask, dnspython_key, send_update
 
 from fakes.dns import Policy
 

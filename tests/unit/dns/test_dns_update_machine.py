@@ -8,8 +8,7 @@ import dns.rcode
 import dns.rdata
 import dns.rdatatype
 import dns.update
-from conftest import KEYS, ZONE
-from dnsclient import TIMEOUT, ask
+from dns_testkit import KEYS, TIMEOUT, ZONE, ask
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule

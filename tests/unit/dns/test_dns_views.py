@@ -7,8 +7,7 @@ from __future__ import annotations
 import dns.flags
 import dns.rcode
 import pytest
-from conftest import ZONE
-from dnsclient import ask
+from dns_testkit import ZONE, ask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -12,8 +12,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.CAA
 import dns.rdtypes.ANY.TXT
-from conftest import OTHER_ZONE, ZONE
-from dnsclient import ask
+from dns_testkit import OTHER_ZONE, ZONE, ask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -1,7 +1,9 @@
-"""A small DNS client for the tests: real wire format over UDP/TCP through dnspython."""
+"""The DNS unit tests' kit: zones and keys, a fake clock, and a small client speaking real wire format
+over UDP/TCP through dnspython. (A module of its own: test modules cannot reliably import conftest.)"""
 
 from __future__ import annotations
 
+import base64
 import socket
 import struct
 
@@ -11,6 +13,29 @@ import dns.rrset
 import dns.tsig
 
 from fakes.dns import TsigKey
+
+ZONE = "example.test."
+OTHER_ZONE = "other.test."
+SECRETS = {alg: base64.b64encode(f"{alg}-secret-for-tests".encode()).decode()
+           for alg in ("hmac-md5", "hmac-sha1", "hmac-sha256", "hmac-sha512")}
+# One key per algorithm, named after it; "certchaos" is the sha256 key scenarios use.
+KEYS = [TsigKey(alg, alg, secret) for alg, secret in SECRETS.items()] + [
+    TsigKey("certchaos", "hmac-sha256", SECRETS["hmac-sha256"])
+]
+
+
+class FakeClock:
+    """The server's clock for view, negative-cache and fault-duration tests: advanced by hand."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
 
 TIMEOUT = 2.0  # seconds; loopback answers take milliseconds, so this only bounds a failing test
 
