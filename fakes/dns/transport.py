@@ -16,6 +16,7 @@ import socket
 import struct
 import threading
 import time
+import traceback
 from typing import Callable
 
 from harness.errors import PortInUse
@@ -167,10 +168,13 @@ class Transport:
                 kind, view = key.data
                 if kind == "wake":
                     return
-                if kind == "udp":
-                    self._drain_udp(key.fileobj, view)
-                else:
-                    self._accept(key.fileobj, view)
+                try:
+                    if kind == "udp":
+                        self._drain_udp(key.fileobj, view)
+                    else:
+                        self._accept(key.fileobj, view)
+                except Exception as error:  # a bug must not silence every view: record it, keep serving
+                    self.handler.errors.append(f"I/O thread: {type(error).__name__}: {error}\n{traceback.format_exc()}")
 
     def _drain_udp(self, sock: socket.socket, view: str) -> None:
         handle = self.handler.handle
