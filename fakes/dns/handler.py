@@ -18,6 +18,7 @@ from typing import Callable
 from dnslib import EDNS0, OPCODE, QTYPE, RCODE, DNSHeader, DNSRecord
 
 from fakes.dns.log import LogEntry, QueryLog
+from fakes.dns.resolvers import refuse
 from fakes.dns.update import UpdateProcessor, header_only
 
 # Our advertised and largest UDP payload: 1232 bytes is the DNS Flag Day 2020 default of BIND, Unbound
@@ -29,6 +30,8 @@ CLASSIC_UDP_PAYLOAD = 512
 ANSWER_CACHE_SIZE = 10_000
 OPCODE_UPDATE = 5
 CLASS_IN = 1
+HEADER_SIZE = 12  # bytes of a DNS header: ID, flags, four section counts
+QR = 0x80  # the response bit, in the third byte of the header
 
 
 @dataclass(slots=True)
@@ -90,7 +93,7 @@ class WireHandler:
         except Exception as error:  # a bug here must not kill the server: answer SERVFAIL, surface it
             self.errors.append(f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
             exchange.rcode, exchange.reason = "SERVFAIL", f"internal error: {type(error).__name__}: {error}"
-            reply = header_only(data, RCODE.SERVFAIL) if len(data) >= 12 else None
+            reply = header_only(data, RCODE.SERVFAIL) if len(data) >= HEADER_SIZE else None
         self.log.record(exchange.entry())
         cacheable = exchange.kind == "query" and reply is not None and exchange.delay == 0
         if cacheable and exchange.valid_until > self.clock():
@@ -108,13 +111,13 @@ class WireHandler:
         self.log.record(exchange.entry())
 
     def _reply(self, data: bytes, exchange: Exchange) -> bytes | None:
-        if len(data) < 12:
+        if len(data) < HEADER_SIZE:
             exchange.kind, exchange.reason = "invalid", f"{len(data)} bytes: shorter than a DNS header, dropped"
             return None
-        if data[2] & 0x80:
+        if data[2] & QR:
             exchange.kind, exchange.reason = "invalid", "a response, not a request: dropped (no reply loops)"
             return None
-        opcode = (data[2] >> 3) & 0xF
+        opcode = (data[2] >> 3) & 0xF  # bits 1-4 of the third byte
         if opcode == OPCODE_UPDATE:
             if exchange.view != "authoritative":
                 exchange.kind, exchange.rcode = "update", "REFUSED"
@@ -136,9 +139,7 @@ class WireHandler:
             return header_only(data, RCODE.FORMERR)
         exchange.name, exchange.rtype = str(request.q.qname), QTYPE[request.q.qtype]
         if request.q.qclass != CLASS_IN:
-            reply = request.reply(ra=0, aa=0)
-            reply.header.rcode = RCODE.REFUSED
-            exchange.reason = "only class IN is served"
+            reply = refuse(request, exchange, RCODE.REFUSED, "only class IN is served", authoritative=False)
         else:
             reply = self.resolvers[exchange.view].resolve(request, exchange)
         if reply is None:
