@@ -7,7 +7,9 @@ their reprs are valid Python so a journal entry reads as the step that was taken
 from __future__ import annotations
 
 import base64
+import os
 import secrets
+import signal
 from dataclasses import dataclass, field
 
 from harness.dnscontrol import DnsControl
@@ -141,3 +143,18 @@ class ProxyResets(_Described):
 
     def describe(self) -> str:
         return f"{self.proxy.name} resets connections"
+
+
+@dataclass(repr=False)
+class ControllerKilled(_Described):
+    """The cert-manager controller dies mid-work (OOM kill, eviction); its supervisor starts a new one."""
+
+    pid_file: str
+    killed: int | None = None
+
+    def apply(self) -> None:
+        self.killed = int(open(self.pid_file).read())
+        os.kill(self.killed, signal.SIGKILL)
+
+    def revert(self) -> None:
+        """Nothing to undo: the restart is the supervisor's job, and the scenario's to observe."""

@@ -2,6 +2,7 @@
 
     cert-manager controller --ACME over TLS--> Toxiproxy "acme-<namespace>" --> Pebble
     kube-apiserver --admission webhook--> Toxiproxy "webhook" --> cert-manager webhook (jailed)
+    a supervisor restarts the cert-manager controller when it dies, as the kubelet would
         (a namespace that breaks its webhook gets its own registration and "webhook-<namespace>" proxy)
     cert-manager RFC2136 provider --TSIG update--> fake DNS, authoritative view
     cert-manager DNS-01 self-check --> fake DNS, resolver view (lag lever for the self-check)
@@ -18,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -51,6 +53,7 @@ class LabInfo:
     pebble_management_url: str
     pebble_ca_bundle_path: str
     toxiproxy_url: str
+    controller_pid_file: str  # the cert-manager controller's current PID (the supervisor restarts it)
     webhook: tuple[str, int]  # cert-manager's webhook; isolated namespaces reach it through their own proxy
     webhook_ca_bundle: str  # PEM that signs the webhook's serving certificate
     components: dict[str, str]
@@ -89,6 +92,41 @@ class LabClient:
         self.dns.close()
         self.toxiproxy.close()
         self.pebble.close()
+
+
+class ControllerSupervisor:
+    """Restarts the cert-manager controller when it dies, as the kubelet restarts a crashed container, and
+    keeps its PID in a file so a fault in any process can kill it (a crash or eviction mid-order).
+
+    The supervisor's thread starts the new process; with PR_SET_PDEATHSIG the process dies when that thread
+    ends, which is only at stop(), when the stack stops anyway."""
+
+    POLL = 0.5  # seconds between liveness checks: a restart begins within half a second of the crash
+
+    def __init__(self, stack: LocalStack, pid_file: Path):
+        self.stack, self.pid_file = stack, pid_file
+        self.restarts = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="controller-supervisor", daemon=True)
+
+    def _write_pid(self) -> None:
+        self.pid_file.write_text(str(self.stack.processes["cert-manager-controller"].pid))
+
+    def start(self) -> "ControllerSupervisor":
+        self._write_pid()
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.POLL):
+            if not self.stack.processes["cert-manager-controller"].running():
+                self.restarts += 1
+                self.stack.restart_controller()
+                self._write_pid()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class Lab:
@@ -131,12 +169,14 @@ class Lab:
             # the same for isolated and shared namespaces.
             webhook = toxiproxy.api.create("webhook", upstream=(LOOPBACK, stack.ports["cert-manager-webhook"]))
             stack.register_webhook(f"https://{LOOPBACK}:{webhook.listen[1]}")
+            supervisor = self._started(ControllerSupervisor(stack, self.run_dir / "cert-manager-controller.pid").start())
             components = dict(stack.versions())
             for name in ("pebble", "toxiproxy-server"):
                 resolved = binaries.resolve(name, self.bin_dir)
                 components[name] = resolved.component.version if resolved.source == "cache" else str(resolved.path)
             self.info = LabInfo(
                 kubeconfig=str(stack.kubeconfig),
+                controller_pid_file=str(supervisor.pid_file),
                 metrics_url=stack.metrics_url,
                 dns_control_url=control.url,
                 dns_authoritative=dns.authoritative,

@@ -67,8 +67,10 @@ def pytest_configure(config: pytest.Config) -> None:
         'fixture get it automatically; failure= overrides the module docstring\'s first line, e.g. '
         '@pytest.mark.scenario(failure="TXT record not yet visible to the CA\'s resolver")',
     )
-    if not any(line.startswith("integration") for line in config.getini("markers")):
-        config.addinivalue_line("markers", "integration: needs the real stack, e.g. @pytest.mark.integration")
+    config.addinivalue_line("markers", "integration: needs the real stack, e.g. @pytest.mark.integration")
+    config.addinivalue_line(
+        "markers", "exclusive: a scenario that disturbs the shared lab (restarts the controller); `certchaos run` "
+        "runs it after the others, alone, e.g. @pytest.mark.exclusive")
     try:
         time_scale = resolve_time_scale(config.getoption("--time-scale"))
     except HarnessError as error:
