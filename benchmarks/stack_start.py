@@ -13,24 +13,11 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
-from harness.providers.local import STACK_MARKER, LocalStack
+from harness.providers.local import LocalStack, stack_processes
 
 START_TARGET_S = 30.0
 RSS_TARGET_BYTES = 2 * 1024**3
-
-
-def leftovers(run_dir: Path) -> list[int]:
-    marker = f"{STACK_MARKER}={run_dir}".encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and marker in (proc / "environ").read_bytes().split(b"\0"):
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
 
 
 def main() -> int:
@@ -50,7 +37,7 @@ def main() -> int:
         settled = stack.rss_bytes()
         run_dir = stack.run_dir
         stack.stop()
-        left = leftovers(run_dir)
+        left = stack_processes(run_dir)
         starts.append(ready)
         rss.append(max(first, settled))
         print(f"run {run}: ready in {ready:.1f}s, stack RSS {max(first, settled) / 2**20:.0f} MiB, "

@@ -10,7 +10,6 @@ import ctypes
 import os
 import signal
 import subprocess
-import time
 from collections import deque
 from pathlib import Path
 from typing import Callable, Mapping, Sequence

@@ -17,28 +17,23 @@ import pytest
 from kubernetes import client
 
 from harness import certmanager
-from harness.errors import HarnessError
 from harness.issuers import AcmeIssuer, make_acme_issuer, make_ca_issuer
 from harness.kube import ensure_namespace
 from harness.lab import LAB_ENV, Lab, LabClient, LabInfo
+from harness.providers.local import LocalStack
 from harness.timeline import Timeline
 from harness.toxiproxy import Proxy
 
 
-def make_stack(config: pytest.Config):
-    provider = config.getoption("--provider", default="local")
-    bin_dir = config.getoption("--bin-dir", default=None)
-    if provider == "local":
-        from harness.providers.local import LocalStack
-
-        keep = config.getoption("--keep-stack", default=False)
-        run_dir = tempfile.mkdtemp(prefix="certchaos-stack-") if keep else None
-        return LocalStack(bin_dir=bin_dir, run_dir=run_dir)
-    raise HarnessError(f"--provider {provider!r}: unknown provider; choose local")
+def make_stack(config: pytest.Config) -> LocalStack:
+    """The stack the options ask for (--provider local is the only one so far)."""
+    keep = config.getoption("--keep-stack", default=False)
+    return LocalStack(bin_dir=config.getoption("--bin-dir", default=None),
+                      run_dir=tempfile.mkdtemp(prefix="certchaos-stack-") if keep else None)
 
 
 @pytest.fixture(scope="session")
-def stack(pytestconfig: pytest.Config) -> Iterator[object]:
+def stack(pytestconfig: pytest.Config) -> Iterator[LocalStack]:
     """The running stack (local processes by default), started once per session and stopped at its end.
     With --keep-stack its run dir (logs, kubeconfig, certs) is kept for inspection."""
     running = make_stack(pytestconfig)

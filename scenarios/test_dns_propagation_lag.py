@@ -10,7 +10,6 @@ the CA's resolver answered.
 
 from __future__ import annotations
 
-import pytest
 
 from harness.conditions import (
     all_of, certificate_done_issuing, certificate_status_field, challenge_reason_contains, holds_throughout,

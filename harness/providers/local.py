@@ -13,7 +13,6 @@ import shutil
 import signal
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -21,7 +20,6 @@ import requests
 from kubernetes import client
 
 from harness import binaries, certmanager
-from harness.errors import HarnessError
 from harness.netjail import LoopbackJail
 from harness.kube import api_client, apply_crds, ensure_namespace, write_kubeconfig
 from harness.pki import RunPKI
@@ -56,6 +54,19 @@ def _log_contains(path: Path, needle: str) -> Callable[[], Seen]:
         text = path.read_text(errors="replace") if path.exists() else ""
         return Seen(needle in text, f"{needle!r} not yet in {path.name} ({len(text)} bytes)")
     return probe
+
+
+def stack_processes(run_dir: Path) -> list[int]:
+    """PIDs of the running processes of the stack whose run dir is `run_dir` (they carry STACK_MARKER)."""
+    marker = f"{STACK_MARKER}={Path(run_dir).resolve()}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and marker in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return found
 
 
 def _etcd_data_dir() -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.providers.local import STACK_MARKER
+from harness.providers.local import stack_processes
 from harness.wait import Seen, wait_for
 
 pytestmark = pytest.mark.integration
@@ -70,15 +70,7 @@ def certchaos_run(tmp_path: Path, source: str) -> tuple[list[str], Path]:
 
 
 def leftovers(report: Path) -> list[int]:
-    marker = f"{STACK_MARKER}={report / 'lab' / 'stack'}".encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and marker in (proc / "environ").read_bytes().split(b"\0"):
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
+    return stack_processes(report / "lab" / "stack")
 
 
 def test_a_wrong_expectation_fails_with_what_was_expected_what_was_seen_and_the_journal(tmp_path):

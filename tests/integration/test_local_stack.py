@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from kubernetes import client
 
 from harness.errors import ComponentFailed, MissingBinary, PortInUse
-from harness.providers.local import STACK_MARKER, LocalStack
+from harness.providers.local import LocalStack, stack_processes
 from harness.wait import Seen, wait_for
 
 pytestmark = pytest.mark.integration
@@ -106,20 +106,6 @@ def test_controller_that_cannot_start_is_named_with_its_log(stack):
     assert "unknown flag: --no-such-flag" in message
     stack.restart_controller(controller_args=[])
     assert stack.processes["cert-manager-controller"].running()
-
-
-def stack_processes(run_dir: Path) -> list[int]:
-    """PIDs whose environment carries this stack's marker."""
-    marker = f"{STACK_MARKER}={run_dir}".encode()
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if marker in (proc / "environ").read_bytes().split(b"\0"):
-                    pids.append(int(proc.name))
-            except OSError:
-                continue
-    return pids
 
 
 def test_port_in_use_is_named_and_nothing_is_left_running(tmp_path):
