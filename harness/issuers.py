@@ -47,6 +47,10 @@ class AcmeIssuer:
     secret: str  # the key's base64 secret, as the cluster Secret holds it
     proxy: Proxy  # the scenario's own path to the CA: a CA outage here breaks no other scenario
 
+    @property
+    def directory(self) -> str:
+        return f"https://{self.proxy.listen[0]}:{self.proxy.listen[1]}/dir"
+
     def dns_name(self, label: str) -> str:
         return f"{label}.{self.zone.rstrip('.')}"
 
@@ -73,7 +77,7 @@ def make_acme_issuer(lab: LabClient, namespace: str, name: str = "pebble") -> Ac
     _create(lab.kube, namespace, "issuers", {
         "apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": name},
         "spec": {"acme": {
-            "server": f"https://{proxy.listen[0]}:{proxy.listen[1]}/dir",
+            "server": f"https://{proxy.listen[0]}:{proxy.listen[1]}/dir",  # AcmeIssuer.directory
             "caBundle": base64.b64encode(lab.info.acme_ca_bundle.encode()).decode(),
             "privateKeySecretRef": {"name": f"{name}-account"},
             "solvers": [{"dns01": {"rfc2136": {

@@ -9,6 +9,7 @@ in the fake DNS log (count and spacing), the Secret's serial and chain before an
 
 from __future__ import annotations
 
+from harness.acme_account import expire_authorizations
 from harness.conditions import (
     all_of, certificate_done_issuing, certificate_ready, challenge_reason_contains, holds_throughout,
     secret_serial_changed,
@@ -44,6 +45,10 @@ def test_renewal_stalls_visibly_and_completes_once_the_permission_is_restored(
     root = lab.pebble.roots().encode()
     before = inspect_secret(get(kube, SECRET, namespace, name), root=root)
 
+    # A real renewal comes when the 30-day authorizations have expired, so it needs a fresh DNS-01 challenge.
+    expired = expire_authorizations(kube, namespace, acme_issuer.name, acme_issuer.directory,
+                                    lab.info.pebble_ca_bundle_path)
+    scenario.note("authorizations expired at the CA", authorizations=expired)
     with scenario.fault(TsigPolicyNarrowed(lab.dns, acme_issuer.key)):
         trigger_renewal(kube, namespace, name)
         scenario.expect(challenge_reason_contains(kube, namespace, name, "REFUSED"),
