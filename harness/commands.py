@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness import binaries
+from harness import binaries, certmanager
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +33,8 @@ def _build(args: argparse.Namespace) -> int:
         print(f"built {path}")
     if not built:
         print("all requested components are already built (use --force to rebuild)")
+    # The CRDs come from the same cert-manager module: cache them now, so a stack starts without Go.
+    print(f"cert-manager CRDs in {certmanager.crd_dir()}")
     return 0
 
 
