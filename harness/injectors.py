@@ -20,7 +20,9 @@ from harness.toxiproxy import Proxy, latency, reset_peer
 @dataclass(repr=False)
 class _Described(BaseFault):
     def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and k not in ("dns", "proxy"))
+        # Clients are not worth a journal line and secrets must not get into one.
+        shown = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
+                          if not k.startswith("_") and k not in ("dns", "proxy") and "secret" not in k)
         return f"{type(self).__name__}({shown})"
 
 
