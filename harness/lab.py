@@ -25,6 +25,7 @@ from pathlib import Path
 
 from harness import binaries
 from harness.dnscontrol import DnsControl
+from harness.errors import HarnessError
 from harness.kube import api_client
 from harness.pebble import Management, Pebble
 from harness.pki import RunPKI
@@ -106,6 +107,7 @@ class ControllerSupervisor:
     def __init__(self, stack: LocalStack, pid_file: Path):
         self.stack, self.pid_file = stack, pid_file
         self.restarts = 0
+        self.errors: list[str] = []  # restarts that failed (the next poll tries again); shown by stop()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="controller-supervisor", daemon=True)
 
@@ -121,12 +123,17 @@ class ControllerSupervisor:
         while not self._stop.wait(self.POLL):
             if not self.stack.processes["cert-manager-controller"].running():
                 self.restarts += 1
-                self.stack.restart_controller()
-                self._write_pid()
+                try:
+                    self.stack.restart_controller()
+                    self._write_pid()
+                except Exception as error:  # noqa: BLE001 - kept and surfaced at stop()
+                    self.errors.append(str(error))
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+        if self.errors:
+            raise HarnessError(f"cert-manager controller could not be restarted: {self.errors[-1]}")
 
 
 class Lab:
