@@ -16,6 +16,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from kubernetes import client
+
 from harness import binaries
 from harness.errors import HarnessError
 from harness.kube import load_documents
@@ -136,10 +138,8 @@ def webhook_configurations(url: str, ca_pem: bytes, timeout_seconds: int = WEBHO
     ]
 
 
-def apply_webhook_configurations(api, documents: list[dict]) -> None:
+def apply_webhook_configurations(api: client.ApiClient, documents: list[dict]) -> None:
     """Create or replace the webhook configurations returned by webhook_configurations()."""
-    from kubernetes import client
-
     admission = client.AdmissionregistrationV1Api(api)
     for document in documents:
         kind = "validating" if document["kind"].startswith("Validating") else "mutating"
@@ -158,9 +158,7 @@ def apply_webhook_configurations(api, documents: list[dict]) -> None:
         replace(name, document)
 
 
-def delete_webhook_configurations(api, name: str) -> None:
-    from kubernetes import client
-
+def delete_webhook_configurations(api: client.ApiClient, name: str) -> None:
     admission = client.AdmissionregistrationV1Api(api)
     for delete in (admission.delete_validating_webhook_configuration, admission.delete_mutating_webhook_configuration):
         try:

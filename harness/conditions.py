@@ -60,6 +60,14 @@ def resource_absent(api: client.ApiClient, kind: Kind, namespace: str | None, na
     )
 
 
+def not_(condition: Condition) -> Condition:
+    """Holds when `condition` does not; shows what it saw."""
+    def negated() -> Seen:
+        seen = condition()
+        return Seen(not seen.ok, seen.state)
+    return negated
+
+
 def all_of(*conditions: Condition) -> Condition:
     """Holds when every condition holds; shows what each saw (all are evaluated, so the view is whole)."""
 
@@ -199,6 +207,12 @@ def certificate_request_condition(api: client.ApiClient, namespace: str, certifi
 
 
 ORDER_STATES = ("pending", "ready", "valid", "invalid", "errored", "processing", "expired")
+
+
+def certificate_request_count(api: client.ApiClient, namespace: str, certificate: str, count: int) -> Condition:
+    """The Certificate has exactly `count` CertificateRequests (a new attempt adds one)."""
+    return issuance_condition(api, namespace, certificate, lambda found: len(found.requests) == count,
+                              lambda found: {"requests": len(found.requests)}, acme=False)
 
 
 def _latest_order(found: Related) -> dict | None:

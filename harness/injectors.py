@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from harness.dnscontrol import DnsControl
 from harness.faults import BaseFault
-from harness.toxiproxy import Proxy, latency, reset_peer
+from harness.toxiproxy import Proxy, Toxic, latency, reset_peer
 
 
 @dataclass(repr=False)
@@ -111,37 +111,42 @@ class ProxyDown(_Described):
 
 
 @dataclass(repr=False)
-class ProxyLatency(_Described):
-    """Every response from a dependency is delayed (both directions' first bytes wait)."""
+class _ProxyToxic(_Described):
+    """A Toxiproxy toxic on the proxy while the fault lasts; subclasses say which."""
 
     proxy: Proxy
-    milliseconds: int
-    _toxic: str | None = None
+    _toxic: str | None = field(default=None, init=False)
+
+    def toxic(self) -> Toxic:
+        raise NotImplementedError
 
     def apply(self) -> None:
-        self._toxic = self.proxy.add(latency(self.milliseconds))
+        self._toxic = self.proxy.add(self.toxic())
 
     def revert(self) -> None:
         if self._toxic:
             self.proxy.remove(self._toxic)
+
+
+@dataclass(repr=False)
+class ProxyLatency(_ProxyToxic):
+    """Every response from a dependency is delayed (both directions' first bytes wait)."""
+
+    milliseconds: int
+
+    def toxic(self) -> Toxic:
+        return latency(self.milliseconds)
 
     def describe(self) -> str:
         return f"{self.proxy.name} responds {self.milliseconds} ms late"
 
 
 @dataclass(repr=False)
-class ProxyResets(_Described):
+class ProxyResets(_ProxyToxic):
     """A dependency resets every connection (TCP RST), as a crashing load balancer does."""
 
-    proxy: Proxy
-    _toxic: str | None = None
-
-    def apply(self) -> None:
-        self._toxic = self.proxy.add(reset_peer(0))
-
-    def revert(self) -> None:
-        if self._toxic:
-            self.proxy.remove(self._toxic)
+    def toxic(self) -> Toxic:
+        return reset_peer(0)
 
     def describe(self) -> str:
         return f"{self.proxy.name} resets connections"

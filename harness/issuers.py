@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from pathlib import Path
 from dataclasses import dataclass
 
 from kubernetes import client
@@ -78,7 +79,7 @@ def make_acme_issuer(lab: LabClient, namespace: str, name: str = "pebble") -> Ac
         "apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": name},
         "spec": {"acme": {
             "server": f"https://{proxy.listen[0]}:{proxy.listen[1]}/dir",  # AcmeIssuer.directory
-            "caBundle": base64.b64encode(lab.info.acme_ca_bundle.encode()).decode(),
+            "caBundle": base64.b64encode(Path(lab.info.pebble_ca_bundle_path).read_bytes()).decode(),
             "privateKeySecretRef": {"name": f"{name}-account"},
             "solvers": [{"dns01": {"rfc2136": {
                 "nameserver": f"{host}:{port}",

@@ -50,9 +50,8 @@ class LabInfo:
     dns_authoritative: tuple[str, int]
     zone: str
     pebble_listen: tuple[str, int]  # Pebble's ACME API; each scenario reaches it through a proxy of its own
-    acme_ca_bundle: str  # PEM that signs Pebble's TLS certificate
     pebble_management_url: str
-    pebble_ca_bundle_path: str
+    pebble_ca_bundle_path: str  # the CA that signs Pebble's TLS certificate: what ACME clients trust
     toxiproxy_url: str
     controller_pid_file: str  # the cert-manager controller's current PID (the supervisor restarts it)
     webhook: tuple[str, int]  # cert-manager's webhook; isolated namespaces reach it through their own proxy
@@ -189,7 +188,6 @@ class Lab:
                 dns_authoritative=dns.authoritative,
                 zone=ZONE,
                 pebble_listen=(LOOPBACK, pebble.listen_port),
-                acme_ca_bundle=pki.ca_pem.decode(),
                 pebble_management_url=pebble.management_url,
                 pebble_ca_bundle_path=str(pebble.ca_bundle),
                 toxiproxy_url=toxiproxy.url,

@@ -116,9 +116,6 @@ class ManagedProcess:
                 pass
             popen.wait()
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
     def __repr__(self) -> str:
         return f"ManagedProcess({self.name!r}, pid={self.pid})"

@@ -8,11 +8,10 @@ metric by status, the CertificateRequest's condition, the Certificate's Ready co
 
 from __future__ import annotations
 
-from harness.conditions import acme_requests_at_least, certificate_done_issuing, holds_throughout, certificate_ready
+from harness.conditions import acme_requests_at_least, certificate_done_issuing, certificate_ready, holds_throughout, not_
 from harness.injectors import ProxyDown, ProxyLatency
 from harness.issuers import certificate, create_certificate
 from harness.metrics import ACME_REQUEST_COUNT, scrape, total
-from harness.wait import Seen
 
 ISSUANCE = 120  # present, self-check, cert-manager's fixed 60 s sleep, validation; ~65 s here
 OUTAGE = 20  # seconds the CA stays down after cert-manager noticed
@@ -33,7 +32,7 @@ def test_issuance_stalls_while_the_ca_is_down_and_resumes_after(scenario, lab, k
         create_certificate(kube, namespace, certificate("web", acme_issuer.ref, [acme_issuer.dns_name("web")]))
         scenario.expect(acme_requests_at_least(lab.info.metrics_url, baseline + 1, status="999", host=host),
                         subject="ACME client", expected="requests without response counted", within=60, detects=True)
-        scenario.expect(holds_throughout(_not_ready(kube, namespace), OUTAGE), subject=subject,
+        scenario.expect(holds_throughout(not_(certificate_ready(kube, namespace, "web")), OUTAGE), subject=subject,
                         expected="not issued while the CA is down", within=OUTAGE + 15)
     scenario.expect(certificate_done_issuing(kube, namespace, "web"), subject=subject,
                     expected="issued once the CA is back", within=RECOVERY, recovers=True)
@@ -47,12 +46,3 @@ def test_a_slow_ca_delays_issuance_but_it_completes(scenario, lab, kube, namespa
         scenario.expect(certificate_done_issuing(kube, namespace, "web"), subject=subject,
                         expected="issued despite the slow CA", within=ISSUANCE + 60)
     scenario.steady_state(certificate_ready(kube, namespace, "web"), subject=subject, expected="Ready=True", within=10)
-
-
-def _not_ready(kube, namespace):
-    ready = certificate_ready(kube, namespace, "web")
-
-    def condition() -> Seen:
-        seen = ready()
-        return Seen(not seen.ok, seen.state)
-    return condition

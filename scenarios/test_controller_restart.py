@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.conditions import all_of, certificate_done_issuing, challenge_presented, issuance_condition
+from harness.conditions import all_of, certificate_done_issuing, certificate_request_count, challenge_presented
 from harness.injectors import ControllerKilled
 from harness.issuers import certificate, create_certificate
 from harness.wait import Seen
@@ -35,7 +35,6 @@ def test_issuance_resumes_after_the_controller_is_killed_mid_order(scenario, lab
     with scenario.fault(ControllerKilled(lab.info.controller_pid_file)) as killed:
         scenario.expect(controller_restarted(lab.info.controller_pid_file, killed.killed),
                         subject="cert-manager controller", expected="restarted", within=RESTART, detects=True)
-    one_request = issuance_condition(kube, namespace, "web", lambda found: len(found.requests) == 1,
-                                     lambda found: {"requests": len(found.requests)}, acme=False)
-    scenario.expect(all_of(certificate_done_issuing(kube, namespace, "web"), one_request), subject=subject,
+    scenario.expect(all_of(certificate_done_issuing(kube, namespace, "web"),
+                           certificate_request_count(kube, namespace, "web", 1)), subject=subject,
                     expected="issued by its one CertificateRequest", within=ISSUANCE, recovers=True)

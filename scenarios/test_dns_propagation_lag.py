@@ -12,8 +12,8 @@ from __future__ import annotations
 
 
 from harness.conditions import (
-    all_of, certificate_done_issuing, certificate_status_field, challenge_reason_contains, holds_throughout,
-    issuance_condition, order_state,
+    all_of, certificate_done_issuing, certificate_request_count, certificate_status_field,
+    challenge_reason_contains, holds_throughout, order_state,
 )
 from harness.injectors import PropagationLag
 from harness.issuers import certificate, create_certificate
@@ -28,11 +28,6 @@ CA_LAG = SELF_CHECK_SLEEP + 60
 # validation, finalize; ~65 s here, the margin covers a loaded CI machine.
 ISSUANCE = SELF_CHECK_SLEEP + 60
 BACKOFF_WINDOW = 20  # seconds in which no new attempt may start after the failure
-
-
-def requests_count(kube, namespace, name, count):
-    return issuance_condition(kube, namespace, name, lambda found: len(found.requests) == count,
-                              lambda found: {"requests": len(found.requests)}, acme=False)
 
 
 def ca_answers(lab, fqdn):
@@ -54,7 +49,7 @@ def test_self_check_waits_out_the_lag_and_the_ca_validates_once(scenario, lab, k
     answers = ca_answers(lab, f"_acme-challenge.{dns_name}.")
     assert answers and all(rcode == "NOERROR" and count > 0 for rcode, count in answers), (
         f"the CA's resolver should only ever have answered with the record, but answered {answers}")
-    scenario.expect(requests_count(kube, namespace, name, 1), subject=f"Certificate {namespace}/{name}",
+    scenario.expect(certificate_request_count(kube, namespace, name, 1), subject=f"Certificate {namespace}/{name}",
                     expected="issued by its first CertificateRequest", within=5)
 
 
@@ -71,7 +66,7 @@ def test_ca_lag_fails_validation_and_a_manual_renewal_succeeds_after_dns_caught_
                                certificate_done_issuing(kube, namespace, name, ready="False")),
                         subject=subject, expected="Ready=False with failedIssuanceAttempts and lastFailureTime",
                         within=30)
-        scenario.expect(holds_throughout(requests_count(kube, namespace, name, 1), BACKOFF_WINDOW),
+        scenario.expect(holds_throughout(certificate_request_count(kube, namespace, name, 1), BACKOFF_WINDOW),
                         subject=subject, expected=f"no new attempt for {BACKOFF_WINDOW}s (backoff)",
                         within=BACKOFF_WINDOW + 10)
     answers = ca_answers(lab, f"_acme-challenge.{dns_name}.")

@@ -9,6 +9,7 @@ messages, the Certificate's revision and the Secret's serial.
 
 from __future__ import annotations
 
+import itertools
 import json
 
 from kubernetes import client
@@ -41,13 +42,6 @@ def rejected_by_webhook(kube, namespace, attempt):
     return condition
 
 
-def counter():
-    n = 0
-    while True:
-        n += 1
-        yield n
-
-
 def renewing_certificate(issuer_ref):
     duration = 3600  # cert-manager's minimum duration is one hour
     return certificate("web", issuer_ref, ["web.example"], duration=f"{duration}s",
@@ -61,7 +55,7 @@ def test_outage_rejects_changes_and_blocks_a_due_renewal_until_recovery(scenario
                                  certificate_status_field(kube, namespace, "web", "revision", equals=1)),
                           subject=subject, expected="issued once", within=ISSUED)
     with scenario.fault(ProxyDown(isolated_webhook)):
-        scenario.expect(rejected_by_webhook(kube, namespace, counter()), subject="Certificate create",
+        scenario.expect(rejected_by_webhook(kube, namespace, itertools.count(1)), subject="Certificate create",
                         expected="rejected: failed calling webhook", within=15, detects=True)
         scenario.expect(holds_throughout(certificate_status_field(kube, namespace, "web", "revision", equals=1), OUTAGE),
                         subject=subject, expected="not renewed while the webhook is down", within=OUTAGE + 15)
@@ -72,7 +66,7 @@ def test_outage_rejects_changes_and_blocks_a_due_renewal_until_recovery(scenario
 
 def test_webhook_slower_than_its_timeout_behaves_like_one_that_is_down(scenario, kube, namespace, ca_issuer, isolated_webhook):
     with scenario.fault(ProxyLatency(isolated_webhook, WEBHOOK_TIMEOUT_MS + 5_000)):
-        scenario.expect(rejected_by_webhook(kube, namespace, counter()), subject="Certificate create",
+        scenario.expect(rejected_by_webhook(kube, namespace, itertools.count(1)), subject="Certificate create",
                         expected="rejected: the webhook timed out", within=60, detects=True)
     create_certificate(kube, namespace, certificate("web", ca_issuer, ["web.example"]))
     scenario.expect(certificate_done_issuing(kube, namespace, "web"), subject=f"Certificate {namespace}/web",

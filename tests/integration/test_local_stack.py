@@ -13,86 +13,52 @@ import sys
 from pathlib import Path
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from kubernetes import client
 
+from harness import resources
+from harness.conditions import certificate_ready
 from harness.errors import ComponentFailed, MissingBinary, PortInUse
+from harness.issuers import certificate, create_certificate, make_ca_issuer
 from harness.providers.local import LocalStack, stack_processes
+from harness.tlsinspect import inspect_secret
 from harness.wait import Seen, wait_for
 
 pytestmark = pytest.mark.integration
 
-GROUP, VERSION = "cert-manager.io", "v1"
-
-
-def create(kube, namespace, plural, body):
-    return client.CustomObjectsApi(kube).create_namespaced_custom_object(GROUP, VERSION, namespace, plural, body)
-
-
-def certificate(name, issuer, **spec):
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Certificate", "metadata": {"name": name},
-            "spec": {"secretName": name, "issuerRef": {"name": issuer}, **spec}}
-
-
-def issuer(name, **spec):
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Issuer", "metadata": {"name": name}, "spec": spec}
-
-
-def wait_ready(kube, namespace, name):
-    objects = client.CustomObjectsApi(kube)
-
-    def ready() -> Seen:
-        status = objects.get_namespaced_custom_object(GROUP, VERSION, namespace, "certificates", name).get("status", {})
-        conditions = {c["type"]: (c["status"], c.get("reason"), c.get("message")) for c in status.get("conditions", [])}
-        return Seen(conditions.get("Ready", ("",))[0] == "True", conditions)
-
-    # Issuance by a local issuer takes well under a second; 60 s covers a loaded 2-core CI machine.
-    return wait_for(ready, subject=f"Certificate {namespace}/{name}", expected="Ready=True", timeout=60)
+# Issuance by a local issuer takes well under a second; 60 s covers a loaded 2-core CI machine.
+ISSUED = 60
 
 
 def secret_data(kube, namespace, name):
-    data = client.CoreV1Api(kube).read_namespaced_secret(name, namespace).data
+    data = resources.get(kube, resources.SECRET, namespace, name)["data"]
     return {key: base64.b64decode(value) for key, value in data.items()}
 
 
-def verify_signed_by(child: x509.Certificate, parent: x509.Certificate) -> None:
-    parent.public_key().verify(child.signature, child.tbs_certificate_bytes, padding.PKCS1v15(),
-                               child.signature_hash_algorithm)
-
-
 def test_ca_issuer_issues_a_certificate_that_chains_to_the_ca(kube, namespace):
-    create(kube, namespace, "issuers", issuer("bootstrap", selfSigned={}))
-    create(kube, namespace, "certificates", certificate(
-        "root-ca", "bootstrap", isCA=True, commonName="certchaos test CA",
+    ca_issuer = make_ca_issuer(kube, namespace)  # self-signed bootstrap -> CA Certificate "ca-root" -> CA Issuer
+    create_certificate(kube, namespace, certificate(
+        "leaf", ca_issuer, ["app.certchaos.test", "www.certchaos.test"], duration="2h",
         privateKey={"algorithm": "RSA", "size": 2048}))
-    wait_ready(kube, namespace, "root-ca")
-    create(kube, namespace, "issuers", issuer("ca", ca={"secretName": "root-ca"}))
-    create(kube, namespace, "certificates", certificate(
-        "leaf", "ca", dnsNames=["app.certchaos.test", "www.certchaos.test"], duration="2h",
-        privateKey={"algorithm": "RSA", "size": 2048}))
-    wait_ready(kube, namespace, "leaf")
+    wait_for(certificate_ready(kube, namespace, "leaf"), subject=f"Certificate {namespace}/leaf",
+             expected="Ready=True", timeout=ISSUED)
 
+    secret = resources.get(kube, resources.SECRET, namespace, "leaf")
+    found = inspect_secret(secret)  # the chain is verified against the Secret's ca.crt
+    assert found.key_matches and found.verified, found.summary()
     data = secret_data(kube, namespace, "leaf")
-    leaf = x509.load_pem_x509_certificate(data["tls.crt"])
-    ca = x509.load_pem_x509_certificate(data["ca.crt"])
-    key = serialization.load_pem_private_key(data["tls.key"], password=None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    assert key.public_key().public_numbers() == leaf.public_key().public_numbers()
-    verify_signed_by(leaf, ca)
-    assert leaf.issuer == ca.subject
-    root = x509.load_pem_x509_certificate(secret_data(kube, namespace, "root-ca")["tls.crt"])
-    assert ca == root
-    names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert sorted(names.get_values_for_type(x509.DNSName)) == ["app.certchaos.test", "www.certchaos.test"]
-    assert leaf.not_valid_after_utc - leaf.not_valid_before_utc == datetime.timedelta(hours=2)
+    assert isinstance(serialization.load_pem_private_key(data["tls.key"], password=None), rsa.RSAPrivateKey)
+    root = inspect_secret(resources.get(kube, resources.SECRET, namespace, "ca-root")).leaf
+    assert data["ca.crt"] == secret_data(kube, namespace, "ca-root")["tls.crt"]
+    assert found.leaf.issuer == root.subject and root.is_ca
+    assert sorted(found.leaf.dns_names) == ["app.certchaos.test", "www.certchaos.test"]
+    assert found.leaf.not_after - found.leaf.not_before == datetime.timedelta(hours=2)
 
 
 def test_webhook_rejects_a_certificate_without_any_name(kube, namespace):
-    create(kube, namespace, "issuers", issuer("bootstrap", selfSigned={}))
     with pytest.raises(client.ApiException) as rejected:
-        create(kube, namespace, "certificates", certificate("nameless", "bootstrap"))
+        create_certificate(kube, namespace, certificate("nameless", {"name": "any"}, []))
     message = json.loads(rejected.value.body)["message"]
     assert message.startswith('admission webhook "webhook.cert-manager.io" denied the request')
     assert "at least one of commonName, dnsNames" in message
@@ -127,8 +93,8 @@ def test_missing_binary_names_the_component_and_the_fix(tmp_path, monkeypatch):
     assert stack_processes(tmp_path.resolve()) == []
 
 
-def run_until_ready(argv, run_dir: Path, **kwargs) -> subprocess.Popen:
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+def run_until_ready(argv) -> subprocess.Popen:
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = []
 
     def ready() -> Seen:
@@ -145,7 +111,7 @@ def test_ctrl_c_of_certchaos_up_stops_every_component(tmp_path):
     run_dir = tmp_path / "stack"
     kubeconfig = tmp_path / "kubeconfig"
     up = run_until_ready([sys.executable, "-m", "harness.cli", "up", "--run-dir", str(run_dir),
-                          "--kubeconfig", str(kubeconfig)], run_dir)
+                          "--kubeconfig", str(kubeconfig)])
     try:
         # six components, plus the webhook jail (unshare, its shell, socat bridges)
         assert len(stack_processes(run_dir.resolve())) > 6

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import cm_objects as cm
 from harness import conditions, resources
-from harness.wait import WaitTimeout, wait_for
+from harness.wait import Seen, WaitTimeout, wait_for
 
 NS = cm.NAMESPACE
 REFUSED = "DNS update failed. Server replied: REFUSED"
@@ -211,3 +211,8 @@ def test_a_timeout_says_what_was_last_seen(cluster):
                  expected="Ready=True", timeout=0.3, interval=0.1)
     assert str(failure.value).startswith(f"Expected Certificate {NS}/web Ready=True within 0.3s")
     assert "'Ready': 'False', 'reason': 'Failed'" in str(failure.value)
+
+
+def test_not_flips_whether_a_condition_holds_and_keeps_what_it_saw():
+    assert conditions.not_(lambda: Seen(True, {"serial": "ab"}))() == Seen(False, {"serial": "ab"})
+    assert conditions.not_(lambda: Seen(False, "absent"))() == Seen(True, "absent")
