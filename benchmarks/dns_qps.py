@@ -26,8 +26,8 @@ import dns.message
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness.ports import LOOPBACK, free_port  # noqa: E402
-from harness.process import ManagedProcess, tail  # noqa: E402
+from harness.stack.ports import LOOPBACK, free_port  # noqa: E402
+from harness.stack.process import ManagedProcess, tail  # noqa: E402
 from harness.wait import Seen, wait_for  # noqa: E402
 
 ZONE = "bench.test."
@@ -102,7 +102,7 @@ def start_fake(run_dir: Path) -> tuple[ManagedProcess, tuple[str, int]]:
     port, control = free_port(), free_port()
     log = run_dir / "fake-dns.log"
     process = ManagedProcess("certchaos dns serve", [
-        sys.executable, "-m", "harness.cli", "dns", "serve", "--zone", ZONE,
+        sys.executable, "-m", "harness.cli.main", "dns", "serve", "--zone", ZONE,
         "--listen", f"{LOOPBACK}:{port}", "--control", f"{LOOPBACK}:{control}",
     ], log, cwd=REPO).start()
     process.wait_ready(lambda: Seen("ready" in log.read_text(), tail(log, 3)), timeout=READY_TIMEOUT)

@@ -14,7 +14,7 @@ import statistics
 import sys
 import time
 
-from harness.providers.local import LocalStack, stack_processes
+from harness.stack.local import LocalStack, stack_processes
 
 START_TARGET_S = 30.0
 RSS_TARGET_BYTES = 2 * 1024**3

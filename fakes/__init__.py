@@ -1,1 +1,1 @@
-"""Controllable stand-ins named by the design: DNS server, kubelet, workloads, ACME fault proxy."""
+"""Controllable stand-ins, only where no real component can be steered: the fake DNS server (fakes.dns)."""

@@ -1,49 +1,31 @@
 """certchaos pytest plugin: options, markers, the `scenario` fixture, verdicts and the run's summary.md.
 
-Only hooks, options, markers and thin fixtures live here; the logic is in harness.scenario, harness.journal
-and harness.report. Stack fixtures add themselves next to these and fill `run_state(config)`: `provider`
-and `components` (name -> version) land in every journal written after they are set.
+Only hooks, options, markers and thin fixtures live here; the logic is in harness.chaos.scenario,
+harness.report.journal and harness.report.summary. The lab fixtures (harness.lab.fixtures) fill
+`run_state(config)` (harness.session): `provider` and `components` (name -> version) land in every
+journal written after they are set.
 """
 
 from __future__ import annotations
 
 import datetime
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from harness.errors import HarnessError
-from harness.journal import Journal, ScenarioInfo, Status, describe_environment
-from harness.report import write_summary
-from harness.scenario import Scenario, resolve_time_scale, status_for
+from harness.report.journal import Journal, ScenarioInfo, Status, environment_facts
+from harness.report.summary import write_summary
+from harness.chaos.scenario import Scenario, resolve_time_scale, status_for
+from harness.session import RUN, STATE, RunState, run_state
 
-# The stack fixtures (stack, kube, namespace) read the options registered here.
-pytest_plugins = ["harness.stack_fixtures"]
+# The lab fixtures (stack, kube, namespace, lab, issuers, timeline) read the options registered here.
+pytest_plugins = ["harness.lab.fixtures"]
 
 REPORT_DIR_KEY = "certchaos_report_dir"  # passed from the xdist controller so workers share one run dir
 DIR_NAME_LIMIT = 120  # journal dir names stay well under the 255-byte file name limit
-
-
-@dataclass
-class RunState:
-    """Per-session state on config.stash."""
-
-    report_dir: Path
-    time_scale: float
-    provider: str
-    components: dict[str, str] = field(default_factory=dict)  # filled by the stack fixture
-    running: dict[str, Scenario] = field(default_factory=dict)  # node id -> run not yet saved
-
-
-STATE = pytest.StashKey[RunState]()
-RUN = pytest.StashKey[Scenario]()
-
-
-def run_state(config: pytest.Config) -> RunState:
-    return config.stash[STATE]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -117,7 +99,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if marker.kwargs.get("failure"):
         info = ScenarioInfo(info.node_id, marker.kwargs["failure"], info.spec)
     journal = Journal(state.report_dir / _journal_dir(item) / "journal.json", info,
-                      environment=describe_environment(state.provider, state.components))
+                      environment=environment_facts(state.provider, state.components))
     run = Scenario(journal, time_scale=state.time_scale)
     item.stash[RUN] = run
     state.running[item.nodeid] = run

@@ -8,26 +8,23 @@ metric by status, the CertificateRequest's condition, the Certificate's Ready co
 
 from __future__ import annotations
 
-from harness.conditions import acme_requests_at_least, certificate_done_issuing, certificate_ready, holds_throughout, not_
-from harness.injectors import ProxyDown, ProxyLatency
-from harness.issuers import certificate, create_certificate
-from harness.metrics import ACME_REQUEST_COUNT, scrape, total
+from harness.chaos.proxy_faults import ProxyDown, ProxyLatency
+from harness.chaos.timings import ISSUANCE
+from harness.lab.certificates import certificate, create_certificate
+from harness.observe.conditions.certificates import certificate_done_issuing, certificate_ready
+from harness.observe.conditions.general import holds_throughout, not_
+from harness.observe.conditions.metrics import acme_request_total, acme_requests_at_least
 
-ISSUANCE = 120  # present, self-check, cert-manager's fixed 60 s sleep, validation; ~65 s here
 OUTAGE = 20  # seconds the CA stays down after cert-manager noticed
 # After the outage, cert-manager's order retry backoff (seconds to a minute) plus a whole issuance.
 RECOVERY = 90 + ISSUANCE
 SLOW_MS = 2_000  # per response: well under cert-manager's ACME client timeout, so requests succeed late
 
 
-def unanswered_requests(url: str, host: str) -> float:
-    return total(scrape(url), ACME_REQUEST_COUNT, {"status": "999", "host": host}) or 0.0
-
-
 def test_issuance_stalls_while_the_ca_is_down_and_resumes_after(scenario, lab, kube, namespace, acme_issuer):
     subject = f"Certificate {namespace}/web"
     host = "%s:%d" % acme_issuer.proxy.listen  # the ACME metric's host label: this scenario's path to the CA
-    baseline = unanswered_requests(lab.info.metrics_url, host)
+    baseline = acme_request_total(lab.info.metrics_url, status="999", host=host)
     with scenario.fault(ProxyDown(acme_issuer.proxy)):
         create_certificate(kube, namespace, certificate("web", acme_issuer.ref, [acme_issuer.dns_name("web")]))
         scenario.expect(acme_requests_at_least(lab.info.metrics_url, baseline + 1, status="999", host=host),

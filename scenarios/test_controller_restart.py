@@ -10,20 +10,15 @@ from __future__ import annotations
 
 import pytest
 
-from harness.conditions import all_of, certificate_done_issuing, certificate_request_count, challenge_presented
-from harness.injectors import ControllerKilled
-from harness.issuers import certificate, create_certificate
-from harness.wait import Seen
+from harness.chaos.process_faults import ControllerKilled
+from harness.chaos.timings import ISSUANCE
+from harness.lab.certificates import certificate, create_certificate
+from harness.observe.conditions.acme import challenge_presented
+from harness.observe.conditions.certificates import certificate_done_issuing, certificate_request_count
+from harness.observe.conditions.controller import controller_restarted
+from harness.observe.conditions.general import all_of
 
-ISSUANCE = 120  # present, self-check, cert-manager's fixed 60 s sleep, validation; ~70 s here
 RESTART = 30  # the supervisor notices within 0.5 s; a controller is serving metrics ~2 s after its start
-
-
-def controller_restarted(pid_file: str, killed: int):
-    def condition() -> Seen:
-        pid = int(open(pid_file).read())
-        return Seen(pid != killed, {"pid": pid, "killed": killed})
-    return condition
 
 
 @pytest.mark.exclusive

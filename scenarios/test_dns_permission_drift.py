@@ -9,31 +9,25 @@ in the fake DNS log (count and spacing), the Secret's serial and chain before an
 
 from __future__ import annotations
 
-from harness.acme_account import expire_authorizations
-from harness.conditions import (
-    all_of, certificate_done_issuing, certificate_ready, challenge_reason_contains, holds_throughout, not_,
-    secret_serial_changed,
+from harness.chaos.actions import expire_authorizations, trigger_renewal
+from harness.chaos.dns_faults import TsigPolicyNarrowed
+from harness.chaos.timings import ISSUANCE
+from harness.lab.certificates import certificate, create_certificate
+from harness.observe.conditions.acme import challenge_reason_contains
+from harness.observe.conditions.certificates import (
+    certificate_done_issuing, certificate_ready, secret_serial_changed,
 )
-from harness.injectors import TsigPolicyNarrowed
-from harness.issuers import certificate, create_certificate
-from harness.resources import SECRET, get, trigger_renewal
-from harness.tlsinspect import inspect_secret
-from harness.wait import Seen
+from harness.observe.conditions.dns import refused_updates
+from harness.observe.conditions.general import all_of, holds_throughout, not_
+from harness.observe.resources import SECRET, get
+from harness.observe.tlsinspect import inspect_secret
 
-ISSUANCE = 120  # present, self-check, cert-manager's fixed 60 s sleep, validation; ~65 s here
 REFUSALS = 3  # refused updates to see before restoring: enough to measure the retry spacing
 # cert-manager's challenge queue retries failures after 5 s, doubling: three refusals take ~15 s.
 REFUSALS_WITHIN = 90
 STAYS_READY = 10  # seconds the old certificate must keep being Ready while the renewal is stuck
 # After the restore the next retry is at most one backoff step (~20-40 s) away, then a whole issuance.
 RECOVERY = 60 + ISSUANCE
-
-
-def refused_updates(lab, key, at_least):
-    def condition() -> Seen:
-        refused = [entry["time"] for entry in lab.dns.log(kind="update", key=key, rcode="REFUSED")]
-        return Seen(len(refused) >= at_least, {"refused_updates": len(refused), "at": refused[-5:]})
-    return condition
 
 
 def test_renewal_stalls_visibly_and_completes_once_the_permission_is_restored(
@@ -59,7 +53,7 @@ def test_renewal_stalls_visibly_and_completes_once_the_permission_is_restored(
                                          STAYS_READY),
                         subject=subject, expected="still Ready=True and serving the old certificate",
                         within=STAYS_READY + 10)
-        times = scenario.expect(refused_updates(lab, acme_issuer.key, REFUSALS), subject=f"TSIG key {acme_issuer.key}",
+        times = scenario.expect(refused_updates(lab.dns, acme_issuer.key, REFUSALS), subject=f"TSIG key {acme_issuer.key}",
                                 expected=f"{REFUSALS} refused updates (retries)", within=REFUSALS_WITHIN)["at"]
     gaps = [later - earlier for earlier, later in zip(times, times[1:])]
     assert all(later >= earlier * 0.9 for earlier, later in zip(gaps, gaps[1:])), (

@@ -10,29 +10,21 @@ the CA's resolver answered.
 
 from __future__ import annotations
 
-
-from harness.conditions import (
-    all_of, certificate_done_issuing, certificate_request_count, certificate_status_field,
-    challenge_reason_contains, holds_throughout, order_state,
+from harness.chaos.actions import trigger_renewal
+from harness.chaos.dns_faults import PropagationLag
+from harness.chaos.timings import DNS01_CHECK_WAIT, ISSUANCE
+from harness.lab.certificates import certificate, create_certificate
+from harness.observe.conditions.acme import challenge_reason_contains, order_state
+from harness.observe.conditions.certificates import (
+    certificate_done_issuing, certificate_request_count, certificate_status_field,
 )
-from harness.injectors import PropagationLag
-from harness.issuers import certificate, create_certificate
-from harness.resources import trigger_renewal
+from harness.observe.conditions.dns import ca_answers
+from harness.observe.conditions.general import all_of, holds_throughout
 
-# cert-manager sleeps a fixed 60 s after its self-check passes before it lets the CA validate.
-SELF_CHECK_SLEEP = 60
 SELF_CHECK_LAG = 20  # seconds the self-check's resolver lags: long enough to see it wait
 # The CA's resolver must still lag when the CA asks, i.e. longer than the self-check plus its sleep.
-CA_LAG = SELF_CHECK_SLEEP + 60
-# From a Certificate's creation to done issuing with no lag: present, self-check, the 60 s sleep,
-# validation, finalize; ~65 s here, the margin covers a loaded CI machine.
-ISSUANCE = SELF_CHECK_SLEEP + 60
+CA_LAG = DNS01_CHECK_WAIT + 60
 BACKOFF_WINDOW = 20  # seconds in which no new attempt may start after the failure
-
-
-def ca_answers(lab, fqdn):
-    """What the CA's resolver answered for the challenge record, from the fake DNS log."""
-    return [(entry["rcode"], len(entry["answers"])) for entry in lab.dns.log(kind="query", view="ca_resolver", name=fqdn, type="TXT")]
 
 
 def test_self_check_waits_out_the_lag_and_the_ca_validates_once(scenario, lab, kube, namespace, acme_issuer):
@@ -46,7 +38,7 @@ def test_self_check_waits_out_the_lag_and_the_ca_validates_once(scenario, lab, k
                         expected="Ready=True and done issuing", within=SELF_CHECK_LAG + ISSUANCE)
     scenario.steady_state(certificate_done_issuing(kube, namespace, name), subject=f"Certificate {namespace}/{name}",
                           expected="Ready=True", within=10)
-    answers = ca_answers(lab, f"_acme-challenge.{dns_name}.")
+    answers = ca_answers(lab.dns, f"_acme-challenge.{dns_name}.")
     assert answers and all(rcode == "NOERROR" and count > 0 for rcode, count in answers), (
         f"the CA's resolver should only ever have answered with the record, but answered {answers}")
     scenario.expect(certificate_request_count(kube, namespace, name, 1), subject=f"Certificate {namespace}/{name}",
@@ -69,7 +61,7 @@ def test_ca_lag_fails_validation_and_a_manual_renewal_succeeds_after_dns_caught_
         scenario.expect(holds_throughout(certificate_request_count(kube, namespace, name, 1), BACKOFF_WINDOW),
                         subject=subject, expected=f"no new attempt for {BACKOFF_WINDOW}s (backoff)",
                         within=BACKOFF_WINDOW + 10)
-    answers = ca_answers(lab, f"_acme-challenge.{dns_name}.")
+    answers = ca_answers(lab.dns, f"_acme-challenge.{dns_name}.")
     assert answers and all(count == 0 for _, count in answers), (
         f"the CA's resolver should not have seen the record while lagging, but answered {answers}")
     trigger_renewal(kube, namespace, name)

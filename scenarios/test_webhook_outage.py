@@ -9,15 +9,11 @@ messages, the Certificate's revision and the Secret's serial.
 
 from __future__ import annotations
 
-import itertools
-import json
-
-from kubernetes import client
-
-from harness.conditions import all_of, certificate_done_issuing, certificate_status_field, holds_throughout
-from harness.injectors import ProxyDown, ProxyLatency
-from harness.issuers import certificate, create_certificate
-from harness.wait import Seen
+from harness.chaos.proxy_faults import ProxyDown, ProxyLatency
+from harness.lab.certificates import certificate, create_certificate
+from harness.observe.conditions.certificates import certificate_done_issuing, certificate_status_field
+from harness.observe.conditions.general import all_of, holds_throughout
+from harness.observe.conditions.webhook import rejected_by_webhook
 
 ISSUED = 30  # a CA issuer signs in well under a second; the margin covers a loaded CI machine
 # The certificate renews itself RENEWS_AFTER seconds after issuance, so the renewal falls due while the
@@ -27,19 +23,6 @@ OUTAGE = RENEWS_AFTER + 15
 # cert-manager's issuing queue backs off on errors; after an outage of this length it retries within ~30 s.
 RECOVERY = 60
 WEBHOOK_TIMEOUT_MS = 10_000  # timeoutSeconds registered for the webhook (the chart's default)
-
-
-def rejected_by_webhook(kube, namespace, attempt):
-    """Creating a Certificate fails, and the API server names the webhook as the reason."""
-    def condition() -> Seen:
-        name = f"probe-{next(attempt)}"
-        try:
-            create_certificate(kube, namespace, certificate(name, {"name": "ca", "kind": "Issuer"}, ["probe.example"]))
-        except client.ApiException as error:
-            message = json.loads(error.body or "{}").get("message", str(error))
-            return Seen("webhook.cert-manager.io" in message, {"status": error.status, "message": message[:300]})
-        return Seen(False, {"created": name})
-    return condition
 
 
 def renewing_certificate(issuer_ref):
@@ -55,7 +38,7 @@ def test_outage_rejects_changes_and_blocks_a_due_renewal_until_recovery(scenario
                                  certificate_status_field(kube, namespace, "web", "revision", equals=1)),
                           subject=subject, expected="issued once", within=ISSUED)
     with scenario.fault(ProxyDown(isolated_webhook)):
-        scenario.expect(rejected_by_webhook(kube, namespace, itertools.count(1)), subject="Certificate create",
+        scenario.expect(rejected_by_webhook(kube, namespace), subject="Certificate create",
                         expected="rejected: failed calling webhook", within=15, detects=True)
         scenario.expect(holds_throughout(certificate_status_field(kube, namespace, "web", "revision", equals=1), OUTAGE),
                         subject=subject, expected="not renewed while the webhook is down", within=OUTAGE + 15)
@@ -66,7 +49,7 @@ def test_outage_rejects_changes_and_blocks_a_due_renewal_until_recovery(scenario
 
 def test_webhook_slower_than_its_timeout_behaves_like_one_that_is_down(scenario, kube, namespace, ca_issuer, isolated_webhook):
     with scenario.fault(ProxyLatency(isolated_webhook, WEBHOOK_TIMEOUT_MS + 5_000)):
-        scenario.expect(rejected_by_webhook(kube, namespace, itertools.count(1)), subject="Certificate create",
+        scenario.expect(rejected_by_webhook(kube, namespace), subject="Certificate create",
                         expected="rejected: the webhook timed out", within=60, detects=True)
     create_certificate(kube, namespace, certificate("web", ca_issuer, ["web.example"]))
     scenario.expect(certificate_done_issuing(kube, namespace, "web"), subject=f"Certificate {namespace}/web",

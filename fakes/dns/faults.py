@@ -20,7 +20,7 @@ from fakes.dns.resolvers import VIEWS, Answer, render
 from fakes.dns.zone import glob_pattern, matches_glob
 
 if TYPE_CHECKING:
-    from fakes.dns.handler import Exchange
+    from fakes.dns.exchange import Exchange
 
 ACTIONS = ("servfail", "refused", "drop", "latency")
 

@@ -8,15 +8,14 @@ path of a repeated question is a dict lookup (the fake must keep up with resolve
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 import traceback
-from dataclasses import dataclass
 from typing import Callable
 
 from dnslib import EDNS0, OPCODE, QTYPE, RCODE, DNSHeader, DNSRecord
 
+from fakes.dns.exchange import Exchange
 from fakes.dns.log import LogEntry, QueryLog
 from fakes.dns.resolvers import refuse
 from fakes.dns.update import UpdateProcessor, header_only
@@ -32,33 +31,6 @@ OPCODE_UPDATE = 5
 CLASS_IN = 1
 HEADER_SIZE = 12  # bytes of a DNS header: ID, flags, four section counts
 QR = 0x80  # the response bit, in the third byte of the header
-
-
-@dataclass(slots=True)
-class Exchange:
-    """One message being handled: who asked over which view and transport, and what came of it. It
-    plays dnslib's per-request handler object for resolvers (they read the view, write the outcome)."""
-
-    view: str
-    transport: str
-    client: str
-    kind: str = "query"
-    name: str | None = None
-    rtype: str | None = None
-    rcode: str | None = None
-    answers: tuple[str, ...] = ()
-    reason: str | None = None
-    key: str | None = None
-    changes: tuple[str, ...] = ()
-    tsig_error: str | None = None
-    delay: float = 0.0  # seconds to hold the reply back (latency faults)
-    valid_until: float = math.inf  # on the server clock: how long the packed answer may be reused
-
-    def entry(self) -> LogEntry:
-        return LogEntry(
-            time.time(), self.view, self.client, self.transport, self.kind, self.name, self.rtype,
-            self.rcode, self.answers, self.reason, self.key, self.changes, self.tsig_error,
-        )  # fmt: skip
 
 
 class WireHandler:

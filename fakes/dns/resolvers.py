@@ -19,7 +19,7 @@ from dnslib import QTYPE, RCODE, RDMAP, RR, RD, DNSBuffer, DNSHeader, DNSLabel, 
 from fakes.dns.zone import ANY, CNAME, SOA, RRset, Zone, ZoneState
 
 if TYPE_CHECKING:
-    from fakes.dns.handler import Exchange
+    from fakes.dns.exchange import Exchange
 
 # Longest CNAME chain followed inside the zones; a loop or a longer chain stops there, as BIND does
 # (its limit is 16; chains in tests are a few links at most).

@@ -9,7 +9,7 @@ from typing import Callable, Iterable
 import dns.name
 
 from harness.errors import HarnessError
-from harness.ports import LOOPBACK
+from harness.stack.ports import LOOPBACK
 from fakes.dns.faults import Fault, FaultHandle, FaultResolver, FaultSet
 from fakes.dns.handler import WireHandler
 from fakes.dns.keys import KeyStore, Policy, TsigKey

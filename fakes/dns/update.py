@@ -23,7 +23,7 @@ from fakes.dns.keys import KeyStore, key_name
 from fakes.dns.zone import ANY, NS, SOA, Change, Zone
 
 if TYPE_CHECKING:
-    from fakes.dns.handler import Exchange
+    from fakes.dns.exchange import Exchange
 
 IN = dns.rdataclass.IN
 # TSIG error names (dns.rcode.to_text(16) says BADVERS, which shares the value with BADSIG).

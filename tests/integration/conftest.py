@@ -12,11 +12,11 @@ from typing import Callable, Iterator
 
 import pytest
 
-from harness import binaries
-from harness.pebble import Pebble
-from harness.pki import RunPKI
-from harness.ports import LOOPBACK, free_port
-from harness.toxiproxy import ToxiproxyServer
+from harness.stack import binaries
+from harness.stack.pebble import Pebble
+from harness.stack.pki import RunPKI
+from harness.stack.ports import LOOPBACK, free_port
+from harness.stack.toxiproxy import ToxiproxyServer
 
 DEBIAN_PEBBLE = Path("/usr/bin/pebble")
 ZONE = "certchaos.test."

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.providers.local import stack_processes
+from harness.stack.local import stack_processes
 from harness.wait import Seen, wait_for
 
 pytestmark = pytest.mark.integration
@@ -26,9 +26,9 @@ WRONG_EXPECTATION = '''
 
 Spec: (wrong on purpose) a Certificate created while the webhook is down becomes Ready.
 """
-from harness.conditions import certificate_ready
-from harness.injectors import ProxyDown
-from harness.issuers import certificate, create_certificate
+from harness.observe.conditions.certificates import certificate_ready
+from harness.chaos.proxy_faults import ProxyDown
+from harness.lab.certificates import certificate, create_certificate
 
 
 def test_wrong_expectation(scenario, kube, namespace, ca_issuer, isolated_webhook):
@@ -43,8 +43,8 @@ def test_wrong_expectation(scenario, kube, namespace, ca_issuer, isolated_webhoo
 
 FAULT_THEN_WAIT = '''
 """A fault that stays applied until the run is interrupted."""
-from harness.conditions import certificate_ready
-from harness.injectors import ProxyDown
+from harness.observe.conditions.certificates import certificate_ready
+from harness.chaos.proxy_faults import ProxyDown
 
 
 def test_waits_during_a_fault(scenario, kube, namespace, isolated_webhook):
@@ -65,7 +65,7 @@ def scenario_dir(tmp_path: Path, source: str) -> Path:
 
 def certchaos_run(tmp_path: Path, source: str) -> tuple[list[str], Path]:
     report = tmp_path / "report"
-    return ([sys.executable, "-m", "harness.cli", "run", "--workers", "1", "--report-dir", str(report),
+    return ([sys.executable, "-m", "harness.cli.main", "run", "--workers", "1", "--report-dir", str(report),
              "--scenarios", str(scenario_dir(tmp_path, source))], report)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.process import ManagedProcess, tail
+from harness.stack.process import ManagedProcess, tail
 from harness.wait import Seen, wait_for
 
 pytestmark = pytest.mark.integration
@@ -46,12 +46,12 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Served:
-    """`python -m harness.cli dns serve` for ZONE with the certchaos key and a control endpoint, all on
+    """`python -m harness.cli.main dns serve` for ZONE with the certchaos key and a control endpoint, all on
     free loopback ports; stopped (SIGTERM, then SIGKILL) after the module."""
     log = tmp_path_factory.mktemp("dns-serve") / "dns.log"
     process = ManagedProcess(
         "certchaos dns serve",
-        [sys.executable, "-m", "harness.cli", "dns", "serve", "--zone", ZONE,
+        [sys.executable, "-m", "harness.cli.main", "dns", "serve", "--zone", ZONE,
          "--tsig-key", f"certchaos:hmac-sha256:{SECRET}", "--control", "127.0.0.1:0"],
         log,
         cwd=REPO,
@@ -111,7 +111,7 @@ def test_a_revoked_key_makes_nsupdate_fail_until_restored(served):
 
 def test_interrupt_stops_the_server_cleanly(tmp_path):
     log = tmp_path / "dns.log"
-    process = ManagedProcess("certchaos dns serve", [sys.executable, "-m", "harness.cli", "dns", "serve",
+    process = ManagedProcess("certchaos dns serve", [sys.executable, "-m", "harness.cli.main", "dns", "serve",
                                                      "--zone", ZONE], log, cwd=REPO).start()
     try:
         process.wait_ready(lambda: Seen("ready" in log.read_text(), tail(log, 3)), timeout=READY_TIMEOUT)

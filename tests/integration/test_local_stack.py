@@ -17,12 +17,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from kubernetes import client
 
-from harness import resources
-from harness.conditions import certificate_ready
+from harness.observe import resources
+from harness.observe.conditions.certificates import certificate_ready
 from harness.errors import ComponentFailed, MissingBinary, PortInUse
-from harness.issuers import certificate, create_certificate, make_ca_issuer
-from harness.providers.local import LocalStack, stack_processes
-from harness.tlsinspect import inspect_secret
+from harness.lab.certificates import certificate, create_certificate
+from harness.lab.issuers import make_ca_issuer
+from harness.stack.local import LocalStack, stack_processes
+from harness.observe.tlsinspect import inspect_secret
 from harness.wait import Seen, wait_for
 
 pytestmark = pytest.mark.integration
@@ -110,7 +111,7 @@ def run_until_ready(argv) -> subprocess.Popen:
 def test_ctrl_c_of_certchaos_up_stops_every_component(tmp_path):
     run_dir = tmp_path / "stack"
     kubeconfig = tmp_path / "kubeconfig"
-    up = run_until_ready([sys.executable, "-m", "harness.cli", "up", "--run-dir", str(run_dir),
+    up = run_until_ready([sys.executable, "-m", "harness.cli.main", "up", "--run-dir", str(run_dir),
                           "--kubeconfig", str(kubeconfig)])
     try:
         # six components, plus the webhook jail (unshare, its shell, socat bridges)
@@ -134,7 +135,7 @@ def test_fails_while_the_stack_runs(stack):
 def test_a_failing_test_leaves_nothing_running(tmp_path):
     (tmp_path / "test_failing.py").write_text(FAILING_TEST)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "harness.stack_fixtures", "-s", "-q", str(tmp_path / "test_failing.py")],
+        [sys.executable, "-m", "pytest", "-p", "harness.lab.fixtures", "-s", "-q", str(tmp_path / "test_failing.py")],
         capture_output=True, text=True, cwd=tmp_path, timeout=300,
         env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])),
     )

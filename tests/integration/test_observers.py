@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from harness import conditions, resources, tlsinspect
-from harness.resources import CERTIFICATE
+from harness.chaos import actions
+from harness.observe import resources, tlsinspect
+from harness.observe.conditions import certificates, general, metrics as metric_conditions
+from harness.observe.resources import CERTIFICATE
 from harness.wait import Seen, wait_for
-from harness.watch import EVENT_SEEN, RESOURCE_CHANGE, ResourceRecorder
+from harness.observe.watch import EVENT_SEEN, RESOURCE_CHANGE, ResourceRecorder
 
 pytestmark = pytest.mark.integration
 
@@ -38,22 +40,22 @@ def test_renewal_is_seen_by_conditions_secret_metrics_and_recorder(stack, kube, 
         apply(kube, namespace, "certificates", "Certificate", "web",
               {"secretName": "web-tls", "dnsNames": ["web.certchaos.test"], "issuerRef": {"name": "selfsigned"}})
 
-        ready = wait_for(conditions.certificate_done_issuing(kube, namespace, "web"), subject=subject,
+        ready = wait_for(certificates.certificate_done_issuing(kube, namespace, "web"), subject=subject,
                          expected="Ready=True and done issuing", timeout=ISSUE_TIMEOUT)
         assert ready["revision"] == 1
         first = tlsinspect.inspect_secret(resources.get(kube, resources.SECRET, namespace, "web-tls"))
         assert (first.key_matches, first.verified, first.leaf.dns_names) == (True, True, ("web.certchaos.test",))
-        wait_for(conditions.certificate_ready_metric(stack.metrics_url, namespace, "web"),
+        wait_for(metric_conditions.certificate_ready_metric(stack.metrics_url, namespace, "web"),
                  subject=f"{subject} ready metric", expected="condition=True at 1", timeout=METRICS_TIMEOUT)
 
-        resources.trigger_renewal(kube, namespace, "web")
-        wait_for(conditions.all_of(conditions.certificate_done_issuing(kube, namespace, "web"),
-                                   conditions.certificate_status_field(kube, namespace, "web", "revision", at_least=2)),
+        actions.trigger_renewal(kube, namespace, "web")
+        wait_for(general.all_of(certificates.certificate_done_issuing(kube, namespace, "web"),
+                                   certificates.certificate_status_field(kube, namespace, "web", "revision", at_least=2)),
                  subject=subject, expected="Ready=True, done issuing, at revision 2", timeout=ISSUE_TIMEOUT)
-        renewed = wait_for(conditions.secret_serial_changed(kube, namespace, "web-tls", first.serial),
+        renewed = wait_for(certificates.secret_serial_changed(kube, namespace, "web-tls", first.serial),
                            subject=f"Secret {namespace}/web-tls", expected=f"a serial other than {first.serial}",
                            timeout=ISSUE_TIMEOUT)
-        assert conditions.certificate_request_condition(kube, namespace, "web", "Ready", "True", "Issued",
+        assert certificates.certificate_request_condition(kube, namespace, "web", "Ready", "True", "Issued",
                                                         revision=2)()
         # The recorder runs on its own threads; give it the time a watch event takes to arrive.
         wait_for(lambda: Seen(any(d.get("revision") == 2 and "revision" in d["changed"]
@@ -73,6 +75,6 @@ def test_renewal_is_seen_by_conditions_secret_metrics_and_recorder(stack, kube, 
                for d in entries_of(entries, EVENT_SEEN, subject))
     assert renewed["serial"] != first.serial
 
-    described = resources.describe(kube, namespace, "web")
+    described = resources.describe_certificate(kube, namespace, "web")
     assert described.startswith(f"{subject} (generation 1)") and "(revision 2," in described
     assert "ManuallyTriggered" not in described.split("CertificateRequest")[0]  # the trigger was consumed

@@ -10,10 +10,10 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from harness import binaries
+from harness.stack import binaries
 from harness.errors import MissingBinary, PortInUse
-from harness.pebble import Pebble
-from harness.ports import LOOPBACK, free_port
+from harness.stack.pebble import Pebble
+from harness.stack.ports import LOOPBACK, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from harness.errors import MissingBinary, PortInUse
-from harness.ports import LOOPBACK
-from harness.toxiproxy import ToxiproxyServer, latency, reset_peer
+from harness.stack.ports import LOOPBACK
+from harness.stack.toxiproxy import ToxiproxyServer, latency, reset_peer
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ import json
 import uuid
 from pathlib import Path
 
-from harness import resources
-from harness.resources import Kind
+from harness.observe import resources
+from harness.observe.resources import ResourceKind
 
 RECORDED = json.loads((Path(__file__).parent / "data" / "selfsigned-issuance.json").read_text())
 NAMESPACE = RECORDED["certificate"]["metadata"]["namespace"]
@@ -83,10 +83,10 @@ class FakeCluster:
     def delete(self, kind: str, name: str) -> None:
         del self.objects[kind][name]
 
-    def get(self, api, kind: Kind, namespace, name):
+    def get(self, api, kind: ResourceKind, namespace, name):
         return copy.deepcopy(self.objects.get(kind.kind, {}).get(name))
 
-    def list_objects(self, api, kind: Kind, namespace=None, label_selector=None):
+    def list_objects(self, api, kind: ResourceKind, namespace=None, label_selector=None):
         return copy.deepcopy(list(self.objects.get(kind.kind, {}).values()))
 
     def install(self, monkeypatch) -> "FakeCluster":

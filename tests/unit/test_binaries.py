@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from harness import binaries
+from harness.stack import binaries
 from harness.errors import MissingBinary
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import certmanager
+from harness.stack import certmanager
 from harness.errors import HarnessError
 
 CRD_HEAD = """apiVersion: apiextensions.k8s.io/v1

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cm_objects as cm
-from harness import conditions, resources
+from harness.observe import resources, tlsinspect
+from harness.observe.conditions import acme, certificates, general, kube
 from harness.wait import Seen, WaitTimeout, wait_for
 
 NS = cm.NAMESPACE
@@ -32,19 +33,19 @@ def failing_certificate(generation: int = 1, observed: int = 1) -> dict:
 
 
 def test_recorded_certificate_is_ready(cluster):
-    seen = conditions.certificate_ready(None, NS, "web")()
+    seen = certificates.certificate_ready(None, NS, "web")()
     assert seen.ok and seen.state == {"Ready": "True", "reason": "Ready",
                                       "message": "Certificate is up to date and has not expired", "revision": 1}
 
 
 def test_not_ready_with_reason_shows_the_failure_compactly(cluster):
     cluster.put(failing_certificate())
-    seen = conditions.certificate_not_ready_with_reason(None, NS, "web", "Failed")()
+    seen = certificates.certificate_not_ready_with_reason(None, NS, "web", "Failed")()
     assert seen.ok
     assert seen.state["Ready"] == "False" and seen.state["failedIssuanceAttempts"] == 2
     assert len(seen.state["message"]) == resources.MESSAGE_LIMIT
-    assert not conditions.certificate_not_ready_with_reason(None, NS, "web", "Pending")()
-    assert not conditions.certificate_ready(None, NS, "web")()
+    assert not certificates.certificate_not_ready_with_reason(None, NS, "web", "Pending")()
+    assert not certificates.certificate_ready(None, NS, "web")()
 
 
 def test_done_issuing_waits_for_the_issuing_controller(cluster):
@@ -52,30 +53,30 @@ def test_done_issuing_waits_for_the_issuing_controller(cluster):
     crt["status"]["conditions"].append(cm.condition("Issuing", "True", "ManuallyTriggered", "renew", 1))
     crt["status"]["nextPrivateKeySecretName"] = "web-abcde"
     cluster.put(crt)
-    assert conditions.certificate_ready(None, NS, "web")()
-    seen = conditions.certificate_done_issuing(None, NS, "web")()
+    assert certificates.certificate_ready(None, NS, "web")()
+    seen = certificates.certificate_done_issuing(None, NS, "web")()
     assert not seen.ok and seen.state["Issuing"] == "True" and seen.state["nextPrivateKeySecretName"] == "web-abcde"
 
     crt["status"]["conditions"][1]["status"] = "False"
     cluster.put(crt)
-    assert not conditions.certificate_done_issuing(None, NS, "web")()  # the next key is still pending
+    assert not certificates.certificate_done_issuing(None, NS, "web")()  # the next key is still pending
     del crt["status"]["nextPrivateKeySecretName"]
     cluster.put(crt)
-    assert conditions.certificate_done_issuing(None, NS, "web")().state["Issuing"] == "False"
-    assert not conditions.certificate_done_issuing(None, NS, "web", ready="False")()
+    assert certificates.certificate_done_issuing(None, NS, "web")().state["Issuing"] == "False"
+    assert not certificates.certificate_done_issuing(None, NS, "web", ready="False")()
 
 
 def test_condition_for_an_older_generation_does_not_count(cluster):
     crt = cm.recorded("certificate")
     crt["metadata"]["generation"] = 2  # spec changed; Ready=True still describes generation 1
     cluster.put(crt)
-    seen = conditions.certificate_ready(None, NS, "web")()
+    seen = certificates.certificate_ready(None, NS, "web")()
     assert not seen.ok and seen.state["stale"] == "observedGeneration 1 < generation 2"
 
 
 def test_missing_certificate_is_absent_not_an_error(cluster):
-    seen = conditions.certificate_ready(None, NS, "nope")()
-    assert not seen.ok and seen.state == conditions.ABSENT
+    seen = certificates.certificate_ready(None, NS, "nope")()
+    assert not seen.ok and seen.state == kube.ABSENT
 
 
 condition_entries = st.lists(
@@ -92,33 +93,33 @@ def test_certificate_condition_holds_exactly_when_a_current_condition_matches(en
     crt["metadata"]["generation"] = generation
     crt["status"]["conditions"] = [cm.condition(t, s, r, "m", g) for t, s, r, g in entries]
     store = cm.FakeCluster(crt)
-    condition = conditions.resource_condition(
+    condition = kube.resource_condition(
         None, resources.CERTIFICATE, NS, "web",
-        lambda obj: conditions._condition_holds(obj, type_, status, reason, check_generation=True),
-        conditions.certificate_view)
+        lambda obj: certificates._condition_holds(obj, type_, status, reason, check_generation=True),
+        certificates.certificate_view)
     expected = any(t == type_ and s == status and (reason is None or r == reason) and g >= generation
                    for t, s, r, g in entries)
     original = resources.get
     resources.get = store.get  # hypothesis runs many examples in one test: patch by hand, restore below
     try:
         assert condition().ok == expected
-        assert conditions.certificate_condition(None, NS, "web", type_, status, reason)().ok == expected
+        assert certificates.certificate_condition(None, NS, "web", type_, status, reason)().ok == expected
     finally:
         resources.get = original
 
 
 def test_status_fields(cluster):
     cluster.put(failing_certificate())
-    assert conditions.certificate_status_field(None, NS, "web", "failedIssuanceAttempts", at_least=2)()
-    assert not conditions.certificate_status_field(None, NS, "web", "failedIssuanceAttempts", at_least=3)()
-    assert conditions.certificate_status_field(None, NS, "web", "lastFailureTime", is_set=True)()
-    assert not conditions.certificate_status_field(None, NS, "web", "notAfter", is_set=True)()
-    seen = conditions.certificate_status_field(None, NS, "web", "revision", equals=2)()
+    assert certificates.certificate_status_field(None, NS, "web", "failedIssuanceAttempts", at_least=2)()
+    assert not certificates.certificate_status_field(None, NS, "web", "failedIssuanceAttempts", at_least=3)()
+    assert certificates.certificate_status_field(None, NS, "web", "lastFailureTime", is_set=True)()
+    assert not certificates.certificate_status_field(None, NS, "web", "notAfter", is_set=True)()
+    seen = certificates.certificate_status_field(None, NS, "web", "revision", equals=2)()
     assert not seen.ok and seen.state["revision"] == 1 and seen.state["Ready"] == "False"
     with pytest.raises(TypeError, match="exactly one of"):
-        conditions.certificate_status_field(None, NS, "web", "revision")
+        certificates.certificate_status_field(None, NS, "web", "revision")
     with pytest.raises(TypeError, match="exactly one of"):
-        conditions.certificate_status_field(None, NS, "web", "revision", at_least=1, is_set=True)
+        certificates.certificate_status_field(None, NS, "web", "revision", at_least=1, is_set=True)
 
 
 def acme_attempt(cluster, order_state="pending", challenge_state="pending", reason=REFUSED):
@@ -132,59 +133,59 @@ def acme_attempt(cluster, order_state="pending", challenge_state="pending", reas
 
 
 def test_request_condition_follows_the_newest_revision(cluster):
-    assert conditions.certificate_request_condition(None, NS, "web", "Ready", "True", "Issued")()
+    assert certificates.certificate_request_condition(None, NS, "web", "Ready", "True", "Issued")()
     request, _, _ = acme_attempt(cluster)
-    seen = conditions.certificate_request_condition(None, NS, "web", "Ready", "True")()
+    seen = certificates.certificate_request_condition(None, NS, "web", "Ready", "True")()
     assert not seen.ok and seen.state["request"] == request["metadata"]["name"] and seen.state["revision"] == 2
-    assert conditions.certificate_request_condition(None, NS, "web", "Ready", "False", "Pending")()
-    assert conditions.certificate_request_condition(None, NS, "web", "Ready", "True", revision=1)()
-    missing = conditions.certificate_request_condition(None, NS, "web", revision=7)()
+    assert certificates.certificate_request_condition(None, NS, "web", "Ready", "False", "Pending")()
+    assert certificates.certificate_request_condition(None, NS, "web", "Ready", "True", revision=1)()
+    missing = certificates.certificate_request_condition(None, NS, "web", revision=7)()
     assert not missing and missing.state == {"request": None, "requests": ["web-72826", request["metadata"]["name"]]}
 
 
 def test_order_state_of_the_current_attempt(cluster):
-    assert conditions.order_state(None, NS, "web", "pending")().state == {
+    assert acme.order_state(None, NS, "web", "pending")().state == {
         "request": "web-72826", "order": None}  # self-signed: no order at all
     _, order, _ = acme_attempt(cluster, order_state="invalid")
-    seen = conditions.order_state(None, NS, "web", "invalid")()
+    seen = acme.order_state(None, NS, "web", "invalid")()
     assert seen.ok and seen.state == {"request": "web-r2", "order": order["metadata"]["name"], "state": "invalid",
                                       "reason": None}
-    assert not conditions.order_state(None, NS, "web", "valid")()
+    assert not acme.order_state(None, NS, "web", "valid")()
     with pytest.raises(ValueError, match="not an ACME order state"):
-        conditions.order_state(None, NS, "web", "Ready")
+        acme.order_state(None, NS, "web", "Ready")
 
 
 def test_challenge_conditions_see_the_refusal(cluster):
     _, _, challenge = acme_attempt(cluster)
-    seen = conditions.challenge_reason_contains(None, NS, "web", "server replied: refused")()
+    seen = acme.challenge_reason_contains(None, NS, "web", "server replied: refused")()
     assert seen.ok and seen.state == {"challenges": {challenge["metadata"]["name"]: {
         "type": "DNS-01", "dnsName": "web.example.test", "state": "pending", "presented": False, "reason": REFUSED}}}
-    assert conditions.challenge_state(None, NS, "web", "pending", dns_name="web.example.test")()
-    assert not conditions.challenge_state(None, NS, "web", "pending", dns_name="other.example.test")()
-    assert not conditions.challenge_state(None, NS, "web", "valid")()
-    assert conditions.challenge_presented(None, NS, "web", presented=False)()
-    assert not conditions.challenge_reason_contains(None, NS, "web", "NXDOMAIN")()
+    assert acme.challenge_state(None, NS, "web", "pending", dns_name="web.example.test")()
+    assert not acme.challenge_state(None, NS, "web", "pending", dns_name="other.example.test")()
+    assert not acme.challenge_state(None, NS, "web", "valid")()
+    assert acme.challenge_presented(None, NS, "web", presented=False)()
+    assert not acme.challenge_reason_contains(None, NS, "web", "NXDOMAIN")()
 
 
 def test_challenges_of_an_older_attempt_do_not_count(cluster):
     acme_attempt(cluster, challenge_state="invalid")
     crt = cluster.objects["Certificate"]["web"]
     cluster.put(cm.certificate_request(crt, 3, [], "2026-11-28T04:10:00Z"))  # retry: no challenge yet
-    seen = conditions.challenge_state(None, NS, "web", "invalid")()
+    seen = acme.challenge_state(None, NS, "web", "invalid")()
     assert not seen.ok and seen.state == {"challenges": {}}
 
 
 def test_present_and_absent(cluster):
-    assert conditions.resource_present(None, resources.CERTIFICATE, NS, "web")()
-    assert not conditions.resource_absent(None, resources.CERTIFICATE, NS, "web")()
+    assert kube.resource_present(None, resources.CERTIFICATE, NS, "web")()
+    assert not kube.resource_absent(None, resources.CERTIFICATE, NS, "web")()
     cluster.delete("Certificate", "web")
-    assert conditions.resource_absent(None, resources.CERTIFICATE, NS, "web")().state == conditions.ABSENT
-    assert not conditions.resource_present(None, resources.CERTIFICATE, NS, "web")()
+    assert kube.resource_absent(None, resources.CERTIFICATE, NS, "web")().state == kube.ABSENT
+    assert not kube.resource_present(None, resources.CERTIFICATE, NS, "web")()
 
 
 def test_all_of_shows_every_part(cluster):
-    both = conditions.all_of(conditions.certificate_ready(None, NS, "web"),
-                             conditions.certificate_status_field(None, NS, "web", "revision", at_least=2))
+    both = general.all_of(certificates.certificate_ready(None, NS, "web"),
+                             certificates.certificate_status_field(None, NS, "web", "revision", at_least=2))
     seen = both()
     assert not seen.ok and seen.state[0]["Ready"] == "True" and seen.state[1]["revision"] == 1
 
@@ -195,8 +196,8 @@ def test_secret_serial_changed(cluster):
     secret = cm.tls_secret(first.cert_chain_pems[0].bytes(), first.private_key_pem.bytes(), ca.cert_pem.bytes(),
                            namespace=NS)
     cluster.put(secret)
-    serial = conditions.tlsinspect.inspect_secret(secret).serial
-    changed = conditions.secret_serial_changed(None, NS, "web-tls", serial.upper())
+    serial = tlsinspect.inspect_secret(secret).serial
+    changed = certificates.secret_serial_changed(None, NS, "web-tls", serial.upper())
     assert not changed() and changed().state["serial"] == serial
 
     cluster.put(cm.tls_secret(second.cert_chain_pems[0].bytes(), second.private_key_pem.bytes(), None, namespace=NS))
@@ -207,12 +208,12 @@ def test_secret_serial_changed(cluster):
 def test_a_timeout_says_what_was_last_seen(cluster):
     cluster.put(failing_certificate())
     with pytest.raises(WaitTimeout) as failure:
-        wait_for(conditions.certificate_ready(None, NS, "web"), subject=f"Certificate {NS}/web",
+        wait_for(certificates.certificate_ready(None, NS, "web"), subject=f"Certificate {NS}/web",
                  expected="Ready=True", timeout=0.3, interval=0.1)
     assert str(failure.value).startswith(f"Expected Certificate {NS}/web Ready=True within 0.3s")
     assert "'Ready': 'False', 'reason': 'Failed'" in str(failure.value)
 
 
 def test_not_flips_whether_a_condition_holds_and_keeps_what_it_saw():
-    assert conditions.not_(lambda: Seen(True, {"serial": "ab"}))() == Seen(False, {"serial": "ab"})
-    assert conditions.not_(lambda: Seen(False, "absent"))() == Seen(True, "absent")
+    assert general.not_(lambda: Seen(True, {"serial": "ab"}))() == Seen(False, {"serial": "ab"})
+    assert general.not_(lambda: Seen(False, "absent"))() == Seen(True, "absent")

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.errors import HarnessError
-from harness.journal import (SCHEMA, Clock, Journal, JournalError, Kind, ScenarioInfo, Status, describe_environment,
+from harness.report.journal import (SCHEMA, Clock, Journal, JournalError, EntryKind, ScenarioInfo, Status, environment_facts,
                              worst)
 
 
@@ -28,7 +28,7 @@ def test_a_kind_outside_the_closed_set_is_refused(tmp_path):
 def test_details_are_copied_as_json_so_later_mutation_does_not_change_the_record(tmp_path):
     journal = make_journal(tmp_path)
     state = {"conditions": [{"type": "Ready", "status": "False"}]}
-    journal.record(Kind.RESOURCE_CONDITION, "Certificate ns/web", state=state, obj=object())
+    journal.record(EntryKind.RESOURCE_CONDITION, "Certificate ns/web", state=state, obj=object())
     state["conditions"][0]["status"] = "True"
     detail = journal.entries[0].detail
     assert detail["state"]["conditions"][0]["status"] == "False"
@@ -37,7 +37,7 @@ def test_details_are_copied_as_json_so_later_mutation_does_not_change_the_record
 
 def test_records_from_many_threads_all_land_in_time_order(tmp_path):
     journal = make_journal(tmp_path)
-    threads = [threading.Thread(target=lambda n=n: [journal.record(Kind.METRIC_SAMPLE, f"t{n}", i=i)
+    threads = [threading.Thread(target=lambda n=n: [journal.record(EntryKind.METRIC_SAMPLE, f"t{n}", i=i)
                                                     for i in range(200)]) for n in range(8)]
     for thread in threads:
         thread.start()
@@ -52,10 +52,10 @@ def test_records_from_many_threads_all_land_in_time_order(tmp_path):
 
 def test_save_is_atomic_and_leaves_no_temp_file(tmp_path):
     journal = make_journal(tmp_path)
-    journal.record(Kind.NOTE, "hello")
+    journal.record(EntryKind.NOTE, "hello")
     journal.finish(Status.PASSED)
     path = journal.save()
-    journal.record(Kind.NOTE, "again")
+    journal.record(EntryKind.NOTE, "again")
     journal.save()
     assert sorted(p.name for p in path.parent.iterdir()) == ["journal.json"]
     assert json.loads(path.read_text())["schema"] == SCHEMA
@@ -78,7 +78,7 @@ def test_a_file_that_is_no_journal_is_refused(tmp_path, text):
 
 
 def test_the_journal_describes_where_it_ran(tmp_path):
-    journal = make_journal(tmp_path, environment=describe_environment("local", {"cert-manager": "v1.11.5"}))
+    journal = make_journal(tmp_path, environment=environment_facts("local", {"cert-manager": "v1.11.5"}))
     environment = journal.to_dict()["environment"]
     assert environment["provider"] == "local"
     assert environment["components"] == {"cert-manager": "v1.11.5"}
@@ -120,6 +120,6 @@ def test_offsets_come_from_the_monotonic_clock_and_times_from_the_wall_clock(tmp
     journal = make_journal(tmp_path, clock=Clock(lambda: now["mono"], lambda: now["wall"]))
     now["mono"] += 2.5
     now["wall"] -= 3600  # the wall clock stepped back (NTP): offsets must not care
-    entry = journal.record(Kind.NOTE, "after the step")
+    entry = journal.record(EntryKind.NOTE, "after the step")
     assert entry.offset == 2.5
     assert entry.at == 1_700_000_000.0 - 3600

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness import conditions, metrics
+from harness.observe import metrics
+from harness.observe.conditions import metrics as metric_conditions
 from harness.errors import HarnessError
-from harness.metrics import MetricsParseError, Sample
+from harness.observe.metrics import MetricsParseError, Sample
 from harness.wait import Seen, wait_for
 
 RECORDED = (Path(__file__).parent / "data" / "certmanager-v1.11.5-metrics.txt").read_text()
@@ -136,23 +137,23 @@ def test_metric_conditions_hold_only_on_the_matching_series(endpoint):
     endpoint.serve(ready("True", 0), ready("False", 1), acme("201", 3), acme("429", 1), acme("429", 1, "/acme/x"),
                    Sample(metrics.CERTIFICATE_EXPIRATION, WEB, 1000.0))
 
-    assert conditions.certificate_ready_metric(endpoint.url, "obs-probe", "web", "False")()
-    not_ready = conditions.certificate_ready_metric(endpoint.url, "obs-probe", "web")()
+    assert metric_conditions.certificate_ready_metric(endpoint.url, "obs-probe", "web", "False")()
+    not_ready = metric_conditions.certificate_ready_metric(endpoint.url, "obs-probe", "web")()
     assert not not_ready and not_ready.state == {"metric": metrics.CERTIFICATE_READY_STATUS, "value": 0.0, "series": 1,
                                                  "labels": {**WEB, "condition": "True"}}
-    assert conditions.acme_requests_at_least(endpoint.url, 2, status="429")()
-    assert not conditions.acme_requests_at_least(endpoint.url, 2, status="429", path="/acme/x")()
-    assert conditions.acme_requests_at_least(endpoint.url, 5)().state["value"] == 5
-    assert conditions.certificate_expiration_metric_after(endpoint.url, "obs-probe", "web", 999)()
-    assert not conditions.certificate_expiration_metric_after(endpoint.url, "obs-probe", "web", 1000)()
-    missing = conditions.certificate_renewal_metric_after(endpoint.url, "obs-probe", "web", 0)()
+    assert metric_conditions.acme_requests_at_least(endpoint.url, 2, status="429")()
+    assert not metric_conditions.acme_requests_at_least(endpoint.url, 2, status="429", path="/acme/x")()
+    assert metric_conditions.acme_requests_at_least(endpoint.url, 5)().state["value"] == 5
+    assert metric_conditions.certificate_expiration_metric_after(endpoint.url, "obs-probe", "web", 999)()
+    assert not metric_conditions.certificate_expiration_metric_after(endpoint.url, "obs-probe", "web", 1000)()
+    missing = metric_conditions.certificate_renewal_metric_after(endpoint.url, "obs-probe", "web", 0)()
     assert not missing and missing.state["value"] is None and missing.state["series"] == 0
 
 
 def test_an_endpoint_that_errors_raises_rather_than_reads_as_zero(endpoint):
     endpoint.status = 503
     with pytest.raises(HarnessError, match="HTTP 503"):
-        conditions.metric_at_least(endpoint.url, "x", {}, 0)()
+        metric_conditions.metric_at_least(endpoint.url, "x", {}, 0)()
 
 
 def test_sampler_reports_new_and_changed_series_only(endpoint):

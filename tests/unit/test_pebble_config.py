@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.pebble import PROFILE, Knobs, config
+from harness.stack.pebble import PROFILE, Knobs, config
 
 
 def make_config(**overrides) -> dict:

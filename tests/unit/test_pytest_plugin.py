@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.journal import Journal, Kind, Status
+from harness.report.journal import Journal, EntryKind, Status
 
 pytest_plugins = ["pytester"]
 
@@ -19,8 +19,8 @@ Spec: creating cert-manager resources is rejected with a clear error; recovery r
 """
 import pytest
 from harness.errors import HarnessError
-from harness.faults import CallableFault
-from harness.pytest_plugin import run_state
+from harness.chaos.faults import CallableFault
+from harness.session import run_state
 from harness.wait import Seen
 
 
@@ -123,7 +123,7 @@ def test_each_scenario_gets_a_journal_with_its_verdict_and_the_run_a_summary(pyt
     assert found["test_stack_breaks"].error["phase"] == "setup"
     assert "toxiproxy is gone" in found["test_revert_fails"].error["message"]
     left = [e.kind for e in found["test_left_applied_is_reverted_in_teardown"].entries if e.kind.startswith("fault")]
-    assert left == [Kind.FAULT_APPLIED, Kind.FAULT_REVERTED]
+    assert left == [EntryKind.FAULT_APPLIED, EntryKind.FAULT_REVERTED]
 
     summary = (pytester.path / "out" / "summary.md").read_text()
     rows = [line for line in summary.splitlines() if line.startswith("| test_webhook.py::")]
@@ -136,7 +136,7 @@ def test_each_scenario_gets_a_journal_with_its_verdict_and_the_run_a_summary(pyt
 
 def test_ctrl_c_reverts_the_applied_fault_and_saves_an_interrupted_journal(pytester: pytest.Pytester):
     pytester.makepyfile(test_interrupt='''
-        from harness.faults import CallableFault
+        from harness.chaos.faults import CallableFault
 
         def nothing():
             pass
@@ -149,7 +149,7 @@ def test_ctrl_c_reverts_the_applied_fault_and_saves_an_interrupted_journal(pytes
     assert result.ret == pytest.ExitCode.INTERRUPTED
     (journal,) = journals(pytester.path / "out").values()
     assert journal.status is Status.INTERRUPTED
-    assert [e.kind for e in journal.entries if e.kind.startswith("fault")] == [Kind.FAULT_APPLIED, Kind.FAULT_REVERTED]
+    assert [e.kind for e in journal.entries if e.kind.startswith("fault")] == [EntryKind.FAULT_APPLIED, EntryKind.FAULT_REVERTED]
     assert "0 passed, 0 deviated, 0 harness-error, 1 interrupted" in (pytester.path / "out" / "summary.md").read_text()
 
 
@@ -200,7 +200,7 @@ def test_xdist_workers_share_the_default_report_dir_and_the_controller_writes_th
 
 
 def test_report_command_prints_the_summary_and_the_lifecycle_of_what_did_not_pass(pytester: pytest.Pytester, capsys):
-    from harness.cli import main
+    from harness.cli.main import main
 
     pytester.makepyfile(test_webhook=SCENARIOS)
     pytester.runpytest("--report-dir", "out", "-p", "no:cacheprovider")

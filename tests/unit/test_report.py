@@ -5,12 +5,12 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.journal import Clock, Journal, Kind, ScenarioInfo, Status
-from harness.report import SUBJECT_WIDTH, lifecycle, summary_markdown, write_summary
+from harness.report.journal import Clock, Journal, EntryKind, ScenarioInfo, Status
+from harness.report.summary import SUBJECT_WIDTH, lifecycle, summary_markdown, write_summary
 
 
 # Observer kinds: their lifecycle line shows every detail key.
-OBSERVED_KINDS = [Kind.RESOURCE_CONDITION, Kind.K8S_EVENT, Kind.METRIC_SAMPLE, Kind.DNS_LOG, Kind.NOTE]
+OBSERVED_KINDS = [EntryKind.RESOURCE_CONDITION, EntryKind.K8S_EVENT, EntryKind.METRIC_SAMPLE, EntryKind.DNS_LOG, EntryKind.NOTE]
 
 
 @given(st.lists(st.tuples(st.floats(0, 1e6), st.sampled_from(OBSERVED_KINDS), st.text(min_size=1, max_size=80)),
@@ -33,7 +33,7 @@ def test_lifecycle_columns_line_up_whatever_the_offsets_kinds_and_subjects(rows)
 def test_summary_has_a_row_per_journal_escapes_pipes_and_lists_an_unreadable_journal(tmp_path):
     assert write_summary(tmp_path) is None and not (tmp_path / "summary.md").exists()
     journal = Journal(tmp_path / "a.test_one" / "journal.json", ScenarioInfo("test_a.py::test_one[x|y]"))
-    journal.record(Kind.NOTE, "hello")
+    journal.record(EntryKind.NOTE, "hello")
     journal.finish(Status.DEVIATED, {"type": "ExpectationFailed", "message": "Expected a | b\nmore", "phase": "call"})
     journal.save()
     (tmp_path / "b.test_two").mkdir()

@@ -1,19 +1,16 @@
-"""resources: describe formatting, relations, summaries, and cmctl renew's condition semantics."""
+"""resources: describe formatting, relations and summaries."""
 
 from __future__ import annotations
 
 import copy
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 import cm_objects as cm
-from harness import resources
+from harness.observe import resources
 from harness.errors import HarnessError
-from harness.ports import free_port
+from harness.stack.ports import free_port
 
 
 def acme_issuance(cluster_reason="DNS update failed. Server replied: REFUSED"):
@@ -94,7 +91,7 @@ def test_describe_of_an_unreachable_api_says_so_instead_of_raising():
     configuration = client.Configuration()
     configuration.host = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     configuration.retries = False
-    text = resources.describe(client.ApiClient(configuration), "ns", "web")
+    text = resources.describe_certificate(client.ApiClient(configuration), "ns", "web")
     assert text.startswith("Certificate ns/web: describe failed: ") and "Connection refused" in text
 
 
@@ -112,68 +109,3 @@ def test_summary_of_each_kind_is_compact_and_json_shaped():
     assert resources.summary(resources.EVENT, cm.recorded("events")[-1])["involvedObject"] == "Certificate/web"
     with pytest.raises(HarnessError, match="no summary defined for kind Secret"):
         resources.summary(resources.SECRET, {})
-
-
-# --- cmctl renew ---
-
-conditions_lists = st.lists(
-    st.builds(cm.condition, st.sampled_from(["Ready", "Issuing", "Other"]),
-              st.sampled_from(["True", "False", "Unknown"]), st.text(max_size=5)),
-    max_size=4, unique_by=lambda c: c["type"])
-
-
-@given(existing=conditions_lists, status=st.sampled_from(["True", "False"]), generation=st.integers(1, 9))
-def test_set_condition_matches_cert_managers_semantics(existing, status, generation):
-    crt = {"metadata": {"generation": generation}, "status": {"conditions": copy.deepcopy(existing)}}
-    resources.set_certificate_condition(crt, "Issuing", status, "ManuallyTriggered", "m", now="NOW")
-
-    after = crt["status"]["conditions"]
-    issuing = [c for c in after if c["type"] == "Issuing"]
-    assert len(issuing) == 1
-    assert issuing[0] | {"lastTransitionTime": None} == {
-        "type": "Issuing", "status": status, "reason": "ManuallyTriggered", "message": "m",
-        "observedGeneration": generation, "lastTransitionTime": None}
-    before = next((c for c in existing if c["type"] == "Issuing"), None)
-    kept = before is not None and before["status"] == status
-    assert issuing[0]["lastTransitionTime"] == (before["lastTransitionTime"] if kept else "NOW")
-    assert [c for c in after if c["type"] != "Issuing"] == [c for c in existing if c["type"] != "Issuing"]
-    assert [c["type"] for c in after][: len(existing)] == [c["type"] for c in existing]
-
-
-class FakeStatusApi:
-    """CustomObjectsApi stand-in: serves one Certificate and fails the first `conflicts` status updates."""
-
-    def __init__(self, conflicts: int):
-        self.conflicts, self.updates = conflicts, []
-
-    def __call__(self, api):
-        return self
-
-    def get_namespaced_custom_object(self, group, version, namespace, plural, name):
-        return cm.recorded("certificate")
-
-    def replace_namespaced_custom_object_status(self, group, version, namespace, plural, name, body):
-        self.updates.append((group, version, namespace, plural, name, body))
-        if len(self.updates) <= self.conflicts:
-            raise ApiException(status=409, reason="Conflict")
-        return body
-
-
-def test_trigger_renewal_sets_issuing_through_the_status_subresource(monkeypatch):
-    fake = FakeStatusApi(conflicts=1)
-    monkeypatch.setattr(client, "CustomObjectsApi", fake)
-
-    updated = resources.trigger_renewal(None, cm.NAMESPACE, "web")
-
-    assert len(fake.updates) == 2
-    assert fake.updates[-1][:5] == ("cert-manager.io", "v1", cm.NAMESPACE, "certificates", "web")
-    issuing = resources.condition(updated, "Issuing")
-    assert (issuing["status"], issuing["reason"], issuing["message"], issuing["observedGeneration"]) == (
-        "True", "ManuallyTriggered", "Certificate re-issuance manually triggered", 1)
-    assert resources.condition(updated, "Ready")["status"] == "True"
-
-
-def test_trigger_renewal_names_the_certificate_when_conflicts_persist(monkeypatch):
-    monkeypatch.setattr(client, "CustomObjectsApi", FakeStatusApi(conflicts=99))
-    with pytest.raises(HarnessError, match=f"failed to trigger issuance of Certificate {cm.NAMESPACE}/web: 409"):
-        resources.trigger_renewal(None, cm.NAMESPACE, "web")

@@ -17,9 +17,9 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from harness.errors import HarnessError
-from harness.faults import BaseFault, CallableFault, Fault
-from harness.journal import Clock, Journal, Kind, ScenarioInfo, Status
-from harness.scenario import (ExpectationFailed, FaultFailed, ObserverFailed, RollbackFailed, Scenario,
+from harness.chaos.faults import BaseFault, CallableFault, Fault
+from harness.report.journal import Clock, Journal, EntryKind, ScenarioInfo, Status
+from harness.chaos.scenario import (ExpectationFailed, FaultFailed, ObserverFailed, RollbackFailed, Scenario,
                               ScenarioMisuse, resolve_time_scale, status_for)
 from harness.wait import Hopeless, Seen, WaitTimeout
 
@@ -275,10 +275,10 @@ def test_any_program_reverts_every_fault_once_newest_first_and_gets_the_right_ve
         assert open_faults == [] and run.applied == ()
 
         entries = run.journal.entries
-        applied = [e.detail["fault_id"] for e in entries if e.kind is Kind.FAULT_APPLIED]
-        reverted = [e.detail["fault_id"] for e in entries if e.kind in (Kind.FAULT_REVERTED, Kind.FAULT_REVERT_FAILED)]
+        applied = [e.detail["fault_id"] for e in entries if e.kind is EntryKind.FAULT_APPLIED]
+        reverted = [e.detail["fault_id"] for e in entries if e.kind in (EntryKind.FAULT_REVERTED, EntryKind.FAULT_REVERT_FAILED)]
         assert sorted(applied) == sorted(reverted) and len(set(applied)) == len(applied)
-        assert all(e.kind in Kind for e in entries)
+        assert all(e.kind in EntryKind for e in entries)
         assert [e.offset for e in entries] == sorted(e.offset for e in entries)
 
         # Verdict.
@@ -324,7 +324,7 @@ def test_a_missed_expectation_says_what_when_what_was_seen_what_came_close_the_f
     assert message.rstrip().endswith(f"journal: {tmp_path / 'journal.json'}")
     assert raised.value.last == "Failed: SERVFAIL" and raised.value.timeout == 10
     assert isinstance(raised.value, AssertionError) and status_for(raised.value) is Status.DEVIATED
-    missed = [e for e in run.journal.entries if e.kind is Kind.EXPECTATION_MISSED]
+    missed = [e for e in run.journal.entries if e.kind is EntryKind.EXPECTATION_MISSED]
     assert missed[0].detail["last"] == "Failed: SERVFAIL" and missed[0].detail["timeout"] == 10
 
 
@@ -337,7 +337,7 @@ def test_a_revert_that_raises_is_recorded_does_not_stop_older_reverts_and_fails_
                 pass
     assert log == [("apply", "f1"), ("apply", "f2"), ("revert", "f2"), ("revert", "f1")]
     kinds = [e.kind for e in run.journal.entries if e.kind.startswith("fault")]
-    assert kinds == [Kind.FAULT_APPLIED, Kind.FAULT_APPLIED, Kind.FAULT_REVERT_FAILED, Kind.FAULT_REVERTED]
+    assert kinds == [EntryKind.FAULT_APPLIED, EntryKind.FAULT_APPLIED, EntryKind.FAULT_REVERT_FAILED, EntryKind.FAULT_REVERTED]
     run.rollback()  # already raised once: the fixture's teardown does not raise it again
     assert run.finish() is Status.HARNESS_ERROR
 
@@ -388,7 +388,7 @@ def test_steady_state_phase_is_chosen_by_position_and_refused_during_a_fault(tmp
         with pytest.raises(ScenarioMisuse, match="steady_state"):
             run.steady_state(ok, subject="Certificate ns/web", expected="Ready=True", within=1)
     run.steady_state(ok, subject="Certificate ns/web", expected="Ready=True", within=1)
-    phases = [e.subject for e in run.journal.entries if e.kind is Kind.PHASE]
+    phases = [e.subject for e in run.journal.entries if e.kind is EntryKind.PHASE]
     assert phases == ["steady-state-before", "method", "rollback", "steady-state-after"]
 
 

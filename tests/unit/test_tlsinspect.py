@@ -18,7 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cm_objects as cm
-from harness import conditions, tlsinspect
+from harness.observe import tlsinspect
+from harness.observe.conditions import tls
 from harness.errors import HarnessError
 from harness.wait import WaitTimeout, wait_for
 
@@ -189,11 +190,11 @@ def test_served_certificate_is_chosen_by_sni_and_verifies(ca, served):
 
 def test_served_certificate_serial_condition(served):
     server, serials = served
-    holds = conditions.served_certificate_serial("127.0.0.1", server.port, "web.example.test",
+    holds = tls.served_certificate_serial("127.0.0.1", server.port, "web.example.test",
                                                  serials["web.example.test"])
     assert wait_for(holds, subject="served", expected="web", timeout=5)["serial"] == serials["web.example.test"]
 
-    stale = conditions.served_certificate_serial("127.0.0.1", server.port, "web.example.test", serials[None])
+    stale = tls.served_certificate_serial("127.0.0.1", server.port, "web.example.test", serials[None])
     with pytest.raises(WaitTimeout) as failure:
         wait_for(stale, subject="web.example.test on loopback", expected="to serve the renewed serial",
                  timeout=0.5, interval=0.1)
@@ -206,4 +207,4 @@ def test_nothing_listening_is_a_connection_error_not_a_pass():
     port = listener.getsockname()[1]
     listener.close()
     with pytest.raises(ConnectionRefusedError):
-        conditions.served_certificate_serial("127.0.0.1", port, "web.example.test", "ab")()
+        tls.served_certificate_serial("127.0.0.1", port, "web.example.test", "ab")()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.toxiproxy import Toxic, bandwidth, latency, reset_peer, slow_close, timeout
+from harness.stack.toxiproxy import Toxic, bandwidth, latency, reset_peer, slow_close, timeout
 
 
 def test_latency_with_jitter_on_upstream():

@@ -12,10 +12,10 @@ import pytest
 from kubernetes.client.rest import ApiException
 
 import cm_objects as cm
-from harness import resources
-from harness import watch as recorder_module
+from harness.observe import resources
+from harness.observe import watch as recorder_module
 from harness.errors import HarnessError
-from harness.watch import EVENT_SEEN, RESOURCE_CHANGE, ResourceRecorder
+from harness.observe.watch import EVENT_SEEN, RESOURCE_CHANGE, ResourceRecorder
 from harness.wait import Seen, wait_for
 
 NS = cm.NAMESPACE

@@ -17,7 +17,7 @@ import pytest
 from dns_testkit import KEYS, ZONE, ask, send_update
 
 from fakes.dns import DnsServer, LogEntry, QueryLog
-from fakes.dns.cli import address, tsig_key
+from harness.cli.dns import address, tsig_key
 from fakes.dns.control import ControlServer
 from harness.errors import HarnessError
 

@@ -1,0 +1,100 @@
+"""Actions a scenario takes on the system, as a user or time would: trigger a renewal the way `cmctl renew`
+does, and expire an Issuer's ACME authorizations at the CA.
+
+Why expire authorizations: Let's Encrypt reuses an account's valid authorization for a new order for up
+to 30 days, so a renewal minutes after issuance may need no DNS-01 challenge at all. The lab runs Pebble
+with PEBBLE_AUTHZREUSE=0, but a scenario about the renewal's challenge must not depend on the CA's reuse
+policy: in production a renewal comes ~60 days after issuance, when the authorizations have long expired,
+and deactivating them (as the Issuer's own ACME account) gives a compressed-time renewal the same fresh
+challenge.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timezone
+
+import josepy
+from acme import client as acme_client
+from acme import messages
+from cryptography.hazmat.primitives import serialization
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from harness.errors import HarnessError
+from harness.observe.resources import CERTIFICATE, ISSUER, ORDER, SECRET, get, list_objects
+
+
+def _account(kube: client.ApiClient, namespace: str, issuer_name: str, directory_url: str, ca_bundle: str):
+    issuer = get(kube, ISSUER, namespace, issuer_name)
+    acme_spec, acme_status = issuer["spec"]["acme"], issuer["status"]["acme"]
+    secret = get(kube, SECRET, namespace, acme_spec["privateKeySecretRef"]["name"])
+    key = serialization.load_pem_private_key(base64.b64decode(secret["data"]["tls.key"]), password=None)
+    registration = messages.RegistrationResource(uri=acme_status["uri"], body=messages.Registration())
+    network = acme_client.ClientNetwork(josepy.JWKRSA(key=key), account=registration, verify_ssl=ca_bundle)
+    return acme_client.ClientV2(acme_client.ClientV2.get_directory(directory_url, network), network)
+
+
+def expire_authorizations(kube: client.ApiClient, namespace: str, issuer_name: str, directory_url: str,
+                          ca_bundle: str) -> list[str]:
+    """Deactivate every valid authorization of the namespace's Orders at the CA; return their URLs."""
+    acme = _account(kube, namespace, issuer_name, directory_url, ca_bundle)
+    deactivated = []
+    for order in list_objects(kube, ORDER, namespace):
+        for entry in (order.get("status") or {}).get("authorizations", []):
+            url = entry["url"]
+            authorization, _ = acme.poll(messages.AuthorizationResource(uri=url, body=messages.Authorization()))
+            if authorization.body.status == messages.STATUS_VALID:
+                acme.deactivate_authorization(authorization)
+                deactivated.append(url)
+    return deactivated
+
+
+# --- cmctl renew --------------------------------------------------------------------------------------
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_certificate_condition(crt: dict, type_: str, status: str, reason: str, message: str,
+                              now: str | None = None) -> dict:
+    """cert-manager's apiutil.SetCertificateCondition on a JSON Certificate (in place; returned too):
+    the condition gets the object's generation; its lastTransitionTime changes only when the status does."""
+    new = {"type": type_, "status": status, "reason": reason, "message": message,
+           "lastTransitionTime": now or _now(), "observedGeneration": crt["metadata"].get("generation")}
+    conditions = crt.setdefault("status", {}).setdefault("conditions", [])
+    for index, existing in enumerate(conditions):
+        if existing.get("type") != type_:
+            continue
+        if existing.get("status") == status:
+            new["lastTransitionTime"] = existing.get("lastTransitionTime")
+        conditions[index] = new
+        return crt
+    conditions.append(new)
+    return crt
+
+
+# Optimistic-concurrency conflicts: the controller may write the status between our read and write.
+# cmctl gives up on the first; a test would only retry by hand, so re-read a few times.
+_RENEW_ATTEMPTS = 3
+
+
+def trigger_renewal(api: client.ApiClient, namespace: str, name: str) -> dict:
+    """What `cmctl renew` v1.11 does: set Issuing=True, reason ManuallyTriggered, through the status
+    subresource, so the controller re-issues now instead of at renewalTime. Returns the updated object."""
+    objects = client.CustomObjectsApi(api)
+    for attempt in range(_RENEW_ATTEMPTS):
+        crt = objects.get_namespaced_custom_object(CERTIFICATE.group, CERTIFICATE.version, namespace,
+                                                   CERTIFICATE.plural, name)
+        set_certificate_condition(crt, "Issuing", "True", "ManuallyTriggered",
+                                  "Certificate re-issuance manually triggered")
+        try:
+            return objects.replace_namespaced_custom_object_status(
+                CERTIFICATE.group, CERTIFICATE.version, namespace, CERTIFICATE.plural, name, crt)
+        except ApiException as error:
+            if error.status == 409 and attempt + 1 < _RENEW_ATTEMPTS:
+                continue
+            raise HarnessError(f"failed to trigger issuance of Certificate {namespace}/{name}: "
+                               f"{error.status} {error.reason}") from error
+    raise AssertionError("unreachable")

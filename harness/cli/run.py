@@ -1,0 +1,72 @@
+"""`certchaos run`: the scenario catalogue on one lab, several scenarios at once, with a report.
+
+The lab (stack, fake DNS, Pebble, Toxiproxy) starts once in this process; pytest runs the scenarios in
+parallel xdist workers that attach to it through lab.json ($CERTCHAOS_LAB), each scenario in its own
+namespace, DNS zone and TSIG key. Scenarios marked exclusive run afterwards, alone.
+Writes to --report-dir: junit.xml (junit-exclusive.xml), one journal per scenario,
+summary.md, and lab/ (component logs). Exit code 0 only when every scenario passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.lab.lab import LAB_ENV, Lab
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+# Scenarios spend their time waiting on cert-manager (its fixed 60 s DNS-01 sleep), not on the CPU, so
+# more workers than cores pay off; each worker costs ~100 MiB.
+DEFAULT_WORKERS = 8
+INTERRUPTED = 2  # pytest's exit code after Ctrl-C: no further phase
+NO_TESTS = 5  # pytest's exit code when nothing was selected: fine for one phase, not for the whole run
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser("run", help="run the scenario catalogue on the local stack and write a report")
+    run.add_argument("--report-dir", help="where the report goes (default: reports/<UTC timestamp>/)")
+    run.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help=f"parallel scenarios (default {DEFAULT_WORKERS})")
+    run.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
+    run.add_argument("-k", dest="keyword", help="only scenarios matching this pytest -k expression")
+    run.add_argument("--scenarios", default=str(SCENARIOS), help="scenario directory or file (default: the catalogue)")
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise HarnessError(f"--workers {args.workers}: give at least 1")
+    if not Path(args.scenarios).exists():
+        raise HarnessError(f"--scenarios {args.scenarios}: no such file or directory")
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    report_dir = Path(args.report_dir or Path("reports") / stamp).resolve()
+    report_dir.mkdir(parents=True, exist_ok=True)
+    print(f"certchaos run: starting the lab (logs in {report_dir / 'lab'})", flush=True)
+    with Lab(bin_dir=args.bin_dir, run_dir=report_dir / "lab") as lab:
+        print(f"certchaos run: lab ready; running scenarios with {args.workers} workers", flush=True)
+        # Scenarios that disturb the shared lab (marked exclusive) run after the others, one at a time.
+        returncodes = []
+        for marker, workers, junit in (("not exclusive", args.workers, "junit.xml"), ("exclusive", 0, "junit-exclusive.xml")):
+            command = [sys.executable, "-m", "pytest", args.scenarios, "-p", "no:cacheprovider", "-n", str(workers),
+                       "-m", marker, "--report-dir", str(report_dir), f"--junitxml={report_dir / junit}",
+                       "-o", "junit_family=xunit2"]
+            if args.bin_dir:
+                command += ["--bin-dir", args.bin_dir]
+            if args.keyword:
+                command += ["-k", args.keyword]
+            result = subprocess.run(command, env=dict(os.environ, **{LAB_ENV: str(lab.info_path)}))
+            returncodes.append(result.returncode)
+            if result.returncode == INTERRUPTED:
+                break
+    print(f"certchaos run: report in {report_dir} (summary.md, junit.xml, journals)")
+    summary = report_dir / "summary.md"
+    if summary.exists():
+        print(summary.read_text())
+    ran = [code for code in returncodes if code != NO_TESTS]
+    if not ran:
+        raise HarnessError("no scenario matched: check --scenarios and -k")
+    return max(ran)

@@ -1,0 +1,74 @@
+"""The stack's own subcommands: `binaries build`, `doctor`, `up`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from harness.stack import binaries, certmanager
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    build = subparsers.add_parser("binaries", help="build the third-party binaries into the cache")
+    build_sub = build.add_subparsers(dest="action", metavar="ACTION", required=True)
+    build_cmd = build_sub.add_parser("build", help="build missing Go components (default: all)")
+    build_cmd.add_argument("components", nargs="*", help="component names (see `certchaos doctor`)")
+    build_cmd.add_argument("--force", action="store_true", help="rebuild even if cached")
+    build_cmd.set_defaults(handler=_build)
+
+    doctor = subparsers.add_parser("doctor", help="list each component, its version, path and fix if missing")
+    doctor.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
+    doctor.set_defaults(handler=_doctor)
+
+    up = subparsers.add_parser("up", help="start the local stack and keep it running until Ctrl-C")
+    up.add_argument("--kubeconfig", help="also write the admin kubeconfig to this path")
+    up.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
+    up.add_argument("--run-dir", help="keep component logs and certs here (default: a temp dir, removed)")
+    up.set_defaults(handler=_up)
+
+
+def _build(args: argparse.Namespace) -> int:
+    built = binaries.build(args.components or None, force=args.force)
+    for path in built:
+        print(f"built {path}")
+    if not built:
+        print("all requested components are already built (use --force to rebuild)")
+    # The CRDs come from the same cert-manager module: cache them now, so a stack starts without Go.
+    print(f"cert-manager CRDs in {certmanager.crd_dir()}")
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    missing_required = 0
+    rows = []
+    for name, component in binaries.load_components().items():
+        try:
+            resolved = binaries.resolve(name, args.bin_dir)
+        except binaries.MissingBinary as error:
+            status = "optional" if component.optional else "MISSING"
+            missing_required += not component.optional
+            rows.append((name, component.version, status, f"fix: {error.fix}"))
+            continue
+        rows.append((name, binaries.reported_version(resolved), resolved.source, str(resolved.path)))
+    width = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width[i]) for i, cell in enumerate(row[:3])), row[3])
+    if missing_required:
+        print(f"{missing_required} required component(s) missing", file=sys.stderr)
+        return 1
+    print("all required components present")
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    from harness.stack.local import LocalStack
+
+    with LocalStack(bin_dir=args.bin_dir, run_dir=args.run_dir) as stack:
+        if args.kubeconfig:
+            stack.write_kubeconfig(args.kubeconfig)
+        for name, endpoint in stack.endpoints().items():
+            print(f"{name:<24} {endpoint}")
+        print(f"kubeconfig               {args.kubeconfig or stack.kubeconfig}")
+        print("certchaos stack ready; Ctrl-C stops it", flush=True)
+        stack.wait_until_interrupted()
+    return 0

@@ -1,0 +1,17 @@
+"""Certificate manifests and their creation: what every scenario starts from."""
+
+from __future__ import annotations
+
+from kubernetes import client
+
+from harness.observe.resources import CERTIFICATE
+
+
+def certificate(name: str, issuer_ref: dict, dns_names: list[str], **spec) -> dict:
+    return {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": name},
+            "spec": {"secretName": name, "issuerRef": issuer_ref, "dnsNames": dns_names, **spec}}
+
+
+def create_certificate(api: client.ApiClient, namespace: str, body: dict) -> dict:
+    return client.CustomObjectsApi(api).create_namespaced_custom_object(
+        CERTIFICATE.group, CERTIFICATE.version, namespace, CERTIFICATE.plural, body)

@@ -1,0 +1,125 @@
+"""pytest fixtures for the running stack and the scenario lab: session-scoped stack/lab and API client,
+a namespace per test, issuers.
+
+Loaded by the certchaos pytest plugin (harness.pytest_plugin), which registers the options they read
+(--provider, --bin-dir, --keep-stack).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import uuid
+from typing import Iterator
+
+import pytest
+from kubernetes import client
+
+from harness.stack import certmanager
+from harness.lab.issuers import AcmeIssuer, make_acme_issuer, make_ca_issuer
+from harness.stack.kube import ensure_namespace
+from harness.lab.lab import LAB_ENV, Lab, LabClient, LabInfo
+from harness.stack.local import LocalStack
+from harness.observe.timeline import Timeline
+from harness.session import run_state
+from harness.stack.toxiproxy import Proxy
+
+
+def make_stack(config: pytest.Config) -> LocalStack:
+    """The stack the options ask for (--provider local is the only one so far)."""
+    keep = config.getoption("--keep-stack", default=False)
+    return LocalStack(bin_dir=config.getoption("--bin-dir", default=None),
+                      run_dir=tempfile.mkdtemp(prefix="certchaos-stack-") if keep else None)
+
+
+@pytest.fixture(scope="session")
+def stack(pytestconfig: pytest.Config) -> Iterator[LocalStack]:
+    """The running stack (local processes by default), started once per session and stopped at its end.
+    With --keep-stack its run dir (logs, kubeconfig, certs) is kept for inspection."""
+    running = make_stack(pytestconfig)
+    with running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def kube(stack) -> client.ApiClient:
+    """A kubernetes ApiClient for the stack's admin (system:masters)."""
+    return stack.api()
+
+
+@pytest.fixture
+def namespace(kube: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace named after the test; deleted (in the background) afterwards."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{slug}-{uuid.uuid4().hex[:5]}"
+    ensure_namespace(kube, name)
+    yield name
+    client.CoreV1Api(kube).delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture(scope="session")
+def lab(pytestconfig: pytest.Config) -> Iterator[LabClient]:
+    """The scenario lab (stack + fake DNS + Pebble + Toxiproxy, see harness.lab.lab), as a client. Attaches
+    to the lab in $CERTCHAOS_LAB (what `certchaos run` starts for its workers), else starts one for this
+    session and stops it at the end."""
+    owner = None
+    if os.environ.get(LAB_ENV):
+        info = LabInfo.load(os.environ[LAB_ENV])
+    else:
+        keep = pytestconfig.getoption("--keep-stack", default=False)
+        owner = Lab(bin_dir=pytestconfig.getoption("--bin-dir", default=None),
+                    run_dir=tempfile.mkdtemp(prefix="certchaos-lab-") if keep else None).start()
+        info = owner.info
+    state = run_state(pytestconfig)
+    state.provider = info.provider
+    state.components.update(info.components)
+    lab_client = LabClient(info)
+    try:
+        yield lab_client
+    finally:
+        lab_client.close()
+        if owner is not None:
+            owner.stop()
+
+
+@pytest.fixture
+def acme_issuer(lab: LabClient, namespace: str) -> Iterator[AcmeIssuer]:
+    """An ACME Issuer on Pebble in the test's namespace, reaching Pebble through its own proxy and
+    solving DNS-01 through its own fake-DNS zone and TSIG key (see harness.lab.issuers). Undo: deletes the
+    proxy; the Issuer goes with the namespace."""
+    issuer = make_acme_issuer(lab, namespace)
+    yield issuer
+    issuer.proxy.delete()
+
+
+@pytest.fixture
+def isolated_webhook(lab: LabClient, namespace: str) -> Iterator[Proxy]:
+    """The test's namespace gets its own registration of cert-manager's webhook (the chart's rules and
+    failurePolicy Fail) through its own Toxiproxy proxy, which it yields: faulting that proxy breaks the
+    webhook for this namespace only. Undo: deletes the registration and the proxy."""
+    proxy = lab.proxy_to(f"webhook-{namespace}", lab.info.webhook)
+    certmanager.apply_webhook_configurations(lab.kube, certmanager.webhook_configurations(
+        f"https://{proxy.listen[0]}:{proxy.listen[1]}", lab.info.webhook_ca_bundle.encode(), only_namespace=namespace))
+    client.CoreV1Api(lab.kube).patch_namespace(
+        namespace, {"metadata": {"labels": {certmanager.ISOLATION_LABEL: "isolated"}}})
+    yield proxy
+    certmanager.delete_webhook_configurations(lab.kube, f"{certmanager.WEBHOOK_NAME}-{namespace}")
+    proxy.delete()
+
+
+@pytest.fixture
+def ca_issuer(kube: client.ApiClient, namespace: str) -> dict:
+    """A CA Issuer (bootstrapped by a self-signed one) in the test's namespace; its issuerRef."""
+    return make_ca_issuer(kube, namespace)
+
+
+@pytest.fixture
+def timeline(scenario, lab: LabClient, namespace: str) -> Iterator[Timeline]:
+    """Records the scenario's namespace (resource changes, Events), cert-manager metrics and its zone's
+    DNS log into the scenario journal while the test runs; stops the observers afterwards."""
+    observers = Timeline(scenario, lab, namespace).start()
+    try:
+        yield observers
+    finally:
+        observers.stop()

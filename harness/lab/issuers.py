@@ -1,0 +1,103 @@
+"""Issuers a scenario needs, created in its own namespace: ACME on Pebble with DNS-01 over RFC 2136 + TSIG
+(its own zone and its own TSIG key, so one scenario's DNS faults never touch another's), and a CA issuer."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from pathlib import Path
+from dataclasses import dataclass
+
+from kubernetes import client
+
+from harness.observe.conditions.kube import resource_ready
+from harness.lab.lab import LabClient
+from harness.observe.resources import ISSUER
+from harness.stack.toxiproxy import Proxy
+from harness.wait import wait_for
+
+TSIG_ALGORITHM = "hmac-sha256"
+CERT_MANAGER_TSIG_ALGORITHM = "HMACSHA256"  # cert-manager's spelling of the same algorithm
+# The scenario zone's SOA minimum: how long the lagging resolvers cache NXDOMAIN. cert-manager's zone lookup
+# asks for the challenge name's SOA before the record exists, so a 60 s default would add a minute to every
+# issuance; 5 s keeps steady-state issuance quick (a scenario about negative caching raises it).
+NEGATIVE_TTL = 5
+# Registering an ACME account with Pebble takes well under a second; the margin covers a loaded CI machine.
+ISSUER_READY_TIMEOUT = 60.0
+
+
+def _create(api: client.ApiClient, namespace: str, plural: str, body: dict) -> dict:
+    return client.CustomObjectsApi(api).create_namespaced_custom_object("cert-manager.io", "v1", namespace, plural, body)
+
+
+def wait_issuer_ready(api: client.ApiClient, namespace: str, name: str) -> None:
+    wait_for(resource_ready(api, ISSUER, namespace, name),
+             subject=f"Issuer {namespace}/{name}", expected="Ready=True", timeout=ISSUER_READY_TIMEOUT)
+
+
+@dataclass(frozen=True)
+class AcmeIssuer:
+    name: str
+    namespace: str
+    zone: str  # the scenario's own DNS zone, e.g. "ns-1.certchaos.test."
+    key: str  # its TSIG key's name
+    secret: str  # the key's base64 secret, as the cluster Secret holds it
+    proxy: Proxy  # the scenario's own path to the CA: a CA outage here breaks no other scenario
+
+    @property
+    def directory(self) -> str:
+        return f"https://{self.proxy.listen[0]}:{self.proxy.listen[1]}/dir"
+
+    def dns_name(self, label: str) -> str:
+        return f"{label}.{self.zone.rstrip('.')}"
+
+    @property
+    def ref(self) -> dict:
+        return {"name": self.name, "kind": "Issuer"}
+
+
+def make_acme_issuer(lab: LabClient, namespace: str, name: str = "pebble") -> AcmeIssuer:
+    """A zone <namespace>.<lab zone> with a TSIG key that may write its _acme-challenge TXT records, the
+    key's Secret, a Toxiproxy proxy "acme-<namespace>" to Pebble, and an ACME Issuer on Pebble through
+    that proxy solving DNS-01 with the key. The caller deletes the proxy (proxy.delete())."""
+    zone = f"{namespace}.{lab.info.zone}"
+    key = namespace
+    secret = base64.b64encode(secrets.token_bytes(32)).decode()
+    lab.dns.add_zone(zone)
+    lab.dns.set_zone(zone, soa_minimum=NEGATIVE_TTL)
+    lab.dns.add_key(key, TSIG_ALGORITHM, secret,
+                    {"names": [f"_acme-challenge.{zone}", f"_acme-challenge.*.{zone}"], "types": ["TXT"]})
+    client.CoreV1Api(lab.kube).create_namespaced_secret(namespace, {
+        "metadata": {"name": f"{name}-tsig"}, "stringData": {"secret": secret}})
+    host, port = lab.info.dns_authoritative
+    proxy = lab.proxy_to(f"acme-{namespace}", lab.info.pebble_listen)
+    _create(lab.kube, namespace, "issuers", {
+        "apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": name},
+        "spec": {"acme": {
+            "server": f"https://{proxy.listen[0]}:{proxy.listen[1]}/dir",  # AcmeIssuer.directory
+            "caBundle": base64.b64encode(Path(lab.info.pebble_ca_bundle_path).read_bytes()).decode(),
+            "privateKeySecretRef": {"name": f"{name}-account"},
+            "solvers": [{"dns01": {"rfc2136": {
+                "nameserver": f"{host}:{port}",
+                "tsigKeyName": key,
+                "tsigAlgorithm": CERT_MANAGER_TSIG_ALGORITHM,
+                "tsigSecretSecretRef": {"name": f"{name}-tsig", "key": "secret"},
+            }}}],
+        }},
+    })
+    wait_issuer_ready(lab.kube, namespace, name)
+    return AcmeIssuer(name, namespace, zone, key, secret, proxy)
+
+
+def make_ca_issuer(api: client.ApiClient, namespace: str, name: str = "ca") -> dict:
+    """A self-signed bootstrap Issuer, a CA Certificate from it, and a CA Issuer signing with that CA."""
+    _create(api, namespace, "issuers", {"apiVersion": "cert-manager.io/v1", "kind": "Issuer",
+                                        "metadata": {"name": f"{name}-bootstrap"}, "spec": {"selfSigned": {}}})
+    _create(api, namespace, "certificates", {
+        "apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": f"{name}-root"},
+        "spec": {"isCA": True, "commonName": f"certchaos {namespace} CA", "secretName": f"{name}-root",
+                 "issuerRef": {"name": f"{name}-bootstrap"}}})
+    _create(api, namespace, "issuers", {"apiVersion": "cert-manager.io/v1", "kind": "Issuer",
+                                        "metadata": {"name": name}, "spec": {"ca": {"secretName": f"{name}-root"}}})
+    wait_issuer_ready(api, namespace, name)
+    return {"name": name, "kind": "Issuer"}

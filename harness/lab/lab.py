@@ -1,0 +1,168 @@
+"""The scenario lab: one stack with everything the failure modes need, wired the way production is.
+
+    cert-manager controller --ACME over TLS--> Toxiproxy "acme-<namespace>" --> Pebble
+    kube-apiserver --admission webhook--> Toxiproxy "webhook" --> cert-manager webhook (jailed)
+    a supervisor restarts the cert-manager controller when it dies, as the kubelet would
+        (a namespace that breaks its webhook gets its own registration and "webhook-<namespace>" proxy)
+    cert-manager RFC2136 provider --TSIG update--> fake DNS, authoritative view
+    cert-manager DNS-01 self-check --> fake DNS, resolver view (lag lever for the self-check)
+    Pebble's VA --> fake DNS, CA view (lag lever for the CA)
+
+`Lab` owns and starts the pieces; `LabClient` drives a running lab through APIs only (Kubernetes, the DNS
+control API, Toxiproxy's API, Pebble's management API), so scenario workers in other processes share one
+lab described by lab.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness.stack import binaries
+from harness.lab.dnscontrol import DnsControl
+from harness.stack.kube import api_client
+from harness.stack.pebble import Management, Pebble
+from harness.stack.pki import RunPKI
+from harness.stack.ports import LOOPBACK
+from harness.stack.local import LocalStack
+from harness.stack.supervisor import ControllerSupervisor
+from harness.stack.toxiproxy import Proxy, Toxiproxy, ToxiproxyServer
+from harness.stack.service import Service
+
+ZONE = "certchaos.test."
+LAB_ENV = "CERTCHAOS_LAB"  # path of a running lab's lab.json; fixtures attach to it instead of starting one
+# Pebble's certificate lifetime. An hour keeps cert-manager's own renewal (at 2/3 of the lifetime) out of
+# a scenario's way; scenarios renew on purpose, the way `cmctl renew` does.
+CERTIFICATE_VALIDITY = 3600
+
+
+@dataclass(frozen=True)
+class LabInfo:
+    """Everything a client needs to drive a running lab; saved as lab.json."""
+
+    kubeconfig: str
+    metrics_url: str
+    dns_control_url: str
+    dns_authoritative: tuple[str, int]
+    zone: str
+    pebble_listen: tuple[str, int]  # Pebble's ACME API; each scenario reaches it through a proxy of its own
+    pebble_management_url: str
+    pebble_ca_bundle_path: str  # the CA that signs Pebble's TLS certificate: what ACME clients trust
+    toxiproxy_url: str
+    controller_pid_file: str  # the cert-manager controller's current PID (the supervisor restarts it)
+    webhook: tuple[str, int]  # cert-manager's webhook; isolated namespaces reach it through their own proxy
+    webhook_ca_bundle: str  # PEM that signs the webhook's serving certificate
+    components: dict[str, str]
+    provider: str = "local"
+
+    def save(self, path: Path) -> Path:
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(asdict(self), indent=2))
+        temporary.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "LabInfo":
+        data = json.loads(Path(path).read_text())
+        for key in ("dns_authoritative", "pebble_listen", "webhook"):
+            data[key] = tuple(data[key])
+        return cls(**data)
+
+
+class LabClient:
+    """A running lab, driven through its APIs."""
+
+    def __init__(self, info: LabInfo):
+        self.info = info
+        self.kube = api_client(Path(info.kubeconfig))
+        self.dns = DnsControl(info.dns_control_url)
+        self.toxiproxy = Toxiproxy(info.toxiproxy_url)
+        self.pebble = Management(info.pebble_management_url, Path(info.pebble_ca_bundle_path))
+
+    def proxy_to(self, name: str, upstream: tuple[str, int]) -> Proxy:
+        """A new Toxiproxy proxy (on a free loopback port) for one scenario's faults."""
+        return self.toxiproxy.create(name, upstream=upstream)
+
+    def close(self) -> None:
+        self.kube.close()
+        self.dns.close()
+        self.toxiproxy.close()
+        self.pebble.close()
+
+
+class Lab(Service):
+    """Starts (start()) and stops (stop(), reverse order) the lab's processes and servers."""
+
+    def __init__(self, bin_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None):
+        self.bin_dir = bin_dir
+        self._own_run_dir = run_dir is None
+        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="certchaos-lab-")).resolve()
+        self._stops: list = []
+        self.info: LabInfo | None = None
+
+    def _started(self, thing, stop=None):
+        self._stops.append(stop or thing.stop)
+        return thing
+
+    def start(self) -> "Lab":
+        from fakes.dns import DnsServer
+        from fakes.dns.control import ControlServer
+
+        try:
+            dns = self.dns = self._started(DnsServer(zones=[ZONE]).start())
+            control = self._started(ControlServer(dns, LOOPBACK).start())
+            pki = RunPKI(self.run_dir / "lab-pki")
+            pebble = self.pebble = self._started(
+                Pebble(self.run_dir / "pebble", pki, resolver=dns.ca_resolver, validity=CERTIFICATE_VALIDITY,
+                       bin_dir=self.bin_dir).start())
+            toxiproxy = self._started(ToxiproxyServer(self.run_dir / "toxiproxy", bin_dir=self.bin_dir).start())
+            host, port = dns.resolver
+            stack = self.stack = self._started(LocalStack(
+                bin_dir=self.bin_dir, run_dir=self.run_dir / "stack",
+                dns01_recursive_nameservers=[f"{host}:{port}"]).start())
+            # The cluster-wide registration goes through a proxy too, so the path the API server takes is
+            # the same for isolated and shared namespaces.
+            webhook = toxiproxy.api.create("webhook", upstream=(LOOPBACK, stack.ports["cert-manager-webhook"]))
+            stack.register_webhook(f"https://{LOOPBACK}:{webhook.listen[1]}")
+            supervisor = self._started(ControllerSupervisor(stack, self.run_dir / "cert-manager-controller.pid").start())
+            components = dict(stack.versions())
+            for name in ("pebble", "toxiproxy-server"):
+                resolved = binaries.resolve(name, self.bin_dir)
+                components[name] = resolved.component.version if resolved.source == "cache" else str(resolved.path)
+            self.info = LabInfo(
+                kubeconfig=str(stack.kubeconfig),
+                controller_pid_file=str(supervisor.pid_file),
+                metrics_url=stack.metrics_url,
+                dns_control_url=control.url,
+                dns_authoritative=dns.authoritative,
+                zone=ZONE,
+                pebble_listen=(LOOPBACK, pebble.listen_port),
+                pebble_management_url=pebble.management_url,
+                pebble_ca_bundle_path=str(pebble.ca_bundle),
+                toxiproxy_url=toxiproxy.url,
+                webhook=(LOOPBACK, stack.ports["cert-manager-webhook"]),
+                webhook_ca_bundle=stack.pki.ca_pem.decode(),
+                components=components,
+            )
+            self.info_path = self.info.save(self.run_dir / "lab.json")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop everything in reverse order; one part failing to stop does not keep the others running."""
+        failures = []
+        while self._stops:
+            try:
+                self._stops.pop()()
+            except Exception as error:  # noqa: BLE001 - re-raised below, after the rest is stopped
+                failures.append(error)
+        if self._own_run_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        if failures:
+            raise failures[0]

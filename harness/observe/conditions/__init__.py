@@ -1,0 +1,8 @@
+"""Conditions for harness.wait.wait_for: callables that look once and return Seen(holds, what they saw).
+
+One module per thing they read: general (combinators: observe, not_, all_of, holds_throughout), kube (one
+object), certificates (a Certificate, its requests and Secret), acme (Orders and Challenges), tls (a served
+certificate), metrics (cert-manager's /metrics), dns (the fake DNS log), webhook (admission) and
+controller (the controller process). Conditions never assert; a fetch that fails raises, and wait_for
+reports it as what was last seen.
+"""

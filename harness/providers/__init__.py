@@ -1,1 +1,0 @@
-"""Stack providers: each sets up the stack, provisions cert-manager, and tears down in reverse order."""

@@ -1,0 +1,1 @@
+"""What a run leaves behind: one journal per scenario (the timeline) and the summaries drawn from them."""

@@ -1,0 +1,180 @@
+"""Where each third-party binary comes from: a user's bin dir, the build cache, or Debian's package.
+
+Go components are built from our wrapper modules (harness/stack/gomodules/<module>) into
+$CERTCHAOS_CACHE (default ~/.cache/certchaos)/bin/<component>-<version>; only what is missing is built.
+A user's own binaries (--bin-dir or $CERTCHAOS_BIN_DIR) win over everything, e.g. cert-manager
+binaries built from a newer checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, TextIO
+
+from harness.errors import HarnessError, MissingBinary
+
+HERE = Path(__file__).resolve().parent
+VERSIONS_FILE = HERE / "versions.toml"
+GOMODULES = HERE / "gomodules"
+
+BUILD_COMMAND = "certchaos binaries build"
+_VERSION = re.compile(r"v?\d+\.\d+\.\d+[\w.+-]*")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CERTCHAOS_CACHE") or Path.home() / ".cache" / "certchaos")
+
+
+def user_bin_dir(explicit: str | os.PathLike | None = None) -> Path | None:
+    value = explicit or os.environ.get("CERTCHAOS_BIN_DIR")
+    return Path(value).expanduser() if value else None
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    version: str
+    module: str | None = None  # wrapper module under harness/stack/gomodules
+    package: str | None = None  # Go package built from it
+    apt: str | None = None  # Debian package that provides `path`
+    path: str | None = None  # fixed path of an apt-provided binary
+    apt_fallback: str | None = None  # Debian binary used when the Go build is missing
+    optional: bool = False
+    version_args: tuple[str, ...] = ()
+
+    @property
+    def cached(self) -> Path | None:
+        if not self.module:
+            return None
+        return cache_dir() / "bin" / f"{self.name}-{self.version}"
+
+    def fix(self) -> str:
+        if self.module:
+            return f"run `{BUILD_COMMAND} {self.name}` (needs Go), or put a `{self.name}` binary in --bin-dir"
+        return f"run `apt-get install -y {self.apt}` (as root), or put a `{self.name}` binary in --bin-dir"
+
+
+def _versions(path: Path = VERSIONS_FILE) -> dict:
+    with open(path, "rb") as handle:
+        return tomllib.load(handle)
+
+
+def load_components(path: Path = VERSIONS_FILE) -> dict[str, Component]:
+    table = _versions(path)["components"]
+    return {
+        name: Component(name=name, **{**spec, "version_args": tuple(spec.get("version_args", ()))})
+        for name, spec in table.items()
+    }
+
+
+@dataclass(frozen=True)
+class Resolved:
+    component: Component
+    path: Path
+    source: str  # "bin-dir", "cache", "apt" or "apt-fallback"
+
+
+def candidates(component: Component, bin_dir: Path | None) -> list[tuple[Path, str]]:
+    found: list[tuple[Path, str]] = []
+    if bin_dir is not None:
+        found.append((bin_dir / component.name, "bin-dir"))
+    if component.cached is not None:
+        found.append((component.cached, "cache"))
+    if component.path:
+        found.append((Path(component.path), "apt"))
+    if component.apt_fallback:
+        found.append((Path(component.apt_fallback), "apt-fallback"))
+    return found
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def resolve(name: str, bin_dir: str | os.PathLike | None = None) -> Resolved:
+    """The binary to run for component `name`, or MissingBinary saying where it looked and the fix."""
+    components = load_components()
+    if name not in components:
+        raise HarnessError(f"unknown component {name!r}; known: {', '.join(sorted(components))}")
+    component = components[name]
+    options = candidates(component, user_bin_dir(bin_dir))
+    for path, source in options:
+        if _executable(path):
+            return Resolved(component, path, source)
+    raise MissingBinary(name, [str(path) for path, _ in options], component.fix())
+
+
+def binary(name: str, bin_dir: str | os.PathLike | None = None) -> Path:
+    return resolve(name, bin_dir).path
+
+
+def reported_version(resolved: Resolved) -> str:
+    """The version the binary says it is (first line), or the pinned one if it will not say."""
+    if resolved.source == "cache" or not resolved.component.version_args:
+        return resolved.component.version
+    try:
+        result = subprocess.run(
+            [str(resolved.path), *resolved.component.version_args],
+            capture_output=True, text=True, timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    found = _VERSION.search(result.stdout + result.stderr) if result.returncode == 0 else None
+    return found.group(0) if found else "unknown"
+
+
+def build(
+    names: Iterable[str] | None = None,
+    *,
+    force: bool = False,
+    out: TextIO = sys.stderr,
+) -> list[Path]:
+    """Build the Go components named (default: all) that are not in the cache yet; return their paths.
+
+    One `go build` per wrapper module, so shared packages compile once; progress goes to `out`.
+    """
+    components = load_components()
+    wanted = list(names) if names else [n for n, c in components.items() if c.module]
+    unknown = [n for n in wanted if n not in components or not components[n].module]
+    if unknown:
+        buildable = sorted(n for n, c in components.items() if c.module)
+        raise HarnessError(f"cannot build {', '.join(unknown)}: buildable components are {', '.join(buildable)}")
+    go = shutil.which("go")
+    todo = [components[n] for n in wanted if force or not _executable(components[n].cached)]
+    if todo and go is None:
+        raise HarnessError("building needs the Go toolchain: `go` is not on PATH. Fix: install Go (>= 1.25)")
+    by_module: dict[str, list[Component]] = {}
+    for component in todo:
+        by_module.setdefault(component.module, []).append(component)
+    built: list[Path] = []
+    for module, members in by_module.items():
+        started = time.monotonic()
+        print(f"building {', '.join(c.name for c in members)} from gomodules/{module} ...", file=out, flush=True)
+        with tempfile.TemporaryDirectory(prefix="certchaos-build-") as scratch:
+            stamps = _versions().get("modules", {}).get(module, {}).get("ldflags", [])
+            ldflags = " ".join(f"-X {stamp}" for stamp in stamps)
+            command = [go, "build", "-trimpath", "-ldflags", ldflags, "-o", scratch + "/",
+                       *[c.package for c in members]]
+            env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=readonly")
+            result = subprocess.run(command, cwd=GOMODULES / module, env=env, stdout=out, stderr=out)
+            if result.returncode != 0:
+                raise HarnessError(
+                    f"go build of {', '.join(c.name for c in members)} failed (exit {result.returncode}); "
+                    f"the output above says why. Command: {' '.join(command)} in {GOMODULES / module}"
+                )
+            for component in members:
+                target = component.cached
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(os.path.join(scratch, component.package.rsplit("/", 1)[1]), target)
+                built.append(target)
+        print(f"built gomodules/{module} in {time.monotonic() - started:.0f}s", file=out, flush=True)
+    return built

@@ -1,0 +1,340 @@
+"""The docker-less "local" provider: the real stack as local processes on loopback, the way envtest does it.
+
+etcd -> kube-apiserver -> kube-controller-manager -> cert-manager CRDs -> cert-manager webhook (+ its
+Validating/MutatingWebhookConfigurations by URL) -> cainjector -> cert-manager controller. Each component
+logs to <run-dir>/logs/<name>.log and has a readiness check with a deadline; teardown runs in reverse,
+also on Ctrl-C and on a failed start.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from pathlib import Path
+from typing import Callable, Sequence
+
+import requests
+from kubernetes import client
+
+from harness.stack import binaries, certmanager
+from harness.stack.netjail import LoopbackJail
+from harness.stack.kube import api_client, apply_crds, ensure_namespace, write_kubeconfig
+from harness.stack.pki import RunPKI
+from harness.stack.ports import LOOPBACK, free_port, port_or_free
+from harness.stack.process import ManagedProcess
+from harness.wait import Seen
+from harness.stack.service import Service
+
+# Readiness deadlines. A cold kube-apiserver bootstraps RBAC and priority levels before /readyz turns
+# green: ~5-10 s on an idle 2-core machine; the others are ready in a few seconds. The margins cover a
+# CI machine that is also compiling or running other suites.
+ETCD_READY = 30.0
+APISERVER_READY = 90.0
+COMPONENT_READY = 60.0
+
+CONTROLLERS = (
+    "garbagecollector", "namespace", "deployment", "replicaset", "endpoint", "endpointslice",
+    "serviceaccount", "serviceaccount-token",
+)
+STACK_MARKER = "CERTCHAOS_STACK"
+SERVICE_CIDR = "10.96.0.0/16"  # only allocated, never routed: no Service traffic leaves loopback here
+
+
+def _http_ok(url: str, **kwargs) -> Callable[[], Seen]:
+    def probe() -> Seen:
+        response = requests.get(url, timeout=2, **kwargs)
+        return Seen(response.status_code == 200, f"HTTP {response.status_code}: {response.text[:120]!r}")
+    return probe
+
+
+def _log_contains(path: Path, needle: str) -> Callable[[], Seen]:
+    def probe() -> Seen:
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return Seen(needle in text, f"{needle!r} not yet in {path.name} ({len(text)} bytes)")
+    return probe
+
+
+def stack_processes(run_dir: Path) -> list[int]:
+    """PIDs of the running processes of the stack whose run dir is `run_dir` (they carry STACK_MARKER)."""
+    marker = f"{STACK_MARKER}={Path(run_dir).resolve()}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and marker in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return found
+
+
+def _etcd_data_dir() -> Path:
+    """A fresh etcd data dir on tmpfs when there is one (etcd fsyncs every write; the data is thrown away).
+
+    The name carries the harness's PID, so dirs left by a harness that was SIGKILLed are removed here.
+    """
+    shm = Path("/dev/shm")
+    parent = shm if shm.is_dir() else Path(tempfile.gettempdir())
+    for stale in parent.glob("certchaos-etcd-*-*"):
+        pid = stale.name.split("-")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"certchaos-etcd-{os.getpid()}-", dir=parent))
+
+
+class LocalStack(Service):
+    """The running local stack. Use as a context manager, or start()/stop()."""
+
+    provider = "local"
+
+    def __init__(
+        self,
+        bin_dir: str | os.PathLike | None = None,
+        run_dir: str | os.PathLike | None = None,
+        api_port: int | None = None,
+        dns01_recursive_nameservers: Sequence[str] = (),
+        controller_args: Sequence[str] = (),
+    ):
+        self.bin_dir = bin_dir
+        self._own_run_dir = run_dir is None
+        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="certchaos-stack-")).resolve()
+        self.api_port = api_port
+        self.dns01_recursive_nameservers = list(dns01_recursive_nameservers)
+        self.controller_args = list(controller_args)
+        self.processes: dict[str, ManagedProcess] = {}
+        self.ports: dict[str, int] = {}
+        self.kubeconfig = self.run_dir / "kubeconfig"
+        self._api: client.ApiClient | None = None
+        self._webhook_url: str | None = None
+        self._etcd_data: Path | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> "LocalStack":
+        """Start every component in order; on any failure stop what was started and re-raise."""
+        # Resolve every binary first: a missing one fails before anything runs.
+        self.bins = {name: binaries.binary(name, self.bin_dir) for name in (
+            "etcd", "kube-apiserver", "kube-controller-manager", "cert-manager-webhook",
+            "cert-manager-cainjector", "cert-manager-controller")}
+        self.crds = certmanager.crds(self.bin_dir)
+        try:
+            self.pki = RunPKI(self.run_dir / "pki")
+            self._start_etcd()
+            self._start_apiserver()
+            self._start_controller_manager()
+            apply_crds(self.api(), self.crds)
+            ensure_namespace(self.api(), certmanager.NAMESPACE)
+            self._start_webhook()
+            self._start_cainjector()
+            self._start_controller()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every component in reverse start order; remove the run dir if the stack made it.
+        A second Ctrl-C while stopping is ignored so teardown always completes."""
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main_thread else None
+        try:
+            for process in reversed(list(self.processes.values())):
+                process.stop()
+            self.processes.clear()
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGINT, previous)
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+        if self._etcd_data is not None:
+            shutil.rmtree(self._etcd_data, ignore_errors=True)
+        if self._own_run_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def wait_until_interrupted(self) -> None:
+        """Block until SIGINT/SIGTERM, failing if a component exits meanwhile."""
+        stop = threading.Event()
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(1.0):
+                for process in self.processes.values():
+                    if not process.running():
+                        raise process.failure("exited while the stack was running")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    # -- access ------------------------------------------------------------------------------------
+
+    def api(self) -> client.ApiClient:
+        if self._api is None:
+            self._api = api_client(self.kubeconfig)
+        return self._api
+
+    @property
+    def api_url(self) -> str:
+        return f"https://{LOOPBACK}:{self.ports['kube-apiserver']}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports['cert-manager-metrics']}/metrics"
+
+    @property
+    def webhook_url(self) -> str:
+        return f"https://{LOOPBACK}:{self.ports['cert-manager-webhook']}"
+
+    def endpoints(self) -> dict[str, str]:
+        return {
+            "etcd": f"http://{LOOPBACK}:{self.ports['etcd']}",
+            "kube-apiserver": self.api_url,
+            "cert-manager-webhook": self.webhook_url,
+            "cert-manager-metrics": self.metrics_url,
+        }
+
+    def versions(self) -> dict[str, str]:
+        components = binaries.load_components()
+        return {name: components[name].version for name in self.bins}
+
+    def write_kubeconfig(self, path: str | os.PathLike) -> Path:
+        return write_kubeconfig(Path(path).expanduser().resolve(), self.api_url, self.pki.ca_cert,
+                                self.admin.cert, self.admin.key)
+
+    def log_path(self, name: str) -> Path:
+        return self.run_dir / "logs" / f"{name}.log"
+
+    def rss_bytes(self) -> int:
+        """Resident memory of all stack processes (and their children), from /proc."""
+        total = 0
+        for process in self.processes.values():
+            if process.pid is None:
+                continue
+            try:
+                for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+            except FileNotFoundError:
+                continue
+        return total
+
+    # -- components --------------------------------------------------------------------------------
+
+    def _spawn(self, name: str, argv: list, probe: Callable[[], Seen], timeout: float = COMPONENT_READY,
+               ) -> ManagedProcess:
+        # The marker lets anyone (tests, `ps e`) find every process of this stack.
+        process = ManagedProcess(name, argv, self.log_path(name), env={STACK_MARKER: str(self.run_dir)})
+        self.processes[name] = process
+        process.start()
+        process.wait_ready(probe, timeout)
+        return process
+
+    def _start_etcd(self) -> None:
+        client_port = self.ports["etcd"] = free_port()
+        peer_port = free_port()
+        data_dir = self._etcd_data = _etcd_data_dir()
+        url = f"http://{LOOPBACK}:{client_port}"
+        peer = f"http://{LOOPBACK}:{peer_port}"
+        self._spawn("etcd", [
+            self.bins["etcd"], "--name", "certchaos", "--data-dir", data_dir,
+            "--listen-client-urls", url, "--advertise-client-urls", url,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", f"certchaos={peer}", "--log-level", "warn",
+        ], _http_ok(f"{url}/health"), ETCD_READY)
+
+    def _start_apiserver(self) -> None:
+        port = self.ports["kube-apiserver"] = port_or_free("kube-apiserver", self.api_port)
+        serving = self.pki.serving("kube-apiserver", "kubernetes", "kubernetes.default",
+                                   "kubernetes.default.svc")
+        self.admin = self.pki.client("admin", "certchaos-admin", ("system:masters",))
+        self.service_account = self.pki.service_account_keys()
+        self._spawn("kube-apiserver", [
+            self.bins["kube-apiserver"],
+            f"--etcd-servers=http://{LOOPBACK}:{self.ports['etcd']}",
+            f"--bind-address={LOOPBACK}", f"--advertise-address={LOOPBACK}", f"--secure-port={port}",
+            f"--tls-cert-file={serving.cert}", f"--tls-private-key-file={serving.key}",
+            f"--client-ca-file={self.pki.ca_cert}",
+            f"--service-account-key-file={self.service_account.cert}",
+            f"--service-account-signing-key-file={self.service_account.key}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--authorization-mode=RBAC", "--allow-privileged=true",
+            f"--cert-dir={self.run_dir / 'kube-apiserver'}",
+            "--profiling=false",
+        ], _http_ok(f"{self.api_url}/readyz", verify=str(self.pki.ca_cert),
+                    cert=(str(self.admin.cert), str(self.admin.key))), APISERVER_READY)
+        write_kubeconfig(self.kubeconfig, self.api_url, self.pki.ca_cert, self.admin.cert, self.admin.key)
+
+    def _start_controller_manager(self) -> None:
+        port = self.ports["kube-controller-manager"] = free_port()
+        serving = self.pki.serving("kube-controller-manager")
+        self._spawn("kube-controller-manager", [
+            self.bins["kube-controller-manager"],
+            f"--kubeconfig={self.kubeconfig}",
+            f"--authentication-kubeconfig={self.kubeconfig}",
+            f"--authorization-kubeconfig={self.kubeconfig}",
+            f"--controllers={','.join(CONTROLLERS)}",
+            "--leader-elect=false", f"--bind-address={LOOPBACK}", f"--secure-port={port}",
+            f"--tls-cert-file={serving.cert}", f"--tls-private-key-file={serving.key}",
+            f"--service-account-private-key-file={self.service_account.key}",
+            f"--root-ca-file={self.pki.ca_cert}",
+            "--profiling=false",
+        ], _http_ok(f"https://{LOOPBACK}:{port}/healthz", verify=str(self.pki.ca_cert)))
+
+    def _start_webhook(self) -> None:
+        port = self.ports["cert-manager-webhook"] = free_port()
+        healthz = self.ports["cert-manager-webhook-healthz"] = free_port()
+        serving = self.pki.serving("cert-manager-webhook")
+        # v1.11's webhook binds ":<port>": jail it so it is reachable on host loopback only (see netjail).
+        # Inside the jail it uses the same port numbers, bridged to the host's.
+        jail = LoopbackJail(self.run_dir / "webhook-jail", serves={port: port, healthz: healthz},
+                            reaches=[self.ports["kube-apiserver"]])
+        for index, (bridge, ready) in enumerate(jail.host_bridges()):
+            self._spawn(f"cert-manager-webhook-bridge-{index}", bridge, ready)
+        self._spawn("cert-manager-webhook", jail.wrap([
+            self.bins["cert-manager-webhook"], f"--kubeconfig={self.kubeconfig}",
+            f"--secure-port={port}", f"--healthz-port={healthz}",
+            f"--tls-cert-file={serving.cert}", f"--tls-private-key-file={serving.key}",
+        ]), _http_ok(f"http://{LOOPBACK}:{healthz}/healthz"))
+        self.register_webhook(self.webhook_url)
+
+    def register_webhook(self, url: str, timeout_seconds: int = certmanager.WEBHOOK_TIMEOUT_SECONDS) -> None:
+        """(Re)register cert-manager's admission webhooks at `url` (e.g. a Toxiproxy in front of it)."""
+        certmanager.apply_webhook_configurations(
+            self.api(), certmanager.webhook_configurations(url, self.pki.ca_pem, timeout_seconds))
+        self._webhook_url = url
+
+    def _start_cainjector(self) -> None:
+        log = self.log_path("cert-manager-cainjector")
+        self._spawn("cert-manager-cainjector", [
+            self.bins["cert-manager-cainjector"], f"--kubeconfig={self.kubeconfig}", "--leader-elect=false",
+        ], _log_contains(log, "Starting workers"))
+
+    def controller_argv(self) -> list:
+        port = self.ports.setdefault("cert-manager-metrics", free_port())
+        argv = [
+            self.bins["cert-manager-controller"], f"--kubeconfig={self.kubeconfig}",
+            "--leader-elect=false", f"--cluster-resource-namespace={certmanager.NAMESPACE}",
+            f"--metrics-listen-address={LOOPBACK}:{port}",
+        ]
+        if self.dns01_recursive_nameservers:
+            argv += [f"--dns01-recursive-nameservers={','.join(self.dns01_recursive_nameservers)}",
+                     "--dns01-recursive-nameservers-only"]
+        return argv + self.controller_args
+
+    def _start_controller(self) -> None:
+        self._spawn("cert-manager-controller", self.controller_argv(), _http_ok(self.metrics_url))
+
+    def restart_controller(self, dns01_recursive_nameservers: Sequence[str] | None = None,
+                           controller_args: Sequence[str] | None = None) -> None:
+        """Stop the cert-manager controller and start it again, optionally with new settings."""
+        if dns01_recursive_nameservers is not None:
+            self.dns01_recursive_nameservers = list(dns01_recursive_nameservers)
+        if controller_args is not None:
+            self.controller_args = list(controller_args)
+        old = self.processes.pop("cert-manager-controller", None)
+        if old is not None:
+            old.stop()
+        self._start_controller()
