@@ -123,7 +123,9 @@ class Lab(Service):
             host, port = dns.resolver
             stack = self.stack = self._started(LocalStack(
                 bin_dir=self.bin_dir, run_dir=self.run_dir / "stack",
-                dns01_recursive_nameservers=[f"{host}:{port}"]).start())
+                dns01_recursive_nameservers=[f"{host}:{port}"],
+                # The Helm chart's log level: the trigger controller states its backoff only at --v=2.
+                controller_args=["--v=2"]).start())
             # The cluster-wide registration goes through a proxy too, so the path the API server takes is
             # the same for isolated and shared namespaces.
             webhook = toxiproxy.api.create("webhook", upstream=(LOOPBACK, stack.ports["cert-manager-webhook"]))
