@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(etcd-server pebble prometheus bind9-dnsutils socat)
+APT_PACKAGES=(etcd-server pebble prometheus prometheus-alertmanager prometheus-blackbox-exporter bind9-dnsutils socat)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
