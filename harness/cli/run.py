@@ -19,7 +19,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.lab.lab import LAB_ENV, Lab
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"  # the repository's catalogue
 # Scenarios spend their time waiting on cert-manager (its fixed 60 s DNS-01 sleep), not on the CPU, so
 # more workers than cores pay off; each worker costs ~100 MiB.
 DEFAULT_WORKERS = 8
