@@ -40,6 +40,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="keep the stack's run dir (logs, kubeconfig, certs) after the session (default: removed)")
     group.addoption("--time-scale", metavar="FACTOR", default=None,
                     help="multiply every deadline by FACTOR on slow machines (default: $CERTCHAOS_TIME_SCALE or 1)")
+    group.addoption("--alert-rules", metavar="FILE", default=None,
+                    help="the user's alert rules (rule file or PrometheusRule) the lab's Prometheus loads (default: none)")
+    group.addoption("--alert-rules-mode", choices=("add", "replace"), default="add",
+                    help="add: beside the default rules; replace: instead of them (default: add)")
 
 
 def pytest_configure(config: pytest.Config) -> None:

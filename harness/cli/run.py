@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
     run.add_argument("-k", dest="keyword", help="only scenarios matching this pytest -k expression")
     run.add_argument("--scenarios", default=str(SCENARIOS), help="scenario directory or file (default: the catalogue)")
+    run.add_argument("--alert-rules", metavar="FILE", help="the user's alert rules (rule file or PrometheusRule)")
+    run.add_argument("--alert-rules-mode", choices=("add", "replace"), default="add",
+                     help="add: beside the default rules; replace: instead of them (default: add)")
     run.set_defaults(handler=_run)
 
 
@@ -46,7 +49,8 @@ def _run(args: argparse.Namespace) -> int:
     report_dir = Path(args.report_dir or Path("reports") / stamp).resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
     print(f"certchaos run: starting the lab (logs in {report_dir / 'lab'})", flush=True)
-    with Lab(bin_dir=args.bin_dir, run_dir=report_dir / "lab") as lab:
+    with Lab(bin_dir=args.bin_dir, run_dir=report_dir / "lab", alert_rules=args.alert_rules,
+             alert_rules_mode=args.alert_rules_mode) as lab:
         print(f"certchaos run: lab ready; running scenarios with {args.workers} workers", flush=True)
         # Scenarios that disturb the shared lab (marked exclusive) run after the others, one at a time.
         returncodes = []

@@ -69,7 +69,9 @@ def lab(pytestconfig: pytest.Config) -> Iterator[LabClient]:
     else:
         keep = pytestconfig.getoption("--keep-stack", default=False)
         owner = Lab(bin_dir=pytestconfig.getoption("--bin-dir", default=None),
-                    run_dir=tempfile.mkdtemp(prefix="certchaos-lab-") if keep else None).start()
+                    run_dir=tempfile.mkdtemp(prefix="certchaos-lab-") if keep else None,
+                    alert_rules=pytestconfig.getoption("--alert-rules", default=None),
+                    alert_rules_mode=pytestconfig.getoption("--alert-rules-mode", default="add")).start()
         info = owner.info
     state = run_state(pytestconfig)
     state.provider = info.provider

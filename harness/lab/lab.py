@@ -22,6 +22,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from harness.alerts.pipeline import AlertingClient, AlertingInfo, AlertPipeline
+from harness.alerts.rules import TimeScale
 from harness.stack import binaries
 from harness.lab.dnscontrol import DnsControl
 from harness.stack.kube import api_client
@@ -58,6 +60,7 @@ class LabInfo:
     webhook_ca_bundle: str  # PEM that signs the webhook's serving certificate
     components: dict[str, str]
     provider: str = "local"
+    alerting: AlertingInfo | None = None  # Prometheus, Alertmanager, blackbox exporter, webhook receiver
 
     def save(self, path: Path) -> Path:
         temporary = path.with_suffix(".tmp")
@@ -70,6 +73,8 @@ class LabInfo:
         data = json.loads(Path(path).read_text())
         for key in ("dns_authoritative", "pebble_listen", "webhook"):
             data[key] = tuple(data[key])
+        if data.get("alerting"):
+            data["alerting"] = AlertingInfo(**{**data["alerting"], "alert_names": tuple(data["alerting"]["alert_names"])})
         return cls(**data)
 
 
@@ -82,6 +87,7 @@ class LabClient:
         self.dns = DnsControl(info.dns_control_url)
         self.toxiproxy = Toxiproxy(info.toxiproxy_url)
         self.pebble = Management(info.pebble_management_url, Path(info.pebble_ca_bundle_path))
+        self.alerts = AlertingClient(info.alerting) if info.alerting else None
 
     def proxy_to(self, name: str, upstream: tuple[str, int]) -> Proxy:
         """A new Toxiproxy proxy (on a free loopback port) for one scenario's faults."""
@@ -92,13 +98,17 @@ class LabClient:
         self.dns.close()
         self.toxiproxy.close()
         self.pebble.close()
+        if self.alerts:
+            self.alerts.close()
 
 
 class Lab(Service):
     """Starts (start()) and stops (stop(), reverse order) the lab's processes and servers."""
 
-    def __init__(self, bin_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None):
+    def __init__(self, bin_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
+                 alert_rules: str | os.PathLike | None = None, alert_rules_mode: str = "add"):
         self.bin_dir = bin_dir
+        self.alert_rules, self.alert_rules_mode = alert_rules, alert_rules_mode
         self._own_run_dir = run_dir is None
         self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="certchaos-lab-")).resolve()
         self._stops: list = []
@@ -113,6 +123,9 @@ class Lab(Service):
         from fakes.dns.control import ControlServer
 
         try:
+            # Rules checked by promtool first: a bad rule file is refused before anything starts.
+            alerting = AlertPipeline(self.run_dir / "alerting", "", TimeScale.for_lifetime(CERTIFICATE_VALIDITY),
+                                     user_rules=self.alert_rules, mode=self.alert_rules_mode, bin_dir=self.bin_dir)
             dns = self.dns = self._started(DnsServer(zones=[ZONE]).start())
             control = self._started(ControlServer(dns, LOOPBACK).start())
             pki = RunPKI(self.run_dir / "lab-pki")
@@ -131,6 +144,8 @@ class Lab(Service):
             webhook = toxiproxy.api.create("webhook", upstream=(LOOPBACK, stack.ports["cert-manager-webhook"]))
             stack.register_webhook(f"https://{LOOPBACK}:{webhook.listen[1]}")
             supervisor = self._started(ControllerSupervisor(stack, self.run_dir / "cert-manager-controller.pid").start())
+            alerting.metrics_url = stack.metrics_url
+            self._started(alerting.start())
             components = dict(stack.versions())
             for name in ("pebble", "toxiproxy-server"):
                 resolved = binaries.resolve(name, self.bin_dir)
@@ -148,7 +163,8 @@ class Lab(Service):
                 toxiproxy_url=toxiproxy.url,
                 webhook=(LOOPBACK, stack.ports["cert-manager-webhook"]),
                 webhook_ca_bundle=stack.pki.ca_pem.decode(),
-                components=components,
+                components={**components, **alerting.versions()},
+                alerting=alerting.info,
             )
             self.info_path = self.info.save(self.run_dir / "lab.json")
         except BaseException:

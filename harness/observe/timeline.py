@@ -1,5 +1,6 @@
 """What a scenario's journal observes while it runs: resource changes and Events of its namespace,
-cert-manager's certificate and ACME metrics, and the fake DNS log of its zone.
+cert-manager's certificate and ACME metrics, the fake DNS log of its zone, and the lab's alerts and
+notifications that concern it.
 
 Each observer runs on its own thread and records into the journal as things happen; a crashed observer
 is reported through scenario.observer_failed, so it turns the verdict into harness-error instead of
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 
 from harness.observe import metrics
+from harness.observe.alertlog import AlertLog
 from harness.observe.dnslog import DnsLogFollower
 from harness.report.journal import EntryKind
 from harness.observe.metrics import MetricSampler
@@ -42,6 +44,10 @@ class Timeline:
         self.dns = DnsLogFollower(lab.dns, f"*{namespace}.{lab.info.zone}",
                                   lambda subject, detail: journal.record(EntryKind.DNS_LOG, subject, **detail),
                                   failed("dns-log"))
+        alerting = getattr(lab, "alerts", None)  # a lab without the alerting pipeline has no alert log
+        self.alerts = alerting and AlertLog(alerting, namespace,
+                                            lambda kind, subject, detail: journal.record(kind, subject, **detail),
+                                            failed("alert-log"))
         self._failed = failed
 
     def start(self) -> "Timeline":
@@ -49,10 +55,13 @@ class Timeline:
         self.recorder.wait_synced(SYNC_TIMEOUT)
         self.sampler.start()
         self.dns.start()
+        if self.alerts:
+            self.alerts.start()
         return self
 
     def stop(self) -> None:
-        for name, observer in (("dns-log", self.dns), ("metrics", self.sampler), ("resources", self.recorder)):
+        observers = [("dns-log", self.dns), ("metrics", self.sampler), ("resources", self.recorder)]
+        for name, observer in [("alert-log", self.alerts)] * bool(self.alerts) + observers:
             try:
                 observer.stop()
             except Exception as error:  # noqa: BLE001 - recorded, the others still stop

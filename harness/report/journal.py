@@ -55,6 +55,8 @@ class EntryKind(StrEnum):
     K8S_EVENT = "k8s-event"
     METRIC_SAMPLE = "metric-sample"
     DNS_LOG = "dns-log"
+    ALERT = "alert"  # an alert's state changed in Prometheus: pending, firing, inactive
+    NOTIFICATION = "notification"  # Alertmanager's notification reached the harness's receiver
     NOTE = "note"
 
 
@@ -238,3 +240,16 @@ def time_to_recover(entries) -> float | None:
     met = _first_met(entries, "recovers")
     reverted = met and _fault_entry(entries, EntryKind.FAULT_REVERTED, met.detail.get("fault_id"))
     return None if not reverted else met.offset - reverted.offset
+
+
+def time_to_alert(entries, alertname: str | None = None, kind: EntryKind = EntryKind.ALERT) -> float | None:
+    """From the first fault's application to the first firing alert (`alertname`, default any) after it;
+    with kind=NOTIFICATION, to the first firing notification. None when either is missing."""
+    applied = next((e for e in entries if e.kind is EntryKind.FAULT_APPLIED), None)
+    if applied is None:
+        return None
+    state = "state" if kind is EntryKind.ALERT else "status"
+    fired = next((e for e in entries if e.kind is kind and e.offset >= applied.offset
+                  and e.detail.get(state) == "firing"
+                  and (alertname is None or e.detail.get("alertname") == alertname)), None)
+    return None if fired is None else fired.offset - applied.offset

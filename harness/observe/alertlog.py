@@ -1,0 +1,77 @@
+"""Follows the lab's alerts into a journal: every state change of an alert that concerns a scenario (pending,
+firing, inactive) as it appears in Prometheus, and every notification that reached the webhook receiver.
+
+An alert concerns the scenario when its `namespace` label is the scenario's, or when it has no namespace
+label at all (cert-manager absent, ACME errors per CA host): those concern every scenario running.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from harness.alerts.pipeline import AlertingClient
+
+POLL_INTERVAL = 1.0  # seconds: Prometheus evaluates the rules every second in the lab
+
+
+def _key(labels: dict) -> tuple:
+    return tuple(sorted(labels.items()))
+
+
+class AlertLog:
+    """Polls Prometheus's active alerts and the receiver; `record(kind, subject, detail)` gets each change."""
+
+    def __init__(self, alerting: AlertingClient, namespace: str, record, on_error, interval: float = POLL_INTERVAL):
+        self.alerting, self.namespace, self.record, self.on_error = alerting, namespace, record, on_error
+        self.interval = interval
+        self.states: dict[tuple, tuple[str, dict]] = {}  # alert's labels -> (state, labels)
+        self._seen_notifications: set[tuple] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"alert-log {namespace}", daemon=True)
+
+    def concerns(self, labels: dict) -> bool:
+        return labels.get("namespace", self.namespace) == self.namespace
+
+    def start(self) -> "AlertLog":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self.poll()
+                if self._stop.wait(self.interval):
+                    self.poll()  # what changed between the last poll and stop()
+                    return
+        except Exception as error:  # noqa: BLE001 - handed to the scenario, which raises it
+            self.on_error(error)
+
+    def poll(self) -> None:
+        current = {_key(a["labels"]): (a["state"], a) for a in self.alerting.prometheus.alerts()
+                   if self.concerns(a["labels"])}
+        for key, (state, alert) in current.items():
+            if self.states.get(key, ("inactive",))[0] != state:
+                self._record_alert(alert["labels"], state, active_at=alert.get("activeAt"), value=alert.get("value"))
+        for key, (state, labels) in list(self.states.items()):
+            if key not in current:
+                self._record_alert(labels, "inactive")
+        self.states = {key: (state, alert["labels"]) for key, (state, alert) in current.items()}
+        for notification in self.alerting.receiver.notifications():
+            key = (notification.received_at, notification.status, _key(notification.labels))
+            if key in self._seen_notifications or not self.concerns(notification.labels):
+                continue
+            self._seen_notifications.add(key)
+            self.record("notification", f"notification {notification.alertname} {notification.status}",
+                        {"alertname": notification.alertname, "status": notification.status,
+                         "labels": dict(notification.labels), "received_at": notification.received_at,
+                         "starts_at": notification.starts_at})
+
+    def _record_alert(self, labels: dict, state: str, **detail) -> None:
+        alertname = labels.get("alertname", "")
+        self.record("alert", f"alert {alertname} {state}",
+                    {"alertname": alertname, "state": state, "labels": dict(labels),
+                     **{k: v for k, v in detail.items() if v is not None}})
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
