@@ -2,12 +2,24 @@
 (dnspython does the TSIG maths), and the levers for two production failures: DNS propagation lag (the
 lagging views) and DNS-provider permission drift (key revoke / rotate / policy).
 
-Three views of the same zones, each on its own loopback address (UDP and TCP on one port):
+Four views of the same zones, each on its own loopback address (UDP and TCP on one port):
 
     authoritative   the zones' primary: every change at once, AA set, REFUSED outside the zones; takes
                     the updates (cert-manager's RFC2136 provider sends them here)
     resolver        what cert-manager's self-check resolves through (--dns01-recursive-nameservers)
     ca_resolver     what the CA validates through (Pebble -dnsserver)
+    secondary       a secondary nameserver whose zone transfers lag: AA set, trails the primary by its
+                    per-zone delay, caches nothing
+
+Nameserver listeners serve a view on more addresses (e.g. port 53 on a free 127.53.x.y, where
+cert-manager's authoritative self-check asks the zone's NS hosts); `zone_nameservers` makes each zone's
+NS and A records name them:
+
+    DnsServer(zones, nameservers={"ns-primary": ("authoritative", ("127.53.0.0/16", 53)),
+                                  "ns-secondary": ("secondary", ("127.53.0.0/16", 53))},
+              zone_nameservers=[("ns1", "ns-primary"), ("ns2", "ns-secondary")])
+    dns.address("ns-primary"); dns.listeners        # {listener: view}
+    dns.set_propagation_delay(zone, 20, view="secondary")   # the secondary's zone transfer lag
 
 The two lagging views act like recursive resolvers: a change made at time t shows from t + delay on
 (per zone and view), and an NXDOMAIN/NODATA answer, once given, is repeated for the negative TTL (RFC
@@ -35,7 +47,7 @@ Python API (what the rest of certchaos imports):
         dns.add_zone("other.test."); dns.zones; dns.zone_settings()
 
         # propagation lag
-        dns.set_propagation_delay("certchaos.test.", 30)                    # both lagging views
+        dns.set_propagation_delay("certchaos.test.", 30)                    # both resolver views
         dns.set_propagation_delay("certchaos.test.", 90, view="ca_resolver")
         dns.set_negative_ttl("certchaos.test.", 10)          # the SOA MINIMUM, followed by both views
         dns.set_negative_ttl("certchaos.test.", 5, view="resolver")         # one view's caching only

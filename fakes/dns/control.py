@@ -1,14 +1,16 @@
 """HTTP JSON control of a DnsServer from another process (`certchaos dns serve --control`).
 
-    GET    /                              addresses of the three views, zones and their settings
-    GET    /records?name=N[&type=T][&view=V]     records at N (view: authoritative, resolver, ca_resolver)
+    GET    /                              addresses of the views and nameserver listeners, zones and settings
+    GET    /records?name=N[&type=T][&view=V]     records at N (view: authoritative, resolver, ca_resolver,
+                                                 secondary)
     POST   /records   {"name","type","data","ttl"?}        add one record
     PUT    /records   {"name","type","data":[...],"ttl"?}  replace the RRset ([] deletes it)
     DELETE /records?name=N[&type=T][&data=D]               delete a name, an RRset or one record
     GET    /zones                         zone settings
     POST   /zones     {"zone"}            serve one more zone
     PUT    /zones/Z   {"propagation_delay"?, "negative_ttl"?, "ca_propagation_delay"?, "ca_negative_ttl"?,
-                       "soa_minimum"?}   the resolver view's, the CA resolver view's, the SOA's (both views)
+                       "secondary_propagation_delay"?, "soa_minimum"?}   the resolver view's, the CA
+                       resolver view's, the secondary's zone transfer lag, the SOA's (both resolvers)
     GET    /keys                          keys, revoked flags, policies
     POST   /keys      {"name","algorithm","secret","policy"?}   add or replace a key
     POST   /keys/K/revoke | /keys/K/restore | /keys/K/rotate {"secret"}
@@ -31,7 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 from harness.errors import HarnessError
 from fakes.dns.faults import Fault
 from fakes.dns.keys import Policy, TsigKey
-from fakes.dns.resolvers import VIEWS
+from fakes.dns.resolvers import SECONDARY
 from fakes.dns.server import SETTING_PREFIX, DnsServer, check_loopback
 
 
@@ -110,7 +112,7 @@ class ControlServer:
         dns_server = self.dns
         head, rest = (parts[0], parts[1:]) if parts else ("", [])
         if (method, head, len(rest)) == ("GET", "", 0):
-            addresses = {view: "%s:%d" % dns_server.address(view) for view in VIEWS}
+            addresses = {name: "%s:%d" % dns_server.address(name) for name in dns_server.listeners}
             return dict(addresses, zones=dns_server.zone_settings())
         if head == "records" and not rest:
             return self._records(method, query, body)
@@ -170,7 +172,8 @@ class ControlServer:
         setters = {"soa_minimum": lambda s: self.dns.set_negative_ttl(zone, s)}
         for view, prefix in SETTING_PREFIX.items():
             setters[prefix + "propagation_delay"] = lambda s, v=view: self.dns.set_propagation_delay(zone, s, v)
-            setters[prefix + "negative_ttl"] = lambda s, v=view: self.dns.set_negative_ttl(zone, s, v)
+            if view != SECONDARY:  # an authoritative secondary caches nothing
+                setters[prefix + "negative_ttl"] = lambda s, v=view: self.dns.set_negative_ttl(zone, s, v)
         settings = {key: float(value) for key, value in _fields(body, set(setters)).items()}
         self.dns.zone(zone)  # 404 before anything changes
         for key, seconds in settings.items():

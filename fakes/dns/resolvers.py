@@ -1,8 +1,10 @@
-"""The two views of the zones, as dnslib resolvers: `resolve(request, exchange) -> reply`.
+"""The views of the zones, as dnslib resolvers: `resolve(request, exchange) -> reply`.
 
 The authoritative view answers from each zone's newest state, as the zone's primary server does. The
-resolver view is what a recursive resolver in front of it would say: it reads the state that has had
-time to propagate (the zone history at now - delay) and caches negative answers for the SOA minimum.
+resolver views are what a recursive resolver in front of it would say: they read the state that has had
+time to propagate (the zone history at now - delay) and cache negative answers for the SOA minimum. The
+secondary view is a secondary authoritative server whose zone transfers lag: it reads the state at
+now - delay too, but answers authoritatively and caches nothing.
 """
 
 from __future__ import annotations
@@ -28,8 +30,11 @@ MAX_CNAME_CHAIN = 16
 NEGATIVE_CACHE_SWEEP = 10_000
 TRANSFER_TYPES = {dns.rdatatype.AXFR, dns.rdatatype.IXFR}
 # The views, each on its own address: the zones' primary, the resolver cert-manager's self-check asks,
-# and the resolver the CA (Pebble) validates through; the last two trail the first independently.
-LAGGING_VIEWS = ("resolver", "ca_resolver")
+# the resolver the CA (Pebble) validates through, and a secondary nameserver; the last three trail the
+# first independently. "Both lagging views" in the API means the two resolvers.
+RESOLVER_VIEWS = ("resolver", "ca_resolver")
+SECONDARY = "secondary"
+LAGGING_VIEWS = (*RESOLVER_VIEWS, SECONDARY)
 VIEWS = ("authoritative", *LAGGING_VIEWS)
 
 
@@ -203,3 +208,23 @@ class LaggingResolver:
         with self._lock:
             self._negative.clear()
 
+
+
+class SecondaryResolver(LaggingResolver):
+    """A secondary authoritative server whose copy of each zone trails the primary by the view's delay
+    (zone transfer lag after NOTIFY/refresh): AA set, REFUSED outside the zones, no negative caching (an
+    authoritative server answers from its copy, it does not cache what it answered)."""
+
+    def __init__(self, zones: Mapping[dns.name.Name, Zone], clock: Callable[[], float]):
+        super().__init__(zones, clock, SECONDARY)
+
+    def resolve(self, request: DNSRecord, exchange: "Exchange") -> DNSRecord:
+        qname, qtype = qname_of(request), request.q.qtype
+        zone = find_zone(self.zones, qname)
+        if zone is None:
+            return refuse(request, exchange, RCODE.REFUSED, f"not authoritative for {qname}", authoritative=False)
+        if qtype in TRANSFER_TYPES:
+            return refuse(request, exchange, RCODE.REFUSED, "zone transfers are not allowed", authoritative=False)
+        result, valid_until = self.lookup(zone, qname, qtype, remember=False)
+        exchange.valid_until = min(exchange.valid_until, valid_until)
+        return render(request, result, authoritative=True)

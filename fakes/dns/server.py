@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping, Sequence
 
 import dns.name
 
@@ -14,24 +14,31 @@ from fakes.dns.faults import Fault, FaultHandle, FaultResolver, FaultSet
 from fakes.dns.handler import WireHandler
 from fakes.dns.keys import KeyStore, Policy, TsigKey
 from fakes.dns.log import QueryLog
-from fakes.dns.resolvers import LAGGING_VIEWS, VIEWS, AuthoritativeResolver, LaggingResolver, find_zone
+from fakes.dns.resolvers import (
+    LAGGING_VIEWS, RESOLVER_VIEWS, SECONDARY, VIEWS, AuthoritativeResolver, LaggingResolver, SecondaryResolver,
+    find_zone,
+)
 from fakes.dns.transport import Transport
 from fakes.dns.update import UpdateProcessor
-from fakes.dns.zone import Change, Record, Zone, name_of, rdata_of, records_of, rtype_of
+from fakes.dns.zone import DEFAULT_NAMESERVERS, Change, Record, Zone, name_of, rdata_of, records_of, rtype_of
 
 DEFAULT_TTL = 60  # seconds; what cert-manager gives its challenge TXT records
 # Default SOA MINIMUM, the lagging views' negative caching time: production zones often say 300-3600 s;
 # 60 s keeps negative caching visible yet short enough for compressed-time runs. Settable per zone/view.
 DEFAULT_NEGATIVE_TTL = 60.0
 # Prefix of each lagging view's keys in zone_settings() and the control API's PUT /zones.
-SETTING_PREFIX = {"resolver": "", "ca_resolver": "ca_"}
+SETTING_PREFIX = {"resolver": "", "ca_resolver": "ca_", SECONDARY: "secondary_"}
+# Where nameserver listeners bind when given no address: a free address in this loopback network, on a
+# fixed port (53 for what cert-manager's authoritative self-check asks), so several labs coexist.
+NAMESERVER_NETWORK = "127.53.0.0/16"
 
 
 def check_loopback(what: str, host: str) -> str:
-    """Refuse to listen anywhere but 127.0.0.0/8: the fake must never be reachable from the network."""
+    """Refuse to listen anywhere but 127.0.0.0/8 (an address, or a network for "any free address in
+    it"): the fake must never be reachable from the network."""
     try:
-        loopback = ipaddress.ip_address(host) in ipaddress.ip_network("127.0.0.0/8")
-    except ValueError:
+        loopback = ipaddress.ip_network(host).subnet_of(ipaddress.ip_network("127.0.0.0/8"))
+    except (ValueError, TypeError):
         loopback = False
     if not loopback:
         raise HarnessError(
@@ -42,8 +49,12 @@ def check_loopback(what: str, host: str) -> str:
 
 
 class DnsServer:
-    """An authoritative server for `zones` (UDP+TCP), two lagging resolver views of the same zones on
-    their own addresses, RFC 2136 updates with TSIG `keys`, faults and a log. See fakes.dns."""
+    """An authoritative server for `zones` (UDP+TCP), two lagging resolver views and a lagging secondary
+    of the same zones on their own addresses, RFC 2136 updates with TSIG `keys`, faults and a log.
+
+    `nameservers` adds listeners: {name: (view, (host, port))}, e.g. {"ns-primary": ("authoritative",
+    ("127.53.0.0/16", 53))}. `zone_nameservers` is each new zone's NS RRset as (label, address), where
+    the address may name a listener ("ns-primary"): its address once started. See fakes.dns."""
 
     def __init__(
         self,
@@ -55,22 +66,36 @@ class DnsServer:
         listen: tuple[str, int] = (LOOPBACK, 0),
         resolver_listen: tuple[str, int] = (LOOPBACK, 0),
         ca_resolver_listen: tuple[str, int] = (LOOPBACK, 0),
+        secondary_listen: tuple[str, int] = (LOOPBACK, 0),
+        nameservers: Mapping[str, tuple[str, tuple[str, int]]] = {},
+        zone_nameservers: Sequence[tuple[str, str]] = DEFAULT_NAMESERVERS,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self._settings = {"propagation_delay": float(propagation_delay), "negative_ttl": float(negative_ttl)}
+        # The secondary starts in step with the primary; propagation_delay is the resolvers' lag.
+        delays = {view: float(propagation_delay) for view in RESOLVER_VIEWS}
+        self._settings = {"propagation_delay": delays, "negative_ttl": float(negative_ttl)}
         self._initial_zones = [name_of(z) for z in zones]
         if not self._initial_zones:
             raise ValueError("DnsServer needs at least one zone, e.g. zones=['certchaos.test.']")
         self._initial_keys = list(keys)
         self._listen = {
             view: (check_loopback(f"dns {view} address", host), int(port))
-            for view, (host, port) in zip(VIEWS, (listen, resolver_listen, ca_resolver_listen))
+            for view, (host, port) in zip(VIEWS, (listen, resolver_listen, ca_resolver_listen, secondary_listen))
         }
+        self._views = {}
+        for name, (view, (host, port)) in nameservers.items():
+            if view not in VIEWS or name in VIEWS:
+                raise ValueError(f"nameserver listener {name!r}: serves one of the views {', '.join(VIEWS)} "
+                                 f"and is not named like one; got view {view!r}")
+            self._listen[name] = (check_loopback(f"dns {name} address", host), int(port))
+            self._views[name] = view
+        self._zone_nameservers = tuple(zone_nameservers)
         self.clock = clock
         self.log = QueryLog()
         self.keys = KeyStore(self._initial_keys)
         self._zones: dict[dns.name.Name, Zone] = {}
-        self._lagging = {view: LaggingResolver(self._zones, clock, view) for view in LAGGING_VIEWS}
+        self._lagging = {view: LaggingResolver(self._zones, clock, view) for view in RESOLVER_VIEWS}
+        self._lagging[SECONDARY] = SecondaryResolver(self._zones, clock)
         self._updater = UpdateProcessor(self._zones, self.keys)
         self.faults = FaultSet(clock)
         resolvers = [AuthoritativeResolver(self._zones), *self._lagging.values()]
@@ -81,17 +106,27 @@ class DnsServer:
             clock,
         )
         self.faults.on_change = self._handler.invalidate
+        self._transport: Transport | None = None
+        if not self._deferred():
+            self._add_initial_zones()
+
+    def _deferred(self) -> bool:
+        """Whether the zones' NS addresses name listeners whose addresses only start() knows."""
+        return any(address in self._views for _, address in self._zone_nameservers)
+
+    def _add_initial_zones(self) -> None:
         for origin in self._initial_zones:
             self.add_zone(origin.to_text())
-        self._transport: Transport | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> "DnsServer":
         if self._transport is not None:
             raise RuntimeError("DnsServer already started")
-        self._transport = Transport(self._handler, self._listen)
+        self._transport = Transport(self._handler, self._listen, self._views)
         self._transport.start()
+        if self._deferred():
+            self._add_initial_zones()
         return self
 
     def stop(self) -> None:
@@ -111,8 +146,7 @@ class DnsServer:
         self.faults.clear()
         self.keys = self._updater.keys = KeyStore(self._initial_keys)
         self._zones.clear()
-        for origin in self._initial_zones:
-            self.add_zone(origin.to_text())
+        self._add_initial_zones()
         for lagging in self._lagging.values():
             lagging.forget()
         self.log.clear()
@@ -126,11 +160,17 @@ class DnsServer:
             raise HarnessError(f"fake DNS server hit {len(errors)} internal error(s); the first:\n{errors[0]}")
 
     def address(self, view: str) -> tuple[str, int]:
+        """(host, port) of a view's address, or of a nameserver listener by its name."""
         if self._transport is None:
             raise RuntimeError("DnsServer not started: call start() or use it as a context manager")
-        if view not in VIEWS:
-            raise ValueError(f"unknown view {view!r}; use one of {', '.join(VIEWS)}")
+        if view not in self._listen:
+            raise ValueError(f"unknown view or listener {view!r}; use one of {', '.join(self._listen)}")
         return self._transport.addresses[view]
+
+    @property
+    def listeners(self) -> dict[str, str]:
+        """Every listener name -> the view it serves (the views' own addresses and the nameservers)."""
+        return {name: self._views.get(name, name) for name in self._listen}
 
     @property
     def authoritative(self) -> tuple[str, int]:
@@ -147,6 +187,11 @@ class DnsServer:
         """(host, port) of the lagging view the CA validates through (Pebble's -dnsserver)."""
         return self.address("ca_resolver")
 
+    @property
+    def secondary(self) -> tuple[str, int]:
+        """(host, port) of the secondary nameserver's view (its zone transfers lag)."""
+        return self.address(SECONDARY)
+
     # -- zones and records ------------------------------------------------------------------------
 
     @property
@@ -154,12 +199,16 @@ class DnsServer:
         return [origin.to_text() for origin in self._zones]
 
     def add_zone(self, name: str) -> None:
-        """Serve one more zone (SOA, NS ns1.<zone>, A 127.0.0.1 for ns1), with the default settings."""
+        """Serve one more zone (SOA; NS and A records from zone_nameservers, by default NS ns1.<zone> with
+        A 127.0.0.1), with the default settings."""
         origin = name_of(name)
         if origin in self._zones:
             raise ValueError(f"zone {origin} is already served")
+        nameservers = [(label, self.address(address)[0] if address in self._views else address)
+                       for label, address in self._zone_nameservers]
         self._zones[origin] = Zone(
-            origin.to_text(), clock=self.clock, views=LAGGING_VIEWS, on_change=self._handler.invalidate, **self._settings
+            origin.to_text(), clock=self.clock, views=LAGGING_VIEWS, nameservers=nameservers,
+            on_change=self._handler.invalidate, **self._settings
         )
         self._handler.invalidate()
 
@@ -223,26 +272,32 @@ class DnsServer:
     # -- how the lagging views trail the zones ----------------------------------------------------
 
     def set_propagation_delay(self, zone: str, seconds: float, view: str | None = None) -> None:
-        """Changes to `zone` show in `view` (None: both lagging views) `seconds` after they are made.
-        Lowering the delay reveals pending changes at once; raising it never hides what was shown."""
+        """Changes to `zone` show in `view` (None: both resolver views; "secondary": the secondary's zone
+        transfer lag) `seconds` after they are made. Lowering the delay reveals pending changes at once;
+        raising it never hides what was shown."""
         target = self.zone(zone)
-        for each in LAGGING_VIEWS if view is None else [view]:
+        for each in RESOLVER_VIEWS if view is None else [view]:
             target.set_propagation_delay(each, seconds)
 
     def set_negative_ttl(self, zone: str, seconds: float, view: str | None = None) -> None:
         """How long `view` repeats NXDOMAIN/NODATA, also for answers it already cached. With view None
-        it is the zone's SOA MINIMUM, which both lagging views follow."""
+        it is the zone's SOA MINIMUM, which both resolver views follow."""
+        if view == SECONDARY:
+            raise ValueError("the secondary is an authoritative server: it caches no negative answers")
         self.zone(zone).set_negative_ttl(seconds, view)
 
     def zone_settings(self) -> list[dict]:
-        """Per zone: serial, SOA minimum, and each lagging view's propagation delay and negative TTL
-        (keys propagation_delay, negative_ttl for "resolver"; ca_propagation_delay, ca_negative_ttl)."""
+        """Per zone: serial, SOA minimum, each resolver view's propagation delay and negative TTL (keys
+        propagation_delay, negative_ttl for "resolver"; ca_propagation_delay, ca_negative_ttl) and the
+        secondary's secondary_propagation_delay."""
         settings = []
         for zone in list(self._zones.values()):
             entry = {"zone": zone.origin.to_text(), "serial": zone.state.serial, "soa_minimum": zone.soa_minimum}
             for view, lag in zone.lags.items():
                 prefix = SETTING_PREFIX[view]
-                entry[prefix + "propagation_delay"], entry[prefix + "negative_ttl"] = lag.delay, lag.negative_ttl
+                entry[prefix + "propagation_delay"] = lag.delay
+                if view != SECONDARY:
+                    entry[prefix + "negative_ttl"] = lag.negative_ttl
             settings.append(entry)
         return settings
 

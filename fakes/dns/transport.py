@@ -10,7 +10,9 @@ socket and joins every thread.
 from __future__ import annotations
 
 import heapq
+import ipaddress
 import itertools
+import random
 import selectors
 import socket
 import struct
@@ -92,11 +94,16 @@ class Scheduler:
 
 
 def bind_pair(component: str, host: str, port: int) -> tuple[socket.socket, socket.socket]:
-    """A UDP and a TCP socket on the same host:port (port 0: a port free for both)."""
-    for _ in range(BIND_ATTEMPTS if port == 0 else 1):
+    """A UDP and a TCP socket on the same host:port (port 0: a port free for both). A host given as a
+    network ("127.53.0.0/16") means an address in it free on `port`: how nameservers get port 53 (the
+    port cert-manager's self-check asks authoritative servers on) with several labs on one machine."""
+    network = ipaddress.ip_network(host) if "/" in host else None
+    for _ in range(BIND_ATTEMPTS if port == 0 or network else 1):
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart right after a stop
+        if network is not None:  # skip the network and broadcast addresses
+            host = str(network[random.randrange(1, max(network.num_addresses - 1, 2))])
         try:
             udp.bind((host, port))
             tcp.bind((host, udp.getsockname()[1]))
@@ -109,11 +116,14 @@ def bind_pair(component: str, host: str, port: int) -> tuple[socket.socket, sock
 
 
 class Transport:
-    """Listens for each view on UDP and TCP and hands every message to the WireHandler."""
+    """Listens on UDP and TCP at each address of `listen` (keyed by listener name) and hands every
+    message to the WireHandler with the view that listener serves: `views` maps listener names to views
+    (a listener not in it is named after its view)."""
 
-    def __init__(self, handler: WireHandler, listen: dict[str, tuple[str, int]]):
+    def __init__(self, handler: WireHandler, listen: dict[str, tuple[str, int]], views: dict[str, str] | None = None):
         self.handler = handler
         self.listen = listen
+        self.views = dict(views or {})
         self.addresses: dict[str, tuple[str, int]] = {}
         self.scheduler = Scheduler()
         self._sockets: list[socket.socket] = []
@@ -126,10 +136,11 @@ class Transport:
 
     def start(self) -> None:
         try:
-            for view, (host, port) in self.listen.items():
-                udp, tcp = bind_pair(f"dns {view} view", host, port)
+            for name, (host, port) in self.listen.items():
+                view = self.views.get(name, name)
+                udp, tcp = bind_pair(f"dns {name} ({view} view)" if name != view else f"dns {view} view", host, port)
                 self._sockets += [udp, tcp]
-                self.addresses[view] = udp.getsockname()
+                self.addresses[name] = udp.getsockname()
                 udp.setblocking(False)
                 self._selector.register(udp, selectors.EVENT_READ, ("udp", view))
                 self._selector.register(tcp, selectors.EVENT_READ, ("tcp", view))

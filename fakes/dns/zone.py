@@ -26,6 +26,8 @@ ANY = dns.rdatatype.ANY
 # SOA timers of the synthesised SOA: ordinary BIND-like values; only MINIMUM (the negative TTL) matters here.
 SOA_TTL = 3600
 SOA_TIMERS = "3600 600 86400"  # refresh retry expire
+# Each new zone's NS RRset, as (label under the zone, IPv4 address of that host): one in-zone nameserver.
+DEFAULT_NAMESERVERS = (("ns1", "127.0.0.1"),)
 
 
 def glob_pattern(pattern: str) -> str:
@@ -136,24 +138,28 @@ class Zone:
         *,
         clock: Callable[[], float],
         views: Sequence[str] = ("resolver",),
-        propagation_delay: float = 0.0,
+        propagation_delay: float | Mapping[str, float] = 0.0,
         negative_ttl: float = 60.0,
+        nameservers: Sequence[tuple[str, str]] = DEFAULT_NAMESERVERS,
         on_change: Callable[[], None] = lambda: None,
     ):
         self.origin = name_of(origin)
         self.clock = clock
         self.on_change = on_change
         self.lock = threading.RLock()
-        self._check("propagation delay", propagation_delay)
+        delays = propagation_delay if isinstance(propagation_delay, Mapping) else dict.fromkeys(views, propagation_delay)
+        for delay in delays.values():
+            self._check("propagation delay", delay)
         self._check("negative TTL", negative_ttl)
         self._soa_minimum = float(negative_ttl)
-        self.lags = {view: Lag(float(propagation_delay), float(negative_ttl)) for view in views}
-        ns = dns.name.from_text("ns1", self.origin)
-        self.nameserver = ns
-        nodes = {
-            self.origin: {NS: RRset(SOA_TTL, (rdata_of(NS, ns.to_text()),))},
-            ns: {dns.rdatatype.A: RRset(SOA_TTL, (rdata_of(dns.rdatatype.A, "127.0.0.1"),))},
-        }
+        self.lags = {view: Lag(float(delays.get(view, 0.0)), float(negative_ttl)) for view in views}
+        if not nameservers:
+            raise ValueError(f"zone {self.origin} needs at least one nameserver (label, IPv4 address)")
+        hosts = [dns.name.from_text(label, self.origin) for label, _ in nameservers]
+        self.nameserver = hosts[0]  # the SOA MNAME: the primary
+        nodes = {self.origin: {NS: RRset(SOA_TTL, tuple(rdata_of(NS, host.to_text()) for host in hosts))}}
+        for host, (_, address) in zip(hosts, nameservers):
+            nodes[host] = {dns.rdatatype.A: RRset(SOA_TTL, (rdata_of(dns.rdatatype.A, address),))}
         self._history: list[ZoneState] = []
         self._commit(nodes, serial=1)
 
