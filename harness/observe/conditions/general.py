@@ -1,11 +1,12 @@
-"""Combinators every condition is built from: observe (fetch, test, view), not_, all_of, holds_throughout."""
+"""Combinators every condition is built from: observe (fetch, test, view), not_, all_of, holds_throughout,
+holds_until."""
 
 from __future__ import annotations
 
 import time
 from typing import Any, Callable, TypeVar
 
-from harness.wait import Condition, Seen
+from harness.wait import Condition, Hopeless, Seen
 
 T = TypeVar("T")
 
@@ -39,20 +40,42 @@ def all_of(*conditions: Condition) -> Condition:
 
 
 def holds_throughout(condition: Condition, seconds: float, clock: Callable[[], float] = time.monotonic) -> Condition:
-    """`condition` has held at every poll for `seconds` (a "nothing happens" expectation: no new attempt
-    before the backoff). A poll where it fails restarts the window, so an expectation with a deadline
-    fails if the window never completes."""
+    """`condition` holds at every poll for `seconds` (a "nothing happens" expectation: no new attempt
+    before the backoff, still Ready while the renewal is stuck). The first sample that fails, or raises,
+    breaks the promise for good: it raises Hopeless with what was seen, so the expectation fails at once
+    instead of restarting the window (a flicker to Ready=False must not pass)."""
     since: list[float] = []
+    broken: list[str] = []  # sticky: once broken, every later poll is hopeless too
 
     def throughout() -> Seen:
-        seen = condition()
+        if broken:
+            raise Hopeless(broken[0])
         now = clock()
-        if not seen.ok:
-            since.clear()
-            return Seen(False, {"broken": seen.state})
         if not since:
             since.append(now)
-        held = now - since[0]
-        return Seen(held >= seconds, {"held_for": round(held, 1), "state": seen.state})
+        held = round(now - since[0], 1)
+        try:
+            seen = condition()
+        except Hopeless:
+            raise
+        except Exception as error:  # noqa: BLE001 - an unreadable sample is not a sample that held
+            broken.append(f"could not look after holding for {held}s: {type(error).__name__}: {error}")
+            raise Hopeless(broken[0]) from error
+        if not seen.ok:
+            broken.append(f"stopped holding after {held}s: {seen.state!r}")
+            raise Hopeless(broken[0])
+        return Seen(held >= seconds, {"held_for": held, "state": seen.state})
 
     return throughout
+
+
+def holds_until(invariant: Condition, goal: Condition) -> Condition:
+    """`goal` comes to hold while `invariant` holds at every poll (still Ready while the refusals pile up).
+    A failing or raising `invariant` sample raises Hopeless; `goal` is looked at only while it holds."""
+
+    def until() -> Seen:
+        kept = holds_throughout(invariant, 0)()  # raises Hopeless when the invariant broke
+        seen = goal()
+        return Seen(seen.ok, {"goal": seen.state, "invariant": kept.state["state"]})
+
+    return until
