@@ -17,7 +17,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.report.journal import Journal, ScenarioInfo, Status, environment_facts
-from harness.report.summary import write_summary
+from harness.report.summary import NOT_APPLICABLE, SKIPPED, write_skip_record, write_summary
 from harness.chaos.scenario import Scenario, resolve_time_scale, status_for
 from harness.session import RUN, STATE, RunState, run_state
 
@@ -26,6 +26,10 @@ pytest_plugins = ["harness.lab.fixtures"]
 
 REPORT_DIR_KEY = "certchaos_report_dir"  # passed from the xdist controller so workers share one run dir
 DIR_NAME_LIMIT = 120  # journal dir names stay well under the 255-byte file name limit
+# Providers whose stack has nodes (kubelet, pods, Secret volumes); "local" runs processes only.
+PROVIDERS_WITH_NODES: frozenset[str] = frozenset()
+NOT_APPLICABLE_PREFIX = "not applicable: "  # a skip reason that says the provider cannot run the scenario
+SKIPS = pytest.StashKey[list]()  # node ids of scenarios that did not run (the controller's count)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,6 +44,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="keep the stack's run dir (logs, kubeconfig, certs) after the session (default: removed)")
     group.addoption("--time-scale", metavar="FACTOR", default=None,
                     help="multiply every deadline by FACTOR on slow machines (default: $CERTCHAOS_TIME_SCALE or 1)")
+    group.addoption("--allow-skips", action="store_true", default=False,
+                    help="skipped or not-applicable scenarios do not fail the run (default: they do; -k deselection "
+                         "is not a skip)")
     group.addoption("--alert-rules", metavar="FILE", default=None,
                     help="the user's alert rules (rule file or PrometheusRule) the lab's Prometheus loads (default: none)")
     group.addoption("--alert-rules-mode", choices=("add", "replace"), default="add",
@@ -55,6 +62,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line("markers", "integration: needs the real stack, e.g. @pytest.mark.integration")
     config.addinivalue_line(
+        "markers", "requires(node=False): what the scenario needs from the stack; on a provider without it the "
+        "scenario is not-applicable, e.g. @pytest.mark.requires(node=True) for a Secret mounted in a pod")
+    config.addinivalue_line(
         "markers", "exclusive: a scenario that disturbs the shared lab (restarts the controller); `certchaos run` "
         "runs it after the others, alone, e.g. @pytest.mark.exclusive")
     try:
@@ -62,6 +72,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except HarnessError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[STATE] = RunState(_report_dir(config), time_scale, config.getoption("--provider"))
+    config.stash[SKIPS] = []
+    config.pluginmanager.register(_SkipCounter(config.stash[SKIPS]), "certchaos-skips")
 
 
 def _report_dir(config: pytest.Config) -> Path:
@@ -107,6 +119,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     run = Scenario(journal, time_scale=state.time_scale)
     item.stash[RUN] = run
     state.running[item.nodeid] = run
+    requires = item.get_closest_marker("requires")
+    if requires is not None and requires.kwargs.get("node") and state.provider not in PROVIDERS_WITH_NODES:
+        pytest.skip(f"{NOT_APPLICABLE_PREFIX}needs a node (pods, Secret volumes); provider {state.provider} has none")
 
 
 @pytest.fixture
@@ -146,13 +161,34 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     status, error = _outcome(call, report)
     if status is None:
         del item.stash[RUN]
-        run_state(item.config).running.pop(item.nodeid, None)  # skipped: no journal
+        run_state(item.config).running.pop(item.nodeid, None)  # skipped: a skip record instead of a journal
+        reason = _skip_reason(report)
+        verdict = NOT_APPLICABLE if reason.startswith(NOT_APPLICABLE_PREFIX) else SKIPPED
+        write_skip_record(run.journal.path.parent, item.nodeid, verdict, reason)
         return report
     run.conclude(status, error, call.when)
     if call.when == "teardown":
         _finish(run, run_state(item.config))
         run_state(item.config).running.pop(item.nodeid, None)
     return report
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+class _SkipCounter:
+    """Counts skipped scenarios where the session's exit status is decided: the xdist controller sees every
+    worker's reports in pytest_runtest_logreport (which gets no config, hence a plugin object)."""
+
+    def __init__(self, skips: list) -> None:
+        self.skips = skips
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.skipped and not hasattr(report, "wasxfail") and "scenario" in report.keywords:
+            self.skips.append(report.nodeid)
 
 
 def _finish(run: Scenario, state: RunState) -> None:
@@ -174,5 +210,10 @@ def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
             run.conclude(Status.INTERRUPTED if interrupted else Status.HARNESS_ERROR, phase="session")
             _finish(run, state)
         state.running.clear()
-        if not hasattr(session.config, "workerinput") and state.report_dir.is_dir():
-            write_summary(state.report_dir)
+        if not hasattr(session.config, "workerinput"):
+            if state.report_dir.is_dir():
+                write_summary(state.report_dir)
+            skips = session.config.stash[SKIPS]
+            if skips and not session.config.getoption("--allow-skips") and session.exitstatus == pytest.ExitCode.OK:
+                # A scenario that did not run proved nothing: the run is not a pass unless the user said so.
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -127,11 +127,17 @@ def test_each_scenario_gets_a_journal_with_its_verdict_and_the_run_a_summary(pyt
 
     summary = (pytester.path / "out" / "summary.md").read_text()
     rows = [line for line in summary.splitlines() if line.startswith("| test_webhook.py::")]
-    assert len(rows) == len(EXPECTED)
+    assert len(rows) == len(EXPECTED) + 1  # the skipped scenario has a row too
     deviated = next(row for row in rows if "::test_deviates " in row)
     assert "| deviated |" in deviated and "Expected Certificate ns/new to be rejected within 0.2s" in deviated
     assert "test_webhook.test_deviates/journal.json" in deviated
-    assert "Totals: 7 scenarios: 3 passed, 1 deviated, 3 harness-error, 0 interrupted" in summary
+    assert "Certificate ns/new to be rejected: MISSED, saw admitted" in deviated  # the evidence that decided it
+    passed_row = next(row for row in rows if "::test_passes " in row)
+    assert "Certificate ns/new to be rejected: met, saw rejected; Certificate ns/new Ready=True: met" in passed_row
+    skipped = next(row for row in rows if "::test_skipped " in row)
+    assert "| skipped |" in skipped and "needs kind" in skipped
+    assert ("Totals: 8 scenarios: 3 passed, 1 deviated, 3 harness-error, 0 interrupted, 1 skipped, "
+            "0 not-applicable") in summary
 
 
 def test_ctrl_c_reverts_the_applied_fault_and_saves_an_interrupted_journal(pytester: pytest.Pytester):
@@ -221,3 +227,55 @@ def test_report_command_prints_the_summary_and_the_lifecycle_of_what_did_not_pas
 
     assert main(["report", str(pytester.path / "nowhere")]) == 2
     assert "no such report dir" in capsys.readouterr().err
+
+
+SKIPPING = """
+import pytest
+
+
+def test_passes(scenario):
+    pass
+
+
+@pytest.mark.skip(reason="needs kind")
+def test_skipped(scenario):
+    pass
+
+
+@pytest.mark.requires(node=True)
+def test_mounts_the_secret(scenario):
+    pass
+
+
+@pytest.mark.skip(reason="not a scenario")
+def test_plain_skip():
+    pass
+"""
+
+
+def test_a_scenario_that_did_not_run_is_listed_and_fails_the_run_unless_allowed_or_deselected(pytester: pytest.Pytester):
+    pytester.makepyfile(test_skips=SKIPPING)
+    result = pytester.runpytest("--report-dir", "out", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, skipped=3)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    summary = (pytester.path / "out" / "summary.md").read_text()
+    rows = {line.split(" | ")[0][2:]: line for line in summary.splitlines() if line.startswith("| test_skips.py::")}
+    assert "| skipped |" in rows["test_skips.py::test_skipped"] and "needs kind" in rows["test_skips.py::test_skipped"]
+    mounts = rows["test_skips.py::test_mounts_the_secret"]
+    assert "| not-applicable |" in mounts and "needs a node" in mounts and "provider local" in mounts
+    assert "test_skips.py::test_plain_skip" not in rows  # not a scenario: pytest's own business
+    assert "1 passed, 0 deviated, 0 harness-error, 0 interrupted, 1 skipped, 1 not-applicable" in summary
+
+    allowed = pytester.runpytest("--report-dir", "allowed", "--allow-skips", "-p", "no:cacheprovider")
+    assert allowed.ret == pytest.ExitCode.OK
+    deselected = pytester.runpytest("--report-dir", "deselected", "-k", "passes", "-p", "no:cacheprovider")
+    assert deselected.ret == pytest.ExitCode.OK
+    assert "0 skipped" in (pytester.path / "deselected" / "summary.md").read_text()
+
+
+def test_skips_on_xdist_workers_fail_the_run_too(pytester: pytest.Pytester):
+    pytester.makepyfile(test_skips=SKIPPING)
+    result = pytester.runpytest("-n", "2", "--report-dir", "out", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, skipped=3)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert "1 skipped, 1 not-applicable" in (pytester.path / "out" / "summary.md").read_text()

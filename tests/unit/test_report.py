@@ -6,7 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.report.journal import Clock, Journal, EntryKind, ScenarioInfo, Status
-from harness.report.summary import SUBJECT_WIDTH, lifecycle, summary_markdown, write_summary
+from harness.report.summary import (
+    NOT_APPLICABLE, SUBJECT_WIDTH, lifecycle, summary_markdown, write_skip_record, write_summary,
+)
 
 
 # Observer kinds: their lifecycle line shows every detail key.
@@ -42,8 +44,24 @@ def test_summary_has_a_row_per_journal_escapes_pipes_and_lists_an_unreadable_jou
     text = summary_markdown(tmp_path)
     rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert rows[0] == ("| test_a.py::test_one[x\\|y] | deviated | - | - | a.test_one/journal.json | "
-                       "Expected a \\| b |")
+                       "Expected a \\| b |  |")
     assert rows[1].startswith("| b.test_two | unreadable |") and "certchaos.journal/v0" in rows[1]
     assert text.rstrip().endswith(
-        "Totals: 2 scenarios: 0 passed, 1 deviated, 0 harness-error, 0 interrupted, 1 unreadable or unfinished")
+        "Totals: 2 scenarios: 0 passed, 1 deviated, 0 harness-error, 0 interrupted, 0 skipped, 0 not-applicable, "
+        "1 unreadable or unfinished")
     assert write_summary(tmp_path).read_text() == text
+
+
+def test_evidence_is_the_last_expectations_and_a_skip_record_is_a_row(tmp_path):
+    journal = Journal(tmp_path / "a.test_one" / "journal.json", ScenarioInfo("test_a.py::test_one"))
+    for subject, state in (("Certificate ns/a", "old"), ("Certificate ns/b", {"Ready": "True"})):
+        journal.record(EntryKind.EXPECTATION_MET, subject, expected="Ready=True", state=state)
+    journal.record(EntryKind.EXPECTATION_MISSED, "Challenge ns/c", expected="to show | REFUSED", last="pending")
+    journal.finish(Status.DEVIATED, {"type": "ExpectationFailed", "message": "Expected ...", "phase": "call"})
+    journal.save()
+    write_skip_record(tmp_path / "a.test_two", "test_a.py::test_two", NOT_APPLICABLE, "needs a node")
+
+    rows = [line for line in summary_markdown(tmp_path).splitlines() if line.startswith("| test_a.py")]
+    assert rows[0].endswith("| Certificate ns/b Ready=True: met, saw {'Ready': 'True'}; "
+                            "Challenge ns/c to show \\| REFUSED: MISSED, saw pending |")
+    assert rows[1] == "| test_a.py::test_two | not-applicable | - | - | a.test_two/skipped.json | needs a node |  |"
