@@ -39,6 +39,9 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
+    bin_dir = binaries.user_bin_dir(args.bin_dir)  # a bad bin dir is an error here, before any row
+    if bin_dir is not None:
+        print(f"bin dir {bin_dir} (its binaries win over the cache)")
     missing_required = 0
     rows = []
     for name, component in binaries.load_components().items():

@@ -35,8 +35,31 @@ def cache_dir() -> Path:
 
 
 def user_bin_dir(explicit: str | os.PathLike | None = None) -> Path | None:
+    """The user's bin dir (--bin-dir, else $CERTCHAOS_BIN_DIR), validated; None when neither is set.
+
+    Every consumer (binaries, CRDs, doctor) gets the dir here, so a wrong one is an error everywhere and
+    never a silent fallback to the cached binaries.
+    """
     value = explicit or os.environ.get("CERTCHAOS_BIN_DIR")
-    return Path(value).expanduser() if value else None
+    return validate_bin_dir(Path(value).expanduser()) if value else None
+
+
+def validate_bin_dir(path: Path) -> Path:
+    """`path` if it is a directory holding at least one file named like a known component, else HarnessError."""
+    names = sorted(load_components())
+    expected = f"files named like the components ({', '.join(names)})"
+    if not path.exists():
+        problem = "does not exist"
+    elif not path.is_dir():
+        problem = "is not a directory"
+    elif not any((path / name).exists() for name in names):
+        problem = "holds none of the component binaries"
+    else:
+        return path
+    raise HarnessError(
+        f"bin dir {path} {problem}: it should hold {expected}. Fix: point --bin-dir / CERTCHAOS_BIN_DIR at "
+        f"the directory your binaries are in, or unset it to use the cached builds"
+    )
 
 
 @dataclass(frozen=True)
@@ -110,6 +133,9 @@ def resolve(name: str, bin_dir: str | os.PathLike | None = None) -> Resolved:
     for path, source in options:
         if _executable(path):
             return Resolved(component, path, source)
+        if source == "bin-dir" and path.exists():
+            # The user meant this one: falling back to the cache would run something else in its name.
+            raise MissingBinary(name, [str(path)], f"make it an executable file (`chmod +x {path}`) or remove it")
     raise MissingBinary(name, [str(path) for path, _ in options], component.fix())
 
 
