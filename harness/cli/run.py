@@ -4,7 +4,8 @@ The lab (stack, fake DNS, Pebble, Toxiproxy) starts once in this process; pytest
 parallel xdist workers that attach to it through lab.json ($CERTCHAOS_LAB), each scenario in its own
 namespace, DNS zone and TSIG key. Scenarios marked exclusive run afterwards, alone.
 Writes to --report-dir: junit.xml (junit-exclusive.xml), one journal per scenario,
-summary.md, and lab/ (component logs). Exit code 0 only when every scenario passed.
+summary.md, and lab/ (component logs). Exit code 0 only when every scenario passed; a skipped or
+not-applicable scenario fails the run unless --allow-skips (deselecting with -k is not skipping).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
     run.add_argument("-k", dest="keyword", help="only scenarios matching this pytest -k expression")
     run.add_argument("--scenarios", default=str(SCENARIOS), help="scenario directory or file (default: the catalogue)")
+    run.add_argument("--allow-skips", action="store_true",
+                     help="skipped or not-applicable scenarios do not make the exit code non-zero (default: they do)")
     run.add_argument("--alert-rules", metavar="FILE", help="the user's alert rules (rule file or PrometheusRule)")
     run.add_argument("--alert-rules-mode", choices=("add", "replace"), default="add",
                      help="add: beside the default rules; replace: instead of them (default: add)")
@@ -62,6 +65,8 @@ def _run(args: argparse.Namespace) -> int:
                 command += ["--bin-dir", args.bin_dir]
             if args.keyword:
                 command += ["-k", args.keyword]
+            if args.allow_skips:
+                command.append("--allow-skips")
             result = subprocess.run(command, env=dict(os.environ, **{LAB_ENV: str(lab.info_path)}))
             returncodes.append(result.returncode)
             if result.returncode == INTERRUPTED:
