@@ -6,17 +6,26 @@ cert-manager sets it. Deadlines are the behaviour's timing plus a margin for a l
 
 from __future__ import annotations
 
-# After the DNS-01 self-check first passes, the challenges controller waits a fixed 60 s before it lets the
-# CA validate (pkg/controller/acmechallenges/sync.go: "propagation check ... wait 60 seconds").
+# After the DNS-01 self-check first passes, the DNS-01 solver sleeps a fixed 60 s (the record's TTL) inside
+# its Check before the challenges controller accepts the challenge at the CA
+# (pkg/issuer/acme/dns/dns.go, Solver.Check: `ttl := 60` ... `time.Sleep(time.Second * time.Duration(ttl))`).
 DNS01_CHECK_WAIT = 60
-# How often the self-check retries while the record is not visible (--dns01-check-retry-period, default 10 s).
+# How often the self-check retries while the record is not visible: the challenges controller re-queues the
+# Challenge after --dns01-check-retry-period (pkg/controller/acmechallenges/sync.go: queue.AddAfter(key,
+# c.DNS01CheckRetryPeriod); default 10 s in cmd/controller/app/options/options.go). Scenarios read the
+# running controller's flag (observe.conditions.controller.controller_flag) and fall back to this.
 DNS01_CHECK_RETRY_PERIOD = 10
-# Failures of a Challenge (Present refused, say) are retried by its work queue with per-item exponential
-# backoff: 5 s doubling up to 5 min (pkg/controller: DefaultItemBasedRateLimiter).
+# Failures of a Challenge (Present refused, say) are retried by its own work queue with per-item
+# exponential backoff: 5 s doubling up to 30 min (pkg/controller/acmechallenges/controller.go:
+# workqueue.NewItemExponentialFailureRateLimiter(time.Second*5, time.Minute*30); not the 5 s..5 min
+# DefaultItemBasedRateLimiter of pkg/controller/util.go that other controllers use).
 CHALLENGE_BACKOFF_BASE = 5
-CHALLENGE_BACKOFF_MAX = 300
-# After a failed issuance the trigger controller waits 1 h * 2^(failedIssuanceAttempts-1), at most 32 h,
-# before it tries again (pkg/controller/certificates/trigger: shouldBackoffReissuingOnFailure).
+CHALLENGE_BACKOFF_MAX = 30 * 60
+# After a failed issuance the trigger controller waits 1 h * 2^(failedIssuanceAttempts-1), at most 32 h
+# (from the 6th failure on), counted from lastFailureTime, before it tries again; a spec that no longer
+# matches the failed request skips the wait (pkg/controller/certificates/trigger/trigger_controller.go:
+# shouldBackoffReissuingOnFailure, stopIncreaseBackoff = 6, maxDelay = 32 h). It states the time in its log
+# at level 2: "Issuance will next be attempted at <time>".
 ISSUANCE_BACKOFF_BASE = 3600
 ISSUANCE_BACKOFF_MAX = 32 * 3600
 
@@ -30,3 +39,40 @@ def issuance_backoff(failed_attempts: int) -> int:
     if failed_attempts < 1:
         raise ValueError(f"issuance_backoff: failed_attempts must be >= 1, not {failed_attempts}")
     return min(ISSUANCE_BACKOFF_BASE * 2 ** (failed_attempts - 1), ISSUANCE_BACKOFF_MAX)
+
+
+def challenge_retry_gaps(failures: int, base: float = CHALLENGE_BACKOFF_BASE) -> list[float]:
+    """Seconds between one Challenge's consecutive Present attempts while every one fails: failure k re-queues
+    it after challenge_backoff(k); the first failure's status update (its reason set) also re-queues it at once
+    through the informer; and the work queue's delaying queue keeps only the earliest pending retry of an item
+    (client-go util/workqueue/delaying_queue.go). Hence 0, base, 4 base, 8 base, ... (5 s: 0, 5, 20, 40, 80)."""
+    times, pending = [0.0], None
+    for k in range(1, failures):
+        now = times[-1]
+        retry = now + min(base * 2 ** (k - 1), CHALLENGE_BACKOFF_MAX)
+        pending = retry if pending is None or pending <= now else min(pending, retry)
+        if k == 1:
+            times.append(now)  # the immediate resync; the backoff stays pending
+            continue
+        times.append(pending)
+    return [later - earlier for earlier, later in zip(times, times[1:])]
+
+
+def challenge_backoff(failures: int) -> float:
+    """Seconds the challenge queue waits before the retry that follows the `failures`-th failure in a row
+    (client-go's ItemExponentialFailureRateLimiter: base * 2^(failures-1), capped)."""
+    if failures < 1:
+        raise ValueError(f"challenge_backoff: failures must be >= 1, not {failures}")
+    return min(CHALLENGE_BACKOFF_BASE * 2 ** (failures - 1), CHALLENGE_BACKOFF_MAX)
+
+
+# certificates.RenewalTime (pkg/controller/certificates/util.go): renew `renewBefore` before notAfter when it
+# is shorter than the certificate's actual lifetime, else a third of that lifetime before; truncated to s.
+DEFAULT_RENEW_BEFORE_FRACTION = 1 / 3
+
+
+def renewal_time(not_before: float, not_after: float, renew_before: float | None) -> int:
+    """The epoch second cert-manager v1.11 renews at, from the certificate's own validity."""
+    lifetime = not_after - not_before
+    before = renew_before if renew_before is not None and renew_before < lifetime else lifetime * DEFAULT_RENEW_BEFORE_FRACTION
+    return int(not_after - before)  # Truncate(time.Second) on a positive time is a floor

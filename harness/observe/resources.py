@@ -8,6 +8,7 @@ CRDs) so that what a condition saw can go into the journal unchanged.
 
 from __future__ import annotations
 
+import datetime
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -167,6 +168,11 @@ def summary(kind: ResourceKind, obj: dict) -> dict:
 def revision_of(request: dict) -> int | None:
     value = ((request.get("metadata") or {}).get("annotations") or {}).get(REVISION_ANNOTATION)
     return int(value) if value is not None and value.isdigit() else None
+
+
+def epoch(timestamp: str) -> float:
+    """Epoch seconds of an RFC 3339 timestamp as the API writes it ("2026-11-28T04:01:00Z")."""
+    return datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
 def event_time(event: dict) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 from kubernetes import client
@@ -153,3 +154,51 @@ def secret_serial_changed(api: client.ApiClient, namespace: str, secret: str, fr
     return resource_condition(api, resources.SECRET, namespace, secret,
                               lambda obj: inspect(obj).get("serial") not in (None, old),
                               lambda obj: {"from": old, **inspect(obj)})
+
+
+def certificate_not_ready(api: client.ApiClient, namespace: str, name: str) -> Condition:
+    """The Certificate exists and says Ready=False (unlike not_(certificate_ready), which a Certificate that
+    does not exist also satisfies)."""
+    return certificate_condition(api, namespace, name, "Ready", "False")
+
+
+def certificate_event(api: client.ApiClient, namespace: str, certificate: str, type_: str, reason: str,
+                      message_contains: str = "", involved_kind: str | None = None) -> Condition:
+    """cert-manager recorded an Event of `type_` (Normal/Warning) and `reason` on the Certificate or one of
+    its requests, Orders or Challenges (only `involved_kind`, if given) whose message contains the text."""
+
+    def matching(found: Related) -> list[dict]:
+        return [e for e in found.events
+                if e.get("type") == type_ and e.get("reason") == reason
+                and message_contains in (e.get("message") or "")
+                and (involved_kind is None or (e.get("involvedObject") or {}).get("kind") == involved_kind)]
+
+    def view(found: Related) -> dict:
+        hits = matching(found)
+        if hits:
+            return {"event": resources.summary(resources.EVENT, hits[-1]), "matching": len(hits)}
+        return {"events": sorted({f"{e.get('type')} {e.get('reason')}" for e in found.events})}
+
+    return observe(lambda: resources.related(api, namespace, certificate, events=True),
+                   lambda found: bool(matching(found)), view)
+
+
+def renewal_due(api: client.ApiClient, namespace: str, name: str, clock: Callable[[], float] = time.time) -> Condition:
+    """The Certificate's status.renewalTime has passed (a renewal is due now)."""
+
+    def holds(crt: dict) -> bool:
+        when = (crt.get("status") or {}).get("renewalTime")
+        return when is not None and resources.epoch(when) <= clock()
+
+    return resource_condition(api, CERTIFICATE, namespace, name, holds,
+                              lambda crt: {"renewalTime": (crt.get("status") or {}).get("renewalTime"),
+                                           **certificate_view(crt)})
+
+
+def certificate_request_replaced(api: client.ApiClient, namespace: str, certificate: str, old: str) -> Condition:
+    """The Certificate's newest CertificateRequest is not `old` (a new attempt started: cert-manager replaces
+    a failed request of the same revision, so the count alone does not show it)."""
+    return issuance_condition(
+        api, namespace, certificate,
+        lambda found: found.latest_request is not None and found.latest_request["metadata"]["name"] != old,
+        lambda found: {"requests": [r["metadata"]["name"] for r in found.requests], "old": old}, acme=False)

@@ -54,3 +54,41 @@ def acme_request_total(url: str, **labels: str) -> float:
     """The ACME client's request count now, summed over the series matching `labels` (0 if none): the
     baseline a scenario takes before it expects the count to grow."""
     return metrics.total(metrics.scrape(url), metrics.ACME_REQUEST_COUNT, labels) or 0.0
+
+
+def certificate_metrics_equal(url: str, namespace: str, name: str, expiration: float, renewal: float) -> Condition:
+    """The Certificate's expiration and renewal timestamp metrics equal the given epoch seconds (the
+    Secret's notAfter and the status' renewalTime), to the second."""
+    labels = {"namespace": namespace, "name": name}
+
+    def values(samples: list[metrics.Sample]) -> dict:
+        return {"expiration": metrics.total(samples, metrics.CERTIFICATE_EXPIRATION, labels),
+                "renewal": metrics.total(samples, metrics.CERTIFICATE_RENEWAL, labels)}
+
+    return observe(lambda: metrics.scrape(url),
+                   lambda samples: values(samples) == {"expiration": expiration, "renewal": renewal},
+                   lambda samples: {**values(samples), "want": {"expiration": expiration, "renewal": renewal}})
+
+
+def acme_duration_totals(url: str, **labels: str) -> dict[str, tuple[float, float]]:
+    """{path: (requests, seconds)} of the ACME client's request duration summary (its _count and _sum)
+    over the series matching `labels` (host=... picks one scenario's path to the CA)."""
+    samples = metrics.scrape(url)
+    out: dict[str, tuple[float, float]] = {}
+    for count in metrics.select(samples, metrics.ACME_REQUEST_DURATION + "_count", labels):
+        path = count.labels.get("path", "")
+        seconds = metrics.total(samples, metrics.ACME_REQUEST_DURATION + "_sum", dict(count.labels)) or 0.0
+        requests, total = out.get(path, (0.0, 0.0))
+        out[path] = (requests + count.value, total + seconds)
+    return out
+
+
+def mean_durations(before: dict[str, tuple[float, float]],
+                   after: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """{path: (requests, mean seconds)} of the requests made between two acme_duration_totals readings."""
+    out = {}
+    for path, (requests, seconds) in after.items():
+        old_requests, old_seconds = before.get(path, (0.0, 0.0))
+        if requests > old_requests:
+            out[path] = (requests - old_requests, round((seconds - old_seconds) / (requests - old_requests), 3))
+    return out
