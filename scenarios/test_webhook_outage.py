@@ -1,25 +1,31 @@
 """Webhook unavailability: cert-manager's admission webhook is unreachable, or slower than its timeout.
 
-Spec: with failurePolicy Fail, creating or updating cert-manager resources is rejected with the webhook's
-error; a renewal that falls due during the outage does not complete (cert-manager cannot even write the
-CertificateRequest); once the webhook is back the renewal completes by itself. A webhook slower than its
-timeout (10 s, the chart's default) behaves like one that is down. Evidence: the API server's rejection
-messages, the Certificate's revision and the Secret's serial.
+Spec: with failurePolicy Fail, creating or updating cert-manager resources is rejected because the API
+server fails calling the webhook (connection refused when it is down, a timeout when it is slower than its
+10 s timeoutSeconds, the chart's default): an error distinct from the working webhook's validation denial.
+A renewal that falls due during the outage (status.renewalTime passes) does not complete (cert-manager
+cannot even write the CertificateRequest); once the webhook is back the renewal completes by itself.
+Evidence: the API server's rejection messages (for an invalid probe with the webhook up, for a valid one
+during the outage), the Certificate's renewalTime and revision.
 """
 
 from __future__ import annotations
 
 from harness.chaos.proxy_faults import ProxyDown, ProxyLatency
 from harness.lab.certificates import certificate, create_certificate
-from harness.observe.conditions.certificates import certificate_done_issuing, certificate_status_field
+from harness.observe.conditions.certificates import certificate_done_issuing, certificate_status_field, renewal_due
 from harness.observe.conditions.general import all_of, holds_throughout
-from harness.observe.conditions.webhook import rejected_by_webhook
+from harness.observe.conditions.webhook import (
+    REFUSED, TIMED_OUT, denied_by_webhook, invalid_probe, webhook_unreachable,
+)
 
 ISSUED = 30  # a CA issuer signs in well under a second; the margin covers a loaded CI machine
 # The certificate renews itself RENEWS_AFTER seconds after issuance, so the renewal falls due while the
 # webhook is down (the outage starts right after issuance and lasts longer than that).
 RENEWS_AFTER = 20
 OUTAGE = RENEWS_AFTER + 15
+# What the working webhook says about a Certificate with no names (cert-manager's validation).
+VALIDATION = "at least one of commonName, dnsNames, uris ipAddresses, or emailAddresses must be set"
 # cert-manager's issuing queue backs off on errors; after an outage of this length it retries within ~30 s.
 RECOVERY = 60
 WEBHOOK_TIMEOUT_MS = 10_000  # timeoutSeconds registered for the webhook (the chart's default)
@@ -37,11 +43,22 @@ def test_outage_rejects_changes_and_blocks_a_due_renewal_until_recovery(scenario
     scenario.steady_state(all_of(certificate_done_issuing(kube, namespace, "web"),
                                  certificate_status_field(kube, namespace, "web", "revision", equals=1)),
                           subject=subject, expected="issued once", within=ISSUED)
+    # A working webhook's denial must not pass for an outage: prove the outage check tells them apart.
+    denial = scenario.steady_state(denied_by_webhook(kube, namespace, reason=VALIDATION), subject="invalid Certificate create",
+                                   expected="denied by the webhook's validation", within=15)
+    assert not webhook_unreachable(kube, namespace, probe=invalid_probe)(), (
+        f"a validation denial ({denial['message']}) must not count as the webhook being unreachable")
     with scenario.fault(ProxyDown(isolated_webhook)):
-        scenario.expect(rejected_by_webhook(kube, namespace), subject="Certificate create",
-                        expected="rejected: failed calling webhook", within=15, detects=True)
-        scenario.expect(holds_throughout(certificate_status_field(kube, namespace, "web", "revision", equals=1), OUTAGE),
-                        subject=subject, expected="not renewed while the webhook is down", within=OUTAGE + 15)
+        scenario.expect(webhook_unreachable(kube, namespace, causes=REFUSED), subject="Certificate create",
+                        expected="rejected: failed calling webhook, connection refused", within=15, detects=True)
+        scenario.expect(all_of(renewal_due(kube, namespace, "web"),
+                               certificate_status_field(kube, namespace, "web", "revision", equals=1)),
+                        subject=subject, expected="renewal due (renewalTime passed) and not renewed",
+                        within=RENEWS_AFTER + 10)
+        scenario.expect(holds_throughout(certificate_status_field(kube, namespace, "web", "revision", equals=1),
+                                         OUTAGE - RENEWS_AFTER),
+                        subject=subject, expected="still not renewed while the webhook is down",
+                        within=OUTAGE - RENEWS_AFTER + 15)
     scenario.expect(all_of(certificate_done_issuing(kube, namespace, "web"),
                            certificate_status_field(kube, namespace, "web", "revision", at_least=2)),
                     subject=subject, expected="renewed once the webhook is back", within=RECOVERY, recovers=True)
@@ -49,8 +66,8 @@ def test_outage_rejects_changes_and_blocks_a_due_renewal_until_recovery(scenario
 
 def test_webhook_slower_than_its_timeout_behaves_like_one_that_is_down(scenario, kube, namespace, ca_issuer, isolated_webhook):
     with scenario.fault(ProxyLatency(isolated_webhook, WEBHOOK_TIMEOUT_MS + 5_000)):
-        scenario.expect(rejected_by_webhook(kube, namespace), subject="Certificate create",
-                        expected="rejected: the webhook timed out", within=60, detects=True)
+        scenario.expect(webhook_unreachable(kube, namespace, causes=TIMED_OUT), subject="Certificate create",
+                        expected="rejected: the call to the webhook timed out", within=60, detects=True)
     create_certificate(kube, namespace, certificate("web", ca_issuer, ["web.example"]))
     scenario.expect(certificate_done_issuing(kube, namespace, "web"), subject=f"Certificate {namespace}/web",
                     expected="issued once the webhook is fast again", within=ISSUED, recovers=True)

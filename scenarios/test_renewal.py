@@ -1,0 +1,81 @@
+"""Renewal timing and key rotation: a certificate renews at the wrong time, or with the wrong key.
+
+Spec: cert-manager renews at status.renewalTime = notAfter - spec.renewBefore (a third of the certificate's
+actual lifetime before notAfter when renewBefore is unset), truncated to the second; its metrics
+certmanager_certificate_expiration_timestamp_seconds and ..._renewal_timestamp_seconds equal the Secret's
+notAfter and that renewalTime, and ready_status{condition="True"} is 1; on a renewal, privateKey.rotationPolicy
+Never keeps the Secret's private key and Always generates a new one. The CA issuer signs at once, so no ACME
+is needed for this behaviour. Evidence: the Secret's certificate (validity, public key), the Certificate's
+status, cert-manager's /metrics.
+"""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives import serialization
+
+from harness.chaos.actions import trigger_renewal
+from harness.chaos.timings import renewal_time
+from harness.lab.certificates import certificate, create_certificate
+from harness.observe.conditions.certificates import certificate_done_issuing, certificate_status_field
+from harness.observe.conditions.general import all_of
+from harness.observe.conditions.metrics import certificate_metrics_equal, certificate_ready_metric
+from harness.observe.resources import CERTIFICATE, SECRET, epoch, get
+from harness.observe.tlsinspect import inspect_secret, secret_data
+
+ISSUED = 30  # a CA issuer signs in well under a second; the margin covers a loaded CI machine
+METRICS = 15  # the metrics are refreshed when the controller syncs the Certificate: within seconds
+DURATION = 3600  # cert-manager's minimum duration is one hour
+RENEW_BEFORE = 600  # an explicit renewBefore shorter than the duration, so it is the one that applies
+
+
+def public_key(kube, namespace: str, name: str) -> bytes:
+    """The public half of the Secret's private key (what rotation is about, whatever the PEM encoding)."""
+    key = serialization.load_pem_private_key(secret_data(get(kube, SECRET, namespace, name))["tls.key"], None)
+    return key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def test_renewal_time_and_metrics_follow_the_issued_certificate(scenario, lab, kube, namespace, ca_issuer):
+    certificates = {"explicit": RENEW_BEFORE, "default": None}
+    for name, before in certificates.items():
+        spec = {"duration": f"{DURATION}s", **({"renewBefore": f"{before}s"} if before else {})}
+        create_certificate(kube, namespace, certificate(name, ca_issuer, [f"{name}.example"], **spec))
+    for name, before in certificates.items():
+        subject = f"Certificate {namespace}/{name}"
+        scenario.steady_state(certificate_done_issuing(kube, namespace, name), subject=subject, expected="issued",
+                              within=ISSUED)
+        leaf = inspect_secret(get(kube, SECRET, namespace, name)).leaf
+        not_before, not_after = leaf.not_before.timestamp(), leaf.not_after.timestamp()
+        status = get(kube, CERTIFICATE, namespace, name)["status"]
+        want = renewal_time(not_before, not_after, before)
+        scenario.note("renewal time", certificate=name, notBefore=not_before, notAfter=not_after,
+                      renewBefore=before, renewalTime=status.get("renewalTime"), expected=want)
+        assert epoch(status["notAfter"]) == not_after and epoch(status["renewalTime"]) == want, (
+            f"{subject}: renewalTime should be notAfter - {before or 'lifetime/3'} = {want:.0f} and notAfter the "
+            f"Secret's {not_after:.0f}, but the status has {status.get('renewalTime')} / {status.get('notAfter')}")
+        scenario.expect(all_of(certificate_metrics_equal(lab.info.metrics_url, namespace, name, not_after, want),
+                               certificate_ready_metric(lab.info.metrics_url, namespace, name, "True")),
+                        subject=f"metrics of {subject}", expected="expiration = notAfter, renewal = renewalTime, "
+                                                                  "ready True = 1", within=METRICS)
+
+
+def test_rotation_policy_never_keeps_the_key_and_always_replaces_it(scenario, kube, namespace, ca_issuer):
+    policies = {"keep": "Never", "rotate": "Always"}
+    keys = {}
+    for name, policy in policies.items():
+        create_certificate(kube, namespace, certificate(name, ca_issuer, [f"{name}.example"],
+                                                        privateKey={"rotationPolicy": policy}))
+    for name in policies:
+        scenario.steady_state(all_of(certificate_done_issuing(kube, namespace, name),
+                                     certificate_status_field(kube, namespace, name, "revision", equals=1)),
+                              subject=f"Certificate {namespace}/{name}", expected="issued once", within=ISSUED)
+        keys[name] = public_key(kube, namespace, name)
+        trigger_renewal(kube, namespace, name)
+    for name, policy in policies.items():
+        scenario.expect(all_of(certificate_done_issuing(kube, namespace, name),
+                               certificate_status_field(kube, namespace, name, "revision", equals=2)),
+                        subject=f"Certificate {namespace}/{name}", expected="renewed (revision 2)", within=ISSUED)
+        renewed = inspect_secret(get(kube, SECRET, namespace, name))
+        same = public_key(kube, namespace, name) == keys[name]
+        assert renewed.key_matches and same == (policy == "Never"), (
+            f"rotationPolicy {policy} should {'keep' if policy == 'Never' else 'replace'} the private key on renewal, "
+            f"but it was {'kept' if same else 'replaced'} (new certificate matches its key: {renewed.key_matches})")
