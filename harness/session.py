@@ -18,7 +18,7 @@ class RunState:
     report_dir: Path
     time_scale: float
     provider: str
-    components: dict[str, str] = field(default_factory=dict)  # filled by the stack fixture
+    components: dict[str, dict] = field(default_factory=dict)  # name -> {version, source, path}; the lab fixture fills it
     running: dict[str, Scenario] = field(default_factory=dict)  # node id -> run not yet saved
 
 

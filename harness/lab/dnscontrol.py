@@ -51,6 +51,14 @@ class DnsControl:
         params = {"name": name, "view": view, **({"type": rtype} if rtype else {})}
         return self._call("GET", "/records", params=params)
 
+    def add_record(self, name: str, rtype: str, data: str, ttl: int | None = None) -> None:
+        self._call("POST", "/records", json={"name": name, "type": rtype, "data": data,
+                                             **({"ttl": ttl} if ttl is not None else {})})
+
+    def remove_records(self, name: str, rtype: str | None = None, data: str | None = None) -> None:
+        params = {"name": name, **({"type": rtype} if rtype else {}), **({"data": data} if data else {})}
+        self._call("DELETE", "/records", params=params)
+
     def add_key(self, name: str, algorithm: str, secret: str, policy: dict | None = None) -> None:
         self._call("POST", "/keys", json={"name": name, "algorithm": algorithm, "secret": secret, "policy": policy})
 

@@ -5,7 +5,10 @@
     a supervisor restarts the cert-manager controller when it dies, as the kubelet would
         (a namespace that breaks its webhook gets its own registration and "webhook-<namespace>" proxy)
     cert-manager RFC2136 provider --TSIG update--> fake DNS, authoritative view
-    cert-manager DNS-01 self-check --> fake DNS, resolver view (lag lever for the self-check)
+    cert-manager DNS-01 self-check (authoritative, its default) --> fake DNS resolver view for the zone's
+        SOA and NS, then each NS host on port 53: by default ns1 = "ns-public", the resolver view (lag
+        lever for the self-check); a zone may name "ns-primary" / "ns-secondary" (the lagging secondary)
+    controller's resolv.conf (pod DNS) --> "cluster-dns", the resolver view on port 53 (NS host names)
     Pebble's VA --> fake DNS, CA view (lag lever for the CA)
 
 `Lab` owns and starts the pieces; `LabClient` drives a running lab through APIs only (Kubernetes, the DNS
@@ -30,7 +33,7 @@ from harness.stack.kube import api_client
 from harness.stack.pebble import Management, Pebble
 from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK
-from harness.stack.local import LocalStack
+from harness.stack.local import LocalStack, component_facts
 from harness.stack.supervisor import ControllerSupervisor
 from harness.stack.toxiproxy import Proxy, Toxiproxy, ToxiproxyServer
 from harness.stack.service import Service
@@ -40,6 +43,15 @@ LAB_ENV = "CERTCHAOS_LAB"  # path of a running lab's lab.json; fixtures attach t
 # Pebble's certificate lifetime. An hour keeps cert-manager's own renewal (at 2/3 of the lifetime) out of
 # a scenario's way; scenarios renew on purpose, the way `cmctl renew` does.
 CERTIFICATE_VALIDITY = 3600
+# The fake DNS server's listeners on port 53 (each on a free 127.53.x.y), where cert-manager's default
+# (authoritative) self-check and the controller's resolv.conf reach it. Scenario zones' NS is ns-public;
+# ns-primary and ns-secondary are there for a zone that names them (see docs/ARCHITECTURE.md).
+NAMESERVERS = {
+    "cluster-dns": ("resolver", ("127.53.0.0/16", 53)),   # the pod's nameserver: resolves NS host names
+    "ns-public": ("resolver", ("127.53.0.0/16", 53)),     # the provider's public NS, trailing its API
+    "ns-primary": ("authoritative", ("127.53.0.0/16", 53)),
+    "ns-secondary": ("secondary", ("127.53.0.0/16", 53)),  # zone transfers lag by secondary_propagation_delay
+}
 
 
 @dataclass(frozen=True)
@@ -58,8 +70,10 @@ class LabInfo:
     controller_pid_file: str  # the cert-manager controller's current PID (the supervisor restarts it)
     webhook: tuple[str, int]  # cert-manager's webhook; isolated namespaces reach it through their own proxy
     webhook_ca_bundle: str  # PEM that signs the webhook's serving certificate
-    components: dict[str, str]
+    components: dict[str, dict]  # name -> {"version", "source" (cache, bin-dir, apt, ...), "path"}
     provider: str = "local"
+    dns_nameservers: dict | None = None  # fake DNS listener -> [host, port] (NAMESERVERS, port 53)
+    controller_argv: list | None = None  # the controller's command line, for a second replica
     alerting: AlertingInfo | None = None  # Prometheus, Alertmanager, blackbox exporter, webhook receiver
 
     def save(self, path: Path) -> Path:
@@ -126,7 +140,8 @@ class Lab(Service):
             # Rules checked by promtool first: a bad rule file is refused before anything starts.
             alerting = AlertPipeline(self.run_dir / "alerting", "", TimeScale.for_lifetime(CERTIFICATE_VALIDITY),
                                      user_rules=self.alert_rules, mode=self.alert_rules_mode, bin_dir=self.bin_dir)
-            dns = self.dns = self._started(DnsServer(zones=[ZONE]).start())
+            dns = self.dns = self._started(DnsServer(zones=[ZONE], nameservers=NAMESERVERS,
+                                                     zone_nameservers=[("ns1", "ns-public")]).start())
             control = self._started(ControlServer(dns, LOOPBACK).start())
             pki = RunPKI(self.run_dir / "lab-pki")
             pebble = self.pebble = self._started(
@@ -136,7 +151,8 @@ class Lab(Service):
             host, port = dns.resolver
             stack = self.stack = self._started(LocalStack(
                 bin_dir=self.bin_dir, run_dir=self.run_dir / "stack",
-                dns01_recursive_nameservers=[f"{host}:{port}"],
+                dns01_recursive_nameservers=[f"{host}:{port}"], dns01_recursive_nameservers_only=False,
+                pod_dns=dns.address("cluster-dns")[0],
                 # The Helm chart's log level: the trigger controller states its backoff only at --v=2.
                 controller_args=["--v=2"]).start())
             # The cluster-wide registration goes through a proxy too, so the path the API server takes is
@@ -147,9 +163,8 @@ class Lab(Service):
             alerting.metrics_url = stack.metrics_url
             self._started(alerting.start())
             components = dict(stack.versions())
-            for name in ("pebble", "toxiproxy-server"):
-                resolved = binaries.resolve(name, self.bin_dir)
-                components[name] = resolved.component.version if resolved.source == "cache" else str(resolved.path)
+            for name in ("pebble", "toxiproxy-server", *alerting.versions()):
+                components[name] = component_facts(binaries.resolve(name, self.bin_dir))
             self.info = LabInfo(
                 kubeconfig=str(stack.kubeconfig),
                 controller_pid_file=str(supervisor.pid_file),
@@ -163,7 +178,9 @@ class Lab(Service):
                 toxiproxy_url=toxiproxy.url,
                 webhook=(LOOPBACK, stack.ports["cert-manager-webhook"]),
                 webhook_ca_bundle=stack.pki.ca_pem.decode(),
-                components={**components, **alerting.versions()},
+                components=components,
+                dns_nameservers={name: list(dns.address(name)) for name in NAMESERVERS},
+                controller_argv=[str(arg) for arg in stack.controller_argv()],
                 alerting=alerting.info,
             )
             self.info_path = self.info.save(self.run_dir / "lab.json")

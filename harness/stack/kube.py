@@ -12,14 +12,17 @@ from kubernetes.client.rest import ApiException
 from harness.wait import Seen, wait_for
 
 
-def write_kubeconfig(path: Path, server: str, ca_cert: Path, client_cert: Path, client_key: Path,
-                     name: str = "certchaos") -> Path:
-    """A kubeconfig with one cluster, one user (client certificate) and one current context."""
+def write_kubeconfig(path: Path, server: str, ca_cert: Path, client_cert: Path | None = None,
+                     client_key: Path | None = None, name: str = "certchaos", token_file: Path | None = None) -> Path:
+    """A kubeconfig with one cluster, one user (client certificate, or a bearer token read from
+    `token_file`, as in-cluster clients read their projected token) and one current context."""
+    user = ({"tokenFile": str(token_file)} if token_file is not None
+            else {"client-certificate": str(client_cert), "client-key": str(client_key)})
     document = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority": str(ca_cert)}}],
-        "users": [{"name": name, "user": {"client-certificate": str(client_cert), "client-key": str(client_key)}}],
+        "users": [{"name": name, "user": user}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
         "current-context": name,
     }
@@ -73,3 +76,41 @@ def ensure_namespace(api: client.ApiClient, name: str) -> None:
     except ApiException as error:
         if error.status != 409:
             raise
+
+
+_RBAC_KINDS = {
+    "ServiceAccount": ("CoreV1Api", "namespaced_service_account"),
+    "ClusterRole": ("RbacAuthorizationV1Api", "cluster_role"),
+    "ClusterRoleBinding": ("RbacAuthorizationV1Api", "cluster_role_binding"),
+    "Role": ("RbacAuthorizationV1Api", "namespaced_role"),
+    "RoleBinding": ("RbacAuthorizationV1Api", "namespaced_role_binding"),
+}
+
+
+def apply_rbac(api: client.ApiClient, documents: Iterable[dict]) -> list[str]:
+    """Create (or replace) ServiceAccounts, (Cluster)Roles and their bindings; returns "Kind ns/name"s."""
+    applied = []
+    for document in documents:
+        kind, metadata = document["kind"], document["metadata"]
+        if kind not in _RBAC_KINDS:
+            raise ValueError(f"apply_rbac: {kind} {metadata.get('name')} is not one of {', '.join(_RBAC_KINDS)}")
+        group, suffix = _RBAC_KINDS[kind]
+        resource = getattr(client, group)(api)
+        namespaced = suffix.startswith("namespaced_")
+        args = [metadata["namespace"]] if namespaced else []
+        try:
+            getattr(resource, f"create_{suffix}")(*args, document)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            if kind != "ServiceAccount":  # a ServiceAccount has nothing to update; replacing would drop its tokens
+                getattr(resource, f"replace_{suffix}")(metadata["name"], *args, document)
+        applied.append(f"{kind} {metadata.get('namespace', '')}/{metadata['name']}".replace(" /", " "))
+    return applied
+
+
+def service_account_token(api: client.ApiClient, namespace: str, name: str, seconds: int) -> str:
+    """A bound token for ServiceAccount namespace/name from the TokenRequest API."""
+    response = client.CoreV1Api(api).create_namespaced_service_account_token(
+        name, namespace, {"spec": {"expirationSeconds": seconds}})
+    return response.status.token

@@ -1,9 +1,13 @@
 """The docker-less "local" provider: the real stack as local processes on loopback, the way envtest does it.
 
-etcd -> kube-apiserver -> kube-controller-manager -> cert-manager CRDs -> cert-manager webhook (+ its
-Validating/MutatingWebhookConfigurations by URL) -> cainjector -> cert-manager controller. Each component
-logs to <run-dir>/logs/<name>.log and has a readiness check with a deadline; teardown runs in reverse,
-also on Ctrl-C and on a failed start.
+etcd -> kube-apiserver -> kube-controller-manager -> cert-manager CRDs -> the chart's RBAC and
+ServiceAccounts (rendered by helm) and a token kubeconfig per component -> cert-manager webhook (+ its
+Validating/MutatingWebhookConfigurations by URL) -> cainjector -> cert-manager controller. cert-manager
+runs as it runs in a cluster: as its own ServiceAccounts with the chart's RBAC, leader election on (the
+chart's namespace kube-system, cert-manager's default lease timings), the controller with a pod's own
+hostname (its lease identity) and resolv.conf (see pod.py). Each component logs to
+<run-dir>/logs/<name>.log and has a readiness check with a deadline; teardown runs in reverse, also on
+Ctrl-C and on a failed start.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from kubernetes import client
 
 from harness.stack import binaries, certmanager
 from harness.stack.netjail import LoopbackJail
-from harness.stack.kube import api_client, apply_crds, ensure_namespace, write_kubeconfig
+from harness.stack.kube import api_client, apply_crds, apply_rbac, ensure_namespace, write_kubeconfig
+from harness.stack.pod import pod_argv, pod_name, write_resolv_conf
 from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK, free_port, port_or_free
 from harness.stack.process import ManagedProcess
@@ -55,6 +60,11 @@ def _log_contains(path: Path, needle: str) -> Callable[[], Seen]:
         text = path.read_text(errors="replace") if path.exists() else ""
         return Seen(needle in text, f"{needle!r} not yet in {path.name} ({len(text)} bytes)")
     return probe
+
+
+def component_facts(resolved: binaries.Resolved) -> dict[str, str]:
+    """What a journal records of one component: its version, where its binary came from, its path."""
+    return {"version": binaries.reported_version(resolved), "source": resolved.source, "path": str(resolved.path)}
 
 
 def stack_processes(run_dir: Path) -> list[int]:
@@ -96,13 +106,22 @@ class LocalStack(Service):
         api_port: int | None = None,
         dns01_recursive_nameservers: Sequence[str] = (),
         controller_args: Sequence[str] = (),
+        dns01_recursive_nameservers_only: bool = True,
+        pod_dns: str | None = None,
     ):
+        """`dns01_recursive_nameservers_only` False: the DNS-01 self-check asks the zone's authoritative
+        nameservers (cert-manager's default) found through the recursive ones; `pod_dns` is the
+        nameserver of the controller's resolv.conf (the pod's cluster DNS), which resolves their names."""
         self.bin_dir = bin_dir
         self._own_run_dir = run_dir is None
         self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="certchaos-stack-")).resolve()
         self.api_port = api_port
         self.dns01_recursive_nameservers = list(dns01_recursive_nameservers)
         self.controller_args = list(controller_args)
+        self.dns01_recursive_nameservers_only = dns01_recursive_nameservers_only
+        self.pod_dns = pod_dns
+        self.controller_pod: str | None = None  # the running controller's hostname: its Lease identity
+        self.kubeconfigs: dict[str, Path] = {}  # component -> kubeconfig with its ServiceAccount's token
         self.processes: dict[str, ManagedProcess] = {}
         self.ports: dict[str, int] = {}
         self.kubeconfig = self.run_dir / "kubeconfig"
@@ -117,7 +136,8 @@ class LocalStack(Service):
         # Resolve every binary first: a missing one fails before anything runs.
         self.bins = {name: binaries.binary(name, self.bin_dir) for name in (
             "etcd", "kube-apiserver", "kube-controller-manager", "cert-manager-webhook",
-            "cert-manager-cainjector", "cert-manager-controller")}
+            "cert-manager-cainjector", "cert-manager-controller", "helm")}
+        self.resolved = {name: binaries.resolve(name, self.bin_dir) for name in self.bins}
         self.crds = certmanager.crds(self.bin_dir)
         try:
             self.pki = RunPKI(self.run_dir / "pki")
@@ -126,6 +146,7 @@ class LocalStack(Service):
             self._start_controller_manager()
             apply_crds(self.api(), self.crds)
             ensure_namespace(self.api(), certmanager.NAMESPACE)
+            self._install_identities()
             self._start_webhook()
             self._start_cainjector()
             self._start_controller()
@@ -195,9 +216,10 @@ class LocalStack(Service):
             "cert-manager-metrics": self.metrics_url,
         }
 
-    def versions(self) -> dict[str, str]:
-        components = binaries.load_components()
-        return {name: components[name].version for name in self.bins}
+    def versions(self) -> dict[str, dict]:
+        """Per component: the version it ran, where the binary came from (cache, bin-dir, apt, ...) and its
+        path: a journal says which build was tested, never ours by mistake for the user's."""
+        return {name: component_facts(resolved) for name, resolved in self.resolved.items()}
 
     def write_kubeconfig(self, path: str | os.PathLike) -> Path:
         return write_kubeconfig(Path(path).expanduser().resolve(), self.api_url, self.pki.ca_cert,
@@ -283,6 +305,15 @@ class LocalStack(Service):
             "--profiling=false",
         ], _http_ok(f"https://{LOOPBACK}:{port}/healthz", verify=str(self.pki.ca_cert)))
 
+    def _install_identities(self) -> None:
+        """The chart's ServiceAccounts and RBAC, and a kubeconfig per component with its token."""
+        kube_version = binaries.load_components()["kube-apiserver"].version
+        apply_rbac(self.api(), certmanager.chart_rbac(kube_version, self.bin_dir))
+        tokens = certmanager.component_tokens(self.api(), self.run_dir / "tokens")
+        for component, token in tokens.items():
+            self.kubeconfigs[component] = write_kubeconfig(
+                self.run_dir / f"kubeconfig-{component}", self.api_url, self.pki.ca_cert, token_file=token)
+
     def _start_webhook(self) -> None:
         port = self.ports["cert-manager-webhook"] = free_port()
         healthz = self.ports["cert-manager-webhook-healthz"] = free_port()
@@ -294,7 +325,7 @@ class LocalStack(Service):
         for index, (bridge, ready) in enumerate(jail.host_bridges()):
             self._spawn(f"cert-manager-webhook-bridge-{index}", bridge, ready)
         self._spawn("cert-manager-webhook", jail.wrap([
-            self.bins["cert-manager-webhook"], f"--kubeconfig={self.kubeconfig}",
+            self.bins["cert-manager-webhook"], f"--kubeconfig={self.kubeconfigs['cert-manager-webhook']}",
             f"--secure-port={port}", f"--healthz-port={healthz}",
             f"--tls-cert-file={serving.cert}", f"--tls-private-key-file={serving.key}",
         ]), _http_ok(f"http://{LOOPBACK}:{healthz}/healthz"))
@@ -309,23 +340,38 @@ class LocalStack(Service):
     def _start_cainjector(self) -> None:
         log = self.log_path("cert-manager-cainjector")
         self._spawn("cert-manager-cainjector", [
-            self.bins["cert-manager-cainjector"], f"--kubeconfig={self.kubeconfig}", "--leader-elect=false",
+            self.bins["cert-manager-cainjector"], f"--kubeconfig={self.kubeconfigs['cert-manager-cainjector']}",
+            "--leader-elect=true", f"--leader-election-namespace={certmanager.LEADER_ELECTION_NAMESPACE}",
         ], _log_contains(log, "Starting workers"))
 
-    def controller_argv(self) -> list:
-        port = self.ports.setdefault("cert-manager-metrics", free_port())
+    def controller_argv(self, metrics_port: int | None = None) -> list:
+        """The controller's command line (as the chart's Deployment runs it: leader election in
+        kube-system with cert-manager's default lease timings, 60 s / 40 s / 15 s, which the chart
+        leaves unset), metrics on `metrics_port` (default: the stack's)."""
+        port = metrics_port or self.ports.setdefault("cert-manager-metrics", free_port())
         argv = [
-            self.bins["cert-manager-controller"], f"--kubeconfig={self.kubeconfig}",
-            "--leader-elect=false", f"--cluster-resource-namespace={certmanager.NAMESPACE}",
+            self.bins["cert-manager-controller"], f"--kubeconfig={self.kubeconfigs['cert-manager-controller']}",
+            "--leader-elect=true", f"--leader-election-namespace={certmanager.LEADER_ELECTION_NAMESPACE}",
+            f"--cluster-resource-namespace={certmanager.NAMESPACE}",
             f"--metrics-listen-address={LOOPBACK}:{port}",
         ]
         if self.dns01_recursive_nameservers:
-            argv += [f"--dns01-recursive-nameservers={','.join(self.dns01_recursive_nameservers)}",
-                     "--dns01-recursive-nameservers-only"]
+            argv.append(f"--dns01-recursive-nameservers={','.join(self.dns01_recursive_nameservers)}")
+            if self.dns01_recursive_nameservers_only:
+                argv.append("--dns01-recursive-nameservers-only")
         return argv + self.controller_args
 
+    def controller_pod_argv(self, argv: Sequence, hostname: str) -> list[str]:
+        """`argv` in a pod sandbox named `hostname`, with the pod DNS as its resolv.conf if there is one."""
+        resolv = write_resolv_conf(self.run_dir / "controller-resolv.conf", self.pod_dns) if self.pod_dns else None
+        return pod_argv(argv, hostname, resolv)
+
     def _start_controller(self) -> None:
-        self._spawn("cert-manager-controller", self.controller_argv(), _http_ok(self.metrics_url))
+        # Every start is a new pod (as a ReplicaSet replaces an evicted or deleted one): a new hostname,
+        # hence a new Lease identity that must wait for the old holder's lease to expire.
+        self.controller_pod = pod_name("cert-manager")
+        self._spawn("cert-manager-controller", self.controller_pod_argv(self.controller_argv(), self.controller_pod),
+                    _http_ok(self.metrics_url))
 
     def restart_controller(self, dns01_recursive_nameservers: Sequence[str] | None = None,
                            controller_args: Sequence[str] | None = None) -> None:

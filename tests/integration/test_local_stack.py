@@ -143,3 +143,49 @@ def test_a_failing_test_leaves_nothing_running(tmp_path):
     run_dir = next(line.split()[1] for line in result.stdout.splitlines() if line.startswith("STACK_RUN_DIR"))
     assert stack_processes(Path(run_dir)) == []
     assert not Path(run_dir).exists()
+
+
+def test_cert_manager_runs_as_its_chart_service_accounts_with_the_chart_rbac(stack, kube):
+    """The components authenticate with their ServiceAccounts' tokens, and the chart's RBAC (not
+    system:masters) is what lets them work: a controller token may not read what the chart denies it."""
+    from harness.stack.certmanager import SERVICE_ACCOUNTS
+    from harness.stack.kube import api_client
+
+    for component, account in SERVICE_ACCOUNTS.items():
+        kubeconfig = stack.kubeconfigs[component]
+        assert "tokenFile" in kubeconfig.read_text() and "client-certificate" not in kubeconfig.read_text()
+        review = client.AuthenticationV1Api(kube).create_token_review(
+            {"spec": {"token": Path(yaml_token(kubeconfig)).read_text()}})
+        assert review.status.user.username == f"system:serviceaccount:cert-manager:{account}", review.status
+    as_controller = api_client(stack.kubeconfigs["cert-manager-controller"])
+    try:
+        client.CertificatesV1Api(as_controller).list_certificate_signing_request()  # the chart grants this
+        with pytest.raises(client.ApiException) as denied:  # and not this: no RBAC to change RBAC
+            client.RbacAuthorizationV1Api(as_controller).list_cluster_role()
+        assert denied.value.status == 403
+    finally:
+        as_controller.close()
+
+
+def yaml_token(kubeconfig: Path) -> str:
+    import yaml
+    return yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]["tokenFile"]
+
+
+def test_the_controller_holds_the_lease_under_its_pod_hostname(stack, kube):
+    from harness.observe.conditions.lease import lease_held_by
+    from harness.stack.certmanager import CONTROLLER_LEASE, LEADER_ELECTION_NAMESPACE
+
+    # A fresh lab's first controller finds no Lease and takes it at once; 30 s covers a loaded machine.
+    wait_for(lease_held_by(kube, LEADER_ELECTION_NAMESPACE, CONTROLLER_LEASE, stack.controller_pod),
+             subject="Lease kube-system/cert-manager-controller", expected=f"held by {stack.controller_pod}",
+             timeout=30)
+
+
+def test_versions_name_source_and_path_of_every_binary(stack):
+    versions = stack.versions()
+    assert {"kube-apiserver", "cert-manager-controller", "helm", "etcd"} <= set(versions)
+    for name, facts in versions.items():
+        assert set(facts) == {"version", "source", "path"}, (name, facts)
+        assert Path(facts["path"]).is_file() and facts["source"] in ("cache", "bin-dir", "apt", "apt-fallback")
+    assert versions["cert-manager-controller"]["version"] == "v1.11.5"
