@@ -1,34 +1,94 @@
 """DNS propagation lag: the challenge TXT record is published, but a resolver does not see it yet.
 
-Spec: when cert-manager's self-check asks a lagging resolver, it waits the lag out and the CA then
-validates once, successfully. When the CA's resolver lags behind what the self-check sees, validation
-fails: the Certificate is Ready=False with the reason, failedIssuanceAttempts and lastFailureTime are set,
-no new attempt starts before the backoff (1 h in v1.11), and a manual renewal after DNS caught up succeeds.
-Evidence: Challenge reasons, Certificate status, CertificateRequest count, and the fake DNS log of what
-the CA's resolver answered.
+Spec: when cert-manager's self-check asks a lagging resolver, it re-checks every --dns01-check-retry-period
+until it sees the record, then waits 60 s more before it lets the CA validate, and the CA validates once,
+successfully. When the CA's resolver lags behind what the self-check sees, validation fails: the
+Certificate is Issuing=False and Ready=False with reason Failed and a Warning "Failed" Event, the ready
+metric says False, failedIssuanceAttempts counts exactly the failures, lastFailureTime is set, and the
+trigger controller states the next attempt at lastFailureTime + 1 h * 2^(failures-1) and starts none
+before; a change of the Certificate's spec skips that backoff; a manual renewal after DNS caught up succeeds
+and clears both failure fields.
+Evidence: the fake DNS log (self-check and CA queries, their times and answers), Challenge reasons, the
+Certificate's conditions and status fields, its Events, the ready metric, the CertificateRequest count, and
+the controller's own "Issuance will next be attempted at" log line.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from kubernetes import client
+
 from harness.chaos.actions import trigger_renewal
 from harness.chaos.dns_faults import PropagationLag
-from harness.chaos.timings import DNS01_CHECK_WAIT, ISSUANCE
+from harness.chaos.timings import DNS01_CHECK_RETRY_PERIOD, DNS01_CHECK_WAIT, ISSUANCE, issuance_backoff
 from harness.lab.certificates import certificate, create_certificate
 from harness.observe.conditions.acme import challenge_reason_contains, order_state
 from harness.observe.conditions.certificates import (
-    certificate_done_issuing, certificate_request_count, certificate_status_field,
+    certificate_condition, certificate_done_issuing, certificate_event, certificate_request_condition,
+    certificate_request_count, certificate_request_replaced, certificate_status_field,
 )
-from harness.observe.conditions.dns import ca_answers
+from harness.observe.conditions.controller import (
+    controller_flag, go_duration_seconds, issuance_backoff_announced, next_issuance_attempts,
+)
+from harness.observe.conditions.dns import ca_answers, first_seen, gaps, txt_queries
 from harness.observe.conditions.general import all_of, holds_throughout
+from harness.observe.conditions.metrics import certificate_ready_metric
+from harness.observe.resources import CERTIFICATE, epoch, get, related
 
-SELF_CHECK_LAG = 20  # seconds the self-check's resolver lags: long enough to see it wait
+SELF_CHECK_LAG = 25  # seconds the self-check's resolver lags: two or three re-checks, enough to measure them
 # The CA's resolver must still lag when the CA asks, i.e. longer than the self-check plus its sleep.
 CA_LAG = DNS01_CHECK_WAIT + 60
-BACKOFF_WINDOW = 20  # seconds in which no new attempt may start after the failure
+BACKOFF_WINDOW = 20  # seconds in which no new attempt may start after the failure (the backoff is 1 h)
+# The controller's clock and lastFailureTime (stored to the second) against the time it announces.
+ANNOUNCED_WITHIN = 2
+# A spec change re-triggers through the informers: a new request ~2-7 s later here (key generation,
+# approval); 15 s covers a loaded machine.
+SPEC_CHANGE_STARTS = 15
+# Re-check spacing: the queue's AddAfter fires on time; a check takes milliseconds plus load.
+RETRY_SLACK = 3
+# From the self-check's first sight of the record: the 60 s sleep, then accepting the challenge and the
+# CA's validation (milliseconds here); 20 s covers a loaded machine.
+CA_ASKS_WITHIN = DNS01_CHECK_WAIT + 20
+FAILED = "The certificate request has failed to complete and will be retried"
+
+
+def controller_log(lab) -> Path:
+    """The local stack writes each component's log under <stack run dir>/logs, next to the kubeconfig."""
+    return Path(lab.info.kubeconfig).parent / "logs" / "cert-manager-controller.log"
+
+
+def retry_period(lab) -> float:
+    value = controller_flag(lab.info.controller_pid_file, "--dns01-check-retry-period")
+    return DNS01_CHECK_RETRY_PERIOD if value is None else go_duration_seconds(value)
+
+
+def failed_attempt(kube, lab, namespace: str, name: str, attempts: int):
+    """The Certificate's state after its `attempts`-th failed issuance, as cert-manager must show it."""
+    return all_of(certificate_status_field(kube, namespace, name, "failedIssuanceAttempts", equals=attempts),
+                  certificate_status_field(kube, namespace, name, "lastFailureTime", is_set=True),
+                  certificate_condition(kube, namespace, name, "Issuing", "False", reason="Failed"),
+                  certificate_done_issuing(kube, namespace, name, ready="False"),
+                  certificate_ready_metric(lab.info.metrics_url, namespace, name, condition="False"))
+
+
+def assert_backoff_announced(scenario, kube, lab, namespace: str, name: str, attempts: int) -> None:
+    """The controller states the next attempt at lastFailureTime + 1 h * 2^(attempts-1)."""
+    scenario.expect(issuance_backoff_announced(controller_log(lab), namespace, name, at_least=attempts),
+                    subject="cert-manager trigger controller", expected=f"to announce backoff #{attempts}",
+                    within=10)  # logged on the status update that recorded the failure
+    failed_at = epoch(get(kube, CERTIFICATE, namespace, name)["status"]["lastFailureTime"])
+    announced = next_issuance_attempts(controller_log(lab), namespace, name)[-1]
+    want = failed_at + issuance_backoff(attempts)
+    scenario.note("issuance backoff", attempts=attempts, last_failure=failed_at, announced=announced, expected=want)
+    assert abs(announced - want) <= ANNOUNCED_WITHIN, (
+        f"after {attempts} failure(s) the next attempt should be lastFailureTime + {issuance_backoff(attempts)} s "
+        f"= {want:.0f}, but the controller announced {announced:.0f} ({announced - failed_at:+.0f} s)")
 
 
 def test_self_check_waits_out_the_lag_and_the_ca_validates_once(scenario, lab, kube, namespace, acme_issuer):
     name, dns_name = "web", acme_issuer.dns_name("web")
+    fqdn = f"_acme-challenge.{dns_name}."
     with scenario.fault(PropagationLag(lab.dns, acme_issuer.zone, SELF_CHECK_LAG, view="resolver")):
         create_certificate(kube, namespace, certificate(name, acme_issuer.ref, [dns_name]))
         scenario.expect(challenge_reason_contains(kube, namespace, name, "not yet propagated"),
@@ -38,11 +98,29 @@ def test_self_check_waits_out_the_lag_and_the_ca_validates_once(scenario, lab, k
                         expected="Ready=True and done issuing", within=SELF_CHECK_LAG + ISSUANCE)
     scenario.steady_state(certificate_done_issuing(kube, namespace, name), subject=f"Certificate {namespace}/{name}",
                           expected="Ready=True", within=10)
-    answers = ca_answers(lab.dns, f"_acme-challenge.{dns_name}.")
+    answers = ca_answers(lab.dns, fqdn)
     assert answers and all(rcode == "NOERROR" and count > 0 for rcode, count in answers), (
         f"the CA's resolver should only ever have answered with the record, but answered {answers}")
     scenario.expect(certificate_request_count(kube, namespace, name, 1), subject=f"Certificate {namespace}/{name}",
                     expected="issued by its first CertificateRequest", within=5)
+
+    # DNS-01 timing, from what the resolvers were asked.
+    checks = txt_queries(lab.dns, fqdn, "resolver")
+    seen = first_seen(checks)
+    assert seen is not None, f"the self-check never saw the record: {checks}"
+    misses = [q.at for q in checks if q.at <= seen.at]
+    period = retry_period(lab)
+    # The first failed check's status update (the Challenge's reason) re-queues it at once; from then on the
+    # controller re-checks every retry period.
+    spacing = gaps(misses)
+    scenario.note("self-check re-checks", period=period, gaps=spacing)
+    assert len(spacing) >= 2 and spacing[0] <= period + RETRY_SLACK and all(
+        period - 1 <= gap <= period + RETRY_SLACK for gap in spacing[1:]), (
+        f"the self-check should re-check every {period:g} s until it sees the record, but asked {spacing} s apart")
+    ca_first = txt_queries(lab.dns, fqdn, "ca_resolver")[0].at
+    assert DNS01_CHECK_WAIT <= ca_first - seen.at <= CA_ASKS_WITHIN, (
+        f"the CA should be let to validate {DNS01_CHECK_WAIT} s after the self-check saw the record, "
+        f"but it asked {ca_first - seen.at:.1f} s after")
 
 
 def test_ca_lag_fails_validation_and_a_manual_renewal_succeeds_after_dns_caught_up(
@@ -53,12 +131,15 @@ def test_ca_lag_fails_validation_and_a_manual_renewal_succeeds_after_dns_caught_
         create_certificate(kube, namespace, certificate(name, acme_issuer.ref, [dns_name]))
         scenario.expect(order_state(kube, namespace, name, "invalid"), subject=f"Order for {namespace}/{name}",
                         expected="invalid (the CA could not see the TXT record)", within=ISSUANCE, detects=True)
-        scenario.expect(all_of(certificate_status_field(kube, namespace, name, "failedIssuanceAttempts", at_least=1),
-                               certificate_status_field(kube, namespace, name, "lastFailureTime", is_set=True),
-                               certificate_done_issuing(kube, namespace, name, ready="False")),
-                        subject=subject, expected="Ready=False with failedIssuanceAttempts and lastFailureTime",
-                        within=30)
-        scenario.expect(holds_throughout(certificate_request_count(kube, namespace, name, 1), BACKOFF_WINDOW),
+        scenario.expect(failed_attempt(kube, lab, namespace, name, 1), subject=subject,
+                        expected="Issuing=False/Ready=False (Failed), failedIssuanceAttempts=1, lastFailureTime, "
+                                 "ready metric False", within=30)
+        scenario.expect(certificate_event(kube, namespace, name, "Warning", "Failed", FAILED, "Certificate"),
+                        subject=subject, expected="a Warning Failed Event", within=10)
+        assert_backoff_announced(scenario, kube, lab, namespace, name, 1)
+        # A new attempt would replace the failed request (same revision) with a pending one.
+        scenario.expect(holds_throughout(certificate_request_condition(kube, namespace, name, "Ready", "False", "Failed"),
+                                         BACKOFF_WINDOW),
                         subject=subject, expected=f"no new attempt for {BACKOFF_WINDOW}s (backoff)",
                         within=BACKOFF_WINDOW + 10)
     answers = ca_answers(lab.dns, f"_acme-challenge.{dns_name}.")
@@ -67,5 +148,32 @@ def test_ca_lag_fails_validation_and_a_manual_renewal_succeeds_after_dns_caught_
     trigger_renewal(kube, namespace, name)
     # cert-manager replaces the failed CertificateRequest with a new one, so success is the first revision.
     scenario.expect(all_of(certificate_done_issuing(kube, namespace, name),
-                           certificate_status_field(kube, namespace, name, "revision", equals=1)),
-                    subject=subject, expected="issued by the manual renewal", within=ISSUANCE, recovers=True)
+                           certificate_status_field(kube, namespace, name, "revision", equals=1),
+                           certificate_status_field(kube, namespace, name, "failedIssuanceAttempts", is_set=False),
+                           certificate_status_field(kube, namespace, name, "lastFailureTime", is_set=False)),
+                    subject=subject, expected="issued by the manual renewal, failure fields cleared",
+                    within=ISSUANCE, recovers=True)
+    scenario.expect(certificate_event(kube, namespace, name, "Normal", "Issuing", "successfully issued", "Certificate"),
+                    subject=subject, expected="a Normal Issuing Event for the issued certificate", within=10)
+
+
+def test_a_spec_change_skips_the_issuance_backoff(scenario, lab, kube, namespace, acme_issuer):
+    name = "web"
+    subject = f"Certificate {namespace}/{name}"
+    names = [acme_issuer.dns_name("web")]
+    with scenario.fault(PropagationLag(lab.dns, acme_issuer.zone, CA_LAG, view="ca")):
+        create_certificate(kube, namespace, certificate(name, acme_issuer.ref, names))
+        scenario.expect(failed_attempt(kube, lab, namespace, name, 1), subject=subject,
+                        expected="the first issuance failed", within=ISSUANCE + 30, detects=True)
+        assert_backoff_announced(scenario, kube, lab, namespace, name, 1)
+        failed_request = related(kube, namespace, name, acme=False).latest_request["metadata"]["name"]
+        # The user fixes the Certificate (one more name): no renewal by hand, the backoff must not apply.
+        names.append(acme_issuer.dns_name("www"))
+        client.CustomObjectsApi(kube).patch_namespaced_custom_object(
+            CERTIFICATE.group, CERTIFICATE.version, namespace, CERTIFICATE.plural, name, {"spec": {"dnsNames": names}})
+        scenario.expect(certificate_request_replaced(kube, namespace, name, failed_request), subject=subject,
+                        expected="a new attempt (request) at once for the changed spec", within=SPEC_CHANGE_STARTS)
+        # The CA still lags, so the second attempt fails too: the counter and the backoff grow.
+        scenario.expect(failed_attempt(kube, lab, namespace, name, 2), subject=subject,
+                        expected="the second issuance failed", within=ISSUANCE + 30)
+        assert_backoff_announced(scenario, kube, lab, namespace, name, 2)
