@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "harness.cli.dns",
     "harness.cli.run",
     "harness.cli.report",
+    "harness.cli.mutants",
 )
 
 

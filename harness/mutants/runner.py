@@ -1,0 +1,160 @@
+"""One mutant's verdict: build it, run its owning scenarios against it through --bin-dir, read the result.
+
+The scenarios run as `certchaos run` in a child process (a lab of their own, the mutant's binaries winning
+over the cache); its junit files say which scenario failed, its journals say whether that failure was the
+system deviating (the mutant is killed) or the harness breaking (a run error, not a kill).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TextIO
+
+from harness.errors import HarnessError
+from harness.mutants.build import BuildFailed, Built, build
+from harness.mutants.catalogue import Mutant
+from harness.mutants.patch import PatchDoesNotApply
+
+SCENARIOS = Path(__file__).resolve().parent.parent.parent / "scenarios"
+NO_TESTS = 5  # pytest's exit code when -k selected nothing
+# The whole catalogue takes ~4.5 min (the longest scenario ~4); twice that leaves room for a loaded machine.
+RUN_TIMEOUT = 15 * 60
+# After Ctrl-C the lab stops its processes in reverse order: seconds; past this, it is killed.
+STOP_GRACE = 120
+
+KILLED, SURVIVED, TIMED_OUT, NOT_BUILT, RUN_ERROR = "killed", "survived", "timed-out", "not-built", "run-error"
+STATUSES = (KILLED, SURVIVED, TIMED_OUT, NOT_BUILT, RUN_ERROR)
+
+
+@dataclass
+class Outcome:
+    mutant: Mutant
+    status: str  # one of STATUSES
+    scenarios: list[str] = field(default_factory=list)  # what ran against it ("test_x.py::test_y")
+    killed_by: list[str] = field(default_factory=list)
+    detail: str = ""  # why: the needs of a survivor, the error of a mutant not built or a run error
+    build_seconds: float | None = None
+    build_cached: bool = False
+    run_seconds: float | None = None
+    report_dir: str | None = None  # the mutant's `certchaos run` report
+
+
+def scenario_id(node_id: str) -> str:
+    """"scenarios/test_x.py::test_y" -> "test_x.py::test_y" (journals, collection)."""
+    return node_id.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def collect(keyword: str | None, scenarios: Path = SCENARIOS) -> list[str]:
+    """The scenario tests a -k expression selects (all when None), without running them."""
+    command = [sys.executable, "-m", "pytest", str(scenarios), "--collect-only", "-q", "-p", "no:cacheprovider"]
+    if keyword:
+        command += ["-k", keyword]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)  # collection takes seconds
+    if result.returncode == NO_TESTS:
+        return []
+    if result.returncode != 0:
+        raise HarnessError(f"collecting scenarios with -k {keyword!r} failed (exit {result.returncode}):\n"
+                           f"{(result.stdout + result.stderr).strip()[-2000:]}")
+    return [scenario_id(line.strip()) for line in result.stdout.splitlines() if "::" in line]
+
+
+def failed_scenarios(report_dir: Path) -> list[str]:
+    """Scenario tests with a <failure> in the run's junit files (setup errors are <error>: not failures)."""
+    failed = []
+    for junit in sorted(report_dir.glob("junit*.xml")):
+        for case in ElementTree.parse(junit).getroot().iter("testcase"):
+            if case.find("failure") is not None:
+                module = case.get("classname", "").rsplit(".", 1)[-1]
+                failed.append(f"{module}.py::{case.get('name')}")
+    return failed
+
+
+def journal_statuses(report_dir: Path) -> dict[str, str]:
+    """Each scenario's verdict from its journal: passed, deviated, harness-error or interrupted."""
+    statuses = {}
+    for path in report_dir.glob("*/journal.json"):
+        journal = json.loads(path.read_text())
+        statuses[scenario_id(journal["scenario"]["node_id"])] = journal["status"]
+    return statuses
+
+
+def classify(returncode: int, report_dir: Path) -> tuple[str, list[str], str]:
+    """(status, killers, detail) of a finished run: killed by scenarios that deviated, else survived/run error."""
+    statuses = journal_statuses(report_dir)
+    failed = failed_scenarios(report_dir)
+    killers = [name for name in failed if statuses.get(name, "deviated") == "deviated"]
+    if killers:
+        return KILLED, killers, ""
+    if returncode == 0:
+        return SURVIVED, [], ""
+    broken = [f"{name} ({statuses.get(name, 'failed')})" for name in failed]
+    return RUN_ERROR, [], (f"exit {returncode}; " + (", ".join(broken) if broken else "no scenario verdict; see run.log"))
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Ctrl-C to the run's process group (the lab tears down), then SIGKILL if it will not stop."""
+    try:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=STOP_GRACE)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def run_scenarios(bin_dir: Path, keyword: str | None, report_dir: Path, *, workers: int, timeout: float,
+                  scenarios: Path = SCENARIOS) -> tuple[int | None, float]:
+    """`certchaos run` against the mutant's binaries; (exit code or None on timeout, seconds)."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "harness.cli", "run", "--bin-dir", str(bin_dir), "--report-dir", str(report_dir),
+               "--workers", str(workers), "--scenarios", str(scenarios)]
+    if keyword:
+        command += ["-k", keyword]
+    started = time.monotonic()
+    with open(report_dir / "run.log", "w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            returncode: int | None = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _stop(process)
+            returncode = None
+        except BaseException:  # Ctrl-C here: the lab in the child must still stop
+            _stop(process)
+            raise
+    return returncode, time.monotonic() - started
+
+
+def run_mutant(mutant: Mutant, report_root: Path, *, all_scenarios: bool = False, workers: int = 8,
+               timeout: float = RUN_TIMEOUT, scenarios: Path = SCENARIOS, out: TextIO | None = None,
+               builder: Callable[[Mutant], Built] | None = None) -> Outcome:
+    out = out or sys.stderr
+    keyword = None if all_scenarios else mutant.owner
+    selected = collect(keyword, scenarios)
+    if not selected:
+        return Outcome(mutant, SURVIVED, detail=f"no scenario matches -k {mutant.owner!r}; needs: {mutant.needs}")
+    try:
+        built = (builder or build)(mutant)
+    except (PatchDoesNotApply, BuildFailed) as error:
+        print(f"certchaos mutants: {error}", file=out, flush=True)
+        return Outcome(mutant, NOT_BUILT, selected, detail=str(error))
+    outcome = Outcome(mutant, SURVIVED, selected, build_seconds=built.seconds, build_cached=built.cached,
+                      report_dir=str(report_root / mutant.name))
+    print(f"mutant {mutant.name}: running {len(selected)} scenario(s) (-k {keyword or '<all>'})", file=out, flush=True)
+    returncode, outcome.run_seconds = run_scenarios(built.bin_dir, keyword, report_root / mutant.name,
+                                                    workers=workers, timeout=timeout, scenarios=scenarios)
+    if returncode is None:
+        outcome.status, outcome.detail = TIMED_OUT, f"no verdict within {timeout:.0f} s; stopped"
+        return outcome
+    outcome.status, outcome.killed_by, outcome.detail = classify(returncode, report_root / mutant.name)
+    if outcome.status == SURVIVED:
+        outcome.detail = f"needs: {mutant.needs}"
+    return outcome

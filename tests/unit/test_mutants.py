@@ -1,0 +1,274 @@
+"""Mutation testing: the catalogue as data, exact patch application, cache keys, verdicts, score, report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import stat
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import given, strategies as st
+
+from harness.cli import mutants as mutants_cli
+from harness.errors import HarnessError
+from harness.mutants import build, catalogue, patch, report, runner
+from harness.mutants.catalogue import Edit, Mutant
+from harness.mutants.runner import KILLED, NOT_BUILT, RUN_ERROR, STATUSES, SURVIVED, TIMED_OUT, Outcome
+
+# The behaviours the catalogue claims to check; each needs at least one mutant (matched in `behaviour`).
+BEHAVIOURS = ("issuance backoff", "failure counter", "renewal time", "challenge retries", "DNS-01 timing",
+              "key rotation", "metrics", "webhook validation", "leader election")
+
+
+def mutant(name="m", edits=(Edit("a.go", "x := 1", "x := 2"),), binaries=("cert-manager-controller",),
+           owner="lag", needs="a check") -> Mutant:
+    return Mutant(name, "some behaviour", owner, needs, tuple(binaries), tuple(edits))
+
+
+def cli(argv: list[str]) -> int:
+    """`certchaos <argv>` through the mutants subcommands alone (what main adds is tested with main)."""
+    parser = argparse.ArgumentParser(prog="certchaos")
+    mutants_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+def pinned_source() -> Path:
+    folder = Path.home() / "go/pkg/mod/github.com/cert-manager/cert-manager@v1.11.5"
+    if not folder.is_dir():
+        pytest.skip(f"the pinned cert-manager source is not in the Go module cache ({folder})")
+    return folder
+
+
+# --- the catalogue -------------------------------------------------------------------------------------------
+
+def test_every_behaviour_of_the_catalogue_has_a_mutant():
+    behaviours = [m.behaviour for m in catalogue.load()]
+    assert [b for b in BEHAVIOURS if not any(found.startswith(b) for found in behaviours)] == []
+
+
+def test_every_mutant_applies_exactly_to_the_pinned_source(tmp_path):
+    source = pinned_source()
+    for m in catalogue.load():
+        copy = tmp_path / m.name
+        for file in m.files:
+            (copy / file).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / file, copy / file)
+        patch.apply(m, copy)
+        for edit in m.edits:
+            assert edit.replace in (copy / edit.file).read_text(), m.name
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("name", "Not Kebab", "kebab-case"),
+    ("binaries", ["kube-apiserver"], "rebuilds kube-apiserver"),
+    ("needs", "", "lacks needs"),
+    ("edit", [{"file": "a.go", "search": "x", "replace": "x"}], "not a file/search/replace change"),
+])
+def test_a_malformed_mutant_is_refused_with_its_name(tmp_path, field, value, message):
+    entry = {"name": "ok-name", "behaviour": "b", "owner": "o", "needs": "n", "binaries": ["cert-manager-controller"],
+             "edit": [{"file": "a.go", "search": "x", "replace": "y"}]}
+    entry[field] = value
+    path = tmp_path / "catalogue.toml"
+    path.write_text(_toml([entry]))
+    with pytest.raises(HarnessError, match=message):
+        catalogue.load(path)
+
+
+def test_duplicate_and_unknown_names_are_refused(tmp_path):
+    entry = {"name": "twin", "behaviour": "b", "owner": "o", "needs": "n", "binaries": ["cert-manager-controller"],
+             "edit": [{"file": "a.go", "search": "x", "replace": "y"}]}
+    path = tmp_path / "catalogue.toml"
+    path.write_text(_toml([entry, entry]))
+    with pytest.raises(HarnessError, match="two mutants are named 'twin'"):
+        catalogue.load(path)
+    with pytest.raises(HarnessError, match="unknown mutant.*nope"):
+        catalogue.select(catalogue.load(), ["nope"])
+
+
+def _toml(entries: list[dict]) -> str:
+    lines = []
+    for entry in entries:
+        lines.append("[[mutant]]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in entry.items() if key != "edit"]
+        for edit in entry["edit"]:
+            lines.append("[[mutant.edit]]")
+            lines += [f"{key} = {json.dumps(value)}" for key, value in edit.items()]
+    return "\n".join(lines) + "\n"
+
+
+# --- patch application ---------------------------------------------------------------------------------------
+
+def test_a_patch_applies_exactly_once_and_leaves_the_rest_alone(tmp_path):
+    (tmp_path / "a.go").write_text("package a\nx := 1\ny := 1\n")
+    patch.apply(mutant(), tmp_path)
+    assert (tmp_path / "a.go").read_text() == "package a\nx := 2\ny := 1\n"
+
+
+@pytest.mark.parametrize("text, what", [("package a\n", "not found"), ("x := 1\nx := 1\n", "found 2 times")])
+def test_a_patch_that_no_longer_applies_names_mutant_and_file(tmp_path, text, what):
+    (tmp_path / "a.go").write_text(text)
+    with pytest.raises(patch.PatchDoesNotApply, match=f"mutant stale: its edit of a.go no longer applies .*{what}"):
+        patch.apply(mutant("stale"), tmp_path)
+
+
+def test_a_missing_file_and_a_failing_second_edit_write_nothing(tmp_path):
+    with pytest.raises(patch.PatchDoesNotApply, match="b.go .*no such file"):
+        patch.apply(mutant(edits=(Edit("b.go", "a", "b"),)), tmp_path)
+    (tmp_path / "a.go").write_text("x := 1\n")
+    two = mutant(edits=(Edit("a.go", "x := 1", "x := 2"), Edit("a.go", "gone", "here")))
+    with pytest.raises(patch.PatchDoesNotApply):
+        patch.apply(two, tmp_path)
+    assert (tmp_path / "a.go").read_text() == "x := 1\n"
+
+
+# --- cache keys ----------------------------------------------------------------------------------------------
+
+def test_the_cache_key_is_source_version_and_what_the_patch_changes(tmp_path, monkeypatch):
+    monkeypatch.setenv("CERTCHAOS_CACHE", str(tmp_path))
+    base = mutant()
+    assert build.mutant_dir(base, "v1.11.5") == tmp_path / "mutants" / f"cert-manager-v1.11.5-{base.patch_hash}"
+    assert build.mutant_dir(base, "v1.11.4") != build.mutant_dir(base, "v1.11.5")
+    # Prose does not change what is built; the edits and the binaries do.
+    assert replace(base, name="other", behaviour="b", owner="o", needs="n").patch_hash == base.patch_hash
+    assert replace(base, edits=(Edit("a.go", "x := 1", "x := 3"),)).patch_hash != base.patch_hash
+    assert replace(base, edits=(Edit("b.go", "x := 1", "x := 2"),)).patch_hash != base.patch_hash
+    assert replace(base, binaries=("cert-manager-webhook",)).patch_hash != base.patch_hash
+
+
+def test_a_cached_mutant_is_not_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("CERTCHAOS_CACHE", str(tmp_path))
+    m = mutant()
+    folder = build.mutant_dir(m)
+    folder.mkdir(parents=True)
+    binary = folder / "cert-manager-controller"
+    binary.write_text("#!/bin/sh\n")
+    assert not build.is_built(m)  # no manifest: a half-written directory is not a build
+    (folder / build.MANIFEST).write_text("{}")
+    assert not build.is_built(m)  # not executable
+    binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
+    assert build.is_built(m)
+    monkeypatch.setattr(build.shutil, "which", lambda name: pytest.fail("a cached mutant must not look for go"))
+    built = build.build(m)
+    assert (built.bin_dir, built.cached, built.seconds) == (folder, True, 0.0)
+
+
+def test_an_alternate_modfile_replaces_the_module_and_sits_beside_its_sum(tmp_path):
+    modfile = build.alternate_modfile(tmp_path, tmp_path / "copy")
+    assert modfile.read_text().endswith(f"\nreplace github.com/cert-manager/cert-manager => {tmp_path / 'copy'}\n")
+    assert (tmp_path / "mutant.go.sum").read_text() == (build.WRAPPER / "go.sum").read_text()
+
+
+# --- verdicts ------------------------------------------------------------------------------------------------
+
+def write_run(folder: Path, failures: dict[str, str], passed=()):
+    """A `certchaos run` report: junit with the failed tests, a journal with each one's verdict."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cases = [f'<testcase classname="scenarios.test_lag" name="{name}"><failure message="x"/></testcase>'
+             for name in failures] + [f'<testcase classname="scenarios.test_lag" name="{name}"/>' for name in passed]
+    (folder / "junit.xml").write_text(f'<testsuites><testsuite>{"".join(cases)}</testsuite></testsuites>')
+    for name, status in failures.items():
+        (folder / name).mkdir()
+        (folder / name / "journal.json").write_text(json.dumps(
+            {"scenario": {"node_id": f"scenarios/test_lag.py::{name}"}, "status": status}))
+
+
+def test_a_deviated_scenario_kills_a_harness_error_does_not(tmp_path):
+    write_run(tmp_path / "a", {"test_waits": "deviated", "test_other": "harness-error"}, passed=["test_ok"])
+    assert runner.classify(1, tmp_path / "a") == (KILLED, ["test_lag.py::test_waits"], "")
+    write_run(tmp_path / "b", {"test_other": "harness-error"})
+    status, killers, detail = runner.classify(1, tmp_path / "b")
+    assert (status, killers) == (RUN_ERROR, []) and "test_lag.py::test_other (harness-error)" in detail
+    write_run(tmp_path / "c", {}, passed=["test_ok"])
+    assert runner.classify(0, tmp_path / "c") == (SURVIVED, [], "")
+    (tmp_path / "d").mkdir()  # the lab never started: no junit at all
+    assert runner.classify(2, tmp_path / "d")[0] == RUN_ERROR
+
+
+def test_a_mutant_without_an_owning_scenario_survives_with_what_is_needed(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "collect", lambda keyword, scenarios: [])
+    outcome = runner.run_mutant(mutant(owner="leader_election", needs="two controllers"), tmp_path,
+                                builder=lambda m: pytest.fail("nothing to run: nothing to build"))
+    assert outcome.status == SURVIVED
+    assert outcome.detail == "no scenario matches -k 'leader_election'; needs: two controllers"
+
+
+def test_a_stale_patch_is_not_built_and_the_other_mutants_still_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CERTCHAOS_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "a.go").write_text("x := 1\n")
+    monkeypatch.setattr(build, "pristine_source", lambda go, version: source)
+    monkeypatch.setattr(build, "_go", lambda: "/nonexistent/go")  # never reached: the patch fails first
+    stale, good = mutant("stale", edits=(Edit("a.go", "y := 1", "y := 2"),)), mutant("good")
+    monkeypatch.setattr(catalogue, "load", lambda: [stale, good])
+    monkeypatch.setattr(runner, "collect", lambda keyword, scenarios: ["test_lag.py::test_waits"])
+    good_bin = tmp_path / "good-bin"
+    monkeypatch.setattr(runner, "build", lambda m: build.Built(m, good_bin, 150.0, False) if m is good else build.build(m))
+    ran = []
+
+    def fake_run(bin_dir, keyword, report_dir, **options):
+        ran.append((bin_dir, keyword))
+        write_run(report_dir, {"test_waits": "deviated"})
+        return 1, 90.0
+
+    monkeypatch.setattr(runner, "run_scenarios", fake_run)
+    assert cli(["mutants", "run", "--report-dir", str(tmp_path / "report")]) == 0
+    assert ran == [(good_bin, "lag")]
+    data = json.loads((tmp_path / "report" / "report.json").read_text())
+    statuses = {m["name"]: (m["status"], m["killed_by"]) for m in data["mutants"]}
+    assert statuses == {"stale": (NOT_BUILT, []), "good": (KILLED, ["test_lag.py::test_waits"])}
+    assert data["score"] == 1.0 and data["counts"]["not-built"] == 1
+    printed = capsys.readouterr()
+    assert "mutant stale: its edit of a.go no longer applies (search text not found" in printed.err
+    assert "Mutation score: **100% (1 killed / (2 total - 1 not built))**" in printed.out
+
+
+# --- score and report ----------------------------------------------------------------------------------------
+
+@given(st.lists(st.sampled_from(STATUSES), max_size=30))
+def test_the_score_is_killed_over_total_minus_not_built(statuses):
+    outcomes = [Outcome(mutant(f"m{i}"), status) for i, status in enumerate(statuses)]
+    result = report.score(outcomes)
+    built = len(statuses) - statuses.count(NOT_BUILT)
+    assert (result.killed, result.total, result.not_built) == (statuses.count(KILLED), len(statuses),
+                                                                statuses.count(NOT_BUILT))
+    if built:
+        assert result.value == pytest.approx(statuses.count(KILLED) / built)
+        assert 0.0 <= result.value <= 1.0
+    else:
+        assert result.value is None and str(result).startswith("n/a")
+
+
+def test_the_report_lists_killers_survivors_timeouts_and_not_built(tmp_path):
+    outcomes = [
+        Outcome(mutant("dead"), KILLED, ["test_lag.py::test_waits"], ["test_lag.py::test_waits"],
+                build_seconds=151.2, run_seconds=230.4),
+        Outcome(mutant("alive", needs="the 60 s wait"), SURVIVED, ["test_lag.py::test_waits"],
+                detail="needs: the 60 s wait", build_cached=True, build_seconds=0.0, run_seconds=200.0),
+        Outcome(mutant("slow"), TIMED_OUT, detail="no verdict within 900 s; stopped"),
+        Outcome(mutant("broken"), NOT_BUILT, detail="mutant broken: go build failed (exit 1)"),
+    ]
+    markdown = report.write(tmp_path, outcomes, started_at="2025-01-01T00:00:00+00:00", seconds=600,
+                            source="cert-manager v1.11.5")
+    assert "Mutation score: **33% (1 killed / (4 total - 1 not built))**" in markdown
+    assert "| dead | some behaviour | killed | test_lag.py::test_waits | 151s / 230s |" in markdown
+    assert "| alive | some behaviour | survived | needs: the 60 s wait | cached / 200s |" in markdown
+    assert "## Survivors" in markdown and "- `alive` (a.go; owner -k `lag`): needs: the 60 s wait" in markdown
+    assert "## Timed out" in markdown and "## Not built (left out of the score)" in markdown
+    assert (tmp_path / "report.md").read_text() == markdown
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["schema"] == report.SCHEMA and data["score"] == pytest.approx(1 / 3, abs=1e-4)
+    assert data["counts"] == {KILLED: 1, SURVIVED: 1, TIMED_OUT: 1, NOT_BUILT: 1, RUN_ERROR: 0, "total": 4}
+    assert data["mutants"][0]["killed_by"] == ["test_lag.py::test_waits"]
+    assert data["mutants"][0]["files"] == ["a.go"] and data["mutants"][1]["build_cached"] is True
+
+
+def test_list_shows_name_behaviour_owner_and_files(capsys):
+    assert cli(["mutants", "list"]) == 0
+    out = capsys.readouterr().out
+    for m in catalogue.load():
+        assert m.name in out and f"-k {m.owner!r}" in out and ", ".join(m.files) in out
