@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "harness.cli.run",
     "harness.cli.report",
     "harness.cli.mutants",
+    "harness.cli.alerts",
 )
 
 
