@@ -12,7 +12,8 @@ entries). The replay rebuilds the production story of each journal:
     after it         the state at the end of the fault window is held: nobody fixed it
     horizon          the certificate's expiry (day L); one lifetime when no certificate existed before
 
-Timestamp values (expiration, renewal time) are mapped with the time scale: v -> L + (v - E0) * scale.
+Timestamp values (expiration, renewal time) are mapped with the time scale: before the fault v -> L + (v - E0)
+* scale; a value seen at lab time t in the window keeps its distance from t, scaled: P(t) + (v - t) * scale.
 Counters are held flat after the window, so an error-rate alert is judged on the errors seen live.
 cert-manager's `up` is 1 throughout, and `probe_ssl_earliest_cert_expiry` is derived from the expiration
 series (a workload serving the Secret's certificate, as the lab's probes show), so rules on the served
@@ -72,6 +73,7 @@ class Story:
     horizon: float
     expiry: float | None  # production seconds, None when no certificate existed
     ends_in_expiry: bool
+    unresolved: bool  # the window ended failing: expiry coming, or a certificate that never became Ready
     series: dict[tuple, list[tuple[float, float]]] = field(default_factory=dict)
 
 
@@ -81,7 +83,7 @@ class Outcome:
     first_firing: dict[str, float]  # alertname -> production seconds
     severities: dict[str, str]
     notice: float | None = None  # seconds between the first page and expiry
-    verdict: str = ""  # "paged", "too late", "gap", "quiet", "false alarm"
+    verdict: str = ""  # "paged", "too late", "gap", "absorbed", "quiet", "false alarm"
     min_notice: float = MIN_NOTICE
 
     def describe(self) -> str:
@@ -96,7 +98,9 @@ class Outcome:
         if not self.first_firing:
             if story.ends_in_expiry:
                 return f"{head}: GAP: no page before the certificate expired (day {_day(story.expiry)})"
-            return f"{head}: GAP: no page by day {_day(story.horizon)}"
+            if story.unresolved:
+                return f"{head}: GAP: no page by day {_day(story.horizon)}"
+            return f"{head}: no page, none needed: the window ended healthy"
         name, at = min(self.first_firing.items(), key=lambda item: item[1])
         text = f"{head}: first page at day {_day(at)} ({name})"
         if story.expiry is not None:
@@ -147,10 +151,8 @@ def story(journal: Journal, scale: float = DEFAULT_SCALE, lab_lifetime: float = 
     if anchor is not None:
         renewal = before.get((metrics.CERTIFICATE_RENEWAL, anchor.labels))
         lab_renewal = renewal.value if renewal and renewal.value > 0 else anchor.value - lab_lifetime / 3
-        mapped = lambda value: lifetime + (value - anchor.value) * scale  # noqa: E731
-        fault_at = mapped(lab_renewal)
+        fault_at = lifetime + (lab_renewal - anchor.value) * scale
     else:
-        mapped = lambda value: (value - fault_start) * scale  # noqa: E731
         fault_at = 0.0
     at_end = _last_before(samples, fault_end)
     ends_in_expiry = anchor is not None and at_end[(anchor.name, anchor.labels)].value == anchor.value
@@ -158,7 +160,13 @@ def story(journal: Journal, scale: float = DEFAULT_SCALE, lab_lifetime: float = 
     horizon = (expiry if applied else fault_at) if anchor is not None else lifetime
 
     def value(sample: Sample) -> float:
-        return mapped(sample.value) if sample.name in TIMESTAMP_METRICS and sample.value > 0 else sample.value
+        """Timestamps before the fault are anchored on the certificate (E0 -> L); later ones keep their
+        distance from the moment they were seen, times the scale (a certificate issued in the window lives L)."""
+        if sample.name not in TIMESTAMP_METRICS or sample.value <= 0:
+            return sample.value
+        if applied is None or sample.at <= fault_start:
+            return lifetime + (sample.value - anchor.value) * scale if anchor else sample.value
+        return fault_at + (sample.at - fault_start) + (sample.value - sample.at) * scale
 
     series: dict[tuple, list[tuple[float, float]]] = {}
     for key, sample in (before if applied else at_end).items():
@@ -169,7 +177,10 @@ def story(journal: Journal, scale: float = DEFAULT_SCALE, lab_lifetime: float = 
                 series.setdefault((sample.name, sample.labels), []).append(
                     (fault_at + sample.at - fault_start, value(sample)))
     description = applied.detail.get("description") or applied.subject if applied else None
-    return Story(journal.scenario.failure, description, fault_at, horizon, expiry, ends_in_expiry, series)
+    ready = [s for (name, labels), s in at_end.items()
+             if name == metrics.CERTIFICATE_READY_STATUS and dict(labels).get("condition") == "True"]
+    unresolved = ends_in_expiry or (anchor is None and any(s.value != 1 for s in ready))
+    return Story(journal.scenario.failure, description, fault_at, horizon, expiry, ends_in_expiry, unresolved, series)
 
 
 def _labels_text(name: str, labels: dict) -> str:
@@ -303,7 +314,7 @@ def _verdict(outcome: Outcome) -> str:
     if story.fault is None:
         return "false alarm" if outcome.first_firing else "quiet"
     if not outcome.first_firing:
-        return "gap"
+        return "gap" if story.unresolved else "absorbed"
     first = min(outcome.first_firing.values())
     if story.expiry is not None:
         if first >= story.expiry and story.ends_in_expiry:
