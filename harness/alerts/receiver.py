@@ -102,8 +102,8 @@ class WebhookReceiver(Service):
             def _reply(self, code: int, body: dict) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
+                for header, value in (("Content-Type", "application/json"), ("Content-Length", str(len(data)))):
+                    self.send_header(header, value)
                 self.end_headers()
                 self.wfile.write(data)
 

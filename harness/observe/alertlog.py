@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 from harness.alerts.pipeline import AlertingClient
+from harness.observe.dnslog import DnsLogFollower
 
 POLL_INTERVAL = 1.0  # seconds: Prometheus evaluates the rules every second in the lab
 
@@ -18,8 +19,10 @@ def _key(labels: dict) -> tuple:
     return tuple(sorted(labels.items()))
 
 
-class AlertLog:
-    """Polls Prometheus's active alerts and the receiver; `record(kind, subject, detail)` gets each change."""
+class AlertLog(DnsLogFollower):
+    """Polls Prometheus's active alerts and the receiver; `record(kind, subject, detail)` gets each change.
+    The polling thread is DnsLogFollower's (start, poll every interval, a last poll at stop, errors to
+    on_error); only what a poll reads differs."""
 
     def __init__(self, alerting: AlertingClient, namespace: str, record, on_error, interval: float = POLL_INTERVAL):
         self.alerting, self.namespace, self.record, self.on_error = alerting, namespace, record, on_error
@@ -31,20 +34,6 @@ class AlertLog:
 
     def concerns(self, labels: dict) -> bool:
         return labels.get("namespace", self.namespace) == self.namespace
-
-    def start(self) -> "AlertLog":
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        try:
-            while True:
-                self.poll()
-                if self._stop.wait(self.interval):
-                    self.poll()  # what changed between the last poll and stop()
-                    return
-        except Exception as error:  # noqa: BLE001 - handed to the scenario, which raises it
-            self.on_error(error)
 
     def poll(self) -> None:
         current = {_key(a["labels"]): (a["state"], a) for a in self.alerting.prometheus.alerts()
@@ -71,7 +60,3 @@ class AlertLog:
         self.record("alert", f"alert {alertname} {state}",
                     {"alertname": alertname, "state": state, "labels": dict(labels),
                      **{k: v for k, v in detail.items() if v is not None}})
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
