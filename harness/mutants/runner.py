@@ -96,7 +96,7 @@ def classify(returncode: int, report_dir: Path) -> tuple[str, list[str], str]:
     if returncode == 0:
         return SURVIVED, [], ""
     broken = [f"{name} ({statuses.get(name, 'failed')})" for name in failed]
-    return RUN_ERROR, [], (f"exit {returncode}; " + (", ".join(broken) if broken else "no scenario verdict; see run.log"))
+    return RUN_ERROR, [], (f"exit {returncode}; " + (", ".join(broken) if broken else "no scenario verdict"))
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -146,15 +146,21 @@ def run_mutant(mutant: Mutant, report_root: Path, *, all_scenarios: bool = False
     except (PatchDoesNotApply, BuildFailed) as error:
         print(f"certchaos mutants: {error}", file=out, flush=True)
         return Outcome(mutant, NOT_BUILT, selected, detail=str(error))
+    # Named by patch hash, not name: the lab puts unix sockets under it, and a socket path may not exceed
+    # 108 bytes (a long mutant name made socat refuse the webhook's bridge).
+    run_dir = report_root / mutant.patch_hash[:8]
     outcome = Outcome(mutant, SURVIVED, selected, build_seconds=built.seconds, build_cached=built.cached,
-                      report_dir=str(report_root / mutant.name))
-    print(f"mutant {mutant.name}: running {len(selected)} scenario(s) (-k {keyword or '<all>'})", file=out, flush=True)
-    returncode, outcome.run_seconds = run_scenarios(built.bin_dir, keyword, report_root / mutant.name,
-                                                    workers=workers, timeout=timeout, scenarios=scenarios)
+                      report_dir=str(run_dir))
+    print(f"mutant {mutant.name}: running {len(selected)} scenario(s) (-k {keyword or '<all>'}), report in {run_dir}",
+          file=out, flush=True)
+    returncode, outcome.run_seconds = run_scenarios(built.bin_dir, keyword, run_dir, workers=workers,
+                                                    timeout=timeout, scenarios=scenarios)
     if returncode is None:
         outcome.status, outcome.detail = TIMED_OUT, f"no verdict within {timeout:.0f} s; stopped"
         return outcome
-    outcome.status, outcome.killed_by, outcome.detail = classify(returncode, report_root / mutant.name)
+    outcome.status, outcome.killed_by, outcome.detail = classify(returncode, run_dir)
     if outcome.status == SURVIVED:
         outcome.detail = f"needs: {mutant.needs}"
+    elif outcome.status == RUN_ERROR:
+        outcome.detail += f" ({run_dir / 'run.log'})"
     return outcome
