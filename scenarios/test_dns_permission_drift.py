@@ -2,32 +2,37 @@
 _acme-challenge records (its policy narrowed, like an IAM policy edited by someone else).
 
 Spec: during a renewal the current Secret stays valid and the Certificate stays Ready=True while the renewal
-stalls with the refusal visible on the Challenge; cert-manager retries with growing intervals; restoring the
-permission completes the renewal with no human action. Evidence: the Challenge reason, the refused updates
-in the fake DNS log (count and spacing), the Secret's serial and chain before and after.
+stalls with the refusal visible on the Challenge (its reason and a Warning PresentError Event); the Challenge's
+work queue retries Present with per-item exponential backoff (5 s doubling, cap 30 min: each gap twice the one
+before), while failedIssuanceAttempts stays unset (the issuance has not failed, the challenge is retrying);
+restoring the permission completes the renewal with no human action. Evidence: the Challenge reason and
+Events, the refused updates in the fake DNS log (count and spacing), the Certificate's status, the Secret's
+serial and chain before and after.
 """
 
 from __future__ import annotations
 
 from harness.chaos.actions import expire_authorizations, trigger_renewal
 from harness.chaos.dns_faults import TsigPolicyNarrowed
-from harness.chaos.timings import ISSUANCE
+from harness.chaos.timings import CHALLENGE_BACKOFF_BASE, ISSUANCE, challenge_backoff, challenge_retry_gaps
 from harness.lab.certificates import certificate, create_certificate
 from harness.observe.conditions.acme import challenge_reason_contains
 from harness.observe.conditions.certificates import (
-    certificate_done_issuing, certificate_ready, secret_serial_changed,
+    certificate_done_issuing, certificate_event, certificate_ready, certificate_status_field, secret_serial_changed,
 )
-from harness.observe.conditions.dns import refused_updates
-from harness.observe.conditions.general import all_of, holds_throughout, not_
+from harness.observe.conditions.dns import gaps, refused_updates
+from harness.observe.conditions.general import all_of, holds_until, not_
 from harness.observe.resources import SECRET, get
 from harness.observe.tlsinspect import inspect_secret
 
-REFUSALS = 3  # refused updates to see before restoring: enough to measure the retry spacing
-# cert-manager's challenge queue retries failures after 5 s, doubling: three refusals take ~15 s.
-REFUSALS_WITHIN = 90
-STAYS_READY = 10  # seconds the old certificate must keep being Ready while the renewal is stuck
-# After the restore the next retry is at most one backoff step (~20-40 s) away, then a whole issuance.
-RECOVERY = 60 + ISSUANCE
+# Refused updates to see before restoring: five give four gaps (0, 5, 20, 40 s, see
+# timings.challenge_retry_gaps), a doubling shape no constant or linear retry has; the base is measured.
+REFUSALS = 5
+# The retries (65 s) plus the first Present after the renewal starts; the margin covers load.
+REFUSALS_WITHIN = sum(challenge_retry_gaps(REFUSALS)) + 45
+GAP_TOLERANCE = (0.15, 1.0)  # relative and absolute seconds: scheduling and a loaded API server
+# After the restore the next retry is one more backoff step away, then a whole issuance.
+RECOVERY = challenge_backoff(REFUSALS) + ISSUANCE
 
 
 def test_renewal_stalls_visibly_and_completes_once_the_permission_is_restored(
@@ -48,16 +53,29 @@ def test_renewal_stalls_visibly_and_completes_once_the_permission_is_restored(
         scenario.expect(challenge_reason_contains(kube, namespace, name, "REFUSED"),
                         subject=f"Challenge for {namespace}/{name}", expected="to show the DNS refusal",
                         within=60, detects=True)
-        scenario.expect(holds_throughout(all_of(certificate_ready(kube, namespace, name),
-                                                not_(secret_serial_changed(kube, namespace, name, before.serial))),
-                                         STAYS_READY),
-                        subject=subject, expected="still Ready=True and serving the old certificate",
-                        within=STAYS_READY + 10)
-        times = scenario.expect(refused_updates(lab.dns, acme_issuer.key, REFUSALS), subject=f"TSIG key {acme_issuer.key}",
-                                expected=f"{REFUSALS} refused updates (retries)", within=REFUSALS_WITHIN)["at"]
-    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
-    assert all(later >= earlier * 0.9 for earlier, later in zip(gaps, gaps[1:])), (
-        f"retries should back off (growing gaps), but the refused updates came {gaps} s apart")
+        scenario.expect(certificate_event(kube, namespace, name, "Warning", "PresentError", "REFUSED", "Challenge"),
+                        subject=f"Challenge for {namespace}/{name}", expected="a Warning PresentError Event",
+                        within=10)
+        # The old certificate stays Ready and in the Secret, and the issuance is not failed, while refusals pile up.
+        still_serving = all_of(certificate_ready(kube, namespace, name),
+                               not_(secret_serial_changed(kube, namespace, name, before.serial)),
+                               certificate_status_field(kube, namespace, name, "failedIssuanceAttempts", is_set=False))
+        seen = scenario.expect(holds_until(still_serving, refused_updates(lab.dns, acme_issuer.key, REFUSALS)),
+                               subject=f"TSIG key {acme_issuer.key}",
+                               expected=f"{REFUSALS} refused updates (retries) while the old certificate stays Ready "
+                                        "and failedIssuanceAttempts unset", within=REFUSALS_WITHIN)
+    spacing = gaps(seen["goal"]["at"][:REFUSALS])
+    base = spacing[1]  # the first failure's own backoff (the second gap: the first is the immediate resync)
+    expected = [round(gap, 1) for gap in challenge_retry_gaps(REFUSALS, base)]
+    scenario.note("challenge retry spacing", gaps=spacing, measured_base=base, expected=expected)
+    assert CHALLENGE_BACKOFF_BASE * 0.8 <= base <= CHALLENGE_BACKOFF_BASE * 1.5 + GAP_TOLERANCE[1], (
+        f"the first backoff should be the challenge queue's base ({CHALLENGE_BACKOFF_BASE} s), but was {base} s "
+        f"(gaps {spacing})")
+    # The immediate resync takes one sync's time (1-2 s on a loaded machine): well under the base, not a backoff.
+    limits = [want * GAP_TOLERANCE[0] + GAP_TOLERANCE[1] if want else base / 2 for want in expected]
+    assert all(abs(got - want) <= limit for got, want, limit in zip(spacing, expected, limits)), (
+        f"retries should back off exponentially (doubling from {base} s: {expected} s apart), but the refused "
+        f"updates came {spacing} s apart")
 
     scenario.expect(secret_serial_changed(kube, namespace, name, before.serial), subject=f"Secret {namespace}/{name}",
                     expected="to hold the renewed certificate", within=RECOVERY, recovers=True)
