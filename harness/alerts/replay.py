@@ -89,12 +89,13 @@ class Outcome:
     def describe(self) -> str:
         story = self.story
         subject = story.failure or "run"
+        fault = (story.fault or "").split(":")[0].split(". ")[0].rstrip(".")
         if story.fault is None:
             window = f"steady state, day 0 to day {_day(story.horizon)}"
             if not self.first_firing:
                 return f"{subject}: {window}: no page (as it should be)"
             return f"{subject}: {window}: FALSE ALARM: {self._firings()}"
-        head = f"{subject} from day {_day(story.fault_at)}"
+        head = f"{subject}: {fault} from day {_day(story.fault_at)}"
         if not self.first_firing:
             if story.ends_in_expiry:
                 return f"{head}: GAP: no page before the certificate expired (day {_day(story.expiry)})"
@@ -102,7 +103,12 @@ class Outcome:
                 return f"{head}: GAP: no page by day {_day(story.horizon)}"
             return f"{head}: no page, none needed: the window ended healthy"
         name, at = min(self.first_firing.items(), key=lambda item: item[1])
-        text = f"{head}: first page at day {_day(at)} ({name})"
+        text = f"{head}: first page at day {_day(at)} ({name}"
+        after = at - story.fault_at
+        if after < DAY:
+            text += f", {after / 60:.0f} min after the fault)" if after < 7200 else f", {after / 3600:.1f} h after the fault)"
+        else:
+            text += ")"
         if story.expiry is not None:
             text += f", {_day(story.expiry - at)} days before expiry"
             if self.verdict == "too late":
@@ -180,7 +186,7 @@ def story(journal: Journal, scale: float = DEFAULT_SCALE, lab_lifetime: float = 
     ready = [s for (name, labels), s in at_end.items()
              if name == metrics.CERTIFICATE_READY_STATUS and dict(labels).get("condition") == "True"]
     unresolved = ends_in_expiry or (anchor is None and any(s.value != 1 for s in ready))
-    return Story(journal.scenario.failure, description, fault_at, horizon, expiry, ends_in_expiry, unresolved, series)
+    return Story(journal.scenario.node_id.rpartition("::")[2] or journal.scenario.failure, description, fault_at, horizon, expiry, ends_in_expiry, unresolved, series)
 
 
 def _labels_text(name: str, labels: dict) -> str:

@@ -119,7 +119,8 @@ def test_a_stalled_renewal_is_paged_with_the_notice_before_expiry(tmp_path: Path
     rules = _rules(tmp_path, _expires_within("ExpiresWithin3Days", 3 * DAY))
     [outcome] = replay.replay(tmp_path / "run", rules, "replace", SCALE, min_notice=2 * DAY)
     assert outcome.verdict == "paged" and outcome.first_firing == {"ExpiresWithin3Days": LIFETIME - 3 * DAY + replay.STEP}
-    assert "first page at day 7.0 (ExpiresWithin3Days), 3.0 days before expiry" in outcome.describe()
+    assert ("permission drift from day 6.7: first page at day 7.0 (ExpiresWithin3Days, 8.1 h after the fault), "
+            "3.0 days before expiry") in outcome.describe()
 
 
 def test_a_rule_built_to_be_too_late_is_reported_as_too_late(tmp_path: Path):
