@@ -1,7 +1,9 @@
 """Builds ONE real mutant from a patched copy of the pinned cert-manager source.
 
-Takes ~70 s on 2 cores with Go's build cache warm from scripts/setup.sh (~2.5 min on a loaded machine): it
-compiles the patched package and its dependents and links the controller. CI budget: see README.
+Measured on 2 shared cores: 15-70 s when Go's build cache is warm from scripts/setup.sh (it compiles the
+patched package and its dependents and links the controller), 8 s when this very mutant was built before
+(Go's cache has its packages; the test's fresh CERTCHAOS_CACHE still forces the copy, patch and go build).
+Fits CI easily (90 min budget, ~13 used).
 """
 
 from __future__ import annotations
