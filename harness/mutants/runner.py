@@ -120,17 +120,22 @@ def run_scenarios(bin_dir: Path, keyword: str | None, report_dir: Path, *, worke
     if keyword:
         command += ["-k", keyword]
     started = time.monotonic()
-    with open(report_dir / "run.log", "w") as log:
+    returncode = run_process(command, report_dir / "run.log", timeout)
+    return returncode, time.monotonic() - started
+
+
+def run_process(command: list[str], log_path: Path, timeout: float) -> int | None:
+    """Run `command` in its own process group, output to `log_path`; its exit code, or None on timeout."""
+    with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            returncode: int | None = process.wait(timeout=timeout)
+            return process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             _stop(process)
-            returncode = None
+            return None
         except BaseException:  # Ctrl-C here: the lab in the child must still stop
             _stop(process)
             raise
-    return returncode, time.monotonic() - started
 
 
 def run_mutant(mutant: Mutant, report_root: Path, *, all_scenarios: bool = False, workers: int = 8,

@@ -6,6 +6,8 @@ import argparse
 import json
 import shutil
 import stat
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from hypothesis import given, strategies as st
 
 from harness.cli import mutants as mutants_cli
 from harness.errors import HarnessError
+from harness.wait import Seen, wait_for
 from harness.mutants import build, catalogue, patch, report, runner
 from harness.mutants.catalogue import Edit, Mutant
 from harness.mutants.runner import KILLED, NOT_BUILT, RUN_ERROR, STATUSES, SURVIVED, TIMED_OUT, Outcome
@@ -186,6 +189,30 @@ def test_a_deviated_scenario_kills_a_harness_error_does_not(tmp_path):
     assert runner.classify(0, tmp_path / "c") == (SURVIVED, [], "")
     (tmp_path / "d").mkdir()  # the lab never started: no junit at all
     assert runner.classify(2, tmp_path / "d")[0] == RUN_ERROR
+
+
+def test_a_run_past_its_timeout_is_stopped_with_its_whole_process_group(tmp_path):
+    # The child ignores nothing and starts a grandchild, as `certchaos run` starts the lab's processes.
+    script = ("import subprocess, sys, time; "
+              "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+              "print(p.pid, flush=True); time.sleep(60)")
+    started = time.monotonic()
+    assert runner.run_process([sys.executable, "-c", script], tmp_path / "run.log", timeout=2) is None
+    assert time.monotonic() - started < 30  # Ctrl-C stopped it; no wait for the grace period
+    grandchild = int((tmp_path / "run.log").read_text().split()[0])
+    # SIGINT ends a sleeping Python at once; 10 s is generous for a loaded machine.
+    wait_for(lambda: process_gone(grandchild), subject=f"grandchild {grandchild}",
+             expected="stopped with the run's process group", timeout=10)
+    assert runner.run_process([sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "ok.log", timeout=30) == 3
+
+
+def process_gone(pid: int) -> Seen:
+    """Holds once `pid` no longer runs (a zombie awaiting its reaper counts as gone); sees its state."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return Seen(True, "gone")
+    return Seen(state == "Z", state)
 
 
 def test_a_mutant_without_an_owning_scenario_survives_with_what_is_needed(tmp_path, monkeypatch):
