@@ -14,6 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build_cmd = build_sub.add_parser("build", help="build missing Go components (default: all)")
     build_cmd.add_argument("components", nargs="*", help="component names (see `certchaos doctor`)")
     build_cmd.add_argument("--force", action="store_true", help="rebuild even if cached")
+    build_cmd.add_argument("--provider", choices=["local", "kind"], default="local",
+                           help="also build the components only this provider needs (kind: node image, kind)")
     build_cmd.set_defaults(handler=_build)
 
     doctor = subparsers.add_parser("doctor", help="list each component, its version, path and fix if missing")
@@ -28,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    built = binaries.build(args.components or None, force=args.force)
+    built = binaries.build(args.components or None, force=args.force, provider=args.provider)
     for path in built:
         print(f"built {path}")
     if not built:
@@ -48,8 +50,9 @@ def _doctor(args: argparse.Namespace) -> int:
         try:
             resolved = binaries.resolve(name, args.bin_dir)
         except binaries.MissingBinary as error:
-            status = "optional" if component.optional else "MISSING"
-            missing_required += not component.optional
+            needed = not component.optional and component.provider is None
+            status = "MISSING" if needed else f"{component.provider} only" if component.provider else "optional"
+            missing_required += needed
             rows.append((name, component.version, status, f"fix: {error.fix}"))
             continue
         rows.append((name, binaries.reported_version(resolved), resolved.source, str(resolved.path)))

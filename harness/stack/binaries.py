@@ -72,6 +72,7 @@ class Component:
     path: str | None = None  # fixed path of an apt-provided binary
     apt_fallback: str | None = None  # Debian binary used when the Go build is missing
     optional: bool = False
+    provider: str | None = None  # "kind": needed only by that provider, so not built or required by default
     version_args: tuple[str, ...] = ()
 
     @property
@@ -158,18 +159,28 @@ def reported_version(resolved: Resolved) -> str:
     return found.group(0) if found else "unknown"
 
 
+def go_binary_name(package: str) -> str:
+    """The file `go build -o dir/` writes for `package`: its last element, or the one before a /vN suffix."""
+    parts = package.split("/")
+    return parts[-2] if len(parts) > 1 and re.fullmatch(r"v\d+", parts[-1]) else parts[-1]
+
+
 def build(
     names: Iterable[str] | None = None,
     *,
     force: bool = False,
+    provider: str | None = None,
     out: TextIO = sys.stderr,
 ) -> list[Path]:
-    """Build the Go components named (default: all) that are not in the cache yet; return their paths.
+    """Build the Go components named (default: all the local provider needs, plus those of `provider`)
+    that are not in the cache yet; return their paths.
 
     One `go build` per wrapper module, so shared packages compile once; progress goes to `out`.
     """
     components = load_components()
-    wanted = list(names) if names else [n for n, c in components.items() if c.module]
+    wanted = list(names) if names else [
+        n for n, c in components.items() if c.module and c.provider in (None, provider)
+    ]
     unknown = [n for n in wanted if n not in components or not components[n].module]
     if unknown:
         buildable = sorted(n for n, c in components.items() if c.module)
@@ -186,8 +197,8 @@ def build(
         started = time.monotonic()
         print(f"building {', '.join(c.name for c in members)} from gomodules/{module} ...", file=out, flush=True)
         with tempfile.TemporaryDirectory(prefix="certchaos-build-") as scratch:
-            stamps = _versions().get("modules", {}).get(module, {}).get("ldflags", [])
-            ldflags = " ".join(f"-X {stamp}" for stamp in stamps)
+            settings = _versions().get("modules", {}).get(module, {})
+            ldflags = " ".join([*settings.get("link_flags", []), *(f"-X {s}" for s in settings.get("ldflags", []))])
             command = [go, "build", "-trimpath", "-ldflags", ldflags, "-o", scratch + "/",
                        *[c.package for c in members]]
             env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=readonly")
@@ -200,7 +211,7 @@ def build(
             for component in members:
                 target = component.cached
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(os.path.join(scratch, component.package.rsplit("/", 1)[1]), target)
+                shutil.move(os.path.join(scratch, go_binary_name(component.package)), target)
                 built.append(target)
         print(f"built gomodules/{module} in {time.monotonic() - started:.0f}s", file=out, flush=True)
     return built

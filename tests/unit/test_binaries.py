@@ -126,3 +126,16 @@ def test_doctor_refuses_a_bad_bin_dir_before_listing_anything(tmp_path, cached_c
     with pytest.raises(binaries.HarnessError, match=f"bin dir {tmp_path / 'nonexistent'} does not exist"):
         stack._doctor(argparse.Namespace(bin_dir=str(tmp_path / "nonexistent")))
     assert capsys.readouterr().out == ""
+
+
+def test_go_binary_names_follow_go_build_rules_for_major_version_suffixes():
+    assert binaries.go_binary_name("go.etcd.io/etcd/server/v3") == "server"
+    assert binaries.go_binary_name("k8s.io/kubernetes/cmd/kubelet") == "kubelet"
+    assert binaries.go_binary_name("github.com/coredns/coredns") == "coredns"
+
+
+def test_kind_only_components_are_not_required_by_the_local_provider():
+    components = binaries.load_components()
+    kind_only = {name for name, c in components.items() if c.provider == "kind"}
+    assert {"kubelet", "kind", "kind-etcd", "coredns", "pause"} <= kind_only
+    assert {"kube-apiserver", "cert-manager-controller", "helm"}.isdisjoint(kind_only)

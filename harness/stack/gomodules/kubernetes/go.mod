@@ -1,4 +1,5 @@
-// Wrapper module: builds kube-apiserver and kube-controller-manager from k8s.io/kubernetes.
+// Wrapper module: builds kube-apiserver and kube-controller-manager (and, for the kind node image, kubelet,
+// kubeadm, kubectl, kube-proxy, kube-scheduler) from k8s.io/kubernetes.
 // k8s.io/kubernetes points its staging repos at local paths; the replaces below pin them to the
 // published staging modules of the same release instead.
 module certchaos.local/gomodules/kubernetes
