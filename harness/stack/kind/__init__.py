@@ -1,0 +1,1 @@
+"""The kind provider: a Docker engine (engine), the node and component images (images), the cluster (provider)."""
