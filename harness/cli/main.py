@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "harness.cli.report",
     "harness.cli.mutants",
     "harness.cli.alerts",
+    "harness.cli.images",
 )
 
 
