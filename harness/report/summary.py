@@ -7,17 +7,19 @@ A scenario that did not run (skipped, or not applicable to the provider) has no 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
-from harness.report.journal import Entry, Journal, JournalError, EntryKind, Status
+from harness.report.journal import Entry, Journal, JournalError, EntryKind, Status, time_to_alert
 
 SUMMARY = "summary.md"
 JOURNAL = "journal.json"
 SKIP_RECORD = "skipped.json"
 SKIPPED, NOT_APPLICABLE = "skipped", "not-applicable"  # verdicts of scenarios that did not run
 EVIDENCE_SHOWN = 2  # the last expectations (met or missed) decide a verdict; older ones are in the journal
+ALERT_TRANSITIONS_SHOWN = 3  # an alert's last state changes beside an alert expectation: pending, firing, inactive
 EVIDENCE_WIDTH = 90  # per expectation in the evidence column
 DETAIL_WIDTH = 100  # one terminal line for the detail column; the journal keeps everything
 SUBJECT_WIDTH = 48  # a Certificate ns/name fits; long fault reprs are cut, the journal has them whole
@@ -76,16 +78,111 @@ def lifecycle(entries: Iterable[Entry], subject_width: int | None = SUBJECT_WIDT
     )
 
 
+def _alert_view(view: Any) -> Any:
+    """An alert condition's view (alert_state, no_alert_firing, notification_received; also inside all_of,
+    holds_throughout, holds_until) as short text: which alerts were active, in which state, what reached
+    the receiver. Other views are returned as they are."""
+    if isinstance(view, list):
+        return [_alert_view(item) for item in view]
+    if not isinstance(view, dict):
+        return view
+    if isinstance(view.get("active"), list):  # one alert's states (alert_state names it), or any alert's
+        active = [str(a.get("state")) if "alert" in view else f"{a.get('labels', {}).get('alertname', '?')} "
+                  f"{a.get('state')}" for a in view["active"] if isinstance(a, dict)]
+        return ", ".join(active) or "no alert active"
+    if isinstance(view.get("received"), list):
+        received = [str(n.get("status")) for n in view["received"] if isinstance(n, dict)]
+        return "notified " + ", ".join(received) if received else "no notification"
+    if set(view) == {"held_for", "state"}:  # holds_throughout's view
+        return f"{_alert_view(view['state'])} for {view['held_for']}s"
+    return {key: _alert_view(value) for key, value in view.items()}
+
+
+# An alert as _compact (conditions/alerts.py) shows it, inside the repr a broken holds_throughout gave up with.
+_ACTIVE_IN_TEXT = re.compile(r"'state': '(pending|firing)', 'labels': \{[^}]*?'alertname': '([^']+)'")
+
+
+def _gave_up(text: str) -> str:
+    """Why a "nothing happens" expectation gave up; the alerts that broke it, when alerts did."""
+    held = re.match(r"stopped holding after [0-9.]+s", text)
+    active = [f"{name} {state}" for state, name in _ACTIVE_IN_TEXT.findall(text)]
+    return f"{held.group(0) if held else 'gave up'}: {', '.join(active)}" if active else text
+
+
+def _alert_of(view: Any) -> tuple[str, dict] | None:
+    """(alertname, labels) an alert expectation waited for (alert_state, notification_received), if any."""
+    if isinstance(view, list):
+        return next((found for found in map(_alert_of, view) if found), None)
+    if not isinstance(view, dict):
+        return None
+    if isinstance(view.get("alert"), str):
+        return view["alert"], dict(view.get("labels") or {})
+    return next((found for found in map(_alert_of, view.values()) if found), None)
+
+
+def _expected_alerts(entries: Iterable[Entry]) -> list[tuple[str, dict]]:
+    """The alerts the scenario's expectations named, met or missed."""
+    named = []
+    for entry in entries:
+        if entry.kind in (EntryKind.EXPECTATION_MET, EntryKind.EXPECTATION_MISSED, EntryKind.OBSERVED):
+            found = _alert_of(entry.detail.get("state", entry.detail.get("last")))
+            if found and found not in named:
+                named.append(found)
+    return named
+
+
+def _is_alert(entry: Entry, alertname: str, labels: dict) -> bool:
+    have = entry.detail.get("labels") or {}
+    return entry.detail.get("alertname") == alertname and all(have.get(k) == v for k, v in labels.items())
+
+
+def _alert_transitions(entries: Iterable[Entry], alertname: str, labels: dict) -> str:
+    """The alert log's last state changes of one alert and its notifications: 'pending +3.1s, firing +123.4s'."""
+    changes = [f"{e.detail.get('state') or 'notified ' + str(e.detail.get('status'))} +{e.offset:.1f}s"
+               for e in entries if e.kind in (EntryKind.ALERT, EntryKind.NOTIFICATION) and _is_alert(e, alertname, labels)]
+    return ", ".join(changes[-ALERT_TRANSITIONS_SHOWN:]) or "never active"
+
+
 def _evidence(journal: Journal) -> str:
-    """The last expectations' subjects, what they expected, met or missed, and what they saw, compactly."""
-    decided = [e for e in journal.entries if e.kind in (EntryKind.EXPECTATION_MET, EntryKind.EXPECTATION_MISSED)]
+    """The last expectations' subjects, what they expected, met or missed, and what they saw, compactly; an
+    alert expectation also shows the alert log's transitions of its alert. When an alert expectation is not
+    among the last ones, the last alert expectation is shown first: an alert is evidence of its own."""
+    entries = journal.entries
+    decided = [e for e in entries if e.kind in (EntryKind.EXPECTATION_MET, EntryKind.EXPECTATION_MISSED)]
+    shown = decided[-EVIDENCE_SHOWN:]
+    alerts = [e for e in decided if _alert_of(e.detail.get("state", e.detail.get("last")))]
+    if alerts and alerts[-1] not in shown:
+        shown.insert(0, alerts[-1])
     parts = []
-    for entry in decided[-EVIDENCE_SHOWN:]:
+    for entry in shown:
         met = entry.kind == EntryKind.EXPECTATION_MET
         seen = entry.detail.get("state" if met else "last")
-        text = _one_line(f"{entry.subject} {entry.detail.get('expected', '')}: {'met' if met else 'MISSED'}, saw {seen}")
-        parts.append(text if len(text) <= EVIDENCE_WIDTH else text[: EVIDENCE_WIDTH - 3] + "...")
+        alert = _alert_of(seen)
+        log = f" (alert log: {_alert_transitions(entries, *alert)})" if alert else ""
+        gave_up = entry.detail.get("gave_up")
+        outcome = f"saw {_alert_view(seen)}" if met or not gave_up else _gave_up(gave_up)
+        head = _one_line(f"{entry.subject} {entry.detail.get('expected', '')}: {'met' if met else 'MISSED'}") + ", "
+        # What alerts did is short (names and states) and is the point: only the rest is cut to width.
+        whole = bool(alert) or (bool(gave_up) and not met and outcome != gave_up)
+        text = head + ("" if whole else _one_line(outcome))
+        text = text if len(text) <= EVIDENCE_WIDTH else text[: EVIDENCE_WIDTH - 3] + "..."
+        parts.append(text + (_one_line(outcome) if whole else "") + log)
     return "; ".join(parts)
+
+
+def alert_times(journal: Journal) -> tuple[float | None, float | None]:
+    """(fault -> firing, fault -> notification) for the scenario's own alerts: those with its namespace (the
+    alert log records no other namespace) and the namespace-less ones an expectation named (ACME errors of its
+    CA host, cert-manager absent). Another scenario's ACME errors in the same lab do not count."""
+    named = _expected_alerts(journal.entries)
+
+    def own(entry: Entry) -> bool:
+        if entry.kind not in (EntryKind.ALERT, EntryKind.NOTIFICATION):
+            return True
+        return "namespace" in (entry.detail.get("labels") or {}) or any(_is_alert(entry, *alert) for alert in named)
+
+    entries = [e for e in journal.entries if own(e)]
+    return time_to_alert(entries), time_to_alert(entries, kind=EntryKind.NOTIFICATION)
 
 
 @dataclass(frozen=True)
@@ -99,6 +196,8 @@ class Row:
     journal: Path
     failure: str
     evidence: str = ""
+    time_to_alert: float | None = None  # fault -> the scenario's first firing alert
+    time_to_notify: float | None = None  # fault -> its first firing notification at the receiver
 
     @classmethod
     def of(cls, path: Path) -> Row:
@@ -112,7 +211,7 @@ class Row:
         message = (journal.error or {}).get("message", "")
         return cls(journal.scenario.node_id, str(journal.status or "unfinished"), journal.time_to_detect(),
                    journal.time_to_recover(), path, message.strip().splitlines()[0] if message.strip() else "",
-                   _evidence(journal))
+                   _evidence(journal), *alert_times(journal))
 
 
 def write_skip_record(directory: Path, node_id: str, verdict: str, reason: str) -> Path:
@@ -138,6 +237,11 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}s"
 
 
+def _alert_seconds(firing: float | None, notified: float | None) -> str:
+    """'125.0s / 126.0s': fault to firing, fault to notification; '-' for what never happened."""
+    return "-" if firing is None and notified is None else f"{_seconds(firing)} / {_seconds(notified)}"
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -147,11 +251,13 @@ def summary_markdown(directory: Path) -> str:
     directory = Path(directory)
     rows = [Row.of(path) for path in find_rows(directory)]
     lines = [f"# certchaos run {directory.name}", "",
-             "| scenario | verdict | time to detect | time to recover | journal | failure or reason | evidence |",
-             "|---|---|---|---|---|---|---|"]
+             "| scenario | verdict | time to detect | time to alert (firing / notified) | time to recover | journal "
+             "| failure or reason | evidence |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append("| " + " | ".join(_cell(cell) for cell in (
-            row.scenario, row.verdict, _seconds(row.time_to_detect), _seconds(row.time_to_recover),
+            row.scenario, row.verdict, _seconds(row.time_to_detect),
+            _alert_seconds(row.time_to_alert, row.time_to_notify), _seconds(row.time_to_recover),
             str(row.journal.relative_to(directory)), row.failure, row.evidence)) + " |")
     verdicts = [*Status, SKIPPED, NOT_APPLICABLE]
     counts = {verdict: sum(row.verdict == verdict for row in rows) for verdict in verdicts}
@@ -177,7 +283,9 @@ def scenario_story(journal: Journal) -> str:
     lines = [f"{journal.scenario.node_id}: {journal.status or 'unfinished'}"]
     if journal.scenario.failure:
         lines.append(f"  failure: {journal.scenario.failure}")
+    firing, notified = alert_times(journal)
     lines.append(f"  time to detect: {_seconds(journal.time_to_detect())}, "
+                 f"time to alert: {_seconds(firing)} (notified: {_seconds(notified)}), "
                  f"time to recover: {_seconds(journal.time_to_recover())}")
     lines.append(f"  journal: {journal.path}")
     lines.append(lifecycle(journal.entries))

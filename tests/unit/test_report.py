@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from harness.report.journal import Clock, Journal, EntryKind, ScenarioInfo, Status
 from harness.report.summary import (
-    NOT_APPLICABLE, SUBJECT_WIDTH, lifecycle, summary_markdown, write_skip_record, write_summary,
+    NOT_APPLICABLE, SUBJECT_WIDTH, alert_times, lifecycle, scenario_story, summary_markdown, write_skip_record,
+    write_summary,
 )
 
 
@@ -43,7 +44,7 @@ def test_summary_has_a_row_per_journal_escapes_pipes_and_lists_an_unreadable_jou
 
     text = summary_markdown(tmp_path)
     rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
-    assert rows[0] == ("| test_a.py::test_one[x\\|y] | deviated | - | - | a.test_one/journal.json | "
+    assert rows[0] == ("| test_a.py::test_one[x\\|y] | deviated | - | - | - | a.test_one/journal.json | "
                        "Expected a \\| b |  |")
     assert rows[1].startswith("| b.test_two | unreadable |") and "certchaos.journal/v0" in rows[1]
     assert text.rstrip().endswith(
@@ -64,4 +65,87 @@ def test_evidence_is_the_last_expectations_and_a_skip_record_is_a_row(tmp_path):
     rows = [line for line in summary_markdown(tmp_path).splitlines() if line.startswith("| test_a.py")]
     assert rows[0].endswith("| Certificate ns/b Ready=True: met, saw {'Ready': 'True'}; "
                             "Challenge ns/c to show \\| REFUSED: MISSED, saw pending |")
-    assert rows[1] == "| test_a.py::test_two | not-applicable | - | - | a.test_two/skipped.json | needs a node |  |"
+    assert rows[1] == "| test_a.py::test_two | not-applicable | - | - | - | a.test_two/skipped.json | needs a node |  |"
+
+
+NS = {"namespace": "ns-a", "name": "web"}
+ACME = {"host": "127.0.0.1:4001"}
+
+
+def _alert_journal(tmp_path, now):
+    """A CA outage: another scenario's ACME errors fire first (another host), then this one's, then its paged
+    NotReady; the last expectations are about recovery, the alert one comes before them."""
+    journal = Journal(tmp_path / "a.test_ca" / "journal.json", ScenarioInfo("test_ca.py::test_down"),
+                      clock=Clock(lambda: now[0], lambda: now[0]), environment={})
+    at = lambda t: now.__setitem__(0, t)  # noqa: E731 - the clock of the story below
+    at(5), journal.record(EntryKind.FAULT_APPLIED, "ProxyDown(...)", fault_id=1)
+    at(8), journal.record(EntryKind.ALERT, "alert CertManagerAcmeRequestErrors firing",
+                          alertname="CertManagerAcmeRequestErrors", state="firing", labels={"host": "127.0.0.1:9"})
+    at(20), journal.record(EntryKind.ALERT, "alert CertManagerAcmeRequestErrors firing",
+                           alertname="CertManagerAcmeRequestErrors", state="firing", labels=dict(ACME))
+    at(21), journal.record(EntryKind.NOTIFICATION, "notification CertManagerAcmeRequestErrors firing",
+                           alertname="CertManagerAcmeRequestErrors", status="firing", labels={"host": "127.0.0.1:9"})
+    at(22), journal.record(EntryKind.NOTIFICATION, "notification CertManagerAcmeRequestErrors firing",
+                           alertname="CertManagerAcmeRequestErrors", status="firing", labels=dict(ACME))
+    at(25), journal.record(EntryKind.EXPECTATION_MET, "alert CertManagerAcmeRequestErrors for the CA host",
+                           expected="firing", state={"alert": "CertManagerAcmeRequestErrors", "labels": dict(ACME),
+                                                     "active": [{"state": "firing", "labels": {
+                                                         "alertname": "CertManagerAcmeRequestErrors", **ACME}}]})
+    at(30), journal.record(EntryKind.ALERT, "alert CertManagerCertificateNotReady firing",
+                           alertname="CertManagerCertificateNotReady", state="firing", labels=dict(NS))
+    at(40), journal.record(EntryKind.FAULT_REVERTED, "ProxyDown(...)", fault_id=1)
+    for subject in ("Certificate ns-a/web", "Secret ns-a/web"):
+        at(now[0] + 10), journal.record(EntryKind.EXPECTATION_MET, subject, expected="issued", state="ok",
+                                        recovers=subject.startswith("Certificate"), fault_id=1)
+    return journal
+
+
+def test_time_to_alert_counts_only_the_scenarios_own_alerts(tmp_path):
+    now = [0.0]
+    journal = _alert_journal(tmp_path, now)
+    # Its ACME errors (named by an expectation) fired 15 s after the fault, paged 17 s after; the other host's
+    # earlier ones are another scenario's.
+    assert alert_times(journal) == (15, 17)
+    entries = [e for e in journal.entries if not (e.kind is EntryKind.ALERT and e.detail["labels"] == ACME)]
+    journal._entries = entries  # without its own ACME alert: the namespaced NotReady is the first of its own
+    assert alert_times(journal) == (25, 17)
+
+
+def test_time_to_alert_is_a_summary_column_and_in_the_story(tmp_path):
+    now = [0.0]
+    journal = _alert_journal(tmp_path, now)
+    journal.finish(Status.PASSED)
+    journal.save()
+    write_skip_record(tmp_path / "a.test_two", "test_a.py::test_two", NOT_APPLICABLE, "needs a node")
+    text = summary_markdown(tmp_path)
+    assert "| time to detect | time to alert (firing / notified) | time to recover |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| test_ca.py"))
+    assert row.startswith("| test_ca.py::test_down | passed | - | 15.0s / 17.0s | 10.0s |"), row
+    assert "time to detect: -, time to alert: 15.0s (notified: 17.0s), time to recover: 10.0s" in \
+        scenario_story(journal)
+
+
+def test_the_evidence_shows_the_alert_that_decided_and_its_log(tmp_path):
+    now = [0.0]
+    journal = _alert_journal(tmp_path, now)
+    journal.finish(Status.PASSED)
+    journal.save()
+    row = next(line for line in summary_markdown(tmp_path).splitlines() if line.startswith("| test_ca.py"))
+    evidence = row.rsplit(" | ", 1)[1]
+    # The met alert expectation is shown before the last two, compactly, with its alert's own transitions.
+    assert evidence.startswith("alert CertManagerAcmeRequestErrors for the CA host firing: met, saw "
+                               "firing (alert log: firing +20.0s, notified firing "
+                               "+22.0s); Certificate ns-a/web issued: met"), evidence
+
+    # A missed silence: the evidence names the alert that fired, however long its labels.
+    missed = Journal(tmp_path / "b.test_quiet" / "journal.json", ScenarioInfo("test_b.py::test_quiet"), environment={})
+    gave_up = ("stopped holding after 3.0s: " + repr({"labels": {"namespace": "ns-b"}, "active": [
+        {"state": "firing", "labels": {"alertname": "CertManagerCertificateNotReady", "issuer_name": "x" * 200, **NS},
+         "since": "2026-11-28T08:00:00Z"}]}))
+    missed.record(EntryKind.EXPECTATION_MISSED, "alerts of ns-b", expected="none firing", gave_up=gave_up,
+                  last={"held_for": 2.0, "state": {"labels": {"namespace": "ns-b"}, "active": []}})
+    missed.finish(Status.DEVIATED, {"type": "ExpectationFailed", "message": "Expected none", "phase": "call"})
+    missed.save()
+    row = next(line for line in summary_markdown(tmp_path).splitlines() if line.startswith("| test_b.py"))
+    assert row.endswith("| alerts of ns-b none firing: MISSED, stopped holding after 3.0s: "
+                        "CertManagerCertificateNotReady firing |"), row

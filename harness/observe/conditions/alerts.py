@@ -19,6 +19,18 @@ from harness.wait import Condition
 State = Literal["pending", "firing", "inactive"]
 STATES = ("pending", "firing", "inactive")
 
+# The default rules' names (harness/alerts/rules.py), for scenarios' expectations.
+EXPIRING_SOON = "CertManagerCertificateExpiringSoon"
+NOT_READY = "CertManagerCertificateNotReady"
+RENEWAL_OVERDUE = "CertManagerRenewalOverdue"
+ACME_ERRORS = "CertManagerAcmeRequestErrors"  # labelled by the CA host only: select a scenario's by its proxy
+ABSENT = "CertManagerAbsent"  # global: only an exclusive scenario may expect it
+
+
+def certificate_labels(namespace: str, name: str) -> dict[str, str]:
+    """The labels that select one Certificate's alerts (the lab's Prometheus sees every scenario's)."""
+    return {"namespace": namespace, "name": name}
+
 
 class UnknownAlert(HarnessError):
     pass
