@@ -17,6 +17,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.report.journal import Journal, ScenarioInfo, Status, environment_facts
+from harness.report.html import write_report_html
 from harness.report.summary import NOT_APPLICABLE, SKIPPED, write_skip_record, write_summary
 from harness.chaos.scenario import Scenario, resolve_time_scale, status_for
 from harness.session import RUN, STATE, RunState, run_state
@@ -217,3 +218,4 @@ def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
             if skips and not session.config.getoption("--allow-skips") and session.exitstatus == pytest.ExitCode.OK:
                 # A scenario that did not run proved nothing: the run is not a pass unless the user said so.
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
+                write_report_html(state.report_dir)

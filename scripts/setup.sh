@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(etcd-server pebble prometheus prometheus-alertmanager prometheus-blackbox-exporter bind9-dnsutils socat)
+# chromium: only tests/integration/test_html_report_browser.py needs it (renders report.html headless).
+APT_PACKAGES=(etcd-server pebble prometheus prometheus-alertmanager prometheus-blackbox-exporter bind9-dnsutils socat
+              chromium)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

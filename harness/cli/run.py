@@ -4,7 +4,7 @@ The lab (stack, fake DNS, Pebble, Toxiproxy) starts once in this process; pytest
 parallel xdist workers that attach to it through lab.json ($CERTCHAOS_LAB), each scenario in its own
 namespace, DNS zone and TSIG key. Scenarios marked exclusive run afterwards, alone.
 Writes to --report-dir: junit.xml (junit-exclusive.xml), one journal per scenario,
-summary.md, and lab/ (component logs). Exit code 0 only when every scenario passed; a skipped or
+summary.md, report.html, and lab/ (component logs). Exit code 0 only when every scenario passed; a skipped or
 not-applicable scenario fails the run unless --allow-skips (deselecting with -k is not skipping).
 """
 
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.lab.lab import LAB_ENV, Lab
+from harness.report.html import write_report_html
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"  # the repository's catalogue
 # Scenarios spend their time waiting on cert-manager (its fixed 60 s DNS-01 sleep), not on the CPU, so
@@ -71,7 +72,8 @@ def _run(args: argparse.Namespace) -> int:
             returncodes.append(result.returncode)
             if result.returncode == INTERRUPTED:
                 break
-    print(f"certchaos run: report in {report_dir} (summary.md, junit.xml, journals)")
+    write_report_html(report_dir)  # each pytest run wrote one; this one covers both even after a Ctrl-C
+    print(f"certchaos run: report in {report_dir} (summary.md, report.html, junit.xml, journals)")
     summary = report_dir / "summary.md"
     if summary.exists():
         print(summary.read_text())
