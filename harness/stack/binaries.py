@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 from dataclasses import dataclass
@@ -165,6 +167,55 @@ def go_binary_name(package: str) -> str:
     return parts[-2] if len(parts) > 1 and re.fullmatch(r"v\d+", parts[-1]) else parts[-1]
 
 
+PROGRESS_EVERY = 15.0  # seconds between progress lines: a cold build runs for minutes, a line a screen
+_PACKAGE_LINE = re.compile(r"^[\w.~+-]+(/[\w.~+-]+)*$")  # what `go build -v` prints per compiled package
+
+
+def go_build_with_progress(command: list[str], cwd: Path, env: dict[str, str], out: TextIO, *, label: str,
+                           every: float = PROGRESS_EVERY) -> int:
+    """Run `go build -v ...`, printing every `every` seconds the elapsed time, the packages compiled so far
+    against the `go list -deps` total, and the last one; everything else go prints (downloads, errors)
+    passes through. Returns go's exit code; Ctrl-C or an error stops go's whole process group."""
+    started = time.monotonic()
+    packages = command[command.index("-o") + 2:]
+    print(f"  {label}: listing the packages to build (a first build downloads the modules now) ...", file=out,
+          flush=True)
+    listing = subprocess.run([command[0], "list", "-deps", *packages], cwd=cwd, env=env, text=True,
+                             capture_output=True)
+    print(listing.stderr, end="", file=out, flush=True)
+    total = len(listing.stdout.split()) if listing.returncode == 0 else None  # go build reports the real error
+    compiled: list[str] = []
+
+    def read(stream) -> None:
+        for line in stream:
+            if _PACKAGE_LINE.match(line.strip()):
+                compiled.append(line.strip())
+            else:
+                print(line, end="", file=out, flush=True)
+
+    process = subprocess.Popen(command, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    reader = threading.Thread(target=read, args=(process.stdout,), name="go-build-output", daemon=True)
+    reader.start()
+    try:
+        while True:
+            try:
+                process.wait(timeout=every)
+                break
+            except subprocess.TimeoutExpired:
+                of = f" of at most {total}" if total is not None else ""
+                last = f", now {compiled[-1]}" if compiled else ""
+                print(f"  {label}: {time.monotonic() - started:.0f}s, {len(compiled)}{of} packages compiled "
+                      f"(cached ones are not rebuilt){last}", file=out, flush=True)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        reader.join()
+    print(f"  {label}: {len(compiled)} packages compiled in {time.monotonic() - started:.0f}s", file=out, flush=True)
+    return process.returncode
+
+
 def build(
     names: Iterable[str] | None = None,
     *,
@@ -199,13 +250,14 @@ def build(
         with tempfile.TemporaryDirectory(prefix="certchaos-build-") as scratch:
             settings = _versions().get("modules", {}).get(module, {})
             ldflags = " ".join([*settings.get("link_flags", []), *(f"-X {s}" for s in settings.get("ldflags", []))])
-            command = [go, "build", "-trimpath", "-ldflags", ldflags, "-o", scratch + "/",
+            command = [go, "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", scratch + "/",
                        *[c.package for c in members]]
             env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=readonly")
-            result = subprocess.run(command, cwd=GOMODULES / module, env=env, stdout=out, stderr=out)
-            if result.returncode != 0:
+            returncode = go_build_with_progress(command, GOMODULES / module, env, out,
+                                                label=", ".join(c.name for c in members))
+            if returncode != 0:
                 raise HarnessError(
-                    f"go build of {', '.join(c.name for c in members)} failed (exit {result.returncode}); "
+                    f"go build of {', '.join(c.name for c in members)} failed (exit {returncode}); "
                     f"the output above says why. Command: {' '.join(command)} in {GOMODULES / module}"
                 )
             for component in members:
