@@ -112,3 +112,24 @@ def no_alert_firing(prometheus: str | AlertingClient | PrometheusClient, labels:
 
     return observe(fetch, lambda active: not active,
                    lambda active: {"labels": wanted, "active": [_compact(a) for a in active]})
+
+
+def certificates_quiet(prometheus: str | AlertingClient | PrometheusClient, namespace: str,
+                       names: Iterable[str]) -> Condition:
+    """Prometheus has scraped each named Certificate of `namespace` as Ready (its ready_status{condition="True"}
+    series is 1) and no alert of those Certificates is pending or firing: a "pages no one" that cannot hold
+    merely because Prometheus has not scraped a new Certificate yet (its NotReady would go pending a second
+    later)."""
+    client = _prometheus(prometheus)
+    names = sorted(names)
+    query = f'certmanager_certificate_ready_status{{namespace="{namespace}",condition="True"}}'
+
+    def fetch() -> tuple[dict, list[dict]]:
+        ready = {s["metric"].get("name"): float(s["value"][1]) for s in client.query(query)}
+        active = [a for a in client.alerts() if a["state"] in ("pending", "firing")
+                  and a["labels"].get("namespace") == namespace and a["labels"].get("name") in names]
+        return ready, active
+
+    return observe(fetch, lambda seen: all(seen[0].get(name) == 1 for name in names) and not seen[1],
+                   lambda seen: {"ready_in_prometheus": {name: seen[0].get(name) for name in names},
+                                 "active": [_compact(a) for a in seen[1]]})
