@@ -2,7 +2,7 @@
 PYTHON ?= python3
 REPORT_DIR ?= reports/$(shell date -u +%Y%m%dT%H%M%SZ)
 
-.PHONY: setup run test unit bench
+.PHONY: setup run test test-kind unit bench
 
 setup:
 	PYTHON=$(PYTHON) scripts/setup.sh
@@ -14,6 +14,11 @@ run: setup
 # The harness's own tests: unit and integration (real stack).
 test: setup
 	$(PYTHON) -m pytest tests -p no:cacheprovider
+
+# The kind provider's tests (Docker, kind images; minutes per cluster, so not in `test` yet).
+test-kind:
+	CERTCHAOS_PROVIDER=kind PYTHON=$(PYTHON) scripts/setup.sh
+	$(PYTHON) -m pytest tests/integration/test_kind_stack.py -m kind -p no:cacheprovider -s
 
 unit:
 	$(PYTHON) -m pytest tests/unit -q

@@ -28,15 +28,17 @@ pytest_plugins = ["harness.lab.fixtures"]
 REPORT_DIR_KEY = "certchaos_report_dir"  # passed from the xdist controller so workers share one run dir
 DIR_NAME_LIMIT = 120  # journal dir names stay well under the 255-byte file name limit
 # Providers whose stack has nodes (kubelet, pods, Secret volumes); "local" runs processes only.
-PROVIDERS_WITH_NODES: frozenset[str] = frozenset()
+PROVIDERS_WITH_NODES: frozenset[str] = frozenset({"kind"})
 NOT_APPLICABLE_PREFIX = "not applicable: "  # a skip reason that says the provider cannot run the scenario
 SKIPS = pytest.StashKey[list]()  # node ids of scenarios that did not run (the controller's count)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("certchaos", "certchaos: cert-manager chaos scenarios")
-    group.addoption("--provider", choices=("local",), default="local",
-                    help="stack provider: local processes on loopback (default: local; kind is not built yet)")
+    group.addoption("--provider", choices=("local", "kind"), default="local",
+                    help="stack provider: local processes on loopback, or a kind cluster with cert-manager installed "
+                         "by its chart (needs `certchaos images build`; the lab does not run on kind yet) "
+                         "(default: local)")
     group.addoption("--bin-dir", metavar="DIR", default=None,
                     help="directory of user-built binaries that take precedence over the cache (default: none)")
     group.addoption("--report-dir", metavar="DIR", default=None,
@@ -62,6 +64,9 @@ def pytest_configure(config: pytest.Config) -> None:
         '@pytest.mark.scenario(failure="TXT record not yet visible to the CA\'s resolver")',
     )
     config.addinivalue_line("markers", "integration: needs the real stack, e.g. @pytest.mark.integration")
+    config.addinivalue_line(
+        "markers", "kind: needs Docker and the kind images (`certchaos images build`); not in `make test`, "
+        "run by `make test-kind`, e.g. @pytest.mark.kind")
     config.addinivalue_line(
         "markers", "requires(node=False): what the scenario needs from the stack; on a provider without it the "
         "scenario is not-applicable, e.g. @pytest.mark.requires(node=True) for a Secret mounted in a pod")

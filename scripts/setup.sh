@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 # chromium: only tests/integration/test_html_report_browser.py needs it (renders report.html headless).
 APT_PACKAGES=(etcd-server pebble prometheus prometheus-alertmanager prometheus-blackbox-exporter bind9-dnsutils socat
               chromium)
+# CERTCHAOS_PROVIDER=kind: also Docker and debootstrap, the kind-only binaries and the kind images.
+PROVIDER="${CERTCHAOS_PROVIDER:-local}"
+if [ "$PROVIDER" = kind ]; then APT_PACKAGES+=(docker.io debootstrap); fi
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
@@ -23,5 +26,6 @@ echo "setup: installing certchaos and its Python dependencies (pip install -e .)
 PIP_ROOT_USER_ACTION=ignore "$PYTHON" -m pip install -q --disable-pip-version-check -e .
 
 echo "setup: building missing binaries into ${CERTCHAOS_CACHE:-$HOME/.cache/certchaos}"
-"$PYTHON" -m harness.cli binaries build
+"$PYTHON" -m harness.cli binaries build --provider "$PROVIDER"
+if [ "$PROVIDER" = kind ]; then "$PYTHON" -m harness.cli images build; fi
 "$PYTHON" -m harness.cli doctor

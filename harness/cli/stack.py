@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from harness.errors import HarnessError
 from harness.stack import binaries, certmanager
 
 
@@ -22,7 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     doctor.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
     doctor.set_defaults(handler=_doctor)
 
-    up = subparsers.add_parser("up", help="start the local stack and keep it running until Ctrl-C")
+    up = subparsers.add_parser("up", help="start the stack (local, or a kind cluster) and keep it running until Ctrl-C")
+    up.add_argument("--provider", choices=["local", "kind"], default="local",
+                    help="local processes on loopback (default), or a kind cluster with cert-manager's chart")
+    up.add_argument("--values", metavar="FILE", help="kind: your Helm values for cert-manager's chart, after ours")
     up.add_argument("--kubeconfig", help="also write the admin kubeconfig to this path")
     up.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
     up.add_argument("--run-dir", help="keep component logs and certs here (default: a temp dir, removed)")
@@ -59,6 +63,7 @@ def _doctor(args: argparse.Namespace) -> int:
     width = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(width[i]) for i, cell in enumerate(row[:3])), row[3])
+    _doctor_kind()
     if missing_required:
         print(f"{missing_required} required component(s) missing", file=sys.stderr)
         return 1
@@ -66,10 +71,32 @@ def _doctor(args: argparse.Namespace) -> int:
     return 0
 
 
-def _up(args: argparse.Namespace) -> int:
-    from harness.stack.local import LocalStack
+def _doctor_kind() -> None:
+    """The kind provider's engine and images: informational (the local provider needs none of them)."""
+    from harness.stack.kind.engine import DockerEngine
+    from harness.stack.kind.images import BUILD_COMMAND, Builder
 
-    with LocalStack(bin_dir=args.bin_dir, run_dir=args.run_dir) as stack:
+    engine = DockerEngine()
+    print(f"kind provider: engine: {engine.describe()}")
+    if engine.info() is None:
+        return
+    for what, state in Builder(engine).status():
+        fix = f"  fix: `{BUILD_COMMAND}`" if state in ("missing", "stale") else ""
+        print(f"  {what:<52} {state}{fix}")
+
+
+def _up(args: argparse.Namespace) -> int:
+    if args.provider == "kind":
+        from harness.stack.kind.provider import KindStack
+
+        stack = KindStack(bin_dir=args.bin_dir, run_dir=args.run_dir, values=args.values)
+    else:
+        if args.values:
+            raise HarnessError("--values is for --provider kind (the local provider runs cert-manager's binaries)")
+        from harness.stack.local import LocalStack
+
+        stack = LocalStack(bin_dir=args.bin_dir, run_dir=args.run_dir)
+    with stack:
         if args.kubeconfig:
             stack.write_kubeconfig(args.kubeconfig)
         for name, endpoint in stack.endpoints().items():

@@ -20,17 +20,21 @@ from harness.stack import certmanager
 from harness.lab.issuers import AcmeIssuer, make_acme_issuer, make_ca_issuer
 from harness.stack.kube import ensure_namespace
 from harness.lab.lab import LAB_ENV, Lab, LabClient, LabInfo
+from harness.stack.kind.provider import KindStack
 from harness.stack.local import LocalStack
 from harness.observe.timeline import Timeline
 from harness.session import run_state
 from harness.stack.toxiproxy import Proxy
 
 
-def make_stack(config: pytest.Config) -> LocalStack:
-    """The stack the options ask for (--provider local is the only one so far)."""
+def make_stack(config: pytest.Config) -> LocalStack | KindStack:
+    """The stack the options ask for: local processes, or a kind cluster (--provider kind)."""
     keep = config.getoption("--keep-stack", default=False)
-    return LocalStack(bin_dir=config.getoption("--bin-dir", default=None),
-                      run_dir=tempfile.mkdtemp(prefix="certchaos-stack-") if keep else None)
+    bin_dir = config.getoption("--bin-dir", default=None)
+    run_dir = tempfile.mkdtemp(prefix="certchaos-stack-") if keep else None
+    if config.getoption("--provider", default="local") == "kind":
+        return KindStack(bin_dir=bin_dir, run_dir=run_dir)
+    return LocalStack(bin_dir=bin_dir, run_dir=run_dir)
 
 
 @pytest.fixture(scope="session")

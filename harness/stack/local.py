@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import tempfile
-import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -31,7 +29,7 @@ from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK, free_port, port_or_free
 from harness.stack.process import ManagedProcess
 from harness.wait import Seen
-from harness.stack.service import Service
+from harness.stack.service import Service, sigint_ignored, wait_until_interrupted
 
 # Readiness deadlines. A cold kube-apiserver bootstraps RBAC and priority levels before /readyz turns
 # green: ~5-10 s on an idle 2-core machine; the others are ready in a few seconds. The margins cover a
@@ -158,15 +156,10 @@ class LocalStack(Service):
     def stop(self) -> None:
         """Stop every component in reverse start order; remove the run dir if the stack made it.
         A second Ctrl-C while stopping is ignored so teardown always completes."""
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main_thread else None
-        try:
+        with sigint_ignored():
             for process in reversed(list(self.processes.values())):
                 process.stop()
             self.processes.clear()
-        finally:
-            if in_main_thread:
-                signal.signal(signal.SIGINT, previous)
         if self._api is not None:
             self._api.close()
             self._api = None
@@ -177,17 +170,13 @@ class LocalStack(Service):
 
     def wait_until_interrupted(self) -> None:
         """Block until SIGINT/SIGTERM, failing if a component exits meanwhile."""
-        stop = threading.Event()
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        try:
-            while not stop.wait(1.0):
-                for process in self.processes.values():
-                    if not process.running():
-                        raise process.failure("exited while the stack was running")
-        except KeyboardInterrupt:
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+
+        def check() -> None:
+            for process in self.processes.values():
+                if not process.running():
+                    raise process.failure("exited while the stack was running")
+
+        wait_until_interrupted(check, interval=1.0)
 
     # -- access ------------------------------------------------------------------------------------
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Self
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator, Self
 
 
 class Service:
@@ -19,3 +22,28 @@ class Service:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+@contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C inside (main thread only): a second Ctrl-C while stopping must not cut teardown short."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main_thread else None
+    try:
+        yield
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
+
+
+def wait_until_interrupted(check: Callable[[], None], interval: float) -> None:
+    """Block until SIGINT/SIGTERM; `check` runs every `interval` seconds and raises if the stack broke."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(interval):
+            check()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)

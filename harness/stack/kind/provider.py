@@ -1,0 +1,225 @@
+"""The kind provider: a throw-away kind cluster on our node image, with cert-manager installed by its own
+Helm chart, waited for until it serves (deployments available, webhook answering).
+
+kind is called directly (the pinned binary from the cache), not through pytest-kind-ng: its create()
+neither waits nor takes our API address, and its files land in ./.pytest-kind. Everything made here (the
+cluster, its kubeconfig, the `kind` network when no one else uses it, dockerd when we started it) is removed
+on stop, on failure and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import yaml
+from kubernetes import client
+
+from harness.errors import HarnessError
+from harness.stack import binaries, certmanager
+from harness.stack.kind import images
+from harness.stack.kind.engine import DockerEngine
+from harness.stack.kube import api_client, apply_crds
+from harness.stack.local import component_facts
+from harness.stack.ports import LOOPBACK, free_port
+from harness.stack.service import Service, sigint_ignored, wait_until_interrupted
+from harness.wait import Seen, wait_for
+
+CLUSTER_LABEL = "io.x-k8s.kind.cluster"  # kind labels each node container with its cluster name
+KIND_NETWORK = "kind"
+# kind create returns in 21-93 s on this 2-core machine under load (FINDINGS §5); 10 min is a hung create.
+CREATE_TIMEOUT = 600.0
+# The node turns Ready 2-13 s after kind returns (our CNI writes its conflist); 180 s covers heavy load.
+NODE_READY_TIMEOUT = 180.0
+# helm install --wait of the chart took 44 s under load; its own --timeout is the deadline.
+HELM_TIMEOUT = "10m"
+# The webhook serves as soon as its Deployment is available; 120 s covers its CA being injected late.
+WEBHOOK_TIMEOUT = 120.0
+# kind delete takes 2-15 s here; 5 min means docker itself hangs.
+DELETE_TIMEOUT = 300.0
+
+
+def cluster_config(name: str, api_port: int) -> dict:
+    """kind's config: one control-plane node, its API on 127.0.0.1:<free port> only, IPv4."""
+    return {
+        "kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "name": name,
+        "networking": {"apiServerAddress": LOOPBACK, "apiServerPort": api_port, "ipFamily": "ipv4"},
+        "nodes": [{"role": "control-plane"}],
+    }
+
+
+class KindStack(Service):
+    """A running kind cluster with cert-manager. Use as a context manager, or start()/stop()."""
+
+    provider = "kind"
+
+    def __init__(self, bin_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
+                 name: str | None = None, values: str | os.PathLike | None = None):
+        """`values`: the user's Helm values file for cert-manager's chart, passed through after ours."""
+        self.bin_dir = bin_dir
+        self.name = name or f"certchaos-{secrets.token_hex(3)}"
+        self.values = Path(values).expanduser().resolve() if values else None
+        self._own_run_dir = run_dir is None
+        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="certchaos-kind-")).resolve()
+        self.kubeconfig = self.run_dir / "kubeconfig"
+        self.engine = DockerEngine()
+        self.created = False
+        self.api_url: str | None = None  # https://127.0.0.1:<port>, known once the cluster is being created
+        self._api: client.ApiClient | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> "KindStack":
+        if self.values is not None and not self.values.is_file():
+            raise HarnessError(f"--values {self.values}: no such file. Fix: give a Helm values YAML file")
+        self.resolved = {name: binaries.resolve(name, self.bin_dir) for name in ("kind", "helm")}
+        # kind's way: creation is a list of actions; a failed one deletes what the earlier ones made.
+        steps = (self.engine.start, self._check_images, self._check_name_free, self._create,
+                 self._wait_node_ready, self._load_images, self._install_cert_manager, self._wait_webhook)
+        try:
+            for step in steps:
+                step()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Delete the cluster, the `kind` network if no one else uses it, our run dir, and dockerd if we
+        started it. A second Ctrl-C while stopping is ignored so teardown always completes."""
+        try:
+            with sigint_ignored():
+                if self._api is not None:
+                    self._api.close()
+                    self._api = None
+                try:
+                    if self.created:
+                        self._kind("delete", "cluster", "--name", self.name, "--kubeconfig", str(self.kubeconfig),
+                                   timeout=DELETE_TIMEOUT)
+                        self.created = False
+                        self._remove_network_if_unused()
+                finally:
+                    self.engine.stop()
+        finally:
+            if self._own_run_dir:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def wait_until_interrupted(self) -> None:
+        """Block until SIGINT/SIGTERM, failing if the control-plane container stops meanwhile."""
+
+        def check() -> None:
+            if not self._node_running():
+                raise HarnessError(f"kind cluster {self.name}: its control-plane container stopped")
+
+        wait_until_interrupted(check, interval=2.0)  # each check is a `docker inspect`: 2 s keeps it cheap
+
+    # -- access ------------------------------------------------------------------------------------
+
+    def api(self) -> client.ApiClient:
+        if self._api is None:
+            self._api = api_client(self.kubeconfig)
+        return self._api
+
+    def endpoints(self) -> dict[str, str]:
+        return {"kube-apiserver": self.api_url, "kind cluster": self.name}
+
+    def versions(self) -> dict[str, dict]:
+        return {name: component_facts(resolved) for name, resolved in self.resolved.items()}
+
+    def write_kubeconfig(self, path: str | os.PathLike) -> Path:
+        target = Path(path).expanduser().resolve()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.kubeconfig, target)
+        target.chmod(0o600)
+        return target
+
+    # -- steps -------------------------------------------------------------------------------------
+
+    def _kind(self, *args: str, timeout: float = CREATE_TIMEOUT) -> subprocess.CompletedProcess:
+        command = [str(self.resolved["kind"].path), *args]
+        result = subprocess.run(command, capture_output=True, text=True, env=self.engine.env(), timeout=timeout)
+        if result.returncode != 0:
+            raise HarnessError(f"`{' '.join(command)}` failed (exit {result.returncode}):\n{result.stderr.strip()}")
+        return result
+
+    def _check_images(self) -> None:
+        missing = [tag for tag in (images.NODE_IMAGE, *images.CERT_MANAGER_IMAGES)
+                   if self.engine.docker("image", "inspect", tag, check=False).returncode != 0]
+        if missing:
+            raise HarnessError(f"kind provider: image(s) {', '.join(missing)} not built. "
+                               f"Fix: run `{images.BUILD_COMMAND}` (as root)")
+
+    def _check_name_free(self) -> None:
+        taken = self._kind("get", "clusters").stdout.split()
+        containers = self.engine.docker("ps", "-aq", "--filter", f"label={CLUSTER_LABEL}={self.name}").stdout
+        if self.name in taken or containers.strip():
+            raise HarnessError(f"a kind cluster named {self.name!r} already exists. Fix: choose another name, or "
+                               f"delete it with `kind delete cluster --name {self.name}` if it is yours")
+
+    def _create(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.api_port = free_port()
+        self.api_url = f"https://{LOOPBACK}:{self.api_port}"
+        config = self.run_dir / "kind.yaml"
+        config.write_text(yaml.safe_dump(cluster_config(self.name, self.api_port)))
+        self.created = True  # from here on a partial cluster may exist: stop() deletes by name
+        self._kind("create", "cluster", "--name", self.name, "--image", images.NODE_IMAGE, "--config", str(config),
+                   "--kubeconfig", str(self.kubeconfig))
+
+    def _wait_node_ready(self) -> None:
+        def ready() -> Seen:
+            nodes = client.CoreV1Api(self.api()).list_node().items
+            states = {node.metadata.name: next((c.status for c in node.status.conditions or [] if c.type == "Ready"),
+                                               "unknown") for node in nodes}
+            return Seen(bool(states) and all(state == "True" for state in states.values()), states)
+
+        wait_for(ready, subject=f"kind cluster {self.name}", expected="to have every node Ready",
+                 timeout=NODE_READY_TIMEOUT, interval=1.0)
+
+    def _load_images(self) -> None:
+        self._kind("load", "docker-image", "--name", self.name, *images.CERT_MANAGER_IMAGES)
+
+    def _install_cert_manager(self) -> None:
+        """The module's chart has no CRDs (the release tooling adds them): we apply the module's CRDs, as the
+        local provider does, and install the chart without them."""
+        apply_crds(self.api(), certmanager.crds(self.bin_dir))
+        helm = self.resolved["helm"].path
+        with tempfile.TemporaryDirectory(prefix="certchaos-helm-") as scratch:
+            env = {**self.engine.env(), "KUBECONFIG": str(self.kubeconfig),
+                   **{key: str(Path(scratch, key.lower())) for key in
+                      ("HELM_CONFIG_HOME", "HELM_CACHE_HOME", "HELM_DATA_HOME")}}
+            command = [str(helm), "install", "cert-manager", str(certmanager.chart_dir(self.bin_dir)),
+                       "--namespace", certmanager.NAMESPACE, "--create-namespace", "--set", "installCRDs=false",
+                       *(["--values", str(self.values)] if self.values else []), "--wait", "--timeout", HELM_TIMEOUT]
+            result = subprocess.run(command, capture_output=True, text=True, env=env)
+        if result.returncode != 0:
+            raise HarnessError(f"helm install of cert-manager failed (exit {result.returncode}): "
+                               f"{result.stderr.strip()}\nCommand: {' '.join(command)}")
+
+    def _wait_webhook(self) -> None:
+        """Ready means the webhook answers: a server-side dry-run Issuer passes through its validation."""
+        issuer = {"apiVersion": "cert-manager.io/v1", "kind": "Issuer",
+                  "metadata": {"name": "certchaos-webhook-probe", "namespace": certmanager.NAMESPACE},
+                  "spec": {"selfSigned": {}}}
+
+        def answers() -> Seen:
+            client.CustomObjectsApi(self.api()).create_namespaced_custom_object(
+                "cert-manager.io", "v1", certmanager.NAMESPACE, "issuers", issuer, dry_run="All")
+            return Seen(True, "dry-run Issuer admitted")
+
+        wait_for(answers, subject="cert-manager's webhook", expected="to admit a dry-run Issuer",
+                 timeout=WEBHOOK_TIMEOUT, interval=1.0)
+
+    def _node_running(self) -> bool:
+        result = self.engine.docker("inspect", "-f", "{{.State.Running}}", f"{self.name}-control-plane", check=False)
+        return result.stdout.strip() == "true"
+
+    def _remove_network_if_unused(self) -> None:
+        """kind never removes its shared `kind` network; we do, when no container is attached any more."""
+        found = self.engine.docker("network", "inspect", "-f", "{{len .Containers}}", KIND_NETWORK, check=False)
+        if found.returncode == 0 and found.stdout.strip() == "0":
+            self.engine.docker("network", "rm", KIND_NETWORK, check=False)

@@ -1,0 +1,54 @@
+"""The kind images are named as their users ask for them: kubeadm v1.26.1 and cert-manager's own chart."""
+
+from __future__ import annotations
+
+import subprocess
+
+import yaml
+
+from harness.stack import binaries, certmanager, helm
+from harness.stack.kind import images
+from harness.stack.kind.provider import cluster_config
+from harness.stack.ports import LOOPBACK
+
+
+def test_preloaded_images_are_exactly_what_kubeadm_pulls():
+    kubeadm = binaries.binary("kubeadm")
+    wanted = subprocess.run([str(kubeadm), "config", "images", "list", "--kubernetes-version", images.KUBERNETES],
+                            capture_output=True, text=True, check=True).stdout.split()
+    preloaded = {image.tag for image in images.COMPONENT_IMAGES if image.preload} - {images.NETBASE_IMAGE}
+    assert preloaded == set(wanted)
+
+
+def test_cert_manager_images_are_tagged_as_its_chart_names_them():
+    documents = helm.render(certmanager.chart_dir(), "cert-manager", certmanager.NAMESPACE,
+                            {"installCRDs": True}, kube_version=images.KUBERNETES)
+    named = set()
+    for document in documents:
+        spec = (document.get("spec") or {}).get("template", {}).get("spec", {})
+        for container in spec.get("containers", []):
+            named.add(container["image"])
+            # The controller names the HTTP-01 solver's image in a flag, not in a container.
+            named |= {arg.split("=", 1)[1] for arg in container.get("args", []) if arg.startswith("--acme-http01")}
+    assert named == set(images.CERT_MANAGER_IMAGES)
+
+
+def test_every_image_runs_its_entrypoint_as_the_chart_requires():
+    for image in images.COMPONENT_IMAGES:
+        if image.tag in images.CERT_MANAGER_IMAGES:
+            assert image.user == "1000"  # the chart's runAsNonRoot: kubelet refuses a root image
+            assert image.entrypoint == (image.files[0][1],)
+
+
+def test_the_cluster_api_binds_loopback_only_on_the_chosen_port():
+    config = yaml.safe_load(yaml.safe_dump(cluster_config("certchaos-abc", 40123)))
+    assert config["networking"]["apiServerAddress"] == LOOPBACK == "127.0.0.1"
+    assert config["networking"]["apiServerPort"] == 40123 and config["name"] == "certchaos-abc"
+
+
+def test_node_files_carry_kinds_markers_and_our_version():
+    cni = (images.NODE_FILES / "kind/manifests/default-cni.yaml").read_text()
+    assert "would you kindly template this file" in cni and "{{ .PodSubnet }}" in cni
+    assert (images.NODE_FILES / "kind/version").read_text().strip() == images.KUBERNETES
+    entrypoint = images.NODE_FILES / "usr/local/bin/entrypoint"
+    assert entrypoint.stat().st_mode & 0o111
