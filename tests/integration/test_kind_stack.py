@@ -120,3 +120,15 @@ def test_stop_leaves_no_container_network_or_volume(kind_stack):
     # The shared `kind` network may stay only while someone else's containers use it.
     assert network.returncode != 0 or network.stdout.strip() != "0"
     assert not kind_stack.run_dir.exists()
+
+
+def test_a_failed_install_deletes_the_cluster_it_made(tmp_path):
+    """helm rejects the user's values after the cluster exists: the error says why and the cluster is gone."""
+    values = tmp_path / "values.yaml"
+    values.write_text("webhook: [unclosed\n")  # not YAML: helm fails only at install, after kind create
+    stack = KindStack(values=values)
+    with pytest.raises(HarnessError, match="helm install of cert-manager failed"):
+        stack.start()
+    docker = stack.engine.docker
+    assert docker("ps", "-aq", "--filter", f"label={CLUSTER_LABEL}={stack.name}").stdout.strip() == ""
+    assert not stack.run_dir.exists()

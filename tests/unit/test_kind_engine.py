@@ -8,7 +8,10 @@ import stat
 import subprocess
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings, strategies as st
+
+from harness.errors import HarnessError
 
 from harness.stack.kind import engine, runc_capfilter as rc
 
@@ -98,3 +101,20 @@ def test_wrapper_execs_the_real_runtime_with_the_same_arguments(tmp_path):
     assert (tmp_path / "argv").read_text().split() == ["--root", "/r", "exec", "-p", str(tmp_path / "p.json"), "c1"]
     own = rc.capabilities(rc.bounding_mask(Path("/proc/self/status").read_text()))
     assert json.loads((tmp_path / "seen.json").read_text())["capabilities"]["bounding"] == [c for c in ALL if c in own]
+
+
+def test_no_engine_and_no_dockerd_is_one_line_naming_the_package(monkeypatch, tmp_path):
+    monkeypatch.setattr(engine.DockerEngine, "info", lambda self: None)
+    monkeypatch.setattr(engine.shutil, "which", lambda name: None)
+    with pytest.raises(HarnessError, match=r"apt-get install -y docker.io"):
+        engine.DockerEngine(tmp_path).start()
+
+
+def test_no_engine_and_not_root_names_the_command_and_starts_nothing(monkeypatch, tmp_path):
+    monkeypatch.setattr(engine.DockerEngine, "info", lambda self: None)
+    monkeypatch.setattr(engine.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(engine.os, "geteuid", lambda: 1000)
+    started = engine.DockerEngine(tmp_path)
+    with pytest.raises(HarnessError, match="starting dockerd needs root"):
+        started.start()
+    assert not started.started and not (tmp_path / "daemon.json").exists()
