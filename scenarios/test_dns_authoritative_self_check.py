@@ -7,6 +7,10 @@ and the certificate is issued by its one CertificateRequest.
 Evidence: the zone's NS queries through the resolver; the secondary answered the TXT question without
 the record, then with it; the primary had it all along; the CA's resolver was first asked after the
 secondary served the record, and every answer it gave carried it.
+Alerts: while the self-check waits for the secondary, CertManagerCertificateNotReady for the Certificate is
+pending, and it goes inactive once issued; firing is not asserted either way: this issuance (pending 103 s
+and 140 s in two loaded catalogue runs; it fired in the second) straddles the lab's 120 s `for:` (the floor
+of one issuance), while production's 10 minutes would never page on a 25 s transfer lag.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 from harness.chaos.timings import ISSUANCE
 from harness.lab.certificates import certificate, create_certificate
 from harness.observe.conditions.acme import challenge_reason_contains
+from harness.observe.conditions.alerts import NOT_READY, alert_state, certificate_labels
 from harness.observe.conditions.certificates import certificate_done_issuing, certificate_request_count
 from harness.observe.conditions.general import all_of
 
@@ -22,6 +27,9 @@ from harness.observe.conditions.general import all_of
 SECONDARY_LAG = 25
 # The check runs every 10 s (DNS01CheckRetryPeriod): the first sees the secondary without the record.
 FIRST_CHECK = 60
+# NotReady goes pending at the first rule evaluation after the ready metric says False (seconds after the
+# creation); inactive at the first after it says True. 30 s covers a loaded machine.
+ALERT_WITHIN = 30
 
 
 def _answered(entries: list[dict], with_record: bool) -> list[dict]:
@@ -44,9 +52,13 @@ def test_the_self_check_waits_for_every_authoritative_nameserver(scenario, lab, 
     scenario.expect(challenge_reason_contains(kube, namespace, "web", "not yet propagated"),
                     subject=f"Challenge for {namespace}/web", expected="waiting for DNS-01 propagation",
                     within=FIRST_CHECK)
+    scenario.expect(alert_state(lab.alerts, NOT_READY, certificate_labels(namespace, "web"), "pending"),
+                    subject=f"alert {NOT_READY} for {subject}", expected="pending while it waits", within=ALERT_WITHIN)
     scenario.expect(all_of(certificate_done_issuing(kube, namespace, "web"),
                            certificate_request_count(kube, namespace, "web", 1)), subject=subject,
                     expected="issued by its one CertificateRequest", within=SECONDARY_LAG + ISSUANCE)
+    scenario.expect(alert_state(lab.alerts, NOT_READY, certificate_labels(namespace, "web"), "inactive"),
+                    subject=f"alert {NOT_READY} for {subject}", expected="inactive once issued", within=ALERT_WITHIN)
 
     # cert-manager found the nameservers through its recursive nameserver, then asked each on port 53.
     assert lab.dns.log(kind="query", view="resolver", type="NS", name=zone), "no NS lookup of the zone"

@@ -8,9 +8,16 @@ metric says False, failedIssuanceAttempts counts exactly the failures, lastFailu
 trigger controller states the next attempt at lastFailureTime + 1 h * 2^(failures-1) and starts none
 before; a change of the Certificate's spec skips that backoff; a manual renewal after DNS caught up succeeds
 and clears both failure fields.
+Alerts: while the self-check waits out the lag, CertManagerCertificateNotReady for the Certificate is
+pending (the stall is visible) and goes inactive once it is issued; whether it fires is not asserted: the
+lab's `for:` (120 s, the floor of one issuance) is only 16-25 s longer than this issuance (95-104 s measured),
+while production's 10 minutes would never page on a 25 s lag. A failed validation with the 1 h issuance
+backoff must page: NotReady fires for the Certificate (the lab's 120 s after it first was not Ready) and
+Alertmanager notifies, also after a spec change failed again; a successful manual renewal clears it.
 Evidence: the fake DNS log (self-check and CA queries, their times and answers), Challenge reasons, the
-Certificate's conditions and status fields, its Events, the ready metric, the CertificateRequest count, and
-the controller's own "Issuance will next be attempted at" log line.
+Certificate's conditions and status fields, its Events, the ready metric, the CertificateRequest count,
+the controller's own "Issuance will next be attempted at" log line, the journal's alert and notification
+entries.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from harness.chaos.dns_faults import PropagationLag
 from harness.chaos.timings import DNS01_CHECK_RETRY_PERIOD, DNS01_CHECK_WAIT, ISSUANCE, issuance_backoff
 from harness.lab.certificates import certificate, create_certificate
 from harness.observe.conditions.acme import challenge_reason_contains, order_state
+from harness.observe.conditions.alerts import NOT_READY, alert_state, certificate_labels, notification_received
 from harness.observe.conditions.certificates import (
     certificate_condition, certificate_done_issuing, certificate_event, certificate_request_condition,
     certificate_request_count, certificate_request_replaced, certificate_status_field,
@@ -51,6 +59,16 @@ RETRY_SLACK = 3
 # CA's validation (milliseconds here); 20 s covers a loaded machine.
 CA_ASKS_WITHIN = DNS01_CHECK_WAIT + 20
 FAILED = "The certificate request has failed to complete and will be retried"
+# NotReady goes pending at the rule's next evaluation (1 s) after the ready metric says False, which it does
+# within seconds of the Certificate's creation; 30 s covers a loaded machine.
+PENDING_WITHIN = 30
+# The lab rule fires ISSUANCE (its `for:`, 120 s) after the Certificate first was not Ready; waited for after
+# the first failure (~70 s after creation) or later. A scrape of cert-manager that times out on a loaded
+# machine makes the series stale and restarts the `for:` (seen once in a catalogue run): ISSUANCE from the
+# wait's start covers one such restart, plus 30 s for rule evaluation under load.
+FIRING_WITHIN = ISSUANCE + 30
+NOTIFIED_WITHIN = 30  # Alertmanager's group_wait is 1 s; 30 s for a loaded machine
+CLEARS_WITHIN = 30  # Ready is scraped within a second, the alert goes inactive at the next evaluation
 
 
 def controller_log(lab) -> Path:
@@ -94,8 +112,14 @@ def test_self_check_waits_out_the_lag_and_the_ca_validates_once(scenario, lab, k
         scenario.expect(challenge_reason_contains(kube, namespace, name, "not yet propagated"),
                         subject=f"Challenge for {namespace}/{name}", expected="to wait for DNS propagation",
                         within=60, detects=True)
+        scenario.expect(alert_state(lab.alerts, NOT_READY, certificate_labels(namespace, name), "pending"),
+                        subject=f"alert {NOT_READY} for {namespace}/{name}", expected="pending while it waits",
+                        within=PENDING_WITHIN)
         scenario.expect(certificate_done_issuing(kube, namespace, name), subject=f"Certificate {namespace}/{name}",
                         expected="Ready=True and done issuing", within=SELF_CHECK_LAG + ISSUANCE)
+    scenario.expect(alert_state(lab.alerts, NOT_READY, certificate_labels(namespace, name), "inactive"),
+                    subject=f"alert {NOT_READY} for {namespace}/{name}", expected="inactive once issued",
+                    within=CLEARS_WITHIN)
     scenario.steady_state(certificate_done_issuing(kube, namespace, name), subject=f"Certificate {namespace}/{name}",
                           expected="Ready=True", within=10)
     answers = ca_answers(lab.dns, fqdn)
@@ -142,6 +166,13 @@ def test_ca_lag_fails_validation_and_a_manual_renewal_succeeds_after_dns_caught_
                                          BACKOFF_WINDOW),
                         subject=subject, expected=f"no new attempt for {BACKOFF_WINDOW}s (backoff)",
                         within=BACKOFF_WINDOW + 10)
+        # Failed and backing off for an hour: it pages, ISSUANCE after it first was not Ready (~20 s from here).
+        labels = certificate_labels(namespace, name)
+        scenario.expect(alert_state(lab.alerts, NOT_READY, labels, "firing"), subject=f"alert {NOT_READY} for {subject}",
+                        expected="firing (failed, backing off for an hour)", within=FIRING_WITHIN)
+        scenario.expect(notification_received(lab.alerts, NOT_READY, {**labels, "severity": "page"}),
+                        subject="the alert receiver", expected=f"a firing {NOT_READY} notification for {subject}",
+                        within=NOTIFIED_WITHIN)
     answers = ca_answers(lab.dns, f"_acme-challenge.{dns_name}.")
     assert answers and all(count == 0 for _, count in answers), (
         f"the CA's resolver should not have seen the record while lagging, but answered {answers}")
@@ -155,6 +186,8 @@ def test_ca_lag_fails_validation_and_a_manual_renewal_succeeds_after_dns_caught_
                     within=ISSUANCE, recovers=True)
     scenario.expect(certificate_event(kube, namespace, name, "Normal", "Issuing", "successfully issued", "Certificate"),
                     subject=subject, expected="a Normal Issuing Event for the issued certificate", within=10)
+    scenario.expect(alert_state(lab.alerts, NOT_READY, labels, "inactive"), subject=f"alert {NOT_READY} for {subject}",
+                    expected="inactive once issued", within=CLEARS_WITHIN)
 
 
 def test_a_spec_change_skips_the_issuance_backoff(scenario, lab, kube, namespace, acme_issuer):
@@ -177,3 +210,7 @@ def test_a_spec_change_skips_the_issuance_backoff(scenario, lab, kube, namespace
         scenario.expect(failed_attempt(kube, lab, namespace, name, 2), subject=subject,
                         expected="the second issuance failed", within=ISSUANCE + 30)
         assert_backoff_announced(scenario, kube, lab, namespace, name, 2)
+        # Not Ready since its creation (two issuances ago, more than the rule's 120 s): it pages.
+        scenario.expect(alert_state(lab.alerts, NOT_READY, certificate_labels(namespace, name), "firing"),
+                        subject=f"alert {NOT_READY} for {subject}", expected="firing after two failures",
+                        within=FIRING_WITHIN)
