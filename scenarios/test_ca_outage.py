@@ -4,8 +4,14 @@ Spec: while the CA is unreachable, issuance stalls with the connection error vis
 metric counting requests that got no response (status "999"); once the CA is back, issuance resumes by
 itself; the Certificate exists and says Ready=False all along the outage. A slow CA (seconds per request)
 slows issuance down but it completes, and cert-manager's own ACME request duration metric shows the delay.
+Alerts: the outage pages CertManagerAcmeRequestErrors for this scenario's CA host (pending is skipped: its
+lab `for:` is 0 s) and Alertmanager notifies; it goes inactive once the errors leave its rate window after
+the CA is back. A slow CA whose requests all succeed fires no ACME error alert for its host while it
+issues. Once issued, no alert of the scenario's namespace is active. CertManagerCertificateNotReady is not
+asserted during the outage: the lab's `for:` (120 s, the floor of one issuance) is shorter than outage +
+retry + issuance here, so it may fire where production's 10 minutes would not.
 Evidence: the ACME request count by status and duration summary (sum/count) for this scenario's host
-label, the Certificate's Ready condition.
+label, the Certificate's Ready condition, the alert and notification entries of the journal.
 """
 
 from __future__ import annotations
@@ -13,14 +19,25 @@ from __future__ import annotations
 from harness.chaos.proxy_faults import ProxyDown, ProxyLatency
 from harness.chaos.timings import ISSUANCE
 from harness.lab.certificates import certificate, create_certificate
+from harness.observe.conditions.alerts import (
+    ACME_ERRORS, alert_state, certificates_quiet, no_alert_firing, notification_received,
+)
 from harness.observe.conditions.certificates import certificate_done_issuing, certificate_not_ready, certificate_ready
-from harness.observe.conditions.general import holds_throughout
+from harness.observe.conditions.general import holds_throughout, holds_until
 from harness.observe.conditions.metrics import acme_duration_totals, acme_request_total, mean_durations, acme_requests_at_least
 
 OUTAGE = 20  # seconds the CA stays down after cert-manager noticed
 # After the outage, cert-manager's order retry backoff (seconds to a minute) plus a whole issuance.
 RECOVERY = 90 + ISSUANCE
 SLOW_MS = 2_000  # per response: well under cert-manager's ACME client timeout, so requests succeed late
+# The ACME error rule's lab rate window is 20 s and its `for:` 0 s, evaluated every second: it fires within
+# seconds of the first counted error (measured 9 s after the fault); 30 s covers a loaded machine.
+ACME_ALERT_WITHIN = 30
+NOTIFIED_WITHIN = 30  # Alertmanager's group_wait is 1 s; 30 s for a loaded machine
+# After the last error the rate needs the 20 s window to drop to 0, then one evaluation; margin for load.
+ACME_ALERT_CLEARS = 20 + 25
+# Once Ready, the ready metric is scraped within a second and NotReady goes inactive at the next evaluation.
+QUIET_WITHIN = 30
 
 
 def test_issuance_stalls_while_the_ca_is_down_and_resumes_after(scenario, lab, kube, namespace, acme_issuer):
@@ -31,12 +48,21 @@ def test_issuance_stalls_while_the_ca_is_down_and_resumes_after(scenario, lab, k
         create_certificate(kube, namespace, certificate("web", acme_issuer.ref, [acme_issuer.dns_name("web")]))
         scenario.expect(acme_requests_at_least(lab.info.metrics_url, baseline + 1, status="999", host=host),
                         subject="ACME client", expected="requests without response counted", within=60, detects=True)
+        scenario.expect(alert_state(lab.alerts, ACME_ERRORS, {"host": host}, "firing"),
+                        subject=f"alert {ACME_ERRORS} for {host}", expected="firing", within=ACME_ALERT_WITHIN)
+        scenario.expect(notification_received(lab.alerts, ACME_ERRORS, {"host": host, "severity": "warning"}),
+                        subject="the alert receiver", expected=f"a firing {ACME_ERRORS} notification for {host}",
+                        within=NOTIFIED_WITHIN)
         scenario.expect(certificate_not_ready(kube, namespace, "web"), subject=subject, expected="Ready=False",
                         within=15)  # the readiness controller writes it within a second of the creation
         scenario.expect(holds_throughout(certificate_not_ready(kube, namespace, "web"), OUTAGE), subject=subject,
                         expected="Ready=False all along while the CA is down", within=OUTAGE + 15)
     scenario.expect(certificate_done_issuing(kube, namespace, "web"), subject=subject,
                     expected="issued once the CA is back", within=RECOVERY, recovers=True)
+    scenario.expect(alert_state(lab.alerts, ACME_ERRORS, {"host": host}, "inactive"),
+                    subject=f"alert {ACME_ERRORS} for {host}", expected="inactive again", within=ACME_ALERT_CLEARS)
+    scenario.steady_state(certificates_quiet(lab.alerts, namespace, ["web"]), subject=f"alerts of {subject}",
+                          expected="seen Ready by Prometheus, none active", within=QUIET_WITHIN)
 
 
 def test_a_slow_ca_delays_issuance_but_it_completes(scenario, lab, kube, namespace, acme_issuer):
@@ -45,11 +71,16 @@ def test_a_slow_ca_delays_issuance_but_it_completes(scenario, lab, kube, namespa
     before = acme_duration_totals(lab.info.metrics_url, host=host)  # the Issuer's registration, not slowed
     with scenario.fault(ProxyLatency(acme_issuer.proxy, SLOW_MS)):
         create_certificate(kube, namespace, certificate("web", acme_issuer.ref, [acme_issuer.dns_name("web")]))
-        # Each of the ~10 ACME requests of an issuance waits SLOW_MS more.
-        scenario.expect(certificate_done_issuing(kube, namespace, "web"), subject=subject,
-                        expected="issued despite the slow CA", within=ISSUANCE + 60)
+        # Each of the ~10 ACME requests of an issuance waits SLOW_MS more. Slow is not failing: no ACME error
+        # alert for this CA host at any poll until it is issued.
+        scenario.expect(holds_until(no_alert_firing(lab.alerts, {"host": host}, [ACME_ERRORS], include_pending=True),
+                                    certificate_done_issuing(kube, namespace, "web")), subject=subject,
+                        expected=f"issued despite the slow CA, no {ACME_ERRORS} for {host} meanwhile",
+                        within=ISSUANCE + 60)
         after = acme_duration_totals(lab.info.metrics_url, host=host)  # read while every request is slowed
     scenario.steady_state(certificate_ready(kube, namespace, "web"), subject=subject, expected="Ready=True", within=10)
+    scenario.steady_state(certificates_quiet(lab.alerts, namespace, ["web"]), subject=f"alerts of {subject}",
+                          expected="seen Ready by Prometheus, none active", within=QUIET_WITHIN)
     durations = mean_durations(before, after)
     scenario.note("ACME request durations (requests, mean s) by path", host=host, durations=durations)
     # Every request through the slow proxy waits SLOW_MS for its response, so every path's mean is at least that.

@@ -7,7 +7,14 @@ work queue retries Present with per-item exponential backoff (5 s doubling, cap 
 before), while failedIssuanceAttempts stays unset (the issuance has not failed, the challenge is retrying);
 restoring the permission completes the renewal with no human action. Evidence: the Challenge reason and
 Events, the refused updates in the fake DNS log (count and spacing), the Certificate's status, the Secret's
-serial and chain before and after.
+serial and chain before and after, the journal's alert entries.
+Alerts (a finding: the default rules miss this stall): no alert of the Certificate is pending or firing at
+any poll while the refusals pile up, nor an ACME error alert for its CA host (the ACME requests succeed; only
+the DNS update fails). The Certificate stays Ready, so NotReady is silent; its renewalTime (a third of the
+lifetime before expiry) is 40 minutes ahead here, so RenewalOverdue is silent; in production it would page
+only 1 h after renewalTime, and ExpiringSoon 14 days before expiry. A manual or early renewal that stalls
+pages no one until then: `certchaos alerts replay` shows the first page in production time. Nothing is
+active for the Certificate once the permission is restored and it renewed.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from harness.chaos.dns_faults import TsigPolicyNarrowed
 from harness.chaos.timings import CHALLENGE_BACKOFF_BASE, ISSUANCE, challenge_backoff, challenge_retry_gaps
 from harness.lab.certificates import certificate, create_certificate
 from harness.observe.conditions.acme import challenge_reason_contains
+from harness.observe.conditions.alerts import ACME_ERRORS, certificate_labels, certificates_quiet, no_alert_firing
 from harness.observe.conditions.certificates import (
     certificate_done_issuing, certificate_event, certificate_ready, certificate_status_field, secret_serial_changed,
 )
@@ -33,6 +41,7 @@ REFUSALS_WITHIN = sum(challenge_retry_gaps(REFUSALS)) + 45
 GAP_TOLERANCE = (0.15, 1.0)  # relative and absolute seconds: scheduling and a loaded API server
 # After the restore the next retry is one more backoff step away, then a whole issuance.
 RECOVERY = challenge_backoff(REFUSALS) + ISSUANCE
+QUIET_WITHIN = 15  # Prometheus scrapes every second and evaluates the rules every second; margin for load
 
 
 def test_renewal_stalls_visibly_and_completes_once_the_permission_is_restored(
@@ -57,9 +66,13 @@ def test_renewal_stalls_visibly_and_completes_once_the_permission_is_restored(
                         subject=f"Challenge for {namespace}/{name}", expected="a Warning PresentError Event",
                         within=10)
         # The old certificate stays Ready and in the Secret, and the issuance is not failed, while refusals pile up.
+        # ... and no alert says anything: none of the Certificate's, no ACME errors for its CA host.
+        host = "%s:%d" % acme_issuer.proxy.listen  # the ACME metric's host label: this scenario's path to the CA
         still_serving = all_of(certificate_ready(kube, namespace, name),
                                not_(secret_serial_changed(kube, namespace, name, before.serial)),
-                               certificate_status_field(kube, namespace, name, "failedIssuanceAttempts", is_set=False))
+                               certificate_status_field(kube, namespace, name, "failedIssuanceAttempts", is_set=False),
+                               no_alert_firing(lab.alerts, certificate_labels(namespace, name), include_pending=True),
+                               no_alert_firing(lab.alerts, {"host": host}, [ACME_ERRORS], include_pending=True))
         seen = scenario.expect(holds_until(still_serving, refused_updates(lab.dns, acme_issuer.key, REFUSALS)),
                                subject=f"TSIG key {acme_issuer.key}",
                                expected=f"{REFUSALS} refused updates (retries) while the old certificate stays Ready "
@@ -81,5 +94,7 @@ def test_renewal_stalls_visibly_and_completes_once_the_permission_is_restored(
                     expected="to hold the renewed certificate", within=RECOVERY, recovers=True)
     scenario.steady_state(certificate_done_issuing(kube, namespace, name), subject=subject,
                           expected="Ready=True and done issuing", within=30)
+    scenario.steady_state(certificates_quiet(lab.alerts, namespace, [name]), subject=f"alerts of {subject}",
+                          expected="seen Ready by Prometheus, none active once renewed", within=QUIET_WITHIN)
     after = inspect_secret(get(kube, SECRET, namespace, name), root=root)
     assert before.verified and after.verified and after.key_matches, (before.summary(), after.summary())

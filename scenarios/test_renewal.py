@@ -5,8 +5,11 @@ actual lifetime before notAfter when renewBefore is unset), truncated to the sec
 certmanager_certificate_expiration_timestamp_seconds and ..._renewal_timestamp_seconds equal the Secret's
 notAfter and that renewalTime, and ready_status{condition="True"} is 1; on a renewal, privateKey.rotationPolicy
 Never keeps the Secret's private key and Always generates a new one. The CA issuer signs at once, so no ACME
-is needed for this behaviour. Evidence: the Secret's certificate (validity, public key), the Certificate's
-status, cert-manager's /metrics.
+is needed for this behaviour. A correct renewal pages no one: once the certificates are issued (and again
+once renewed), no alert of the scenario's namespace is pending or firing for a whole window; ExpiringSoon
+(lab: under 560 s left) and RenewalOverdue (lab: 120 s past renewalTime) have no `for:`, so wrong expiration
+or renewal metrics would fire them within a rule evaluation. Evidence: the Secret's certificate (validity,
+public key), the Certificate's status, cert-manager's /metrics, the journal's alert entries.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from cryptography.hazmat.primitives import serialization
 
 from harness.chaos.actions import trigger_renewal
 from harness.chaos.timings import renewal_time
+from harness.observe.conditions.alerts import certificates_quiet, no_alert_firing
 from harness.lab.certificates import certificate, create_certificate
 from harness.observe.conditions.certificates import certificate_done_issuing, certificate_status_field
-from harness.observe.conditions.general import all_of
+from harness.observe.conditions.general import all_of, holds_throughout
 from harness.observe.conditions.metrics import certificate_metrics_equal, certificate_ready_metric
 from harness.observe.resources import CERTIFICATE, SECRET, epoch, get
 from harness.observe.tlsinspect import inspect_secret, secret_data
@@ -26,6 +30,20 @@ ISSUED = 30  # a CA issuer signs in well under a second; the margin covers a loa
 METRICS = 15  # the metrics are refreshed when the controller syncs the Certificate: within seconds
 DURATION = 3600  # cert-manager's minimum duration is one hour
 RENEW_BEFORE = 600  # an explicit renewBefore shorter than the duration, so it is the one that applies
+# Issuance leaves NotReady pending for a second or two until Prometheus scrapes Ready; margin for load.
+SETTLES = 15
+# Rules without `for:` fire at the first evaluation (1 s) after a wrong scrape (1 s); ten evaluations.
+QUIET_WINDOW = 10
+
+
+def assert_pages_no_one(scenario, lab, namespace: str, names) -> None:
+    """Once Prometheus has seen the certificates Ready and no alert of theirs is active, no alert of the
+    namespace is active for QUIET_WINDOW seconds."""
+    scenario.steady_state(certificates_quiet(lab.alerts, namespace, names), subject=f"alerts of {namespace}",
+                          expected="certificates seen Ready by Prometheus, none active", within=SETTLES)
+    quiet = no_alert_firing(lab.alerts, {"namespace": namespace}, include_pending=True)
+    scenario.steady_state(holds_throughout(quiet, QUIET_WINDOW), subject=f"alerts of {namespace}",
+                          expected=f"none pending or firing for {QUIET_WINDOW}s", within=QUIET_WINDOW + SETTLES)
 
 
 def public_key(kube, namespace: str, name: str) -> bytes:
@@ -56,9 +74,10 @@ def test_renewal_time_and_metrics_follow_the_issued_certificate(scenario, lab, k
                                certificate_ready_metric(lab.info.metrics_url, namespace, name, "True")),
                         subject=f"metrics of {subject}", expected="expiration = notAfter, renewal = renewalTime, "
                                                                   "ready True = 1", within=METRICS)
+    assert_pages_no_one(scenario, lab, namespace, certificates)
 
 
-def test_rotation_policy_never_keeps_the_key_and_always_replaces_it(scenario, kube, namespace, ca_issuer):
+def test_rotation_policy_never_keeps_the_key_and_always_replaces_it(scenario, lab, kube, namespace, ca_issuer):
     policies = {"keep": "Never", "rotate": "Always"}
     keys = {}
     for name, policy in policies.items():
@@ -79,3 +98,4 @@ def test_rotation_policy_never_keeps_the_key_and_always_replaces_it(scenario, ku
         assert renewed.key_matches and same == (policy == "Never"), (
             f"rotationPolicy {policy} should {'keep' if policy == 'Never' else 'replace'} the private key on renewal, "
             f"but it was {'kept' if same else 'replaced'} (new certificate matches its key: {renewed.key_matches})")
+    assert_pages_no_one(scenario, lab, namespace, policies)
