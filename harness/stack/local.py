@@ -78,18 +78,20 @@ def stack_processes(run_dir: Path) -> list[int]:
     return found
 
 
-def _etcd_data_dir() -> Path:
-    """A fresh etcd data dir on tmpfs when there is one (etcd fsyncs every write; the data is thrown away).
+def _scratch_dir(purpose: str) -> Path:
+    """A fresh, short-named dir on tmpfs when there is one: etcd's data (etcd fsyncs every write; the data
+    is thrown away) and the webhook jail's unix sockets (a socket path must stay under 108 bytes, which a
+    run dir inside a long --report-dir would exceed).
 
     The name carries the harness's PID, so dirs left by a harness that was SIGKILLed are removed here.
     """
     shm = Path("/dev/shm")
     parent = shm if shm.is_dir() else Path(tempfile.gettempdir())
-    for stale in parent.glob("certchaos-etcd-*-*"):
+    for stale in parent.glob(f"certchaos-{purpose}-*-*"):
         pid = stale.name.split("-")[2]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
             shutil.rmtree(stale, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"certchaos-etcd-{os.getpid()}-", dir=parent))
+    return Path(tempfile.mkdtemp(prefix=f"certchaos-{purpose}-{os.getpid()}-", dir=parent))
 
 
 class LocalStack(Service):
@@ -126,6 +128,7 @@ class LocalStack(Service):
         self._api: client.ApiClient | None = None
         self._webhook_url: str | None = None
         self._etcd_data: Path | None = None
+        self._jail_dir: Path | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -163,8 +166,9 @@ class LocalStack(Service):
         if self._api is not None:
             self._api.close()
             self._api = None
-        if self._etcd_data is not None:
-            shutil.rmtree(self._etcd_data, ignore_errors=True)
+        for scratch in (self._etcd_data, self._jail_dir):
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
         if self._own_run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
@@ -245,7 +249,7 @@ class LocalStack(Service):
     def _start_etcd(self) -> None:
         client_port = self.ports["etcd"] = free_port()
         peer_port = free_port()
-        data_dir = self._etcd_data = _etcd_data_dir()
+        data_dir = self._etcd_data = _scratch_dir("etcd")
         url = f"http://{LOOPBACK}:{client_port}"
         peer = f"http://{LOOPBACK}:{peer_port}"
         self._spawn("etcd", [
@@ -309,7 +313,8 @@ class LocalStack(Service):
         serving = self.pki.serving("cert-manager-webhook")
         # v1.11's webhook binds ":<port>": jail it so it is reachable on host loopback only (see netjail).
         # Inside the jail it uses the same port numbers, bridged to the host's.
-        jail = LoopbackJail(self.run_dir / "webhook-jail", serves={port: port, healthz: healthz},
+        self._jail_dir = _scratch_dir("jail")
+        jail = LoopbackJail(self._jail_dir, serves={port: port, healthz: healthz},
                             reaches=[self.ports["kube-apiserver"]])
         for index, (bridge, ready) in enumerate(jail.host_bridges()):
             self._spawn(f"cert-manager-webhook-bridge-{index}", bridge, ready)

@@ -109,7 +109,9 @@ def run_until_ready(argv) -> subprocess.Popen:
 
 
 def test_ctrl_c_of_certchaos_up_stops_every_component(tmp_path):
-    run_dir = tmp_path / "stack"
+    # A run dir as deep as a mutant's report dir: the webhook jail's unix sockets (108-byte limit) must not
+    # live under it.
+    run_dir = tmp_path / ("a-run-dir-as-deep-as-a-report-dir-" * 3) / "stack"
     kubeconfig = tmp_path / "kubeconfig"
     up = run_until_ready([sys.executable, "-m", "harness.cli.main", "up", "--run-dir", str(run_dir),
                           "--kubeconfig", str(kubeconfig)])
@@ -123,6 +125,8 @@ def test_ctrl_c_of_certchaos_up_stops_every_component(tmp_path):
         up.kill()
         up.wait()
     assert stack_processes(run_dir.resolve()) == []
+    scratch = sorted(Path("/dev/shm").glob(f"certchaos-*-{up.pid}-*"))
+    assert scratch == [], f"etcd data and jail sockets of the stopped stack are left: {scratch}"
 
 
 FAILING_TEST = """
