@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 import requests
 from kubernetes import client
 
+from harness.errors import ComponentFailed
 from harness.stack import binaries, certmanager
 from harness.stack.netjail import LoopbackJail
 from harness.stack.kube import api_client, apply_crds, apply_rbac, ensure_namespace, write_kubeconfig
@@ -43,6 +44,10 @@ CONTROLLERS = (
     "serviceaccount", "serviceaccount-token",
 )
 STACK_MARKER = "CERTCHAOS_STACK"
+# cert-manager up to v1.12 can crash at start with "fatal error: concurrent map read and map write" while
+# leader election decodes its Lease (cert-manager issue #6822; seen here with v1.11.5): in a cluster the
+# kubelet restarts the container. Three crashes in a row would be a real failure to start.
+CONTROLLER_START_ATTEMPTS = 3
 SERVICE_CIDR = "10.96.0.0/16"  # only allocated, never routed: no Service traffic leaves loopback here
 
 
@@ -129,6 +134,7 @@ class LocalStack(Service):
         self._webhook_url: str | None = None
         self._etcd_data: Path | None = None
         self._jail_dir: Path | None = None
+        self.controller_crashes: list[str] = []  # startup crashes restarted as the kubelet would
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -364,8 +370,18 @@ class LocalStack(Service):
         # Every start is a new pod (as a ReplicaSet replaces an evicted or deleted one): a new hostname,
         # hence a new Lease identity that must wait for the old holder's lease to expire.
         self.controller_pod = pod_name("cert-manager")
-        self._spawn("cert-manager-controller", self.controller_pod_argv(self.controller_argv(), self.controller_pod),
-                    _http_ok(self.metrics_url))
+        for attempt in range(1, CONTROLLER_START_ATTEMPTS + 1):
+            try:
+                self._spawn("cert-manager-controller",
+                            self.controller_pod_argv(self.controller_argv(), self.controller_pod),
+                            _http_ok(self.metrics_url))
+                return
+            except ComponentFailed as error:
+                if attempt == CONTROLLER_START_ATTEMPTS or self.processes["cert-manager-controller"].running():
+                    raise
+                # The container crashed in its pod: the kubelet restarts it in the same pod (same hostname,
+                # so it takes its own Lease back at once). Its log keeps the crash (the log is appended).
+                self.controller_crashes.append(str(error).splitlines()[0])
 
     def restart_controller(self, dns01_recursive_nameservers: Sequence[str] | None = None,
                            controller_args: Sequence[str] | None = None) -> None:

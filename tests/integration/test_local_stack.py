@@ -75,6 +75,34 @@ def test_controller_that_cannot_start_is_named_with_its_log(stack):
     assert stack.processes["cert-manager-controller"].running()
 
 
+def crashing_once(tmp_path, real: str) -> Path:
+    """A controller that dies at its first start the way cert-manager v1.11 sometimes does, then runs."""
+    script, crashed = tmp_path / "cert-manager-controller", tmp_path / "crashed"
+    script.write_text(f"""#!/bin/sh
+if [ ! -e {crashed} ]; then touch {crashed}; echo 'fatal error: concurrent map read and map write'; exit 2; fi
+exec {real} "$@"
+""")
+    script.chmod(0o755)
+    return script
+
+
+def test_a_controller_that_crashes_at_start_is_restarted_in_its_pod(stack, tmp_path):
+    real = stack.bins["cert-manager-controller"]
+    stack.bins["cert-manager-controller"] = crashing_once(tmp_path, real)
+    crashes = len(stack.controller_crashes)
+    try:
+        stack.restart_controller()
+        pod = stack.controller_pod
+        assert stack.processes["cert-manager-controller"].running()
+        assert len(stack.controller_crashes) == crashes + 1, stack.controller_crashes
+        assert "exited with code 2" in stack.controller_crashes[-1]
+        assert "concurrent map read and map write" in stack.log_path("cert-manager-controller").read_text()
+        assert stack.controller_pod == pod  # restarted in the same pod: same Lease identity
+    finally:
+        stack.bins["cert-manager-controller"] = real
+        stack.restart_controller()
+
+
 def test_port_in_use_is_named_and_nothing_is_left_running(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
