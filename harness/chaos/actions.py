@@ -12,9 +12,13 @@ challenge.
 from __future__ import annotations
 
 import base64
+from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Sequence
 
 import josepy
+import requests
 from acme import client as acme_client
 from acme import messages
 from cryptography.hazmat.primitives import serialization
@@ -23,6 +27,10 @@ from kubernetes.client.rest import ApiException
 
 from harness.errors import HarnessError
 from harness.observe.resources import CERTIFICATE, ISSUER, ORDER, SECRET, get, list_objects
+from harness.stack.pod import pod_argv, pod_name
+from harness.stack.ports import LOOPBACK, free_port
+from harness.stack.process import ManagedProcess
+from harness.wait import Condition, Seen
 
 
 def _account(kube: client.ApiClient, namespace: str, issuer_name: str, directory_url: str, ca_bundle: str):
@@ -98,3 +106,33 @@ def trigger_renewal(api: client.ApiClient, namespace: str, name: str) -> dict:
             raise HarnessError(f"failed to trigger issuance of Certificate {namespace}/{name}: "
                                f"{error.status} {error.reason}") from error
     raise AssertionError("unreachable")
+
+
+# --- a second controller replica ------------------------------------------------------------------------
+
+# The standby's metrics answer within seconds of its start (they are served before leader election).
+STANDBY_READY = 60.0
+
+
+@contextmanager
+def standby_controller(argv: Sequence[str], log_dir: Path) -> Iterator[ManagedProcess]:
+    """A second replica of the cert-manager controller (the chart's replicaCount: 2): the same command line
+    (`argv`, the lab's controller_argv) in a pod of its own (its own hostname, hence its own Lease
+    identity) with its own metrics port. Stopped when the block ends."""
+    metrics = free_port()
+    replica = [f"--metrics-listen-address={LOOPBACK}:{metrics}" if arg.startswith("--metrics-listen-address=")
+               else arg for arg in argv]
+    pod = pod_name("cert-manager")
+    process = ManagedProcess(f"cert-manager-controller {pod}", pod_argv(replica, pod), Path(log_dir) / f"{pod}.log")
+    try:
+        process.start()
+        process.wait_ready(_metrics_answer(f"http://{LOOPBACK}:{metrics}/metrics"), STANDBY_READY)
+        yield process
+    finally:
+        process.stop()
+
+
+def _metrics_answer(url: str) -> Condition:
+    def condition() -> Seen:
+        return Seen(requests.get(url, timeout=2).status_code == 200, url)
+    return condition

@@ -23,3 +23,19 @@ class ControllerKilled(DescribedFault):
 
     def revert(self) -> None:
         """Nothing to undo: the restart is the supervisor's job, and the scenario's to observe."""
+
+
+@dataclass(repr=False)
+class ControllerStopped(DescribedFault):
+    """The cert-manager controller is stopped gracefully (SIGTERM: a rolling update, a node drain); its
+    supervisor starts a new pod."""
+
+    pid_file: str
+    stopped: int | None = None
+
+    def apply(self) -> None:
+        self.stopped = int(Path(self.pid_file).read_text())
+        os.kill(self.stopped, signal.SIGTERM)
+
+    def revert(self) -> None:
+        """Nothing to undo: the new pod is the supervisor's job, and the scenario's to observe."""
