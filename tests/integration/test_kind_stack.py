@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import time
+from pathlib import Path
 
 import pytest
 from kubernetes import client
@@ -120,6 +121,8 @@ def test_stop_leaves_no_container_network_or_volume(kind_stack):
     # The shared `kind` network may stay only while someone else's containers use it.
     assert network.returncode != 0 or network.stdout.strip() != "0"
     assert not kind_stack.run_dir.exists()
+    if kind_stack.made_lib_modules:  # docker made an empty /lib/modules for kind's bind mount: gone again
+        assert not Path("/lib/modules").exists()
 
 
 def test_a_failed_install_deletes_the_cluster_it_made(tmp_path):

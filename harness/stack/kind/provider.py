@@ -31,6 +31,9 @@ from harness.wait import Seen, wait_for
 
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"  # kind labels each node container with its cluster name
 KIND_NETWORK = "kind"
+# kind bind-mounts the host's /lib/modules into each node; docker creates a missing bind source as an empty
+# directory, so on a host without one (this machine) every cluster leaves it behind unless we remove it.
+LIB_MODULES = Path("/lib/modules")
 # kind create returns in 21-93 s on this 2-core machine under load (FINDINGS §5); 10 min is a hung create.
 CREATE_TIMEOUT = 600.0
 # The node turns Ready 2-13 s after kind returns (our CNI writes its conflist); 180 s covers heavy load.
@@ -68,6 +71,7 @@ class KindStack(Service):
         self.kubeconfig = self.run_dir / "kubeconfig"
         self.engine = DockerEngine()
         self.created = False
+        self.made_lib_modules = False  # whether /lib/modules appeared with our cluster (then stop removes it)
         self.api_url: str | None = None  # https://127.0.0.1:<port>, known once the cluster is being created
         self._api: client.ApiClient | None = None
 
@@ -102,6 +106,7 @@ class KindStack(Service):
                                    timeout=DELETE_TIMEOUT)
                         self.created = False
                         self._remove_network_if_unused()
+                        self._remove_lib_modules_if_ours()
                 finally:
                     self.engine.stop()
         finally:
@@ -167,6 +172,7 @@ class KindStack(Service):
         config = self.run_dir / "kind.yaml"
         config.write_text(yaml.safe_dump(cluster_config(self.name, self.api_port)))
         self.created = True  # from here on a partial cluster may exist: stop() deletes by name
+        self.made_lib_modules = not LIB_MODULES.exists()
         self._kind("create", "cluster", "--name", self.name, "--image", images.NODE_IMAGE, "--config", str(config),
                    "--kubeconfig", str(self.kubeconfig))
 
@@ -223,3 +229,10 @@ class KindStack(Service):
         found = self.engine.docker("network", "inspect", "-f", "{{len .Containers}}", KIND_NETWORK, check=False)
         if found.returncode == 0 and found.stdout.strip() == "0":
             self.engine.docker("network", "rm", KIND_NETWORK, check=False)
+
+    def _remove_lib_modules_if_ours(self) -> None:
+        """The empty /lib/modules docker made for kind's bind mount, if it was not there before and no other
+        cluster (someone else's node) still mounts it."""
+        others = self.engine.docker("ps", "-q", "--filter", f"label={CLUSTER_LABEL}", check=False).stdout.strip()
+        if self.made_lib_modules and not others and LIB_MODULES.is_dir() and not any(LIB_MODULES.iterdir()):
+            LIB_MODULES.rmdir()
