@@ -219,8 +219,8 @@ def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
         if not hasattr(session.config, "workerinput"):
             if state.report_dir.is_dir():
                 write_summary(state.report_dir)
+                write_report_html(state.report_dir)
             skips = session.config.stash[SKIPS]
             if skips and not session.config.getoption("--allow-skips") and session.exitstatus == pytest.ExitCode.OK:
                 # A scenario that did not run proved nothing: the run is not a pass unless the user said so.
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
-                write_report_html(state.report_dir)
