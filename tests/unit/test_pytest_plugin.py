@@ -128,6 +128,8 @@ def test_each_scenario_gets_a_journal_with_its_verdict_and_the_run_a_summary(pyt
     summary = (pytester.path / "out" / "summary.md").read_text()
     rows = [line for line in summary.splitlines() if line.startswith("| test_webhook.py::")]
     assert len(rows) == len(EXPECTED) + 1  # the skipped scenario has a row too
+    html = (pytester.path / "out" / "report.html").read_text()
+    assert all(name in html for name in ("test_passes", "test_deviates")), "report.html lacks the scenarios"
     deviated = next(row for row in rows if "::test_deviates " in row)
     assert "| deviated |" in deviated and "Expected Certificate ns/new to be rejected within 0.2s" in deviated
     assert "test_webhook.test_deviates/journal.json" in deviated
