@@ -205,6 +205,7 @@ def test_xdist_workers_share_the_default_report_dir_and_the_controller_writes_th
     (run_dir,) = (pytester.path / "reports").iterdir()
     assert len(list(run_dir.rglob("journal.json"))) == 4
     assert "Totals: 4 scenarios: 4 passed" in (run_dir / "summary.md").read_text()
+    assert "test_each[3]" in (run_dir / "report.html").read_text()  # a run with nothing skipped has one too
 
 
 def test_report_command_prints_the_summary_and_the_lifecycle_of_what_did_not_pass(pytester: pytest.Pytester, capsys):
