@@ -133,6 +133,20 @@ def refuse(request: DNSRecord, exchange: "Exchange", rcode: int, reason: str, *,
     return render(request, Answer(rcode, ()), authoritative=authoritative)
 
 
+def authoritative_question(zones: Mapping[dns.name.Name, Zone], request: DNSRecord, exchange: "Exchange"):
+    """(zone, qname, qtype, None) for a question an authoritative server answers, or (..., refusal) for one
+    it refuses as BIND does: a name in none of its zones, a zone transfer."""
+    qname, qtype = qname_of(request), request.q.qtype
+    zone = find_zone(zones, qname)
+    if zone is None:
+        return None, qname, qtype, refuse(request, exchange, RCODE.REFUSED, f"not authoritative for {qname}",
+                                          authoritative=False)
+    if qtype in TRANSFER_TYPES:
+        return zone, qname, qtype, refuse(request, exchange, RCODE.REFUSED, "zone transfers are not allowed",
+                                          authoritative=False)
+    return zone, qname, qtype, None
+
+
 class AuthoritativeResolver:
     """The zones' primary: newest state, AA set, REFUSED for names in no zone (as BIND answers)."""
 
@@ -142,12 +156,9 @@ class AuthoritativeResolver:
         self.zones = zones
 
     def resolve(self, request: DNSRecord, exchange: "Exchange") -> DNSRecord:
-        qname, qtype = qname_of(request), request.q.qtype
-        zone = find_zone(self.zones, qname)
-        if zone is None:
-            return refuse(request, exchange, RCODE.REFUSED, f"not authoritative for {qname}", authoritative=False)
-        if qtype in TRANSFER_TYPES:
-            return refuse(request, exchange, RCODE.REFUSED, "zone transfers are not allowed", authoritative=False)
+        zone, qname, qtype, refusal = authoritative_question(self.zones, request, exchange)
+        if refusal is not None:
+            return refusal
         return render(request, answer(zone.state, zone, qname, qtype), authoritative=True)
 
 
@@ -219,12 +230,9 @@ class SecondaryResolver(LaggingResolver):
         super().__init__(zones, clock, SECONDARY)
 
     def resolve(self, request: DNSRecord, exchange: "Exchange") -> DNSRecord:
-        qname, qtype = qname_of(request), request.q.qtype
-        zone = find_zone(self.zones, qname)
-        if zone is None:
-            return refuse(request, exchange, RCODE.REFUSED, f"not authoritative for {qname}", authoritative=False)
-        if qtype in TRANSFER_TYPES:
-            return refuse(request, exchange, RCODE.REFUSED, "zone transfers are not allowed", authoritative=False)
+        zone, qname, qtype, refusal = authoritative_question(self.zones, request, exchange)
+        if refusal is not None:
+            return refusal
         result, valid_until = self.lookup(zone, qname, qtype, remember=False)
         exchange.valid_until = min(exchange.valid_until, valid_until)
         return render(request, result, authoritative=True)
