@@ -8,6 +8,7 @@ a cluster costs minutes of a 2-core machine (README gives the measured times).
 from __future__ import annotations
 
 import base64
+import subprocess
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from kubernetes import client
 from harness.errors import HarnessError
 from harness.lab.issuers import make_ca_issuer
 from harness.observe.conditions.certificates import certificate_ready
-from harness.stack import certmanager
+from harness.stack import binaries, certmanager
 from harness.stack.kind import images
 from harness.stack.kind.provider import CLUSTER_LABEL, KIND_NETWORK, KindStack
 from harness.stack.kube import ensure_namespace
@@ -35,6 +36,14 @@ POD_TIMEOUT = 120.0
 def only_when_selected(request: pytest.FixtureRequest) -> None:
     if "kind" not in (request.config.getoption("-m") or ""):
         pytest.skip("kind tests run only with `-m kind` (`make test-kind`): each cluster costs minutes")
+
+
+def test_preloaded_images_are_exactly_what_kubeadm_pulls():
+    kubeadm = binaries.binary("kubeadm")
+    wanted = subprocess.run([str(kubeadm), "config", "images", "list", "--kubernetes-version", images.KUBERNETES],
+                            capture_output=True, text=True, check=True).stdout.split()
+    preloaded = {image.tag for image in images.COMPONENT_IMAGES if image.preload} - {images.NETBASE_IMAGE}
+    assert preloaded == set(wanted)
 
 
 @pytest.fixture(scope="module")

@@ -1,23 +1,14 @@
-"""The kind images are named as their users ask for them: kubeadm v1.26.1 and cert-manager's own chart."""
+"""The kind images are named as their users ask for them: cert-manager's own chart (kubeadm's own list is
+checked in tests/integration/test_kind_stack.py, where the kind-only kubeadm binary is built)."""
 
 from __future__ import annotations
 
-import subprocess
-
 import yaml
 
-from harness.stack import binaries, certmanager, helm
+from harness.stack import certmanager, helm
 from harness.stack.kind import images
 from harness.stack.kind.provider import cluster_config
 from harness.stack.ports import LOOPBACK
-
-
-def test_preloaded_images_are_exactly_what_kubeadm_pulls():
-    kubeadm = binaries.binary("kubeadm")
-    wanted = subprocess.run([str(kubeadm), "config", "images", "list", "--kubernetes-version", images.KUBERNETES],
-                            capture_output=True, text=True, check=True).stdout.split()
-    preloaded = {image.tag for image in images.COMPONENT_IMAGES if image.preload} - {images.NETBASE_IMAGE}
-    assert preloaded == set(wanted)
 
 
 def test_cert_manager_images_are_tagged_as_its_chart_names_them():
