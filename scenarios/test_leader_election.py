@@ -14,10 +14,10 @@ import pytest
 
 from harness.chaos.actions import standby_controller
 from harness.chaos.process_faults import ControllerStopped
-from harness.observe.conditions.controller import log_contains
 from harness.observe.conditions.general import all_of, holds_throughout, not_
 from harness.observe.conditions.lease import lease_held_by, lease_taken_over, lease_view
 from harness.stack.certmanager import CONTROLLER_LEASE, LEADER_ELECTION_NAMESPACE
+from harness.stack.probes import log_contains
 
 WAITING = "attempting to acquire leader lease"  # client-go's leaderelection, logged as it starts to try
 # cert-manager logs this for each control loop it runs (the process's own start line has no "controller"=).

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import josepy
-import requests
 from acme import client as acme_client
 from acme import messages
 from cryptography.hazmat.primitives import serialization
@@ -29,8 +28,8 @@ from harness.errors import HarnessError
 from harness.observe.resources import CERTIFICATE, ISSUER, ORDER, SECRET, get, list_objects
 from harness.stack.pod import pod_argv, pod_name
 from harness.stack.ports import LOOPBACK, free_port
+from harness.stack.probes import http_ok
 from harness.stack.process import ManagedProcess
-from harness.wait import Condition, Seen
 
 
 def _account(kube: client.ApiClient, namespace: str, issuer_name: str, directory_url: str, ca_bundle: str):
@@ -126,13 +125,8 @@ def standby_controller(argv: Sequence[str], log_dir: Path) -> Iterator[ManagedPr
     process = ManagedProcess(f"cert-manager-controller {pod}", pod_argv(replica, pod), Path(log_dir) / f"{pod}.log")
     try:
         process.start()
-        process.wait_ready(_metrics_answer(f"http://{LOOPBACK}:{metrics}/metrics"), STANDBY_READY)
+        process.wait_ready(http_ok(f"http://{LOOPBACK}:{metrics}/metrics"), STANDBY_READY)
         yield process
     finally:
         process.stop()
 
-
-def _metrics_answer(url: str) -> Condition:
-    def condition() -> Seen:
-        return Seen(requests.get(url, timeout=2).status_code == 200, url)
-    return condition

@@ -18,7 +18,6 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
-import requests
 from kubernetes import client
 
 from harness.errors import ComponentFailed
@@ -28,6 +27,7 @@ from harness.stack.kube import api_client, apply_crds, apply_rbac, ensure_namesp
 from harness.stack.pod import pod_argv, pod_name, write_resolv_conf
 from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK, free_port, port_or_free
+from harness.stack.probes import http_ok, log_contains
 from harness.stack.process import ManagedProcess
 from harness.wait import Seen
 from harness.stack.service import Service, sigint_ignored, wait_until_interrupted
@@ -49,20 +49,6 @@ STACK_MARKER = "CERTCHAOS_STACK"
 # kubelet restarts the container. Three crashes in a row would be a real failure to start.
 CONTROLLER_START_ATTEMPTS = 3
 SERVICE_CIDR = "10.96.0.0/16"  # only allocated, never routed: no Service traffic leaves loopback here
-
-
-def _http_ok(url: str, **kwargs) -> Callable[[], Seen]:
-    def probe() -> Seen:
-        response = requests.get(url, timeout=2, **kwargs)
-        return Seen(response.status_code == 200, f"HTTP {response.status_code}: {response.text[:120]!r}")
-    return probe
-
-
-def _log_contains(path: Path, needle: str) -> Callable[[], Seen]:
-    def probe() -> Seen:
-        text = path.read_text(errors="replace") if path.exists() else ""
-        return Seen(needle in text, f"{needle!r} not yet in {path.name} ({len(text)} bytes)")
-    return probe
 
 
 def component_facts(resolved: binaries.Resolved) -> dict[str, str]:
@@ -263,7 +249,7 @@ class LocalStack(Service):
             "--listen-client-urls", url, "--advertise-client-urls", url,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
             "--initial-cluster", f"certchaos={peer}", "--log-level", "warn",
-        ], _http_ok(f"{url}/health"), ETCD_READY)
+        ], http_ok(f"{url}/health"), ETCD_READY)
 
     def _start_apiserver(self) -> None:
         port = self.ports["kube-apiserver"] = port_or_free("kube-apiserver", self.api_port)
@@ -284,7 +270,7 @@ class LocalStack(Service):
             "--authorization-mode=RBAC", "--allow-privileged=true",
             f"--cert-dir={self.run_dir / 'kube-apiserver'}",
             "--profiling=false",
-        ], _http_ok(f"{self.api_url}/readyz", verify=str(self.pki.ca_cert),
+        ], http_ok(f"{self.api_url}/readyz", verify=str(self.pki.ca_cert),
                     cert=(str(self.admin.cert), str(self.admin.key))), APISERVER_READY)
         write_kubeconfig(self.kubeconfig, self.api_url, self.pki.ca_cert, self.admin.cert, self.admin.key)
 
@@ -302,7 +288,7 @@ class LocalStack(Service):
             f"--service-account-private-key-file={self.service_account.key}",
             f"--root-ca-file={self.pki.ca_cert}",
             "--profiling=false",
-        ], _http_ok(f"https://{LOOPBACK}:{port}/healthz", verify=str(self.pki.ca_cert)))
+        ], http_ok(f"https://{LOOPBACK}:{port}/healthz", verify=str(self.pki.ca_cert)))
 
     def _install_identities(self) -> None:
         """The chart's ServiceAccounts and RBAC, and a kubeconfig per component with its token."""
@@ -328,7 +314,7 @@ class LocalStack(Service):
             self.bins["cert-manager-webhook"], f"--kubeconfig={self.kubeconfigs['cert-manager-webhook']}",
             f"--secure-port={port}", f"--healthz-port={healthz}",
             f"--tls-cert-file={serving.cert}", f"--tls-private-key-file={serving.key}",
-        ]), _http_ok(f"http://{LOOPBACK}:{healthz}/healthz"))
+        ]), http_ok(f"http://{LOOPBACK}:{healthz}/healthz"))
         self.register_webhook(self.webhook_url)
 
     def register_webhook(self, url: str, timeout_seconds: int = certmanager.WEBHOOK_TIMEOUT_SECONDS) -> None:
@@ -342,7 +328,7 @@ class LocalStack(Service):
         self._spawn("cert-manager-cainjector", [
             self.bins["cert-manager-cainjector"], f"--kubeconfig={self.kubeconfigs['cert-manager-cainjector']}",
             "--leader-elect=true", f"--leader-election-namespace={certmanager.LEADER_ELECTION_NAMESPACE}",
-        ], _log_contains(log, "Starting workers"))
+        ], log_contains(log, "Starting workers"))
 
     def controller_argv(self, metrics_port: int | None = None) -> list:
         """The controller's command line (as the chart's Deployment runs it: leader election in
@@ -374,7 +360,7 @@ class LocalStack(Service):
             try:
                 self._spawn("cert-manager-controller",
                             self.controller_pod_argv(self.controller_argv(), self.controller_pod),
-                            _http_ok(self.metrics_url))
+                            http_ok(self.metrics_url))
                 return
             except ComponentFailed as error:
                 if attempt == CONTROLLER_START_ATTEMPTS or self.processes["cert-manager-controller"].running():

@@ -27,7 +27,7 @@ from harness.stack import binaries
 from harness.stack.ports import LOOPBACK, free_port
 from harness.stack.process import ManagedProcess
 from harness.stack.service import Service
-from harness.wait import Seen
+from harness.stack.probes import http_ok
 
 # Prometheus replays an empty WAL and loads rules in well under a second; Debian's binaries on a busy 2-core
 # machine took up to ~5 s. 60 s is for a machine that is also compiling.
@@ -42,13 +42,6 @@ FILE_SD_REFRESH = "2s"  # file_sd also watches the directory (inotify); the refr
 CERT_MANAGER_JOB = "cert-manager"
 BLACKBOX_JOB = "blackbox"
 _PROBE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-
-
-def _http_ready(url: str):
-    def probe() -> Seen:
-        response = requests.get(url, timeout=REQUEST_TIMEOUT)
-        return Seen(response.status_code == 200, f"HTTP {response.status_code} from {url}")
-    return probe
 
 
 def prometheus_config(*, metrics_url: str, rule_files: list[str], alertmanager: str, blackbox: str,
@@ -190,7 +183,7 @@ class _Server(Service):
         self.process = ManagedProcess(self.component, self.argv(binary), self.run_dir / f"{self.component}.log")
         try:
             self.process.start()
-            self.process.wait_ready(_http_ready(self.url + self.ready_path), READY_TIMEOUT)
+            self.process.wait_ready(http_ok(self.url + self.ready_path), READY_TIMEOUT)
         except BaseException:
             self.process.stop()
             raise

@@ -70,11 +70,3 @@ def issuance_backoff_announced(log_path: str | Path, namespace: str, name: str, 
         shown = [datetime.fromtimestamp(t, timezone.utc).strftime("%H:%M:%SZ") for t in times[-4:]]
         return Seen(len(times) >= at_least, {"next_attempt_at": shown})
     return condition
-
-
-def log_contains(path: str | Path, text: str) -> Condition:
-    """A controller's log holds `text` (what it says it is doing: waiting for the Lease, starting a loop)."""
-    def condition() -> Seen:
-        log = Path(path).read_text(errors="replace") if Path(path).exists() else ""
-        return Seen(text in log, {"log": str(path), "lines": log.count("\n"), "found": text in log})
-    return condition

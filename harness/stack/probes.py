@@ -1,0 +1,28 @@
+"""Readiness probes, as a kubelet's httpGet and a log watch: conditions (harness.wait) on a component that
+the stack, the lab and scenarios all wait for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import requests
+
+from harness.wait import Condition, Seen
+
+REQUEST_TIMEOUT = 2.0  # a loopback health endpoint answers in milliseconds; 2 s means it is hung
+
+
+def http_ok(url: str, **kwargs) -> Condition:
+    """GET `url` answers 200 (`kwargs` go to requests, e.g. verify=CA)."""
+    def probe() -> Seen:
+        response = requests.get(url, timeout=REQUEST_TIMEOUT, **kwargs)
+        return Seen(response.status_code == 200, f"HTTP {response.status_code} from {url}: {response.text[:120]!r}")
+    return probe
+
+
+def log_contains(path: str | Path, text: str) -> Condition:
+    """A component's log holds `text` (what it says it is doing: serving, waiting for a Lease, ...)."""
+    def probe() -> Seen:
+        log = Path(path).read_text(errors="replace") if Path(path).exists() else ""
+        return Seen(text in log, {"log": str(path), "bytes": len(log), "found": text in log})
+    return probe
