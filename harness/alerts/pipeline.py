@@ -44,21 +44,16 @@ class AlertPipeline(Service):
         self._stops: list = []
         self.info: AlertingInfo | None = None
 
-    def start(self) -> "AlertPipeline":
-        try:
-            receiver = self._started(WebhookReceiver())
-            alertmanager = self._started(Alertmanager(self.run_dir / "alertmanager", receiver.url, self.bin_dir))
-            blackbox = self._started(BlackboxExporter(self.run_dir / "blackbox", self.bin_dir))
-            prometheus = self._started(Prometheus(
-                self.run_dir / "prometheus", metrics_url=self.metrics_url, rule_files=list(self.rules.files),
-                alertmanager_url=alertmanager.url, blackbox_url=blackbox.url, bin_dir=self.bin_dir))
-        except BaseException:
-            self.stop()
-            raise
+    def _start(self) -> None:
+        receiver = self._started(WebhookReceiver())
+        alertmanager = self._started(Alertmanager(self.run_dir / "alertmanager", receiver.url, self.bin_dir))
+        blackbox = self._started(BlackboxExporter(self.run_dir / "blackbox", self.bin_dir))
+        prometheus = self._started(Prometheus(
+            self.run_dir / "prometheus", metrics_url=self.metrics_url, rule_files=list(self.rules.files),
+            alertmanager_url=alertmanager.url, blackbox_url=blackbox.url, bin_dir=self.bin_dir))
         self.receiver = receiver
         self.info = AlertingInfo(prometheus.url, alertmanager.url, blackbox.url, receiver.url,
                                  str(prometheus.probes_dir), str(blackbox.config_path), tuple(sorted(self.rules.alerts)))
-        return self
 
     def versions(self) -> dict[str, str]:
         return {name: binaries.reported_version(binaries.resolve(name, self.bin_dir))

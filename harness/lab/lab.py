@@ -132,62 +132,57 @@ class Lab(Service):
         self._stops.append(stop or thing.stop)
         return thing
 
-    def start(self) -> "Lab":
+    def _start(self) -> None:
         from fakes.dns import DnsServer
         from fakes.dns.control import ControlServer
 
-        try:
-            # Rules checked by promtool first: a bad rule file is refused before anything starts.
-            alerting = AlertPipeline(self.run_dir / "alerting", "", TimeScale.for_lifetime(CERTIFICATE_VALIDITY),
-                                     user_rules=self.alert_rules, mode=self.alert_rules_mode, bin_dir=self.bin_dir)
-            dns = self.dns = self._started(DnsServer(zones=[ZONE], nameservers=NAMESERVERS,
-                                                     zone_nameservers=[("ns1", "ns-public")]).start())
-            control = self._started(ControlServer(dns, LOOPBACK).start())
-            pki = RunPKI(self.run_dir / "lab-pki")
-            pebble = self.pebble = self._started(
-                Pebble(self.run_dir / "pebble", pki, resolver=dns.ca_resolver, validity=CERTIFICATE_VALIDITY,
-                       bin_dir=self.bin_dir).start())
-            toxiproxy = self._started(ToxiproxyServer(self.run_dir / "toxiproxy", bin_dir=self.bin_dir).start())
-            host, port = dns.resolver
-            stack = self.stack = self._started(LocalStack(
-                bin_dir=self.bin_dir, run_dir=self.run_dir / "stack",
-                dns01_recursive_nameservers=[f"{host}:{port}"], dns01_recursive_nameservers_only=False,
-                pod_dns=dns.address("cluster-dns")[0],
-                # The Helm chart's log level: the trigger controller states its backoff only at --v=2.
-                controller_args=["--v=2"]).start())
-            # The cluster-wide registration goes through a proxy too, so the path the API server takes is
-            # the same for isolated and shared namespaces.
-            webhook = toxiproxy.api.create("webhook", upstream=(LOOPBACK, stack.ports["cert-manager-webhook"]))
-            stack.register_webhook(f"https://{LOOPBACK}:{webhook.listen[1]}")
-            supervisor = self._started(ControllerSupervisor(stack, self.run_dir / "cert-manager-controller.pid").start())
-            alerting.metrics_url = stack.metrics_url
-            self._started(alerting.start())
-            components = dict(stack.versions())
-            for name in ("pebble", "toxiproxy-server", *alerting.versions()):
-                components[name] = component_facts(binaries.resolve(name, self.bin_dir))
-            self.info = LabInfo(
-                kubeconfig=str(stack.kubeconfig),
-                controller_pid_file=str(supervisor.pid_file),
-                metrics_url=stack.metrics_url,
-                dns_control_url=control.url,
-                dns_authoritative=dns.authoritative,
-                zone=ZONE,
-                pebble_listen=(LOOPBACK, pebble.listen_port),
-                pebble_management_url=pebble.management_url,
-                pebble_ca_bundle_path=str(pebble.ca_bundle),
-                toxiproxy_url=toxiproxy.url,
-                webhook=(LOOPBACK, stack.ports["cert-manager-webhook"]),
-                webhook_ca_bundle=stack.pki.ca_pem.decode(),
-                components=components,
-                dns_nameservers={name: list(dns.address(name)) for name in NAMESERVERS},
-                controller_argv=[str(arg) for arg in stack.controller_argv()],
-                alerting=alerting.info,
-            )
-            self.info_path = self.info.save(self.run_dir / "lab.json")
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        # Rules checked by promtool first: a bad rule file is refused before anything starts.
+        alerting = AlertPipeline(self.run_dir / "alerting", "", TimeScale.for_lifetime(CERTIFICATE_VALIDITY),
+                                 user_rules=self.alert_rules, mode=self.alert_rules_mode, bin_dir=self.bin_dir)
+        dns = self.dns = self._started(DnsServer(zones=[ZONE], nameservers=NAMESERVERS,
+                                                 zone_nameservers=[("ns1", "ns-public")]).start())
+        control = self._started(ControlServer(dns, LOOPBACK).start())
+        pki = RunPKI(self.run_dir / "lab-pki")
+        pebble = self.pebble = self._started(
+            Pebble(self.run_dir / "pebble", pki, resolver=dns.ca_resolver, validity=CERTIFICATE_VALIDITY,
+                   bin_dir=self.bin_dir).start())
+        toxiproxy = self._started(ToxiproxyServer(self.run_dir / "toxiproxy", bin_dir=self.bin_dir).start())
+        host, port = dns.resolver
+        stack = self.stack = self._started(LocalStack(
+            bin_dir=self.bin_dir, run_dir=self.run_dir / "stack",
+            dns01_recursive_nameservers=[f"{host}:{port}"], dns01_recursive_nameservers_only=False,
+            pod_dns=dns.address("cluster-dns")[0],
+            # The Helm chart's log level: the trigger controller states its backoff only at --v=2.
+            controller_args=["--v=2"]).start())
+        # The cluster-wide registration goes through a proxy too, so the path the API server takes is
+        # the same for isolated and shared namespaces.
+        webhook = toxiproxy.api.create("webhook", upstream=(LOOPBACK, stack.ports["cert-manager-webhook"]))
+        stack.register_webhook(f"https://{LOOPBACK}:{webhook.listen[1]}")
+        supervisor = self._started(ControllerSupervisor(stack, self.run_dir / "cert-manager-controller.pid").start())
+        alerting.metrics_url = stack.metrics_url
+        self._started(alerting.start())
+        components = dict(stack.versions())
+        for name in ("pebble", "toxiproxy-server", *alerting.versions()):
+            components[name] = component_facts(binaries.resolve(name, self.bin_dir))
+        self.info = LabInfo(
+            kubeconfig=str(stack.kubeconfig),
+            controller_pid_file=str(supervisor.pid_file),
+            metrics_url=stack.metrics_url,
+            dns_control_url=control.url,
+            dns_authoritative=dns.authoritative,
+            zone=ZONE,
+            pebble_listen=(LOOPBACK, pebble.listen_port),
+            pebble_management_url=pebble.management_url,
+            pebble_ca_bundle_path=str(pebble.ca_bundle),
+            toxiproxy_url=toxiproxy.url,
+            webhook=(LOOPBACK, stack.ports["cert-manager-webhook"]),
+            webhook_ca_bundle=stack.pki.ca_pem.decode(),
+            components=components,
+            dns_nameservers={name: list(dns.address(name)) for name in NAMESERVERS},
+            controller_argv=[str(arg) for arg in stack.controller_argv()],
+            alerting=alerting.info,
+        )
+        self.info_path = self.info.save(self.run_dir / "lab.json")
 
     def stop(self) -> None:
         """Stop everything in reverse order; one part failing to stop does not keep the others running."""

@@ -124,7 +124,7 @@ class LocalStack(Service):
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    def start(self) -> "LocalStack":
+    def _start(self) -> None:
         """Start every component in order; on any failure stop what was started and re-raise."""
         # Resolve every binary first: a missing one fails before anything runs.
         self.bins = {name: binaries.binary(name, self.bin_dir) for name in (
@@ -132,21 +132,16 @@ class LocalStack(Service):
             "cert-manager-cainjector", "cert-manager-controller", "helm")}
         self.resolved = {name: binaries.resolve(name, self.bin_dir) for name in self.bins}
         self.crds = certmanager.crds(self.bin_dir)
-        try:
-            self.pki = RunPKI(self.run_dir / "pki")
-            self._start_etcd()
-            self._start_apiserver()
-            self._start_controller_manager()
-            apply_crds(self.api(), self.crds)
-            ensure_namespace(self.api(), certmanager.NAMESPACE)
-            self._install_identities()
-            self._start_webhook()
-            self._start_cainjector()
-            self._start_controller()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        self.pki = RunPKI(self.run_dir / "pki")
+        self._start_etcd()
+        self._start_apiserver()
+        self._start_controller_manager()
+        apply_crds(self.api(), self.crds)
+        ensure_namespace(self.api(), certmanager.NAMESPACE)
+        self._install_identities()
+        self._start_webhook()
+        self._start_cainjector()
+        self._start_controller()
 
     def stop(self) -> None:
         """Stop every component in reverse start order; remove the run dir if the stack made it.

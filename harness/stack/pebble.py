@@ -185,7 +185,7 @@ class Pebble(Service):
         """The run CA that signs Pebble's TLS certificate: what ACME clients must trust."""
         return self.pki.ca_cert
 
-    def start(self) -> "Pebble":
+    def _start(self) -> None:
         """Write the config, start Pebble and wait until both its ACME and management APIs answer."""
         binary = self.binary or binaries.binary("pebble", self.bin_dir)
         self.listen_port = port_or_free("pebble", self.listen_port)
@@ -203,13 +203,8 @@ class Pebble(Service):
             env=self.knobs.env(),
         )
         self.management = Management(self.management_url, self.ca_bundle)
-        try:
-            self.process.start()
-            self.process.wait_ready(self._ready, READY_TIMEOUT, expected="to serve its directory and roots")
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        self.process.start()
+        self.process.wait_ready(self._ready, READY_TIMEOUT, expected="to serve its directory and roots")
 
     def _ready(self) -> Seen:
         directory = requests.get(self.directory_url, verify=str(self.ca_bundle), timeout=2)

@@ -176,18 +176,13 @@ class _Server(Service):
     def argv(self, binary: Path) -> list[str]:
         raise NotImplementedError
 
-    def start(self):
+    def _start(self) -> None:
         binary = binaries.binary(self.component, self.bin_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(yaml.safe_dump(self.config(), sort_keys=False))
         self.process = ManagedProcess(self.component, self.argv(binary), self.run_dir / f"{self.component}.log")
-        try:
-            self.process.start()
-            self.process.wait_ready(http_ok(self.url + self.ready_path), READY_TIMEOUT)
-        except BaseException:
-            self.process.stop()
-            raise
-        return self
+        self.process.start()
+        self.process.wait_ready(http_ok(self.url + self.ready_path), READY_TIMEOUT)
 
     def stop(self) -> None:
         if self.process is not None:

@@ -9,9 +9,19 @@ from typing import Callable, Iterator, Self
 
 
 class Service:
-    """Base for what the harness starts (a process, a stack, a lab); subclasses implement start and stop."""
+    """Base for what the harness starts (a process, a stack, a lab): subclasses implement _start and stop,
+    and stop must undo a half-done start, because a start that fails anywhere is stopped before the error
+    goes on (nothing is left running)."""
 
     def start(self) -> Self:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
         raise NotImplementedError
 
     def stop(self) -> None:

@@ -148,21 +148,16 @@ class ToxiproxyServer(Service):
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
-    def start(self) -> "ToxiproxyServer":
+    def _start(self) -> None:
         """Start the server and wait until its API (self.api) answers /version."""
         binary = binaries.binary("toxiproxy-server", self.bin_dir)
         self.port = port_or_free("toxiproxy-server", self.port)
         self.api = Toxiproxy(self.url)
         self.process = ManagedProcess(
             "toxiproxy-server", [binary, "-host", LOOPBACK, "-port", self.port], self.log_path)
-        try:
-            self.process.start()
-            self.process.wait_ready(lambda: Seen(True, self.api.version()), READY_TIMEOUT,
-                                    expected="to answer GET /version")
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        self.process.start()
+        self.process.wait_ready(lambda: Seen(True, self.api.version()), READY_TIMEOUT,
+                                expected="to answer GET /version")
 
     def stop(self) -> None:
         if self.process is not None:

@@ -100,9 +100,9 @@ class DockerEngine(Service):
         except ValueError:
             return None
 
-    def start(self) -> "DockerEngine":
+    def _start(self) -> None:
         if self.info() is not None:
-            return self
+            return
         dockerd = shutil.which("dockerd")
         if dockerd is None:
             raise HarnessError("no Docker engine answers and dockerd is not installed. Fix: "
@@ -125,13 +125,8 @@ class DockerEngine(Service):
                 return Seen(False, f"dockerd exited with {self._process.returncode}; see {self.log_path}")
             return Seen(self.info() is not None, "no answer to `docker info` yet")
 
-        try:
-            wait_for(answers, subject="dockerd", expected="to answer `docker info`", timeout=START_TIMEOUT,
-                     interval=0.5)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        wait_for(answers, subject="dockerd", expected="to answer `docker info`", timeout=START_TIMEOUT,
+                 interval=0.5)
 
     def stop(self) -> None:
         if not self.started or self._process is None:

@@ -77,20 +77,15 @@ class KindStack(Service):
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    def start(self) -> "KindStack":
+    def _start(self) -> None:
         if self.values is not None and not self.values.is_file():
             raise HarnessError(f"--values {self.values}: no such file. Fix: give a Helm values YAML file")
         self.resolved = {name: binaries.resolve(name, self.bin_dir) for name in ("kind", "helm")}
         # kind's way: creation is a list of actions; a failed one deletes what the earlier ones made.
         steps = (self.engine.start, self._check_images, self._check_name_free, self._create,
                  self._wait_node_ready, self._load_images, self._install_cert_manager, self._wait_webhook)
-        try:
-            for step in steps:
-                step()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        for step in steps:
+            step()
 
     def stop(self) -> None:
         """Delete the cluster, the `kind` network if no one else uses it, our run dir, and dockerd if we
