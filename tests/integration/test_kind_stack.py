@@ -20,6 +20,7 @@ from harness.lab.issuers import make_ca_issuer
 from harness.observe.conditions.certificates import certificate_ready
 from harness.stack import binaries, certmanager
 from harness.stack.kind import images
+from harness.stack.kind.engine import DockerEngine
 from harness.stack.kind.provider import CLUSTER_LABEL, KIND_NETWORK, KindStack
 from harness.stack.kube import ensure_namespace
 from harness.wait import Seen, wait_for
@@ -36,6 +37,14 @@ POD_TIMEOUT = 120.0
 def only_when_selected(request: pytest.FixtureRequest) -> None:
     if "kind" not in (request.config.getoption("-m") or ""):
         pytest.skip("kind tests run only with `-m kind` (`make test-kind`): each cluster costs minutes")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def engine(only_when_selected) -> DockerEngine:
+    """A Docker engine that outlives each stack (started here if none runs, stopped at the module's end),
+    so the checks after a stack's stop can still ask docker what is left."""
+    with DockerEngine() as running:
+        yield running
 
 
 def test_preloaded_images_are_exactly_what_kubeadm_pulls():
