@@ -1,0 +1,146 @@
+"""Where the binaries of a cert-manager version come from for an upgrade check: the user's bin dir, the
+lab's default build (the cache), or a pinned extra version built into a bin dir of its own.
+
+A pinned extra version (versions.toml `[cert-manager-versions."vX"]`) is built from its wrapper module
+(gomodules/<module>) into $CERTCHAOS_CACHE/versions/cert-manager-<version>/, named like the components,
+with that version's CRDs (crds/) and chart (chart/) beside them, so the directory is a valid --bin-dir.
+A half-built directory is never left in the cache (staged, then renamed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from harness.errors import HarnessError
+from harness.stack import binaries, certmanager
+
+# What an upgrade check restarts (controller, webhook, cainjector) and uses to renew (cmctl).
+COMPONENTS = ("cert-manager-controller", "cert-manager-webhook", "cert-manager-cainjector", "cmctl")
+MANIFEST = "version.json"
+
+
+@dataclass(frozen=True)
+class VersionBinaries:
+    version: str
+    bin_dir: Path | None  # None: the lab's default build (the binary cache)
+    source: str  # "bin-dir", "cache" or "pinned"
+
+
+def default_version() -> str:
+    return binaries.load_components()["cert-manager-controller"].version
+
+
+def pinned_versions() -> dict[str, dict]:
+    """versions.toml's extra cert-manager versions: version -> {module, ldflags}."""
+    return binaries._versions().get("cert-manager-versions", {})
+
+
+def known_versions() -> list[str]:
+    return sorted({default_version(), *pinned_versions()})
+
+
+def version_dir(version: str) -> Path:
+    return binaries.cache_dir() / "versions" / f"cert-manager-{version}"
+
+
+def build_command(source: str, target: str) -> str:
+    return f"certchaos upgrade-check --from {source} --to {target} --build-only"
+
+
+def is_built(version: str) -> bool:
+    if version == default_version():
+        components = binaries.load_components()
+        return all(os.access(components[name].cached, os.X_OK) for name in COMPONENTS)
+    folder = version_dir(version)
+    return (folder / MANIFEST).is_file() and all(os.access(folder / name, os.X_OK) for name in COMPONENTS)
+
+
+def locate(version: str, bin_dir: str | os.PathLike | None, *, build_hint: str) -> VersionBinaries:
+    """The binaries of `version` without building anything: the user's bin dir (validated: it must hold
+    all of COMPONENTS), else the cache; HarnessError naming `build_hint` when a pinned version is not
+    built, or naming --bin-dir-* when the version is not pinned at all."""
+    if bin_dir is not None:
+        folder = binaries.validate_bin_dir(Path(bin_dir).expanduser().resolve())
+        missing = [name for name in COMPONENTS if not os.access(folder / name, os.X_OK)]
+        if missing:
+            raise HarnessError(f"cert-manager {version}: bin dir {folder} lacks executable {', '.join(missing)}. "
+                               f"Fix: put all of {', '.join(COMPONENTS)} there (and crds/ of that version)")
+        return VersionBinaries(version, folder, "bin-dir")
+    if version not in known_versions():
+        raise HarnessError(f"cert-manager {version}: no binaries: the pinned versions are "
+                           f"{', '.join(known_versions())}. Fix: build {version}'s controller, webhook, cainjector "
+                           f"and cmctl yourself and pass their directory (with crds/) as --bin-dir-from/--bin-dir-to")
+    if not is_built(version):
+        raise HarnessError(f"cert-manager {version}: not built yet. Fix: run `{build_hint}` (needs Go)")
+    if version == default_version():
+        return VersionBinaries(version, None, "cache")
+    return VersionBinaries(version, version_dir(version), "pinned")
+
+
+def build(version: str, *, out: TextIO = sys.stderr) -> Path | None:
+    """Build `version` if it is missing; returns its bin dir (None for the lab's default version)."""
+    if version == default_version():
+        missing = [name for name in COMPONENTS if not is_built(version)]
+        binaries.build(COMPONENTS if missing else [], out=out)
+        return None
+    if version not in pinned_versions():
+        raise HarnessError(f"cert-manager {version} is not pinned (pinned: {', '.join(known_versions())}); "
+                           f"pass your own build's directory as --bin-dir-from/--bin-dir-to")
+    target = version_dir(version)
+    if is_built(version):
+        return target
+    go = shutil.which("go")
+    if go is None:
+        raise HarnessError(f"building cert-manager {version} needs the Go toolchain: `go` is not on PATH. "
+                           f"Fix: install Go (>= 1.25)")
+    spec = pinned_versions()[version]
+    module_dir = binaries.GOMODULES / spec["module"]
+    components = binaries.load_components()
+    started = time.monotonic()
+    print(f"building cert-manager {version} ({', '.join(COMPONENTS)}) from gomodules/{spec['module']} ...",
+          file=out, flush=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="build-", dir=target.parent) as scratch:
+        staged = Path(scratch, "out")
+        staged.mkdir()
+        command = [go, "build", "-v", "-trimpath", "-ldflags", " ".join(f"-X {s}" for s in spec.get("ldflags", [])),
+                   "-o", str(staged) + "/", *[components[name].package for name in COMPONENTS]]
+        env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=readonly")
+        returncode = binaries.go_build_with_progress(command, module_dir, env, out, label=f"cert-manager {version}")
+        if returncode != 0:
+            raise HarnessError(f"go build of cert-manager {version} failed (exit {returncode}); the output above "
+                               f"says why. Command: {' '.join(command)} in {module_dir}")
+        for name in COMPONENTS:
+            shutil.move(staged / binaries.go_binary_name(components[name].package), staged / name)
+        copy_manifests(version, staged)
+        (staged / MANIFEST).write_text(json.dumps({
+            "version": version, "module": spec["module"], "binaries": list(COMPONENTS),
+            "build_seconds": round(time.monotonic() - started, 1)}, indent=2) + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        staged.rename(target)
+    print(f"built cert-manager {version} in {time.monotonic() - started:.0f}s -> {target}", file=out, flush=True)
+    return target
+
+
+def copy_manifests(version: str, folder: Path) -> None:
+    """`version`'s CRDs into folder/crds and its chart (Chart.yaml rendered) into folder/chart."""
+    source = certmanager._module_dir("CRDs and chart", version, "install Go, or pass your own --bin-dir-*")
+    (folder / "crds").mkdir()
+    for path in sorted(Path(source, "deploy", "crds").glob("crd-*.yaml")):
+        shutil.copyfile(path, folder / "crds" / path.name)
+    chart = folder / "chart"
+    shutil.copytree(Path(source, "deploy", "charts", "cert-manager"), chart, copy_function=shutil.copyfile)
+    for path in [chart, *chart.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)  # the module cache is read-only
+    template = chart / "Chart.template.yaml"
+    (chart / "Chart.yaml").write_text(certmanager.render_chart_metadata(template.read_text(), version))
+    template.unlink()
