@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import yaml
 from kubernetes import client
@@ -46,13 +47,43 @@ WEBHOOK_TIMEOUT = 120.0
 DELETE_TIMEOUT = 300.0
 
 
-def cluster_config(name: str, api_port: int) -> dict:
-    """kind's config: one control-plane node, its API on 127.0.0.1:<free port> only, IPv4."""
-    return {
+# Node failure, compressed (multi-node clusters only, where node faults run). Kubernetes' defaults make a
+# node's pods move ~6 min after it fails: node-monitor-grace-period 40 s until NotReady, then taint-based
+# eviction after the pods' default tolerationSeconds of 300 s. 20 s is still two missed kubelet Lease renewals
+# (every 10 s) so a loaded node is not declared dead for one slow renewal; 30 s of toleration keeps eviction
+# a deliberate step after NotReady, as in production, in seconds rather than minutes.
+NODE_MONITOR_GRACE_PERIOD = 20
+UNREACHABLE_TOLERATION_SECONDS = 30
+
+
+def _node_failure_patch() -> str:
+    """kubeadm ClusterConfiguration patch (kind merges it) with the compressed node-failure timings."""
+    return yaml.safe_dump({
+        "kind": "ClusterConfiguration",
+        "controllerManager": {"extraArgs": {"node-monitor-grace-period": f"{NODE_MONITOR_GRACE_PERIOD}s"}},
+        "apiServer": {"extraArgs": {
+            "default-not-ready-toleration-seconds": str(UNREACHABLE_TOLERATION_SECONDS),
+            "default-unreachable-toleration-seconds": str(UNREACHABLE_TOLERATION_SECONDS)}}})
+
+
+def cluster_config(name: str, api_port: int, workers: int = 0) -> dict:
+    """kind's config: one control-plane node (plus `workers` worker nodes), its API on 127.0.0.1:<free port>
+    only, IPv4. With workers, node failure is compressed (see NODE_MONITOR_GRACE_PERIOD)."""
+    config = {
         "kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "name": name,
         "networking": {"apiServerAddress": LOOPBACK, "apiServerPort": api_port, "ipFamily": "ipv4"},
-        "nodes": [{"role": "control-plane"}],
+        "nodes": [{"role": "control-plane"}] + [{"role": "worker"} for _ in range(workers)],
     }
+    if workers:
+        config["kubeadmConfigPatches"] = [_node_failure_patch()]
+    return config
+
+
+def remove_network_if_unused(engine: DockerEngine) -> None:
+    """kind never removes its shared `kind` network; we do, when no container is attached any more."""
+    found = engine.docker("network", "inspect", "-f", "{{len .Containers}}", KIND_NETWORK, check=False)
+    if found.returncode == 0 and found.stdout.strip() == "0":
+        engine.docker("network", "rm", KIND_NETWORK, check=False)
 
 
 class KindStack(Service):
@@ -61,11 +92,20 @@ class KindStack(Service):
     provider = "kind"
 
     def __init__(self, bin_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
-                 name: str | None = None, values: str | os.PathLike | None = None):
-        """`values`: the user's Helm values file for cert-manager's chart, passed through after ours."""
+                 name: str | None = None, values: str | os.PathLike | None = None, workers: int = 0,
+                 provision: Callable[["KindStack"], dict] | None = None):
+        """`values`: the user's Helm values file for cert-manager's chart, passed through after ours.
+        `workers`: worker nodes beside the control plane (2 for the node-failure scenarios).
+        `provision(stack)`: runs once the nodes are Ready, before the chart is installed (the lab starts its
+        servers on the kind network there); the chart values it returns go before the user's."""
+        self.provision = provision
+        self.provisioned_values: dict = {}
         self.bin_dir = bin_dir
         self.name = name or f"certchaos-{secrets.token_hex(3)}"
         self.values = Path(values).expanduser().resolve() if values else None
+        if workers < 0:
+            raise HarnessError(f"kind provider: --workers must be 0 or more, not {workers}")
+        self.workers = workers
         self._own_run_dir = run_dir is None
         self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="certchaos-kind-")).resolve()
         self.kubeconfig = self.run_dir / "kubeconfig"
@@ -83,7 +123,8 @@ class KindStack(Service):
         self.resolved = {name: binaries.resolve(name, self.bin_dir) for name in ("kind", "helm")}
         # kind's way: creation is a list of actions; a failed one deletes what the earlier ones made.
         steps = (self.engine.start, self._check_images, self._check_name_free, self._create,
-                 self._wait_node_ready, self._load_images, self._install_cert_manager, self._wait_webhook)
+                 self._wait_node_ready, self._load_images, self._provision, self._install_cert_manager,
+                 self._wait_webhook)
         for step in steps:
             step()
 
@@ -100,7 +141,7 @@ class KindStack(Service):
                         self._kind("delete", "cluster", "--name", self.name, "--kubeconfig", str(self.kubeconfig),
                                    timeout=DELETE_TIMEOUT)
                         self.created = False
-                        self._remove_network_if_unused()
+                        remove_network_if_unused(self.engine)
                         self._remove_lib_modules_if_ours()
                 finally:
                     self.engine.stop()
@@ -165,7 +206,7 @@ class KindStack(Service):
         self.api_port = free_port()
         self.api_url = f"https://{LOOPBACK}:{self.api_port}"
         config = self.run_dir / "kind.yaml"
-        config.write_text(yaml.safe_dump(cluster_config(self.name, self.api_port)))
+        config.write_text(yaml.safe_dump(cluster_config(self.name, self.api_port, self.workers)))
         self.created = True  # from here on a partial cluster may exist: stop() deletes by name
         self.made_lib_modules = not LIB_MODULES.exists()
         self._kind("create", "cluster", "--name", self.name, "--image", images.NODE_IMAGE, "--config", str(config),
@@ -176,13 +217,22 @@ class KindStack(Service):
             nodes = client.CoreV1Api(self.api()).list_node().items
             states = {node.metadata.name: next((c.status for c in node.status.conditions or [] if c.type == "Ready"),
                                                "unknown") for node in nodes}
-            return Seen(bool(states) and all(state == "True" for state in states.values()), states)
+            return Seen(len(states) == 1 + self.workers and all(state == "True" for state in states.values()), states)
 
-        wait_for(ready, subject=f"kind cluster {self.name}", expected="to have every node Ready",
+        wait_for(ready, subject=f"kind cluster {self.name}", expected=f"to have its {1 + self.workers} node(s) Ready",
                  timeout=NODE_READY_TIMEOUT, interval=1.0)
 
     def _load_images(self) -> None:
         self._kind("load", "docker-image", "--name", self.name, *images.CERT_MANAGER_IMAGES)
+
+    def node_ip(self) -> str:
+        """The control-plane node's address on the kind network (the host reaches its NodePorts there)."""
+        return self.engine.docker("inspect", "-f", f"{{{{.NetworkSettings.Networks.{KIND_NETWORK}.IPAddress}}}}",
+                                  f"{self.name}-control-plane").stdout.strip()
+
+    def _provision(self) -> None:
+        if self.provision is not None:
+            self.provisioned_values = self.provision(self) or {}
 
     def _install_cert_manager(self) -> None:
         """The module's chart has no CRDs (the release tooling adds them): we apply the module's CRDs, as the
@@ -195,11 +245,20 @@ class KindStack(Service):
                       ("HELM_CONFIG_HOME", "HELM_CACHE_HOME", "HELM_DATA_HOME")}}
             command = [str(helm), "install", "cert-manager", str(certmanager.chart_dir(self.bin_dir)),
                        "--namespace", certmanager.NAMESPACE, "--create-namespace", "--set", "installCRDs=false",
-                       *(["--values", str(self.values)] if self.values else []), "--wait", "--timeout", HELM_TIMEOUT]
+                       *self._values_arguments(), "--wait", "--timeout", HELM_TIMEOUT]
             result = subprocess.run(command, capture_output=True, text=True, env=env)
         if result.returncode != 0:
             raise HarnessError(f"helm install of cert-manager failed (exit {result.returncode}): "
                                f"{result.stderr.strip()}\nCommand: {' '.join(command)}")
+
+    def _values_arguments(self) -> list[str]:
+        """--values for the provisioned values (ours), then the user's file: the user's win."""
+        arguments = []
+        if self.provisioned_values:
+            ours = self.run_dir / "provisioned-values.yaml"
+            ours.write_text(yaml.safe_dump(self.provisioned_values))
+            arguments += ["--values", str(ours)]
+        return arguments + (["--values", str(self.values)] if self.values else [])
 
     def _wait_webhook(self) -> None:
         """Ready means the webhook answers: a server-side dry-run Issuer passes through its validation."""
@@ -218,12 +277,6 @@ class KindStack(Service):
     def _node_running(self) -> bool:
         result = self.engine.docker("inspect", "-f", "{{.State.Running}}", f"{self.name}-control-plane", check=False)
         return result.stdout.strip() == "true"
-
-    def _remove_network_if_unused(self) -> None:
-        """kind never removes its shared `kind` network; we do, when no container is attached any more."""
-        found = self.engine.docker("network", "inspect", "-f", "{{len .Containers}}", KIND_NETWORK, check=False)
-        if found.returncode == 0 and found.stdout.strip() == "0":
-            self.engine.docker("network", "rm", KIND_NETWORK, check=False)
 
     def _remove_lib_modules_if_ours(self) -> None:
         """The empty /lib/modules docker made for kind's bind mount, if it was not there before and no other
