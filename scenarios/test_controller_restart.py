@@ -26,7 +26,7 @@ import time
 import pytest
 from kubernetes import client
 
-from harness.chaos.process_faults import ControllerKilled
+from harness.chaos.process_faults import Controller, ControllerKilled
 from harness.chaos.timings import ISSUANCE
 from harness.lab.certificates import certificate, create_certificate
 from harness.observe.conditions.acme import challenge_presented
@@ -63,7 +63,7 @@ def test_issuance_resumes_after_the_controller_is_killed_mid_order(scenario, lab
                           expected="presented (the order is under way)", within=60)
     before = lease_view(kube, LEADER_ELECTION_NAMESPACE, CONTROLLER_LEASE)
     assert before.get("holder"), f"the controller holds no Lease before the fault: {before}"
-    with scenario.fault(ControllerKilled(lab.info.controller_pid_file)):
+    with scenario.fault(ControllerKilled(Controller.of(lab.info))):
         killed_at = time.monotonic()
         # Meanwhile the restart must not page: it is shorter than CertManagerAbsent's `for:`.
         seen = scenario.expect(holds_until(no_alert_firing(lab.alerts, alertnames=[ABSENT]),

@@ -13,11 +13,10 @@ from __future__ import annotations
 import pytest
 
 from harness.chaos.actions import standby_controller
-from harness.chaos.process_faults import ControllerStopped
+from harness.chaos.process_faults import Controller, ControllerStopped
 from harness.observe.conditions.general import all_of, holds_throughout, not_
 from harness.observe.conditions.lease import lease_held_by, lease_taken_over, lease_view
 from harness.stack.certmanager import CONTROLLER_LEASE, LEADER_ELECTION_NAMESPACE
-from harness.stack.probes import log_contains
 
 WAITING = "attempting to acquire leader lease"  # client-go's leaderelection, logged as it starts to try
 # cert-manager logs this for each control loop it runs (the process's own start line has no "controller"=).
@@ -38,12 +37,12 @@ def lease_subject() -> str:
 def test_a_second_replica_waits_for_the_lease_and_starts_no_controller(scenario, lab, kube, tmp_path):
     leader = lease_view(kube, LEADER_ELECTION_NAMESPACE, CONTROLLER_LEASE)
     assert leader.get("holder"), f"the lab's controller should hold the Lease, but it is {leader}"
-    with standby_controller(lab.info.controller_argv, tmp_path) as standby:
-        scenario.expect(log_contains(standby.log_path, WAITING), subject=standby.name,
+    with standby_controller(lab.info, tmp_path) as standby:
+        scenario.expect(standby.log_contains(WAITING), subject=standby.name,
                         expected="waiting for the Lease", within=30)
         scenario.expect(holds_throughout(all_of(
             lease_held_by(kube, LEADER_ELECTION_NAMESPACE, CONTROLLER_LEASE, leader["holder"]),
-            not_(log_contains(standby.log_path, STARTED))), STANDBY_WINDOW),
+            not_(standby.log_contains(STARTED))), STANDBY_WINDOW),
             subject=f"{lease_subject()} and {standby.name}",
             expected=f"held by {leader['holder']} while the standby starts no controller for {STANDBY_WINDOW}s",
             within=STANDBY_WINDOW + 10)
@@ -51,11 +50,11 @@ def test_a_second_replica_waits_for_the_lease_and_starts_no_controller(scenario,
 
 @pytest.mark.exclusive
 def test_a_gracefully_stopped_leader_hands_the_lease_over_at_once(scenario, lab, kube, tmp_path):
-    with standby_controller(lab.info.controller_argv, tmp_path) as standby:
-        scenario.expect(log_contains(standby.log_path, WAITING), subject=standby.name,
+    with standby_controller(lab.info, tmp_path) as standby:
+        scenario.expect(standby.log_contains(WAITING), subject=standby.name,
                         expected="waiting for the Lease", within=30)
         before = lease_view(kube, LEADER_ELECTION_NAMESPACE, CONTROLLER_LEASE)
-        with scenario.fault(ControllerStopped(lab.info.controller_pid_file)):
+        with scenario.fault(ControllerStopped(Controller.of(lab.info))):
             scenario.expect(lease_taken_over(kube, LEADER_ELECTION_NAMESPACE, CONTROLLER_LEASE, before),
                             subject=lease_subject(),
                             expected=f"released by the stopped leader and taken over within {HANDOVER}s "

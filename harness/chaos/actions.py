@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import base64
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator
 
 import josepy
 from acme import client as acme_client
@@ -24,12 +25,15 @@ from cryptography.hazmat.primitives import serialization
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from harness.chaos.process_faults import DEPLOYMENT, Controller
 from harness.errors import HarnessError
 from harness.observe.resources import CERTIFICATE, ISSUER, ORDER, SECRET, get, list_objects
 from harness.stack.pod import pod_argv, pod_name
 from harness.stack.ports import LOOPBACK, free_port
-from harness.stack.probes import http_ok
+from harness.stack.certmanager import NAMESPACE
+from harness.stack.probes import http_ok, log_contains
 from harness.stack.process import ManagedProcess
+from harness.wait import Condition, Seen, wait_for
 
 
 def _account(kube: client.ApiClient, namespace: str, issuer_name: str, directory_url: str, ca_bundle: str):
@@ -111,22 +115,75 @@ def trigger_renewal(api: client.ApiClient, namespace: str, name: str) -> dict:
 
 # The standby's metrics answer within seconds of its start (they are served before leader election).
 STANDBY_READY = 60.0
+# kind: the second pod of the scaled Deployment runs within seconds (its image is loaded on every node);
+# 120 s covers scheduling and a container start on a loaded 2-core machine.
+STANDBY_POD_RUNNING = 120.0
+
+
+@dataclass(frozen=True)
+class Standby:
+    """The second replica a scenario watches: its name and a condition on its own log."""
+
+    name: str
+    log_contains: Callable[[str], Condition]
+
+
+def _pod_log_contains(api: client.ApiClient, namespace: str, pod: str) -> Callable[[str], Condition]:
+    def contains(text: str) -> Condition:
+        def probe() -> Seen:
+            log = client.CoreV1Api(api).read_namespaced_pod_log(pod, namespace)
+            return Seen(text in log, {"pod": pod, "bytes": len(log), "found": text in log})
+        return probe
+    return contains
 
 
 @contextmanager
-def standby_controller(argv: Sequence[str], log_dir: Path) -> Iterator[ManagedProcess]:
-    """A second replica of the cert-manager controller (the chart's replicaCount: 2): the same command line
-    (`argv`, the lab's controller_argv) in a pod of its own (its own hostname, hence its own Lease
-    identity) with its own metrics port. Stopped when the block ends."""
+def standby_controller(info, log_dir: Path) -> Iterator[Standby]:
+    """A second replica of the cert-manager controller (the chart's replicaCount: 2), removed when the block
+    ends. `info`: the lab's LabInfo. local: the same command line (controller_argv) in a pod of its own (its
+    own hostname, hence its own Lease identity) with its own metrics port. kind: the chart's Deployment scaled
+    to 2 (and back to 1), the standby being the new pod."""
+    if info.provider == "kind":
+        with _scaled_controller(Controller.of(info)) as standby:
+            yield standby
+        return
     metrics = free_port()
     replica = [f"--metrics-listen-address={LOOPBACK}:{metrics}" if arg.startswith("--metrics-listen-address=")
-               else arg for arg in argv]
+               else arg for arg in info.controller_argv]
     pod = pod_name("cert-manager")
     process = ManagedProcess(f"cert-manager-controller {pod}", pod_argv(replica, pod), Path(log_dir) / f"{pod}.log")
     try:
         process.start()
         process.wait_ready(http_ok(f"http://{LOOPBACK}:{metrics}/metrics"), STANDBY_READY)
-        yield process
+        yield Standby(process.name, lambda text: log_contains(process.log_path, text))
     finally:
         process.stop()
 
+
+def _scale(api: client.ApiClient, replicas: int) -> None:
+    client.AppsV1Api(api).patch_namespaced_deployment_scale(DEPLOYMENT, NAMESPACE, {"spec": {"replicas": replicas}})
+
+
+@contextmanager
+def _scaled_controller(controller: Controller) -> Iterator[Standby]:
+    api = controller.api()
+    core = client.CoreV1Api(api)
+    selector = "app.kubernetes.io/component=controller,app.kubernetes.io/instance=cert-manager"
+    try:
+        before = {pod.metadata.name for pod in core.list_namespaced_pod(NAMESPACE, label_selector=selector).items}
+        _scale(api, 2)
+
+        def new_pod_running() -> Seen:
+            pods = core.list_namespaced_pod(NAMESPACE, label_selector=selector).items
+            new = [pod.metadata.name for pod in pods if pod.metadata.name not in before
+                   and pod.status.phase == "Running" and pod.metadata.deletion_timestamp is None]
+            return Seen(bool(new), new[0] if new else {p.metadata.name: p.status.phase for p in pods})
+
+        pod = wait_for(new_pod_running, subject=f"Deployment {NAMESPACE}/{DEPLOYMENT} scaled to 2",
+                       expected="to run a second pod", timeout=STANDBY_POD_RUNNING, interval=1.0)
+        yield Standby(f"pod {NAMESPACE}/{pod}", _pod_log_contains(api, NAMESPACE, pod))
+    finally:
+        try:
+            _scale(api, 1)
+        finally:
+            api.close()

@@ -1,27 +1,80 @@
-"""Faults of cert-manager's processes: the controller killed mid-work."""
+"""Faults of cert-manager's processes: the controller killed mid-work, or stopped gracefully.
+
+Each fault takes a Controller handle (where the controller runs) and decides per provider, so one scenario
+means the same on both: on "local" the lab's supervisor runs the controller as a process (a PID file; it
+starts a new one with a fresh hostname, as a Deployment starts a new pod); on "kind" it is the chart's
+Deployment, and the fault deletes the leader's pod (its ReplicaSet starts a new pod, a new Lease identity).
+"""
 
 from __future__ import annotations
 
 import os
 import signal
 from dataclasses import dataclass
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
+
+from kubernetes import client
 
 from harness.chaos.faults import DescribedFault
+from harness.errors import HarnessError
+from harness.observe.conditions.lease import lease_view
+from harness.stack.certmanager import CONTROLLER_LEASE, LEADER_ELECTION_NAMESPACE, NAMESPACE
+from harness.stack.kube import api_client
+
+DEPLOYMENT = "cert-manager"  # the chart's controller Deployment (templates/deployment.yaml: the release name)
+# cert-manager's Lease identity: the pod's hostname + this suffix (cmd/controller/app/controller.go,
+# startLeaderElection: `Identity: id + "-external-cert-manager-controller"`).
+IDENTITY_SUFFIX = "-external-cert-manager-controller"
+
+
+@dataclass(frozen=True)
+class Controller:
+    """Where cert-manager's controller runs: `provider` "local" (the supervisor's `pid_file`) or "kind" (the
+    chart's Deployment, reached with `kubeconfig`)."""
+
+    provider: str
+    kubeconfig: str
+    pid_file: str | None = None
+
+    @classmethod
+    def of(cls, info) -> "Controller":
+        """The handle of a lab (a LabInfo, or anything with provider, kubeconfig and controller_pid_file)."""
+        return cls(info.provider, str(info.kubeconfig), getattr(info, "controller_pid_file", None) or None)
+
+    def api(self) -> client.ApiClient:
+        return api_client(Path(self.kubeconfig))
+
+    def leader_pod(self, api: client.ApiClient) -> str:
+        """The pod whose controller holds the Lease (kind only: its identity is the pod's hostname)."""
+        holder = lease_view(api, LEADER_ELECTION_NAMESPACE, CONTROLLER_LEASE).get("holder") or ""
+        if not holder.endswith(IDENTITY_SUFFIX):
+            raise HarnessError(f"no cert-manager controller holds Lease {LEADER_ELECTION_NAMESPACE}/"
+                               f"{CONTROLLER_LEASE} (holder {holder!r}): nothing to fault")
+        return holder[: -len(IDENTITY_SUFFIX)]
 
 
 @dataclass(repr=False)
 class ControllerKilled(DescribedFault):
     """The cert-manager controller dies mid-work (OOM kill, eviction); its supervisor starts a new one."""
 
-    pid_file: str
-    killed: int | None = None  # the PID that got the signal
+    controller: Controller
+    killed: int | str | None = None  # the PID that got the signal (local) or the pod deleted (kind)
     SIGNAL: ClassVar[int] = signal.SIGKILL
+    # kind: the pod's deletion grace period; 0 = no time to shut down (the kubelet kills it), None = the pod's own
+    GRACE: ClassVar[int | None] = 0
 
     def apply(self) -> None:
-        self.killed = int(Path(self.pid_file).read_text())
-        os.kill(self.killed, self.SIGNAL)
+        if self.controller.provider == "local":
+            self.killed = int(Path(self.controller.pid_file).read_text())
+            os.kill(self.killed, self.SIGNAL)
+            return
+        api = self.controller.api()
+        try:
+            self.killed = self.controller.leader_pod(api)
+            client.CoreV1Api(api).delete_namespaced_pod(self.killed, NAMESPACE, grace_period_seconds=self.GRACE)
+        finally:
+            api.close()
 
     def revert(self) -> None:
         """Nothing to undo: the new pod is the supervisor's job, and the scenario's to observe."""
@@ -33,3 +86,4 @@ class ControllerStopped(ControllerKilled):
     supervisor starts a new pod."""
 
     SIGNAL: ClassVar[int] = signal.SIGTERM
+    GRACE: ClassVar[int | None] = None

@@ -1,0 +1,88 @@
+"""Process and node faults without a cluster: the multi-node kind config, the controller handle, the faults'
+reprs (valid Python) and their refusals of bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from harness.chaos.node_faults import NodeDown
+from harness.chaos.process_faults import Controller, ControllerKilled, ControllerStopped, IDENTITY_SUFFIX
+from harness.errors import HarnessError
+from harness.lab.lab import LabInfo
+from harness.stack.kind.provider import (KindStack, NODE_MONITOR_GRACE_PERIOD, UNREACHABLE_TOLERATION_SECONDS,
+                                         cluster_config)
+
+
+def test_workers_add_worker_nodes_and_compress_node_failure():
+    config = yaml.safe_load(yaml.safe_dump(cluster_config("c", 40123, workers=2)))
+    assert [node["role"] for node in config["nodes"]] == ["control-plane", "worker", "worker"]
+    [patch] = [yaml.safe_load(text) for text in config["kubeadmConfigPatches"]]
+    assert patch["kind"] == "ClusterConfiguration"
+    assert patch["controllerManager"]["extraArgs"]["node-monitor-grace-period"] == f"{NODE_MONITOR_GRACE_PERIOD}s"
+    assert patch["apiServer"]["extraArgs"]["default-unreachable-toleration-seconds"] == str(UNREACHABLE_TOLERATION_SECONDS)
+    # Still more than one missed kubelet Lease renewal (10 s): a slow node is not declared dead at once.
+    assert NODE_MONITOR_GRACE_PERIOD > 10 and UNREACHABLE_TOLERATION_SECONDS < 300
+
+
+def test_a_single_node_cluster_keeps_kubernetes_default_timings():
+    config = cluster_config("c", 40123)
+    assert config["nodes"] == [{"role": "control-plane"}] and "kubeadmConfigPatches" not in config
+
+
+def test_negative_workers_is_a_clear_error():
+    with pytest.raises(HarnessError, match="workers must be 0 or more"):
+        KindStack(workers=-1)
+
+
+def _info(provider: str, pid_file: str = "/run/cm.pid") -> LabInfo:
+    return LabInfo(kubeconfig="/lab/kubeconfig", metrics_url="", dns_control_url="", dns_authoritative=("", 0),
+                   zone="", pebble_listen=("", 0), pebble_management_url="", pebble_ca_bundle_path="",
+                   toxiproxy_url="", controller_pid_file=pid_file, webhook=("", 0), webhook_ca_bundle="",
+                   components={}, provider=provider)
+
+
+@pytest.mark.parametrize("fault", [ControllerKilled, ControllerStopped])
+def test_controller_faults_read_as_python(fault):
+    made = fault(Controller.of(_info("kind", pid_file="")))
+    assert eval(repr(made)).controller == made.controller  # noqa: S307 - our own repr
+    assert made.controller == Controller("kind", "/lab/kubeconfig", None)
+
+
+def test_the_local_fault_signals_the_supervised_process(tmp_path):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "pid").write_text(str(child.pid))
+        fault = ControllerStopped(Controller.of(_info("local", str(tmp_path / "pid"))))
+        fault.apply()
+        assert child.wait(timeout=10) == -signal.SIGTERM and fault.killed == child.pid
+    finally:
+        child.kill()
+
+
+def test_the_leader_pod_is_the_lease_holder_without_cert_managers_suffix(monkeypatch):
+    monkeypatch.setattr("harness.chaos.process_faults.lease_view",
+                        lambda api, ns, name: {"holder": "cert-manager-7d9f-abcde" + IDENTITY_SUFFIX})
+    assert Controller("kind", "/k").leader_pod(None) == "cert-manager-7d9f-abcde"
+    monkeypatch.setattr("harness.chaos.process_faults.lease_view", lambda api, ns, name: {})
+    with pytest.raises(HarnessError, match="no cert-manager controller holds Lease"):
+        Controller("kind", "/k").leader_pod(None)
+
+
+def test_node_down_reads_as_python_and_refuses_a_container_that_is_no_kind_node(monkeypatch):
+    fault = NodeDown("c-worker", "/k")
+    assert eval(repr(fault)).node == "c-worker"  # noqa: S307 - our own repr
+
+    class NoSuchContainer:
+        def docker(self, *args, check=True):
+            assert args[0] == "inspect", f"only inspected, never {args}"
+            return subprocess.CompletedProcess(args, 1, "", "No such object")
+
+    monkeypatch.setattr("harness.chaos.node_faults.DockerEngine", NoSuchContainer)
+    with pytest.raises(HarnessError, match="is not a kind node container"):
+        fault.apply()
