@@ -33,7 +33,7 @@ def make_stack(config: pytest.Config) -> LocalStack | KindStack:
     bin_dir = config.getoption("--bin-dir", default=None)
     run_dir = tempfile.mkdtemp(prefix="certchaos-stack-") if keep else None
     if config.getoption("--provider", default="local") == "kind":
-        return KindStack(bin_dir=bin_dir, run_dir=run_dir)
+        return KindStack(bin_dir=bin_dir, run_dir=run_dir, workers=config.getoption("--workers", default=0))
     return LocalStack(bin_dir=bin_dir, run_dir=run_dir)
 
 
