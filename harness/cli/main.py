@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "harness.cli.mutants",
     "harness.cli.alerts",
     "harness.cli.images",
+    "harness.cli.gameday",
+    "harness.cli.labctl",
 )
 
 
