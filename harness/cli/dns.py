@@ -40,6 +40,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--control", type=address, metavar="HOST:PORT",
                        help="serve the HTTP JSON control API here (see fakes/dns/control.py)")
     serve.set_defaults(handler=serve_until_interrupted)
+    _register_console(actions)
+
+
+def _register_console(actions: argparse._SubParsersAction) -> None:
+    """The DNS provider's console for a running lab (what an operator fixes a credential with)."""
+    keys = actions.add_parser("keys", help="a running lab's TSIG keys: revoked or not, and their policies")
+    restore = actions.add_parser("key-restore", help="re-enable a revoked TSIG key of a running lab")
+    restore.add_argument("key")
+    policy = actions.add_parser("key-policy", help="set what a running lab's TSIG key may update")
+    policy.add_argument("key")
+    policy.add_argument("--names", action="append", required=True, metavar="GLOB",
+                        help="a name the key may update, e.g. '_acme-challenge.*.ns.certchaos.test.' (repeatable)")
+    policy.add_argument("--types", action="append", metavar="TYPE", help="a record type, e.g. TXT (default: any)")
+    for command in (keys, restore, policy):
+        command.add_argument("--lab", metavar="LAB_JSON", help="the lab's lab.json (default $CERTCHAOS_LAB)")
+    keys.set_defaults(handler=_console, action="keys")
+    restore.set_defaults(handler=_console, action="key-restore")
+    policy.set_defaults(handler=_console, action="key-policy")
+
+
+def _console(args: argparse.Namespace) -> int:
+    from harness.cli.labctl import lab_info
+    from harness.lab.dnscontrol import DnsControl
+
+    dns = DnsControl(lab_info(args.lab).dns_control_url)
+    try:
+        if args.action == "keys":
+            for key in dns.keys():
+                policy = key.get("policy") or {}
+                print(f"{key['name']:<32} {'REVOKED' if key.get('revoked') else 'active':<8} names="
+                      f"{','.join(policy.get('names') or ['*'])} types={','.join(policy.get('types') or ['any'])}")
+        elif args.action == "key-restore":
+            dns.restore_key(args.key)
+            print(f"{args.key}: restored")
+        else:
+            dns.set_policy(args.key, {"names": args.names, "types": args.types})
+            print(f"{args.key}: may update {', '.join(args.names)} ({', '.join(args.types or ['any type'])})")
+    finally:
+        dns.close()
+    return 0
 
 
 def address(text: str) -> tuple[str, int]:

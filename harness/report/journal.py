@@ -58,6 +58,10 @@ class EntryKind(StrEnum):
     ALERT = "alert"  # an alert's state changed in Prometheus: pending, firing, inactive
     NOTIFICATION = "notification"  # Alertmanager's notification reached the harness's receiver
     NOTE = "note"
+    # Game days (harness.gameday): the team's marks, a runbook's steps, and the game's own milestones.
+    TEAM = "team"  # ack, note, fixed (with whether the harness saw the system healthy then), reveal, quit
+    RUNBOOK_STEP = "runbook-step"  # one shell block of a runbook: exit code, output, duration
+    GAME = "game"  # injected (the fault's secret kept in the journal), detected, recovered, ended
 
 
 class JournalError(HarnessError):
@@ -236,8 +240,12 @@ def time_to_detect(entries) -> float | None:
 
 
 def time_to_recover(entries) -> float | None:
-    """First met recovers-expectation minus the revert time of the fault it recovered from."""
+    """First met recovers-expectation minus the revert time of the fault it recovered from; in a game day
+    (where the team repairs, not the harness) the game's "recovered" entry: from injection to healthy."""
     met = _first_met(entries, "recovers")
+    if met is None:
+        recovered = next((e for e in entries if e.kind is EntryKind.GAME and e.subject == "recovered"), None)
+        return None if recovered is None else recovered.detail.get("time_to_recover")
     reverted = met and _fault_entry(entries, EntryKind.FAULT_REVERTED, met.detail.get("fault_id"))
     return None if not reverted else met.offset - reverted.offset
 

@@ -1,0 +1,72 @@
+"""`certchaos lab ...`: the running lab's network console, for operators and runbooks: which paths are up,
+and bringing the webhook or the CA path back (or down). Thin: Toxiproxy's API through the lab's lab.json
+(--lab, else $CERTCHAOS_LAB). In a cluster the same repairs are a Service's endpoints or a network policy."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import os
+
+from harness.errors import HarnessError
+from harness.lab.lab import LAB_ENV, LabInfo
+from harness.stack.toxiproxy import Toxiproxy
+
+PATHS = {"webhook": ("webhook", "webhook-*"), "ca": ("acme-*",)}  # proxy name patterns per path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    lab = subparsers.add_parser("lab", help="the running lab's console: network paths (status, webhook/ca up|down)")
+    lab.add_argument("--lab", metavar="LAB_JSON", help=f"the lab's lab.json (default ${LAB_ENV})")
+    actions = lab.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("status", help="every network path (Toxiproxy proxy): up or down, toxics").set_defaults(
+        handler=_status)
+    for path, help_text in (("webhook", "the API server's path to cert-manager's webhook"),
+                            ("ca", "cert-manager's path to the ACME CA")):
+        command = actions.add_parser(path, help=f"{help_text}: up or down")
+        command.add_argument("state", choices=("up", "down"))
+        command.add_argument("--namespace", help="only this namespace's own path (default: all of them)")
+        command.set_defaults(handler=_switch, path=path)
+
+
+def lab_info(explicit: str | None) -> LabInfo:
+    """The running lab from --lab or $CERTCHAOS_LAB, or one error saying how to name it."""
+    path = explicit or os.environ.get(LAB_ENV)
+    if not path:
+        raise HarnessError(f"no lab given. Fix: pass --lab LAB_JSON or set {LAB_ENV} (`certchaos gameday` prints it)")
+    try:
+        return LabInfo.load(path)
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise HarnessError(f"{path}: not a running lab's lab.json: {error}") from None
+
+
+def _proxies(api: Toxiproxy) -> dict[str, dict]:
+    return api.request("GET", "/proxies").json()
+
+
+def _status(args: argparse.Namespace) -> int:
+    api = Toxiproxy(lab_info(args.lab).toxiproxy_url)
+    try:
+        for name, proxy in sorted(_proxies(api).items()):
+            toxics = ", ".join(t.get("type", "?") for t in proxy.get("toxics") or []) or "no toxics"
+            state = "up" if proxy.get("enabled") else "DOWN"
+            print(f"{name:<40} {state:<5} {proxy.get('listen')} -> {proxy.get('upstream')} ({toxics})")
+    finally:
+        api.close()
+    return 0
+
+
+def _switch(args: argparse.Namespace) -> int:
+    api = Toxiproxy(lab_info(args.lab).toxiproxy_url)
+    patterns = PATHS[args.path] if not args.namespace else (
+        f"webhook-{args.namespace}" if args.path == "webhook" else f"acme-{args.namespace}",)
+    try:
+        names = [name for name in sorted(_proxies(api)) if any(fnmatch.fnmatchcase(name, p) for p in patterns)]
+        if not names:
+            raise HarnessError(f"no {args.path} path matches {', '.join(patterns)} (see `certchaos lab status`)")
+        for name in names:
+            api.request("PATCH", f"/proxies/{name}", {"enabled": args.state == "up"})
+            print(f"{name}: {args.state}")
+    finally:
+        api.close()
+    return 0
