@@ -18,7 +18,7 @@ from fakes.dns.resolvers import (
     LAGGING_VIEWS, RESOLVER_VIEWS, SECONDARY, VIEWS, AuthoritativeResolver, LaggingResolver, SecondaryResolver,
     find_zone,
 )
-from fakes.dns.transport import Transport
+from fakes.dns.transport import Binder, Transport
 from fakes.dns.update import UpdateProcessor
 from fakes.dns.zone import DEFAULT_NAMESERVERS, Change, Record, Zone, name_of, rdata_of, records_of, rtype_of
 
@@ -54,7 +54,9 @@ class DnsServer:
 
     `nameservers` adds listeners: {name: (view, (host, port))}, e.g. {"ns-primary": ("authoritative",
     ("127.53.0.0/16", 53))}. `zone_nameservers` is each new zone's NS RRset as (label, address), where
-    the address may name a listener ("ns-primary"): its address once started. See fakes.dns."""
+    the address may name a listener ("ns-primary"): its address once started. `binders` {listener:
+    binder(component, host, port) -> (udp, tcp)} makes that listener's bound sockets instead of binding
+    them on loopback (the kind lab binds inside its anchor containers' network namespaces). See fakes.dns."""
 
     def __init__(
         self,
@@ -70,6 +72,7 @@ class DnsServer:
         nameservers: Mapping[str, tuple[str, tuple[str, int]]] = {},
         zone_nameservers: Sequence[tuple[str, str]] = DEFAULT_NAMESERVERS,
         clock: Callable[[], float] = time.monotonic,
+        binders: Mapping[str, Binder] = {},
     ):
         # The secondary starts in step with the primary; propagation_delay is the resolvers' lag.
         delays = {view: float(propagation_delay) for view in RESOLVER_VIEWS}
@@ -78,8 +81,11 @@ class DnsServer:
         if not self._initial_zones:
             raise ValueError("DnsServer needs at least one zone, e.g. zones=['certchaos.test.']")
         self._initial_keys = list(keys)
+        # A listener with a binder binds wherever its binder puts it (inside a container's network
+        # namespace, never on the machine's own interfaces); every other one on loopback only.
+        self._binders = dict(binders)
         self._listen = {
-            view: (check_loopback(f"dns {view} address", host), int(port))
+            view: (self._checked(view, host), int(port))
             for view, (host, port) in zip(VIEWS, (listen, resolver_listen, ca_resolver_listen, secondary_listen))
         }
         self._views = {}
@@ -87,7 +93,7 @@ class DnsServer:
             if view not in VIEWS or name in VIEWS:
                 raise ValueError(f"nameserver listener {name!r}: serves one of the views {', '.join(VIEWS)} "
                                  f"and is not named like one; got view {view!r}")
-            self._listen[name] = (check_loopback(f"dns {name} address", host), int(port))
+            self._listen[name] = (self._checked(name, host), int(port))
             self._views[name] = view
         self._zone_nameservers = tuple(zone_nameservers)
         self.clock = clock
@@ -110,6 +116,9 @@ class DnsServer:
         if not self._deferred():
             self._add_initial_zones()
 
+    def _checked(self, name: str, host: str) -> str:
+        return host if name in self._binders else check_loopback(f"dns {name} address", host)
+
     def _deferred(self) -> bool:
         """Whether the zones' NS addresses name listeners whose addresses only start() knows."""
         return any(address in self._views for _, address in self._zone_nameservers)
@@ -123,7 +132,7 @@ class DnsServer:
     def start(self) -> "DnsServer":
         if self._transport is not None:
             raise RuntimeError("DnsServer already started")
-        self._transport = Transport(self._handler, self._listen, self._views)
+        self._transport = Transport(self._handler, self._listen, self._views, self._binders)
         self._transport.start()
         if self._deferred():
             self._add_initial_zones()

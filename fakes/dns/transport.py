@@ -19,7 +19,7 @@ import struct
 import threading
 import time
 import traceback
-from typing import Callable
+from typing import Callable, Mapping
 
 from harness.errors import PortInUse
 from fakes.dns.handler import WireHandler
@@ -115,15 +115,22 @@ def bind_pair(component: str, host: str, port: int) -> tuple[socket.socket, sock
     raise PortInUse(component, host, port)
 
 
+# Makes one listener's UDP and TCP sockets, bound: bind_pair's signature (component, host, port).
+Binder = Callable[[str, str, int], tuple[socket.socket, socket.socket]]
+
+
 class Transport:
     """Listens on UDP and TCP at each address of `listen` (keyed by listener name) and hands every
     message to the WireHandler with the view that listener serves: `views` maps listener names to views
-    (a listener not in it is named after its view)."""
+    (a listener not in it is named after its view). `binders` makes a listener's sockets some other way
+    than bind_pair (e.g. inside another network namespace, harness.stack.kind.labnet)."""
 
-    def __init__(self, handler: WireHandler, listen: dict[str, tuple[str, int]], views: dict[str, str] | None = None):
+    def __init__(self, handler: WireHandler, listen: dict[str, tuple[str, int]], views: dict[str, str] | None = None,
+                 binders: Mapping[str, Binder] | None = None):
         self.handler = handler
         self.listen = listen
         self.views = dict(views or {})
+        self.binders = dict(binders or {})
         self.addresses: dict[str, tuple[str, int]] = {}
         self.scheduler = Scheduler()
         self._sockets: list[socket.socket] = []
@@ -138,7 +145,8 @@ class Transport:
         try:
             for name, (host, port) in self.listen.items():
                 view = self.views.get(name, name)
-                udp, tcp = bind_pair(f"dns {name} ({view} view)" if name != view else f"dns {view} view", host, port)
+                binder = self.binders.get(name, bind_pair)
+                udp, tcp = binder(f"dns {name} ({view} view)" if name != view else f"dns {view} view", host, port)
                 self._sockets += [udp, tcp]
                 self.addresses[name] = udp.getsockname()
                 udp.setblocking(False)

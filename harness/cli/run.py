@@ -30,7 +30,7 @@ NO_TESTS = 5  # pytest's exit code when nothing was selected: fine for one phase
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    run = subparsers.add_parser("run", help="run the scenario catalogue on the local stack and write a report")
+    run = subparsers.add_parser("run", help="run the scenario catalogue on a lab (local or kind) and write a report")
     run.add_argument("--report-dir", help="where the report goes (default: reports/<UTC timestamp>/)")
     run.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help=f"parallel scenarios (default {DEFAULT_WORKERS})")
     run.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
@@ -41,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--alert-rules", metavar="FILE", help="the user's alert rules (rule file or PrometheusRule)")
     run.add_argument("--alert-rules-mode", choices=("add", "replace"), default="add",
                      help="add: beside the default rules; replace: instead of them (default: add)")
+    run.add_argument("--provider", choices=("local", "kind"), default="local",
+                     help="the lab's stack: local processes on loopback (default), or a kind cluster")
+    run.add_argument("--values", metavar="FILE", help="kind: your Helm values for cert-manager's chart, after ours")
     run.set_defaults(handler=_run)
 
 
@@ -54,14 +57,14 @@ def _run(args: argparse.Namespace) -> int:
     report_dir.mkdir(parents=True, exist_ok=True)
     print(f"certchaos run: starting the lab (logs in {report_dir / 'lab'})", flush=True)
     with Lab(bin_dir=args.bin_dir, run_dir=report_dir / "lab", alert_rules=args.alert_rules,
-             alert_rules_mode=args.alert_rules_mode) as lab:
+             alert_rules_mode=args.alert_rules_mode, provider=args.provider, values=args.values) as lab:
         print(f"certchaos run: lab ready; running scenarios with {args.workers} workers", flush=True)
         # Scenarios that disturb the shared lab (marked exclusive) run after the others, one at a time.
         returncodes = []
         for marker, workers, junit in (("not exclusive", args.workers, "junit.xml"), ("exclusive", 0, "junit-exclusive.xml")):
             command = [sys.executable, "-m", "pytest", args.scenarios, "-p", "no:cacheprovider", "-n", str(workers),
                        "-m", marker, "--report-dir", str(report_dir), f"--junitxml={report_dir / junit}",
-                       "-o", "junit_family=xunit2"]
+                       "-o", "junit_family=xunit2", "--provider", args.provider]
             if args.bin_dir:
                 command += ["--bin-dir", args.bin_dir]
             if args.keyword:

@@ -75,7 +75,8 @@ def lab(pytestconfig: pytest.Config) -> Iterator[LabClient]:
         owner = Lab(bin_dir=pytestconfig.getoption("--bin-dir", default=None),
                     run_dir=tempfile.mkdtemp(prefix="certchaos-lab-") if keep else None,
                     alert_rules=pytestconfig.getoption("--alert-rules", default=None),
-                    alert_rules_mode=pytestconfig.getoption("--alert-rules-mode", default="add")).start()
+                    alert_rules_mode=pytestconfig.getoption("--alert-rules-mode", default="add"),
+                    provider=pytestconfig.getoption("--provider", default="local")).start()
         info = owner.info
     state = run_state(pytestconfig)
     state.provider = info.provider
@@ -106,7 +107,9 @@ def isolated_webhook(lab: LabClient, namespace: str) -> Iterator[Proxy]:
     webhook for this namespace only. Undo: deletes the registration and the proxy."""
     proxy = lab.proxy_to(f"webhook-{namespace}", lab.info.webhook)
     certmanager.apply_webhook_configurations(lab.kube, certmanager.webhook_configurations(
-        f"https://{proxy.listen[0]}:{proxy.listen[1]}", lab.info.webhook_ca_bundle.encode(), only_namespace=namespace))
+        # On kind by name (the webhook's certificate names the "ca" anchor, the node's DNS resolves it).
+        f"https://{lab.info.proxy_name or proxy.listen[0]}:{proxy.listen[1]}", lab.info.webhook_ca_bundle.encode(),
+        only_namespace=namespace))
     client.CoreV1Api(lab.kube).patch_namespace(
         namespace, {"metadata": {"labels": {certmanager.ISOLATION_LABEL: "isolated"}}})
     yield proxy

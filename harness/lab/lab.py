@@ -35,6 +35,7 @@ from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK
 from harness.stack.local import LocalStack, component_facts
 from harness.stack.supervisor import ControllerSupervisor
+from harness.errors import HarnessError
 from harness.stack.toxiproxy import Proxy, Toxiproxy, ToxiproxyServer
 from harness.stack.service import Service
 
@@ -75,6 +76,8 @@ class LabInfo:
     dns_nameservers: dict | None = None  # fake DNS listener -> [host, port] (NAMESERVERS, port 53)
     controller_argv: list | None = None  # the controller's command line, for a second replica
     alerting: AlertingInfo | None = None  # Prometheus, Alertmanager, blackbox exporter, webhook receiver
+    proxy_host: str = LOOPBACK  # where scenario proxies listen: loopback, or the kind lab's "ca" anchor
+    proxy_name: str | None = None  # kind: the proxies' host name for the API server (the anchor's container)
 
     def save(self, path: Path) -> Path:
         temporary = path.with_suffix(".tmp")
@@ -104,8 +107,9 @@ class LabClient:
         self.alerts = AlertingClient(info.alerting) if info.alerting else None
 
     def proxy_to(self, name: str, upstream: tuple[str, int]) -> Proxy:
-        """A new Toxiproxy proxy (on a free loopback port) for one scenario's faults."""
-        return self.toxiproxy.create(name, upstream=upstream)
+        """A new Toxiproxy proxy (on a free port where cert-manager reaches it: loopback, or on kind the "ca"
+        anchor's address) for one scenario's faults."""
+        return self.toxiproxy.create(name, upstream=upstream, listen_host=self.info.proxy_host)
 
     def close(self) -> None:
         self.kube.close()
@@ -120,7 +124,15 @@ class Lab(Service):
     """Starts (start()) and stops (stop(), reverse order) the lab's processes and servers."""
 
     def __init__(self, bin_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
-                 alert_rules: str | os.PathLike | None = None, alert_rules_mode: str = "add"):
+                 alert_rules: str | os.PathLike | None = None, alert_rules_mode: str = "add",
+                 provider: str = "local", values: str | os.PathLike | None = None):
+        """`provider`: "local" (processes on loopback) or "kind" (harness.lab.kind); `values`: the user's
+        Helm values for cert-manager's chart (kind only)."""
+        if provider not in ("local", "kind"):
+            raise HarnessError(f"lab provider {provider!r}: use local or kind")
+        if values is not None and provider != "kind":
+            raise HarnessError("Helm --values are for the kind provider (the local one runs cert-manager's binaries)")
+        self.provider, self.values = provider, values
         self.bin_dir = bin_dir
         self.alert_rules, self.alert_rules_mode = alert_rules, alert_rules_mode
         self._own_run_dir = run_dir is None
@@ -139,6 +151,13 @@ class Lab(Service):
         # Rules checked by promtool first: a bad rule file is refused before anything starts.
         alerting = AlertPipeline(self.run_dir / "alerting", "", TimeScale.for_lifetime(CERTIFICATE_VALIDITY),
                                  user_rules=self.alert_rules, mode=self.alert_rules_mode, bin_dir=self.bin_dir)
+        if self.provider == "kind":
+            from harness.lab.kind import start_kind_lab
+
+            self.info = LabInfo(**start_kind_lab(self, alerting, zone=ZONE, nameservers=NAMESERVERS,
+                                                 validity=CERTIFICATE_VALIDITY, started=self._started))
+            self.info_path = self.info.save(self.run_dir / "lab.json")
+            return
         dns = self.dns = self._started(DnsServer(zones=[ZONE], nameservers=NAMESERVERS,
                                                  zone_nameservers=[("ns1", "ns-public")]).start())
         control = self._started(ControlServer(dns, LOOPBACK).start())

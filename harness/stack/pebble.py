@@ -19,6 +19,7 @@ from harness.stack import binaries
 from harness.errors import HarnessError
 from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK, free_port, port_or_free
+from harness.stack.netns import nsenter_argv
 from harness.stack.process import ManagedProcess
 from harness.wait import Seen
 from harness.stack.service import Service
@@ -64,13 +65,14 @@ class Knobs:
 
 
 def config(*, listen: int, management: int, http_port: int, tls_port: int, certificate: Path,
-           private_key: Path, validity: int) -> dict:
-    """The JSON config: every address on loopback, issued certificates valid for `validity` seconds."""
+           private_key: Path, validity: int, host: str = LOOPBACK) -> dict:
+    """The JSON config: every address on `host` (loopback, or an anchor's address inside its own network
+    namespace on kind), issued certificates valid for `validity` seconds."""
     if validity < 1:
         raise HarnessError(f"pebble: validity={validity!r}s. Fix: give a certificate lifetime of 1 second or more")
     return {"pebble": {
-        "listenAddress": f"{LOOPBACK}:{listen}",
-        "managementListenAddress": f"{LOOPBACK}:{management}",
+        "listenAddress": f"{host}:{listen}",
+        "managementListenAddress": f"{host}:{management}",
         "certificate": str(certificate),
         "privateKey": str(private_key),
         # Where the VA dials for http-01 / tls-alpn-01 (Pebble does not listen there).
@@ -144,6 +146,8 @@ class Pebble(Service):
 
     `resolver` is the (host, port) Pebble's VA asks for DNS-01 TXT records (the fake DNS resolver view).
     `binary` picks a specific Pebble (e.g. Debian's /usr/bin/pebble); by default the pinned one is resolved.
+    `netns` (a /proc/<pid>/ns/net path) runs Pebble inside that network namespace, listening on `host`
+    there (the kind lab's "ca" anchor: harness.stack.kind.labnet); its TLS certificate then names `host` too.
     """
 
     def __init__(
@@ -158,8 +162,11 @@ class Pebble(Service):
         management_port: int | None = None,
         binary: Path | None = None,
         bin_dir: str | Path | None = None,
+        netns: str | None = None,
+        host: str = LOOPBACK,
     ):
         self.run_dir = Path(run_dir)
+        self.netns, self.host = netns, host
         self.pki = pki
         self.resolver = resolver
         self.validity = validity
@@ -174,11 +181,11 @@ class Pebble(Service):
 
     @property
     def directory_url(self) -> str:
-        return f"https://{LOOPBACK}:{self.listen_port}/dir"
+        return f"https://{self.host}:{self.listen_port}/dir"
 
     @property
     def management_url(self) -> str:
-        return f"https://{LOOPBACK}:{self.management_port}"
+        return f"https://{self.host}:{self.management_port}"
 
     @property
     def ca_bundle(self) -> Path:
@@ -188,18 +195,22 @@ class Pebble(Service):
     def _start(self) -> None:
         """Write the config, start Pebble and wait until both its ACME and management APIs answer."""
         binary = self.binary or binaries.binary("pebble", self.bin_dir)
-        self.listen_port = port_or_free("pebble", self.listen_port)
-        self.management_port = port_or_free("pebble-management", self.management_port)
-        serving = self.pki.serving("pebble")
+        # In a namespace of its own (kind) only the lab listens there: a port free on the host's loopback is
+        # free there too.
+        self.listen_port = port_or_free("pebble", self.listen_port) if self.netns is None else free_port()
+        self.management_port = (port_or_free("pebble-management", self.management_port) if self.netns is None
+                                else free_port())
+        serving = self.pki.serving("pebble", *([self.host] if self.host != LOOPBACK else []))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         config_path = self.run_dir / "pebble-config.json"
         config_path.write_text(json.dumps(config(
             listen=self.listen_port, management=self.management_port, http_port=free_port(),
             tls_port=free_port(), certificate=serving.cert, private_key=serving.key, validity=self.validity,
-        ), indent=2))
+            host=self.host), indent=2))
         host, port = self.resolver
         self.process = ManagedProcess(
-            "pebble", [binary, "-config", config_path, "-dnsserver", f"{host}:{port}"], self.log_path,
+            "pebble", nsenter_argv(self.netns, [binary, "-config", config_path, "-dnsserver", f"{host}:{port}"]),
+            self.log_path,
             env=self.knobs.env(),
         )
         self.management = Management(self.management_url, self.ca_bundle)

@@ -14,7 +14,8 @@ import requests
 
 from harness.stack import binaries
 from harness.errors import HarnessError
-from harness.stack.ports import LOOPBACK, port_or_free
+from harness.stack.netns import nsenter_argv
+from harness.stack.ports import LOOPBACK, free_port, port_or_free
 from harness.stack.process import ManagedProcess
 from harness.wait import Seen
 from harness.stack.service import Service
@@ -83,11 +84,13 @@ class Toxiproxy:
     def version(self) -> str:
         return self.request("GET", "/version").text.strip()
 
-    def create(self, name: str, upstream: tuple[str, int], listen_port: int = 0) -> "Proxy":
-        """A proxy to `upstream` on loopback; port 0 lets Toxiproxy pick a free one (see Proxy.listen)."""
+    def create(self, name: str, upstream: tuple[str, int], listen_port: int = 0,
+               listen_host: str = LOOPBACK) -> "Proxy":
+        """A proxy to `upstream` on `listen_host` (loopback; on kind the server's anchor address, in its own
+        namespace); port 0 lets Toxiproxy pick a free one (see Proxy.listen)."""
         host, port = upstream
         body = self.request("POST", "/proxies", {
-            "name": name, "listen": f"{LOOPBACK}:{listen_port}", "upstream": f"{host}:{port}", "enabled": True,
+            "name": name, "listen": f"{listen_host}:{listen_port}", "upstream": f"{host}:{port}", "enabled": True,
         }).json()
         return Proxy(self, name, _address(body["listen"]), upstream)
 
@@ -134,9 +137,12 @@ class Proxy:
 
 
 class ToxiproxyServer(Service):
-    """A running toxiproxy-server on loopback. Use as a context manager, or start()/stop()."""
+    """A running toxiproxy-server on loopback (or on `host` inside the network namespace `netns`, a
+    /proc/<pid>/ns/net path: the kind lab's "ca" anchor). Use as a context manager, or start()/stop()."""
 
-    def __init__(self, run_dir: str | Path, port: int | None = None, bin_dir: str | Path | None = None):
+    def __init__(self, run_dir: str | Path, port: int | None = None, bin_dir: str | Path | None = None,
+                 netns: str | None = None, host: str = LOOPBACK):
+        self.netns, self.host = netns, host
         self.run_dir = Path(run_dir)
         self.port = port
         self.bin_dir = bin_dir
@@ -146,15 +152,17 @@ class ToxiproxyServer(Service):
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def _start(self) -> None:
         """Start the server and wait until its API (self.api) answers /version."""
         binary = binaries.binary("toxiproxy-server", self.bin_dir)
-        self.port = port_or_free("toxiproxy-server", self.port)
+        # In a namespace of its own only the lab listens: a port free on the host's loopback is free there.
+        self.port = port_or_free("toxiproxy-server", self.port) if self.netns is None else free_port()
         self.api = Toxiproxy(self.url)
         self.process = ManagedProcess(
-            "toxiproxy-server", [binary, "-host", LOOPBACK, "-port", self.port], self.log_path)
+            "toxiproxy-server", nsenter_argv(self.netns, [binary, "-host", self.host, "-port", self.port]),
+            self.log_path)
         self.process.start()
         self.process.wait_ready(lambda: Seen(True, self.api.version()), READY_TIMEOUT,
                                 expected="to answer GET /version")

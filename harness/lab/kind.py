@@ -1,0 +1,153 @@
+"""The scenario lab on a kind cluster: the same servers and views as on local, where pods reach them.
+
+    kind create --> anchors on the kind network (harness.stack.kind.labnet), one per address pods need:
+        "cluster-dns", "ns-public", "ns-primary", "ns-secondary": the fake DNS's nameserver listeners on
+            <anchor IP>:53 (sockets made inside each anchor's namespace; the fake DNS stays in this process);
+            the authoritative view (RFC2136 updates) on ns-primary's IP, another port
+        "ca": Pebble, Toxiproxy (API and every scenario's proxy) and the ca_resolver view Pebble's VA asks
+    --> helm install with the controller's --dns01-recursive-nameservers=<cluster-dns>:53, --v=2, and pod
+        DNS naming cluster-dns only (its resolv.conf, as the local pod sandbox's): the self-check walks the
+        same views as on local, so every DNS fault means the same on both providers
+    --> a NodePort Service for the controller's metrics (the host scrapes <node IP>:<nodePort>)
+    --> the controller's log and PID followed as the local stack writes them (harness.stack.kind.podlog)
+
+The DNS control API, Prometheus, Alertmanager and the receiver stay on the host's 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Callable
+
+import yaml
+from kubernetes import client
+
+from harness.stack import binaries, certmanager
+from harness.stack.kind import images
+from harness.stack.kind.labnet import LabNetwork
+from harness.stack.kind.podlog import CONTROLLER_SELECTOR, ControllerFollower
+from harness.stack.kind.provider import KindStack
+from harness.stack.local import component_facts
+from harness.stack.pebble import Pebble
+from harness.stack.pki import RunPKI
+from harness.stack.ports import LOOPBACK
+from harness.stack.probes import http_ok
+from harness.stack.toxiproxy import ToxiproxyServer
+from harness.wait import Seen, wait_for
+
+ANCHORS = ("ca", "cluster-dns", "ns-public", "ns-primary", "ns-secondary")
+METRICS_SERVICE = "certchaos-controller-metrics"
+WEBHOOK_SERVICE = "certchaos-webhook"  # the webhook on a node port: upstream of isolated namespaces' proxies
+WEBHOOK_SELECTOR = "app.kubernetes.io/component=webhook,app.kubernetes.io/name=webhook"
+METRICS_PORT = 9402  # the chart's controller metrics port (containerPort http-metrics)
+# kube-proxy programs a new NodePort within a second or two; the controller serves metrics once it runs.
+# 120 s covers a loaded machine and a controller restarted by the crash the local lab also sees.
+METRICS_TIMEOUT = 120.0
+
+
+def chart_values(cluster_dns: str, proxy_name: str) -> dict:
+    """cert-manager's chart values the lab needs: what the local lab gives the controller process, and the
+    webhook's serving certificate also naming `proxy_name` (isolated namespaces reach the webhook through a
+    proxy there; the chart's --dynamic-serving-dns-names is a list flag, so this one is appended)."""
+    return {"extraArgs": [f"--dns01-recursive-nameservers={cluster_dns}:53",
+                          # The trigger controller states its backoff only at --v=2 (as on local).
+                          "--v=2"],
+            "podDnsPolicy": "None", "podDnsConfig": {"nameservers": [cluster_dns]},
+            "webhook": {"extraArgs": [f"--dynamic-serving-dns-names={proxy_name}"]}}
+
+
+def start_kind_lab(lab, alerting, *, zone: str, nameservers: dict, validity: int,
+                   started: Callable) -> dict:
+    """Start the kind stack and the lab's servers on its network; `started(thing)` registers a thing's stop
+    with the lab (newest first). Returns LabInfo's fields."""
+    from fakes.dns import DnsServer
+    from fakes.dns.control import ControlServer
+
+    servers: dict = {}
+
+    def provision(stack: KindStack) -> dict:
+        net = servers["net"] = started(LabNetwork(stack.engine, stack.name, ANCHORS).start())
+        binders = {name: net[name].binder() for name in nameservers}
+        binders.update(authoritative=net["ns-primary"].binder(), ca_resolver=net["ca"].binder())
+        dns = servers["dns"] = started(DnsServer(
+            zones=[zone], nameservers={name: (view, (net[name].ip, 53)) for name, (view, _) in nameservers.items()},
+            zone_nameservers=[("ns1", "ns-public")], listen=(net["ns-primary"].ip, 0),
+            ca_resolver_listen=(net["ca"].ip, 0), binders=binders).start())
+        servers["control"] = started(ControlServer(dns, LOOPBACK).start())
+        ca = net["ca"]
+        servers["pebble"] = started(Pebble(lab.run_dir / "pebble", RunPKI(lab.run_dir / "lab-pki"),
+                                           resolver=dns.ca_resolver, validity=validity, bin_dir=lab.bin_dir,
+                                           netns=ca.netns, host=ca.ip).start())
+        servers["toxiproxy"] = started(ToxiproxyServer(lab.run_dir / "toxiproxy", bin_dir=lab.bin_dir,
+                                                       netns=ca.netns, host=ca.ip).start())
+        return chart_values(net["cluster-dns"].ip, net["ca"].container)
+
+    stack = lab.stack = KindStack(bin_dir=lab.bin_dir, run_dir=lab.run_dir / "stack", values=lab.values,
+                                  provision=provision)
+    # Registered before it starts, so the anchors (registered by provision, after it) go first and the
+    # `kind` network can be removed by whichever stop comes last.
+    started(stack, stack.stop)
+    stack.start()
+    api = stack.api()
+    node_ip = stack.node_ip()
+    metrics_url = f"http://{node_ip}:{node_port(api, METRICS_SERVICE, CONTROLLER_SELECTOR, METRICS_PORT)}/metrics"
+    wait_for(http_ok(metrics_url), subject="cert-manager controller metrics",
+             expected=f"to answer at {metrics_url}", timeout=METRICS_TIMEOUT, interval=1.0)
+    pid_file = lab.run_dir / "cert-manager-controller.pid"
+    follower = started(ControllerFollower(api, stack.run_dir / "logs" / "cert-manager-controller.log",
+                                          pid_file).start())
+    wait_for(lambda: Seen(pid_file.exists(), f"pid file {pid_file}"), subject="controller follower",
+             expected="to find the controller's process", timeout=METRICS_TIMEOUT, interval=0.5)
+    alerting.metrics_url = metrics_url
+    started(alerting.start())
+    dns, pebble, toxiproxy, net = servers["dns"], servers["pebble"], servers["toxiproxy"], servers["net"]
+    components = dict(stack.versions())
+    components["kind-node-image"] = {"version": images.NODE_IMAGE, "source": "docker", "path": images.NODE_IMAGE}
+    chart = certmanager.chart_dir(lab.bin_dir)
+    components["cert-manager-chart"] = {"version": yaml.safe_load((chart / "Chart.yaml").read_text())["version"],
+                                        "source": "chart", "path": str(chart)}
+    for image in images.CERT_MANAGER_IMAGES:
+        components[image.rsplit("/", 1)[-1].split(":")[0]] = {"version": image.rsplit(":", 1)[-1],
+                                                              "source": "image", "path": image}
+    for name in ("pebble", "toxiproxy-server", *alerting.versions()):
+        components[name] = component_facts(binaries.resolve(name, lab.bin_dir))
+    return dict(
+        kubeconfig=str(stack.kubeconfig), controller_pid_file=str(pid_file), metrics_url=metrics_url,
+        dns_control_url=servers["control"].url, dns_authoritative=dns.authoritative, zone=zone,
+        pebble_listen=(net["ca"].ip, pebble.listen_port), pebble_management_url=pebble.management_url,
+        pebble_ca_bundle_path=str(pebble.ca_bundle), toxiproxy_url=toxiproxy.url,
+        webhook=(node_ip, node_port(api, WEBHOOK_SERVICE, WEBHOOK_SELECTOR, "https")),
+        webhook_ca_bundle=isolate_chart_webhooks(api), components=components, provider="kind",
+        dns_nameservers={name: list(dns.address(name)) for name in nameservers},
+        controller_argv=None, alerting=alerting.info, proxy_host=net["ca"].ip,
+        proxy_name=net["ca"].container)
+
+
+def node_port(api: client.ApiClient, name: str, selector: str, target: int | str) -> int:
+    """A NodePort Service `name` for the pods of `selector` ("k=v,k=v") on port `target`; its node port."""
+    service = client.CoreV1Api(api).create_namespaced_service(certmanager.NAMESPACE, {
+        "metadata": {"name": name},
+        "spec": {"type": "NodePort", "selector": dict(pair.split("=") for pair in selector.split(",")),
+                 "ports": [{"name": "port", "port": 443 if isinstance(target, str) else target,
+                            "targetPort": target}]}})
+    return service.spec.ports[0].node_port
+
+
+def isolate_chart_webhooks(api: client.ApiClient) -> str:
+    """The chart's webhook registrations skip namespaces labelled isolated (they get their own, through a
+    proxy: harness.lab.fixtures.isolated_webhook), as the local lab's cluster-wide one does; returns the PEM
+    of the CA that signs the webhook's serving certificate (the chart's cainjector CA Secret)."""
+    registration = client.AdmissionregistrationV1Api(api)
+    isolated = {"key": certmanager.ISOLATION_LABEL, "operator": "NotIn", "values": ["isolated"]}
+    for read, replace in ((registration.read_validating_webhook_configuration,
+                           registration.replace_validating_webhook_configuration),
+                          (registration.read_mutating_webhook_configuration,
+                           registration.replace_mutating_webhook_configuration)):
+        body = read(certmanager.WEBHOOK_NAME)
+        for webhook in body.webhooks:
+            selector = webhook.namespace_selector or client.V1LabelSelector()
+            selector.match_expressions = [*(selector.match_expressions or []), isolated]
+            webhook.namespace_selector = selector
+        replace(certmanager.WEBHOOK_NAME, body)
+    secret = client.CoreV1Api(api).read_namespaced_secret(f"{certmanager.WEBHOOK_NAME}-ca", certmanager.NAMESPACE)
+    return base64.b64decode(secret.data["ca.crt"]).decode()
