@@ -25,8 +25,8 @@ def plain_line(snapshot: dict) -> str:
 class PlainBoard:
     """A line per change (elapsed time alone is no change), for pipes and logs."""
 
-    def __init__(self, out: TextIO = sys.stdout):
-        self.out = out
+    def __init__(self, out: TextIO | None = None):
+        self.out = out  # None: sys.stdout at the time of printing
         self._last: str | None = None
 
     def __enter__(self) -> "PlainBoard":
@@ -39,10 +39,10 @@ class PlainBoard:
         key = json.dumps([snapshot["health"], snapshot["marks"], snapshot.get("recovered_after")], default=str)
         if key != self._last:
             self._last = key
-            print(plain_line(snapshot), file=self.out, flush=True)
+            print(plain_line(snapshot), file=self.out or sys.stdout, flush=True)
 
     def say(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+        print(text, file=self.out or sys.stdout, flush=True)
 
 
 class LiveBoard:
@@ -82,5 +82,6 @@ class LiveBoard:
         self.live.console.print(text, markup=False, highlight=False)
 
 
-def make_board(stream: TextIO = sys.stdout):
+def make_board(stream: TextIO | None = None):
+    stream = stream or sys.stdout
     return LiveBoard() if stream.isatty() else PlainBoard(stream)

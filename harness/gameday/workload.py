@@ -93,7 +93,7 @@ def _certificate_health(lab: LabClient, namespace: str, name: str, revision: int
     now = datetime.datetime.now(datetime.timezone.utc)
     if not leaf.not_before <= now < leaf.not_after:
         return False, f"Secret's certificate not valid now ({leaf.not_before}..{leaf.not_after})"
-    return True, f"Ready, revision {have}, Secret valid until {leaf.not_after:%H:%M:%S}Z"
+    return True, f"Ready, revision {have}, Secret valid until {leaf.not_after:%Y-%m-%d %H:%M}Z"
 
 
 def _webhook_health(lab: LabClient, namespace: str) -> tuple[bool, str]:

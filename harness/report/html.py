@@ -50,6 +50,7 @@ LEGEND = ('<p class="legend muted"><span><i style="background:#e8833a"></i>fault
           '<span><i style="background:#e03131"></i>missed / refused / Warning / firing</span>'
           '<span><i style="background:#f08c00"></i>False / pending</span>'
           '<span><i style="background:#1c7ed6"></i>DNS update accepted / metric change</span>'
+          '<span><i style="background:#1c7ed6"></i>team mark (game day)</span>'
           '<span style="color:#c2255c">- - detect</span><span style="color:#2b8a3e">- - recover</span>'
           ' (hover a mark for its detail)</p>')
 
@@ -222,14 +223,45 @@ def _note_lane(entries: list[Entry]) -> Lane:
     return lane
 
 
+def _team_lane(entries: list[Entry]) -> Lane:
+    """A game day's team: their marks (ack, note, fixed: green when the harness saw the system healthy then,
+    red when not) and a runbook's steps as spans (red when the step failed)."""
+    lane = Lane("team (game day)")
+    for entry in entries:
+        if entry.kind is EntryKind.TEAM:
+            fixed = entry.subject == "fixed"
+            css = ("ok" if entry.detail.get("true_at_the_time") else "bad") if fixed else "info"
+            truth = "" if not fixed else (" (true at the time)" if entry.detail.get("true_at_the_time")
+                                          else " (NOT true at the time)")
+            lane.ticks.append(Tick(entry.offset, css, f"team: {entry.subject}{truth} {_hover(entry)}", tall=True))
+        elif entry.kind is EntryKind.RUNBOOK_STEP:
+            started = entry.detail.get("started")
+            start = started if isinstance(started, (int, float)) else entry.offset
+            ok = entry.detail.get("exit_code") == 0
+            lane.spans.append(Span(start, entry.offset, "met" if ok else "missed",
+                                   f"runbook {entry.subject}: exit {entry.detail.get('exit_code')} "
+                                   f"(+{start:.1f}s..+{entry.offset:.1f}s): {_text(entry.detail.get('output', ''), 300)}"))
+    return lane
+
+
+def _game_marks(entries: list[Entry]) -> list[Mark]:
+    """A game day's recovery as the harness saw it (the team repairs, so no recovers-expectation marks it)."""
+    recovered = next((e for e in entries if e.kind is EntryKind.GAME and e.subject == "recovered"), None)
+    if recovered is None:
+        return []
+    took = recovered.detail.get("time_to_recover")
+    after = f" ({_seconds(took)} after the injection)" if isinstance(took, (int, float)) else ""
+    return [Mark(recovered.offset, "recover", f"recovered +{recovered.offset:.1f}s{after}")]
+
+
 def timeline_svg(journal: Journal) -> str:
     """The scenario's swimlanes with detect and recover marks."""
     entries = list(journal.entries)
     end = max([e.offset for e in entries] + [(journal.ended_at or journal.started_at) - journal.started_at, 0.0])
     lanes = [_phase_lane(entries, end), _fault_lane(entries), _expectation_lane(entries), *_resource_lanes(entries),
              _event_lane(entries), *_dns_lanes(entries), _metric_lane(entries), _alert_lane(entries),
-             *_served_lanes(entries), _note_lane(entries)]
-    marks = []
+             *_served_lanes(entries), _note_lane(entries), _team_lane(entries)]
+    marks = _game_marks(entries)
     for flag, css, measure in (("detects", "detect", journal.time_to_detect()),
                                ("recovers", "recover", journal.time_to_recover())):
         met = next((e for e in entries if e.kind is EntryKind.EXPECTATION_MET and e.detail.get(flag)), None)
@@ -302,6 +334,22 @@ def _evidence(journal: Journal) -> str:
     return text
 
 
+def _game_summary(journal: Journal) -> str:
+    """A game day's measures (the `game` entry that ended it): the team's times beside the harness's."""
+    ended = next((e for e in journal.entries if e.kind is EntryKind.GAME and e.subject == "ended"), None)
+    if ended is None:
+        return ""
+    detail = ended.detail
+    marks = "; ".join(f"fixed at +{m.get('after')}s was {'true' if m.get('true_at_the_time') else 'NOT true'} then"
+                      for m in detail.get("fixed_marks") or [] if isinstance(m, dict))
+    failed = detail.get("failed_step")
+    return (f"<p class=game><b>Game day</b> ({escape(detail.get('fault', ''))}, ended: {escape(detail.get('why', ''))}): "
+            f"time to acknowledge (team) {_seconds(detail.get('time_to_acknowledge'))}, time to detect (harness) "
+            f"{_seconds(detail.get('time_to_detect'))}, time to recover (harness) {_seconds(detail.get('time_to_recover'))}"
+            + (f"; {escape(marks)}" if marks else "")
+            + (f"; <span class=missed>runbook failed at {escape(failed)}</span>" if failed else "") + "</p>")
+
+
 def _section(index: int, scenario: Scenario, directory: Path) -> str:
     journal = scenario.journal
     info = journal.scenario
@@ -311,7 +359,7 @@ def _section(index: int, scenario: Scenario, directory: Path) -> str:
             + f"<p>time to detect {_seconds(scenario.row.time_to_detect)}, time to recover "
               f"{_seconds(scenario.row.time_to_recover)}, time to alert (firing / notified) {_alert_cell(journal)}; "
               f"{len(journal.entries)} entries in <code>{escape(_relative(journal.path, directory))}</code></p>")
-    return head + timeline_svg(journal) + "<h3>Evidence</h3>" + _evidence(journal)
+    return head + _game_summary(journal) + timeline_svg(journal) + "<h3>Evidence</h3>" + _evidence(journal)
 
 
 def report_html(directory: Path) -> str:
