@@ -37,7 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("certchaos", "certchaos: cert-manager chaos scenarios")
     group.addoption("--provider", choices=("local", "kind"), default="local",
                     help="stack provider: local processes on loopback, or a kind cluster with cert-manager installed "
-                         "by its chart (needs `certchaos images build`; the lab does not run on kind yet) "
+                         "by its chart and the lab on the kind network (needs `certchaos images build`) "
                          "(default: local)")
     group.addoption("--workers", type=int, metavar="N", default=0,
                     help="kind: worker nodes beside the control plane; the node-failure scenarios need 2 (default: 0)")
