@@ -41,6 +41,12 @@ def _acme_errors(lab: LabClient, workload: Workload) -> Condition:
                                                                             host=host) + 1, status="999", host=host)
 
 
+def _challenge_says(text: str) -> Callable[[LabClient, Workload], Condition]:
+    """The renewal's Challenge carries the DNS server's answer to the update (REFUSED, NOTAUTH)."""
+    return lambda lab, workload: challenge_reason_contains(lab.kube, workload.namespace, workload.acme_certificate,
+                                                           text)
+
+
 CATALOGUE: dict[str, GameFault] = {fault.name: fault for fault in (
     GameFault(
         "dns-permission-drift",
@@ -48,19 +54,13 @@ CATALOGUE: dict[str, GameFault] = {fault.name: fault for fault in (
         "Restore the key's permission at the DNS provider (the lab's console: `certchaos dns keys` shows the "
         "policy; `certchaos dns key-policy KEY --names '_acme-challenge.ZONE' --names '_acme-challenge.*.ZONE' "
         "--types TXT`); the Challenge's backoff retries by itself, `cmctl renew` if it has gone quiet.",
-        True,
-        lambda lab, workload: TsigPolicyNarrowed(lab.dns, workload.acme.key),
-        lambda lab, workload: challenge_reason_contains(lab.kube, workload.namespace, workload.acme_certificate,
-                                                        "REFUSED")),
+        True, lambda lab, workload: TsigPolicyNarrowed(lab.dns, workload.acme.key), _challenge_says("REFUSED")),
     GameFault(
         "dns-credential-revoked",
         "The DNS provider credential was revoked: every update it signs is refused (NOTAUTH).",
         "Re-enable the key at the DNS provider (`certchaos dns keys`, then `certchaos dns key-restore KEY`), "
         "then `cmctl renew` the stalled Certificate if its Challenge is backing off.",
-        True,
-        lambda lab, workload: TsigKeyRevoked(lab.dns, workload.acme.key),
-        lambda lab, workload: challenge_reason_contains(lab.kube, workload.namespace, workload.acme_certificate,
-                                                        "NOTAUTH")),
+        True, lambda lab, workload: TsigKeyRevoked(lab.dns, workload.acme.key), _challenge_says("NOTAUTH")),
     GameFault(
         "ca-outage",
         "The ACME CA is unreachable from the cluster: renewals stall with connection errors.",
