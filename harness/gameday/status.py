@@ -48,11 +48,11 @@ class PlainBoard:
 class LiveBoard:
     """rich's Live panel, refreshed by show(); say() prints above it."""
 
-    def __init__(self):
+    def __init__(self, console=None):
         from rich.console import Console
         from rich.live import Live
 
-        self.console = Console()
+        self.console = console or Console()
         self.live = Live(console=self.console, auto_refresh=False, transient=False)
 
     def __enter__(self) -> "LiveBoard":

@@ -178,3 +178,22 @@ def test_the_report_draws_the_team_lane_and_the_recovery_mark(tmp_path):
     assert any(t.startswith("runbook step 1 (line 3): kubectl get x: exit 1") for t in titles)
     marks = [g for g in svg.iter(f"{ns}g") if "recover" in (g.get("class") or "")]
     assert [m.find(f"{ns}text").text for m in marks] == ["recovered +65.0s (65.0s after the injection)"]
+
+
+def test_the_live_board_shows_elapsed_time_health_and_marks_without_the_fault(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from harness.gameday.status import LiveBoard
+
+    out = io.StringIO()
+    play, time, _ = game(tmp_path)
+    time.now += 42
+    play.command("ack")
+    with LiveBoard(Console(file=out, force_terminal=True, width=120, color_system=None)) as board:
+        board.show(play.snapshot())
+        board.say("marked ack")
+    text = out.getvalue()
+    assert "42s of 600s" in text and "ack +42s" in text and "not recovered" in text
+    assert "Certificate web" in text and "webhook-down" not in text and "marked ack" in text
