@@ -66,9 +66,23 @@ def _node_failure_patch() -> str:
             "default-unreachable-toleration-seconds": str(UNREACHABLE_TOLERATION_SECONDS)}}})
 
 
-def cluster_config(name: str, api_port: int, workers: int = 0) -> dict:
+# The kubelet's syncFrequency (its default is 1m): how often it resyncs each pod, and so when a renewed Secret
+# reaches the files of a mounted volume (sync period + cache; the cache is a watch by default). 10 s keeps the
+# reload scenarios short while staying a real kubelet setting; KindStack(kubelet_sync_frequency=) changes it.
+KUBELET_SYNC_FREQUENCY = "10s"
+
+
+def _kubelet_patch(sync_frequency: str) -> str:
+    """kubeadm KubeletConfiguration patch (kind merges it into every node's kubelet config)."""
+    return yaml.safe_dump({"kind": "KubeletConfiguration", "apiVersion": "kubelet.config.k8s.io/v1beta1",
+                           "syncFrequency": sync_frequency})
+
+
+def cluster_config(name: str, api_port: int, workers: int = 0,
+                   kubelet_sync_frequency: str | None = None) -> dict:
     """kind's config: one control-plane node (plus `workers` worker nodes), its API on 127.0.0.1:<free port>
-    only, IPv4. With workers, node failure is compressed (see NODE_MONITOR_GRACE_PERIOD)."""
+    only, IPv4. With workers, node failure is compressed (see NODE_MONITOR_GRACE_PERIOD). The kubelet's
+    syncFrequency is `kubelet_sync_frequency` (None: the kubelet's default)."""
     config = {
         "kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "name": name,
         "networking": {"apiServerAddress": LOOPBACK, "apiServerPort": api_port, "ipFamily": "ipv4"},
@@ -76,6 +90,8 @@ def cluster_config(name: str, api_port: int, workers: int = 0) -> dict:
     }
     if workers:
         config["kubeadmConfigPatches"] = [_node_failure_patch()]
+    if kubelet_sync_frequency:
+        config.setdefault("kubeadmConfigPatches", []).append(_kubelet_patch(kubelet_sync_frequency))
     return config
 
 
@@ -93,11 +109,14 @@ class KindStack(Service):
 
     def __init__(self, bin_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
                  name: str | None = None, values: str | os.PathLike | None = None, workers: int = 0,
-                 provision: Callable[["KindStack"], dict] | None = None):
+                 provision: Callable[["KindStack"], dict] | None = None,
+                 kubelet_sync_frequency: str | None = KUBELET_SYNC_FREQUENCY):
         """`values`: the user's Helm values file for cert-manager's chart, passed through after ours.
         `workers`: worker nodes beside the control plane (2 for the node-failure scenarios).
         `provision(stack)`: runs once the nodes are Ready, before the chart is installed (the lab starts its
-        servers on the kind network there); the chart values it returns go before the user's."""
+        servers on the kind network there); the chart values it returns go before the user's.
+        `kubelet_sync_frequency`: the node kubelets' syncFrequency ("10s"; None: the kubelet's default, 1m)."""
+        self.kubelet_sync_frequency = kubelet_sync_frequency
         self.provision = provision
         self.provisioned_values: dict = {}
         self.bin_dir = bin_dir
@@ -206,7 +225,8 @@ class KindStack(Service):
         self.api_port = free_port()
         self.api_url = f"https://{LOOPBACK}:{self.api_port}"
         config = self.run_dir / "kind.yaml"
-        config.write_text(yaml.safe_dump(cluster_config(self.name, self.api_port, self.workers)))
+        config.write_text(yaml.safe_dump(cluster_config(self.name, self.api_port, self.workers,
+                                                         self.kubelet_sync_frequency)))
         self.created = True  # from here on a partial cluster may exist: stop() deletes by name
         self.made_lib_modules = not LIB_MODULES.exists()
         self._kind("create", "cluster", "--name", self.name, "--image", images.NODE_IMAGE, "--config", str(config),
