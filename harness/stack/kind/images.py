@@ -105,6 +105,17 @@ COMPONENT_IMAGES = (
                             ("ctl", "cmctl"))
 )
 CERT_MANAGER_IMAGES = tuple(image.tag for image in COMPONENT_IMAGES if not image.preload)
+# The reload scenarios' images (harness/workloads): built with the others, neither preloaded nor loaded by the
+# stack; `kind load`-ed by the workloads fixture into the clusters whose scenarios need them.
+WORKLOAD_IMAGE = "certchaos.local/tlsserver:v1"
+RELOADER_STANDIN_IMAGE = "certchaos.local/reloader-stand-in:v1"
+WORKLOAD_IMAGES = (
+    Image(WORKLOAD_IMAGE, (("tlsserver", "/usr/local/bin/tlsserver"),), entrypoint=("/usr/local/bin/tlsserver",),
+          user="1000", preload=False),
+    Image(RELOADER_STANDIN_IMAGE, (("reloader-stand-in", "/usr/local/bin/reloader-stand-in"),),
+          entrypoint=("/usr/local/bin/reloader-stand-in",), user="1000", preload=False),
+)
+COMPONENT_IMAGES = COMPONENT_IMAGES + WORKLOAD_IMAGES
 
 
 class Digests:
