@@ -56,6 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the user's alert rules (rule file or PrometheusRule) the lab's Prometheus loads (default: none)")
     group.addoption("--alert-rules-mode", choices=("add", "replace"), default="add",
                     help="add: beside the default rules; replace: instead of them (default: add)")
+    group.addoption("--reloader-image", metavar="IMAGE", default=None,
+                    help="kind: Stakater Reloader's image (already in Docker) for the reload scenarios, installed "
+                         "with its documented settings (default: certchaos's reloader stand-in)")
 
 
 def pytest_configure(config: pytest.Config) -> None:

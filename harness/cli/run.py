@@ -44,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--provider", choices=("local", "kind"), default="local",
                      help="the lab's stack: local processes on loopback (default), or a kind cluster")
     run.add_argument("--values", metavar="FILE", help="kind: your Helm values for cert-manager's chart, after ours")
+    run.add_argument("--reloader-image", metavar="IMAGE",
+                     help="kind: Stakater Reloader's image (in Docker) for the reload scenarios (default: our stand-in)")
     run.set_defaults(handler=_run)
 
 
@@ -71,6 +73,8 @@ def _run(args: argparse.Namespace) -> int:
                 command += ["-k", args.keyword]
             if args.allow_skips:
                 command.append("--allow-skips")
+            if args.reloader_image:
+                command += ["--reloader-image", args.reloader_image]
             result = subprocess.run(command, env=dict(os.environ, **{LAB_ENV: str(lab.info_path)}))
             returncodes.append(result.returncode)
             if result.returncode == INTERRUPTED:
