@@ -4,6 +4,11 @@ Each fault takes a Controller handle (where the controller runs) and decides per
 means the same on both: on "local" the lab's supervisor runs the controller as a process (a PID file; it
 starts a new one with a fresh hostname, as a Deployment starts a new pod); on "kind" it is the chart's
 Deployment, and the fault deletes the leader's pod (its ReplicaSet starts a new pod, a new Lease identity).
+
+Killed on kind: a pod deleted with grace period 0 still gets SIGTERM and 2 s from its kubelet (the kubelet's
+minimum grace), which is enough for cert-manager to release its Lease: a crash it would not be. So the
+controller's container is first frozen (SIGSTOP through the node's containerd) and then its pod is deleted
+with grace 0: the process never runs again and leaves the Lease to expire, as an OOM kill or a lost node does.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from harness.chaos.faults import DescribedFault
 from harness.errors import HarnessError
 from harness.observe.conditions.lease import lease_view
 from harness.stack.certmanager import CONTROLLER_LEASE, LEADER_ELECTION_NAMESPACE, NAMESPACE
+from harness.stack.kind.engine import DockerEngine
 from harness.stack.kube import api_client
 
 DEPLOYMENT = "cert-manager"  # the chart's controller Deployment (templates/deployment.yaml: the release name)
@@ -54,6 +60,14 @@ class Controller:
         return holder[: -len(IDENTITY_SUFFIX)]
 
 
+def _freeze(pod: client.V1Pod) -> None:
+    """SIGSTOP the pod's container through containerd on its node (the kind node container's `ctr`)."""
+    [status] = pod.status.container_statuses
+    container = status.container_id.split("://", 1)[1]
+    DockerEngine().docker("exec", pod.spec.node_name, "ctr", "-n", "k8s.io", "task", "kill", "--signal", "SIGSTOP",
+                          container)
+
+
 @dataclass(repr=False)
 class ControllerKilled(DescribedFault):
     """The cert-manager controller dies mid-work (OOM kill, eviction); its supervisor starts a new one."""
@@ -72,7 +86,10 @@ class ControllerKilled(DescribedFault):
         api = self.controller.api()
         try:
             self.killed = self.controller.leader_pod(api)
-            client.CoreV1Api(api).delete_namespaced_pod(self.killed, NAMESPACE, grace_period_seconds=self.GRACE)
+            core = client.CoreV1Api(api)
+            if self.SIGNAL == signal.SIGKILL:
+                _freeze(core.read_namespaced_pod(self.killed, NAMESPACE))
+            core.delete_namespaced_pod(self.killed, NAMESPACE, grace_period_seconds=self.GRACE)
         finally:
             api.close()
 

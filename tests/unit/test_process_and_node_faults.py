@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import yaml
+from kubernetes import client
 
 from harness.chaos.node_faults import NodeDown
 from harness.chaos.process_faults import Controller, ControllerKilled, ControllerStopped, IDENTITY_SUFFIX
@@ -86,3 +87,36 @@ def test_node_down_reads_as_python_and_refuses_a_container_that_is_no_kind_node(
     monkeypatch.setattr("harness.chaos.node_faults.DockerEngine", NoSuchContainer)
     with pytest.raises(HarnessError, match="is not a kind node container"):
         fault.apply()
+
+
+def test_on_kind_killed_freezes_the_leader_before_deleting_its_pod_and_stopped_only_deletes(monkeypatch):
+    """A grace-0 deletion alone lets the kubelet SIGTERM the controller (2 s minimum grace): it could release
+    its Lease. Killed must freeze it first; stopped must leave it its own grace period."""
+    calls = []
+
+    class Core:
+        def __init__(self, api):
+            pass
+
+        def read_namespaced_pod(self, name, namespace):
+            return client.V1Pod(spec=client.V1PodSpec(containers=[], node_name="c-worker"), status=client.V1PodStatus(
+                container_statuses=[client.V1ContainerStatus(name="c", image="i", image_id="", ready=True,
+                                                             restart_count=0, container_id="containerd://abc")]))
+
+        def delete_namespaced_pod(self, name, namespace, grace_period_seconds):
+            calls.append(("delete", name, grace_period_seconds))
+
+    class Engine:
+        def docker(self, *args, check=True):
+            calls.append(("docker", *args))
+
+    monkeypatch.setattr("harness.chaos.process_faults.client.CoreV1Api", Core)
+    monkeypatch.setattr("harness.chaos.process_faults.DockerEngine", Engine)
+    monkeypatch.setattr(Controller, "api", lambda self: type("Api", (), {"close": lambda self: None})())
+    monkeypatch.setattr(Controller, "leader_pod", lambda self, api: "cm-1")
+    ControllerKilled(Controller("kind", "/k")).apply()
+    assert calls == [("docker", "exec", "c-worker", "ctr", "-n", "k8s.io", "task", "kill", "--signal", "SIGSTOP", "abc"),
+                     ("delete", "cm-1", 0)]
+    calls.clear()
+    ControllerStopped(Controller("kind", "/k")).apply()
+    assert calls == [("delete", "cm-1", None)]

@@ -1,0 +1,206 @@
+"""Webhook unavailability during a node failure (kind, 1 control plane + 2 workers: `--workers 2`).
+
+Spec (a): with one webhook replica (the chart's default), the node it runs on fails: the API server's calls to
+the webhook time out (failurePolicy Fail), so creating a Certificate or a CertificateRequest is rejected
+("failed calling webhook") until Kubernetes gives up on the node (node-monitor-grace-period), evicts the pod
+(the unreachable taint's tolerationSeconds) and the new pod on the other worker serves. Then issuance works
+again by itself. The outage is as long as the cluster's node-failure timings: measured here with them
+compressed (20 s + 30 s, KindStack's multi-node config); with Kubernetes' defaults (40 s + 300 s) the same
+failure blocks every cert-manager change for about 6 minutes.
+Spec (b): with two webhook replicas spread over the two workers (topologySpreadConstraints, as the chart's
+webhook.topologySpreadConstraints renders them; the v1.11.5 chart has no podDisruptionBudget value, so the
+scenario adds the PDB the v1.12 chart renders: minAvailable 1), one node failing leaves the other replica
+serving: calls that kube-proxy sends to the dead pod time out only until the node is NotReady and the pod
+leaves the Service's ready endpoints; after that every call is admitted, and a Certificate created during the
+failure is issued. A PDB does not shorten that window (a node failure is no eviction through the API): the
+spread does.
+Evidence: the rejection messages and their times, the node's Ready condition, the webhook Service's ready
+endpoints, where the webhook pods run before and after, the Certificate's Ready condition.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import pytest
+from kubernetes import client
+
+from harness.chaos.node_faults import NodeDown
+from harness.lab.certificates import certificate, create_certificate
+from harness.observe.conditions.certificates import certificate_ready
+from harness.observe.conditions.general import all_of, holds_throughout
+from harness.observe.conditions.nodes import node_ready, pod_nodes, ready_endpoints, ready_pods_on
+from harness.observe.conditions.webhook import TIMED_OUT, UNREACHABLE, webhook_unreachable
+from harness.pytest_plugin import NOT_APPLICABLE_PREFIX
+from harness.stack.certmanager import NAMESPACE
+from harness.stack.kind.provider import NODE_MONITOR_GRACE_PERIOD, UNREACHABLE_TOLERATION_SECONDS
+from harness.wait import Seen, wait_for
+
+pytestmark = [pytest.mark.requires(node=True), pytest.mark.exclusive]
+
+WEBHOOK = "cert-manager-webhook"  # the chart's webhook Deployment and Service
+WEBHOOK_PODS = "app.kubernetes.io/component=webhook,app.kubernetes.io/instance=cert-manager"
+CONTROLLER_PODS = "app.kubernetes.io/component=controller,app.kubernetes.io/instance=cert-manager"
+# A rollout of the webhook (image preloaded, readiness probe 5 s + 5 s period) took 20-40 s under load; 180 s
+# covers a scheduling retry on a loaded 2-core machine.
+ROLLOUT = 180.0
+ISSUED = 60  # a CA issuer signs in under a second; the controller's CertificateRequest retry backs off 5-10 s
+# When the controller ran on the failed node too, its new pod first waits out the dead holder's Lease (60 s, then
+# the 15 s retry period, see test_controller_restart.py) after its own eviction.
+CONTROLLER_MOVED = NODE_MONITOR_GRACE_PERIOD + UNREACHABLE_TOLERATION_SECONDS + 60 + 18
+# Calls hang on the paused node until the webhook's 10 s timeoutSeconds (the chart's default); the first
+# probes see that at once.
+DETECT = 30
+# The node lifecycle controller checks every 5 s (node-monitor-period) whether the kubelet's Lease is older than
+# the grace period: NotReady (Ready=Unknown) within grace + 5 s, plus a loaded machine's margin.
+NOT_READY = NODE_MONITOR_GRACE_PERIOD + 5 + 25
+# (a) NotReady, then the taint's toleration, then the ReplicaSet's new pod on the other worker Ready (start +
+# readiness probe ~10-20 s) and in the endpoints; 60 s margin for a loaded machine.
+RESCHEDULED = NOT_READY + UNREACHABLE_TOLERATION_SECONDS + 60
+# (b) After the dead pod left the endpoints, every call must be admitted for this long (kube-proxy picks a
+# backend per connection at random, so 10 calls that all succeed make a surviving 50% path all but impossible).
+ALL_ADMITTED = 25
+
+
+def _admitted(api: client.ApiClient, namespace: str, outcomes: list) -> Seen:
+    """Create a probe Certificate (a new name each time), record (seconds, admitted, message) in `outcomes`."""
+    name = f"probe-{len(outcomes) + 1}"
+    started = time.monotonic()
+    try:
+        create_certificate(api, namespace, certificate(name, {"name": "ca", "kind": "Issuer"}, ["probe.example"]))
+        outcomes.append((started, True, ""))
+        return Seen(True, {"created": name})
+    except client.ApiException as error:
+        message = json.loads(error.body or "{}").get("message", str(error))
+        outcomes.append((started, False, message[:200]))
+        return Seen(False, {"status": error.status, "message": message[:200]})
+
+
+def _webhook_admits(api: client.ApiClient, namespace: str, outcomes: list):
+    return lambda: _admitted(api, namespace, outcomes)
+
+
+def _workers(api: client.ApiClient) -> list[str]:
+    nodes = client.CoreV1Api(api).list_node().items
+    return [n.metadata.name for n in nodes if "node-role.kubernetes.io/control-plane" not in (n.metadata.labels or {})]
+
+
+@pytest.fixture
+def workers(kube) -> list[str]:
+    found = _workers(kube)
+    if len(found) < 2:
+        pytest.skip(f"{NOT_APPLICABLE_PREFIX}needs 2 worker nodes (a cluster with --workers 2); this one has {found}")
+    return found
+
+
+@contextmanager
+def webhook_shape(api: client.ApiClient, replicas: int, spread: bool) -> Iterator[dict[str, str]]:
+    """The webhook Deployment with `replicas` pods (spread: at most one per node, the PDB beside it), as the
+    chart's values would render it; yields pod -> node once the rollout is done; restores the old shape."""
+    apps, policy = client.AppsV1Api(api), client.PolicyV1Api(api)
+    old = apps.read_namespaced_deployment(WEBHOOK, NAMESPACE).spec
+    labels = dict(old.selector.match_labels)
+    constraints = [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
+                    "labelSelector": {"matchLabels": labels}}] if spread else None
+
+    def shape(count: int, topology) -> dict[str, str]:
+        apps.patch_namespaced_deployment(WEBHOOK, NAMESPACE, {"spec": {
+            "replicas": count, "template": {"spec": {"topologySpreadConstraints": topology}}}})
+
+        def rolled_out() -> Seen:
+            deployment = apps.read_namespaced_deployment(WEBHOOK, NAMESPACE)
+            status, nodes = deployment.status, pod_nodes(api, NAMESPACE, WEBHOOK_PODS)
+            done = (status.observed_generation == deployment.metadata.generation and status.updated_replicas == count
+                    and status.ready_replicas == count and (status.replicas or 0) == count and len(nodes) == count)
+            return Seen(done, {"ready": status.ready_replicas, "updated": status.updated_replicas, "pods": nodes})
+
+        return wait_for(rolled_out, subject=f"Deployment {NAMESPACE}/{WEBHOOK}", expected=f"{count} pod(s) rolled out",
+                        timeout=ROLLOUT, interval=1.0)["pods"]
+
+    try:
+        if spread:
+            policy.create_namespaced_pod_disruption_budget(NAMESPACE, {
+                "metadata": {"name": WEBHOOK}, "spec": {"minAvailable": 1, "selector": {"matchLabels": labels}}})
+        yield shape(replicas, constraints)
+    finally:
+        if spread:
+            policy.delete_namespaced_pod_disruption_budget(WEBHOOK, NAMESPACE)
+        shape(old.replicas, None)
+
+
+def test_one_webhook_replica_blocks_issuance_until_its_pod_is_rescheduled(scenario, lab, kube, namespace, ca_issuer,
+                                                                          workers):
+    with webhook_shape(kube, replicas=1, spread=False) as pods:
+        [(pod, node)] = pods.items()
+        controller = pod_nodes(kube, NAMESPACE, CONTROLLER_PODS)
+        scenario.note("webhook placement", pod=pod, node=node, controller=controller)
+        issued_within = ISSUED + (CONTROLLER_MOVED if node in controller.values() else 0)
+        outcomes: list = []
+        scenario.steady_state(_webhook_admits(kube, namespace, outcomes), subject="Certificate create",
+                              expected="admitted by the webhook", within=DETECT)
+        with scenario.fault(NodeDown(node, lab.info.kubeconfig)):
+            down_at = time.monotonic()
+            scenario.expect(webhook_unreachable(kube, namespace, causes=TIMED_OUT), subject="Certificate create",
+                            expected="rejected: failed calling webhook, timed out", within=DETECT, detects=True)
+            scenario.expect(node_ready(kube, node, "Unknown"), subject=f"node {node}",
+                            expected="NotReady (its kubelet stopped reporting)", within=NOT_READY)
+            not_ready_after = time.monotonic() - down_at
+            outcomes.clear()
+            scenario.expect(all_of(ready_pods_on(kube, NAMESPACE, WEBHOOK_PODS, 1, avoiding=node),
+                                   _webhook_admits(kube, namespace, outcomes)),
+                            subject="Certificate create", expected="admitted again by a webhook pod on another node",
+                            within=RESCHEDULED, recovers=True)
+            admitted_after = time.monotonic() - down_at
+            scenario.note("webhook outage", node_not_ready_s=round(not_ready_after, 1),
+                          admitted_again_s=round(admitted_after, 1),
+                          rejections_after_not_ready=sum(1 for _, ok, _ in outcomes if not ok))
+            # Kubernetes did not move the pod before the toleration ran out: the outage is its timings.
+            assert admitted_after >= NODE_MONITOR_GRACE_PERIOD + UNREACHABLE_TOLERATION_SECONDS, admitted_after
+            create_certificate(kube, namespace, certificate("web", ca_issuer, ["web.example"]))
+            scenario.expect(certificate_ready(kube, namespace, "web"), subject=f"Certificate {namespace}/web",
+                            expected="issued while the node is still down", within=issued_within)
+
+
+def test_two_spread_webhook_replicas_keep_issuance_going_through_a_node_failure(scenario, lab, kube, namespace,
+                                                                               ca_issuer, workers):
+    with webhook_shape(kube, replicas=2, spread=True) as pods:
+        assert len(set(pods.values())) == 2, f"the spread put both webhook pods on one node: {pods}"
+        controller_nodes = set(pod_nodes(kube, NAMESPACE, CONTROLLER_PODS).values())
+        # Fail the node without the controller: the scenario is about the webhook, not a controller restart.
+        pod, node = next(((p, n) for p, n in pods.items() if n not in controller_nodes), next(iter(pods.items())))
+        dead_ip = client.CoreV1Api(kube).read_namespaced_pod(pod, NAMESPACE).status.pod_ip
+        scenario.note("webhook placement", pods=pods, failing=node, controller_nodes=sorted(controller_nodes))
+        outcomes: list = []
+        scenario.steady_state(_webhook_admits(kube, namespace, outcomes), subject="Certificate create",
+                              expected="admitted by the webhook", within=DETECT)
+        with scenario.fault(NodeDown(node, lab.info.kubeconfig)):
+            down_at = time.monotonic()
+            outcomes.clear()
+
+            def dead_pod_gone() -> Seen:
+                _admitted(kube, namespace, outcomes)  # keep calling: the window is what these calls saw
+                endpoints = ready_endpoints(kube, NAMESPACE, WEBHOOK)
+                return Seen(dead_ip not in endpoints["ready"], endpoints)
+
+            scenario.expect(dead_pod_gone, subject=f"Service {NAMESPACE}/{WEBHOOK}",
+                            expected=f"its ready endpoints without the dead pod {dead_ip}", within=NOT_READY,
+                            detects=True)
+            dropped_after = time.monotonic() - down_at
+            window = list(outcomes)
+            create_certificate(kube, namespace, certificate("web", ca_issuer, ["web.example"]))
+            scenario.expect(holds_throughout(_webhook_admits(kube, namespace, outcomes), ALL_ADMITTED),
+                            subject="Certificate create", expected=f"admitted at every call for {ALL_ADMITTED}s",
+                            within=ALL_ADMITTED + 60)
+            scenario.expect(certificate_ready(kube, namespace, "web"), subject=f"Certificate {namespace}/web",
+                            expected="issued while the node is down", within=ISSUED)
+            failures = [(round(t - down_at, 1), message) for t, ok, message in window if not ok]
+            scenario.note("webhook failure window", endpoint_dropped_s=round(dropped_after, 1), calls=len(window),
+                          failed=len(failures), failed_at_s=[t for t, _ in failures],
+                          last_failure_s=failures[-1][0] if failures else None)
+            # Calls fail only by timing out on the dead pod, never for another reason ...
+            assert all(UNREACHABLE in message and any(c in message for c in TIMED_OUT) for _, message in failures), failures
+            # ... and only until the node is declared NotReady and the pod leaves the endpoints (+ one call's 10 s).
+            assert all(t <= dropped_after + 10 for t, _ in failures), (dropped_after, failures)
