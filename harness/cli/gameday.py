@@ -56,6 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help=f"minutes from the injection to recover (default {DEFAULT_DEADLINE_MIN:g})")
     game.add_argument("--step-timeout", type=float, default=STEP_TIMEOUT, metavar="SECONDS",
                       help=f"per runbook step (default {STEP_TIMEOUT:g})")
+    game.add_argument("--provider", choices=("local", "kind"), default="local",
+                      help="the lab to start: local processes (default) or a kind cluster (not with --attach)")
     game.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
     game.add_argument("--time-scale", type=float, help="multiply the harness's deadlines (slow machine)")
     game.set_defaults(handler=_gameday)
@@ -82,6 +84,9 @@ def _gameday(args: argparse.Namespace) -> int:
     # Checked before anything starts: a runbook with nothing for this fault is refused before the injection.
     steps = runbooks.steps_for(runbooks.load(args.runbook), fault.name, args.runbook) if args.runbook else None
     attach = args.attach or os.environ.get(LAB_ENV) or None
+    if attach and args.provider != "local":
+        raise HarnessError(f"--provider {args.provider} starts a lab; an attached lab ({attach}) is what it is. "
+                           "Fix: drop --provider or --attach")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     report_dir = Path(args.report_dir or Path("reports") / f"gameday-{stamp}").resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -97,7 +102,7 @@ def _gameday(args: argparse.Namespace) -> int:
             info = LabInfo.load(lab_json)
         else:
             say(f"starting the lab (logs in {report_dir / 'lab'}) ...")
-            lab = Lab(bin_dir=args.bin_dir, run_dir=report_dir / "lab").start()
+            lab = Lab(bin_dir=args.bin_dir, run_dir=report_dir / "lab", provider=args.provider).start()
             info, lab_json = lab.info, lab.info_path
         lab_started = time.monotonic()
         client = LabClient(info)

@@ -49,7 +49,8 @@ def create_workload(lab: LabClient) -> Workload:
     namespace = f"gameday-{uuid.uuid4().hex[:6]}"
     ensure_namespace(lab.kube, namespace)
     webhook = lab.proxy_to(f"webhook-{namespace}", lab.info.webhook)
-    url = "https://%s:%d" % webhook.listen
+    # On kind by name (the webhook's certificate names the "ca" anchor, the node's DNS resolves it).
+    url = f"https://{lab.info.proxy_name or webhook.listen[0]}:{webhook.listen[1]}"
     certmanager.apply_webhook_configurations(lab.kube, certmanager.webhook_configurations(
         url, lab.info.webhook_ca_bundle.encode(), only_namespace=namespace))
     client.CoreV1Api(lab.kube).patch_namespace(namespace, {"metadata": {"labels": {certmanager.ISOLATION_LABEL: "isolated"}}})

@@ -1,0 +1,163 @@
+"""`certchaos gameday` against a real lab: the shipped runbook recovers a webhook outage (exit 0), a broken one
+fails naming its step (exit 1), a runbook with nothing for the fault is refused before anything starts, a team
+drives the game through stdin, and Ctrl-C mid-game reverts the fault, writes the report marked interrupted
+and leaves nothing running."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.lab.lab import Lab
+from harness.wait import Seen, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNBOOKS = ROOT / "examples" / "runbooks"
+# Steady state (one ACME issuance, ~65-90 s here under load), the webhook game (~20 s) and cleanup; a
+# loaded machine doubles it.
+GAME_TIMEOUT = 600
+
+
+@pytest.fixture(scope="module")
+def lab_json():
+    """One lab for the attached games of this module; stopped at its end."""
+    with Lab() as lab:
+        yield str(lab.info_path)
+
+
+def gameday(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness.cli", "gameday", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=GAME_TIMEOUT, **kwargs)
+
+
+def journal(report_dir: Path) -> dict:
+    return json.loads((report_dir / "gameday" / "journal.json").read_text())
+
+
+def entries(data: dict, kind: str) -> list[dict]:
+    return [e for e in data["entries"] if e["kind"] == kind]
+
+
+def test_the_good_runbook_recovers_a_webhook_outage(lab_json, tmp_path):
+    result = gameday("--attach", lab_json, "--scenario", "webhook-down", "--report-dir", str(tmp_path),
+                     "--runbook", str(RUNBOOKS / "cert-manager-oncall.md"), "--auto")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the runbook's steps alone recovered the system" in result.stdout
+    data = journal(tmp_path)
+    assert data["status"] == "passed"
+    steps = entries(data, "runbook-step")
+    assert [s["detail"]["exit_code"] for s in steps] == [0, 0]
+    assert "webhook-gameday-" in steps[1]["detail"]["output"] and ": up" in steps[1]["detail"]["output"]
+    (recovered,) = [e for e in entries(data, "game") if e["subject"] == "recovered"]
+    detected = [e for e in entries(data, "expectation-met") if e["detail"].get("detects")]
+    # Seen broken before the repairing step started, healthy only after it started.
+    assert detected and detected[0]["offset"] < steps[1]["detail"]["started"] <= recovered["offset"]
+    assert entries(data, "fault-reverted") and "team (game day)" in (tmp_path / "report.html").read_text()
+
+
+def test_a_broken_runbook_fails_naming_its_step(lab_json, tmp_path):
+    result = gameday("--attach", lab_json, "--scenario", "webhook-down", "--report-dir", str(tmp_path),
+                     "--runbook", str(RUNBOOKS / "broken-webhook.md"), "--auto")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAILED at step 2 (line 11): kubectl -n cert-manager rollout restart deployment cert-manager-webhook" \
+        in result.stdout
+    assert "not found" in result.stdout  # the step's own output, shown
+    data = journal(tmp_path)
+    assert data["status"] == "deviated" and "step 2 (line 11)" in data["error"]["message"]
+    assert [s["detail"]["exit_code"] for s in entries(data, "runbook-step")] == [0, 1]  # step 3 never ran
+    assert not [e for e in entries(data, "game") if e["subject"] == "recovered"]
+    assert entries(data, "fault-reverted")[0]["detail"]["outcome"] == "succeeded"
+
+
+def test_a_runbook_without_a_block_for_the_fault_is_refused_before_anything_starts(tmp_path):
+    started = time.monotonic()
+    result = gameday("--scenario", "ca-outage", "--report-dir", str(tmp_path / "report"),
+                     "--runbook", str(RUNBOOKS / "broken-webhook.md"), "--auto")
+    assert result.returncode == 2
+    assert re.search(r"broken-webhook.md has no shell step for the failure 'ca-outage' .*it has steps for: "
+                     r"webhook-down.*nothing was injected", result.stderr), result.stderr
+    assert not (tmp_path / "report").exists() and time.monotonic() - started < 30  # no lab was started
+
+
+class Lines:
+    """A child's stdout, collected on a thread so the test can wait for a line with a deadline."""
+
+    def __init__(self, process: subprocess.Popen):
+        self.text = ""
+        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _read(self, process) -> None:
+        for line in process.stdout:
+            self.text += line
+
+    def wait(self, pattern: str, timeout: float) -> re.Match:
+        return wait_for(lambda: Seen(bool(re.search(pattern, self.text)), self.text[-300:]),
+                        subject="certchaos gameday's output", expected=f"to match {pattern!r}", timeout=timeout)
+
+
+def _start(*args: str) -> tuple[subprocess.Popen, Lines]:
+    process = subprocess.Popen([sys.executable, "-m", "harness.cli", "gameday", *args], cwd=ROOT, text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return process, Lines(process)
+
+
+def test_a_team_marks_its_steps_through_stdin_and_fixed_is_checked(lab_json, tmp_path):
+    process, out = _start("--attach", lab_json, "--scenario", "webhook-down", "--report-dir", str(tmp_path))
+    try:
+        out.wait("fault injected", GAME_TIMEOUT)
+        namespace = re.search(r"GAMEDAY_NAMESPACE=(\S+)", out.text).group(1)
+        process.stdin.write("ack\nnote the webhook rejects changes\nfixed\n")
+        process.stdin.flush()
+        out.wait(r"does not see it healthy yet", 60)  # fixed before any repair: not true
+        subprocess.run([sys.executable, "-m", "harness.cli", "lab", "--lab", lab_json, "webhook", "up", "--namespace",
+                        namespace], check=True, capture_output=True, cwd=ROOT)
+        # The team said fixed (too early); the game ends once the harness sees it true.
+        assert process.wait(timeout=120) == 0, out.text
+    finally:
+        process.kill()
+    data = journal(tmp_path)
+    marks = [(e["subject"], e["detail"].get("true_at_the_time")) for e in entries(data, "team")]
+    assert marks == [("ack", None), ("note", None), ("fixed", False)]
+    assert "webhook-down" not in out.text.split("fault injected")[1].split("certchaos gameday: passed")[0]
+    assert re.search(r"`fixed` at \+[0-9.]+s was NOT true at the time; it became true at \+", out.text)
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline and int(pid) != os.getpid():
+            found.append(f"{pid}: {cmdline[:200]}")
+    return found
+
+
+def test_ctrl_c_mid_game_reverts_the_fault_writes_the_report_and_leaves_nothing_running(tmp_path):
+    report = tmp_path / "report"
+    process, out = _start("--scenario", "dns-permission-drift", "--report-dir", str(report))
+    try:
+        out.wait("fault injected", GAME_TIMEOUT)
+        assert _processes_mentioning(str(report / "lab"))  # the lab it started is running
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == 130, out.text
+    finally:
+        process.kill()
+    data = journal(report)
+    assert data["status"] == "interrupted"
+    assert entries(data, "fault-reverted")[0]["detail"]["outcome"] == "succeeded"
+    assert [e["detail"]["why"] for e in entries(data, "game") if e["subject"] == "ended"] == ["interrupted"]
+    assert (report / "summary.md").exists() and "interrupted" in (report / "report.html").read_text()
+    assert not _processes_mentioning(str(report / "lab")), "the lab's processes outlived the game"
+    assert not (report / "tools").exists()
