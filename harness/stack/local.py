@@ -29,7 +29,7 @@ from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK, free_port, port_or_free
 from harness.stack.probes import http_ok, log_contains
 from harness.stack.process import ManagedProcess
-from harness.wait import Seen
+from harness.wait import Seen, wait_for
 from harness.stack.service import Service, sigint_ignored, wait_until_interrupted
 
 # Readiness deadlines. A cold kube-apiserver bootstraps RBAC and priority levels before /readyz turns
@@ -375,3 +375,63 @@ class LocalStack(Service):
         if old is not None:
             old.stop()
         self._start_controller()
+
+    # -- upgrade in place (`certchaos upgrade-check`) ----------------------------------------------------
+
+    def upgrade_cert_manager(self, bin_dir: str | os.PathLike | None, *, supervised: bool = False,
+                             on_step: Callable[[str], None] = lambda step: None) -> None:
+        """Upgrade cert-manager in place to the binaries (and crds/, chart/) of `bin_dir` (None: the cache),
+        in the order a `helm upgrade` of the chart implies: CRDs, then the RBAC and ServiceAccounts, then the
+        Deployments (webhook first, so the new API is admitted before anything writes it, then cainjector,
+        then the controller). The new binaries, CRDs and chart are all resolved before anything is changed.
+        `supervised`: a ControllerSupervisor watches the controller, so the old one is stopped (SIGTERM: it
+        releases its Lease) and the supervisor starts the new one from controller_argv(), as a Deployment's
+        rollout replaces a pod; else it is restarted here. `on_step` hears each step's name first."""
+        names = ("cert-manager-webhook", "cert-manager-cainjector", "cert-manager-controller")
+        resolved = {name: binaries.resolve(name, bin_dir) for name in names}
+        crds = certmanager.crds(bin_dir)
+        rbac = certmanager.chart_rbac(binaries.load_components()["kube-apiserver"].version, bin_dir)
+        on_step("crds")
+        apply_crds(self.api(), crds)
+        self.crds, self.bin_dir = crds, bin_dir
+        on_step("rbac")
+        apply_rbac(self.api(), rbac)
+        for name in names:
+            self.resolved[name], self.bins[name] = resolved[name], resolved[name].path
+        on_step("cert-manager-webhook")
+        self.processes.pop("cert-manager-webhook").stop()
+        port, healthz = self.ports["cert-manager-webhook"], self.ports["cert-manager-webhook-healthz"]
+        # The same socket dir and ports as at start, so the host-side bridges (still running) reach it.
+        jail = LoopbackJail(self._jail_dir, serves={port: port, healthz: healthz},
+                            reaches=[self.ports["kube-apiserver"]])
+        serving = self.pki.directory / "cert-manager-webhook"  # the pair _start_webhook had issued
+        self._spawn("cert-manager-webhook", jail.wrap([
+            self.bins["cert-manager-webhook"], f"--kubeconfig={self.kubeconfigs['cert-manager-webhook']}",
+            f"--secure-port={port}", f"--healthz-port={healthz}",
+            f"--tls-cert-file={serving}.crt", f"--tls-private-key-file={serving}.key",
+        ]), http_ok(f"http://{LOOPBACK}:{healthz}/healthz"))
+        on_step("cert-manager-cainjector")
+        self.processes.pop("cert-manager-cainjector").stop()
+        log = self.log_path("cert-manager-cainjector")
+        offset = log.stat().st_size if log.exists() else 0
+        self._spawn("cert-manager-cainjector", [
+            self.bins["cert-manager-cainjector"], f"--kubeconfig={self.kubeconfigs['cert-manager-cainjector']}",
+            "--leader-elect=true", f"--leader-election-namespace={certmanager.LEADER_ELECTION_NAMESPACE}",
+        ], log_contains(log, "Starting workers", since=offset))
+        on_step("cert-manager-controller")
+        if not supervised:
+            self.restart_controller()
+            return
+        old = self.processes["cert-manager-controller"]
+        old.stop()
+
+        def replaced() -> Seen:
+            current = self.processes.get("cert-manager-controller")
+            if current is None or current is old or not current.running():
+                return Seen(False, {"controller": repr(current), "replaced": current is not old})
+            return http_ok(self.metrics_url)()
+
+        # The supervisor notices within POLL (0.5 s) and starts the new pod; a v1.10/v1.11 controller
+        # serves /metrics within seconds (measured 2-6 s), three crash restarts included well under 120 s.
+        wait_for(replaced, subject="cert-manager controller", expected=f"replaced by {self.bins['cert-manager-controller']}",
+                 timeout=120.0)

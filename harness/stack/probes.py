@@ -20,9 +20,10 @@ def http_ok(url: str, **kwargs) -> Condition:
     return probe
 
 
-def log_contains(path: str | Path, text: str) -> Condition:
-    """A component's log holds `text` (what it says it is doing: serving, waiting for a Lease, ...)."""
+def log_contains(path: str | Path, text: str, since: int = 0) -> Condition:
+    """A component's log holds `text` (what it says it is doing: serving, waiting for a Lease, ...), after
+    byte offset `since` (a restarted component appends to the log its previous run wrote)."""
     def probe() -> Seen:
-        log = Path(path).read_text(errors="replace") if Path(path).exists() else ""
+        log = Path(path).read_bytes()[since:].decode(errors="replace") if Path(path).exists() else ""
         return Seen(text in log, {"log": str(path), "bytes": len(log), "found": text in log})
     return probe
