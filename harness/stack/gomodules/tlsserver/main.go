@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"log"
@@ -74,6 +75,26 @@ func (s *server) watch(dir, certPath, keyPath string, interval time.Duration) {
 	}
 }
 
+func printFileSerial(path string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		fmt.Fprintf(os.Stderr, "%s: no PEM block\n", path)
+		return 1
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", path, err)
+		return 1
+	}
+	fmt.Printf("%x\n", cert.SerialNumber)
+	return 0
+}
+
 func main() {
 	listen := flag.String("listen", ":8443", "address to serve on")
 	source := flag.String("source", "files", "where the certificate comes from: files, or env (PEM in TLS_CRT and TLS_KEY)")
@@ -82,8 +103,13 @@ func main() {
 	mode := flag.String("mode", "once", "once: load at start only; reload: reload when the files change")
 	interval := flag.Duration("poll", time.Second, "how often -mode reload looks at the files")
 	protocol := flag.String("protocol", "https", "https, or http (plain: a server that does not speak TLS)")
+	printSerial := flag.String("print-serial", "", "print the serial of the certificate in this file and exit "+
+		"(what the harness execs to see the file the kubelet projected into the pod)")
 	flag.Parse()
 	log.SetFlags(log.LstdFlags | log.LUTC)
+	if *printSerial != "" {
+		os.Exit(printFileSerial(*printSerial))
+	}
 
 	s := &server{}
 	var cert, key []byte
