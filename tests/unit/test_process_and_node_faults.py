@@ -31,9 +31,12 @@ def test_workers_add_worker_nodes_and_compress_node_failure():
     assert NODE_MONITOR_GRACE_PERIOD > 10 and UNREACHABLE_TOLERATION_SECONDS < 300
 
 
-def test_a_single_node_cluster_keeps_kubernetes_default_timings():
+def test_a_single_node_cluster_keeps_kubernetes_default_timings_and_no_control_plane_leader_election():
     config = cluster_config("c", 40123)
-    assert config["nodes"] == [{"role": "control-plane"}] and "kubeadmConfigPatches" not in config
+    assert config["nodes"] == [{"role": "control-plane"}]
+    [patch] = [yaml.safe_load(text) for text in config["kubeadmConfigPatches"]]
+    assert patch["controllerManager"]["extraArgs"] == {"leader-elect": "false"} and "apiServer" not in patch
+    assert patch["scheduler"]["extraArgs"] == {"leader-elect": "false"}
 
 
 def test_negative_workers_is_a_clear_error():

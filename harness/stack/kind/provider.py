@@ -56,14 +56,23 @@ NODE_MONITOR_GRACE_PERIOD = 20
 UNREACHABLE_TOLERATION_SECONDS = 30
 
 
-def _node_failure_patch() -> str:
-    """kubeadm ClusterConfiguration patch (kind merges it) with the compressed node-failure timings."""
-    return yaml.safe_dump({
-        "kind": "ClusterConfiguration",
-        "controllerManager": {"extraArgs": {"node-monitor-grace-period": f"{NODE_MONITOR_GRACE_PERIOD}s"}},
-        "apiServer": {"extraArgs": {
-            "default-not-ready-toleration-seconds": str(UNREACHABLE_TOLERATION_SECONDS),
-            "default-unreachable-toleration-seconds": str(UNREACHABLE_TOLERATION_SECONDS)}}})
+def _control_plane_patch(workers: int) -> str:
+    """kubeadm ClusterConfiguration patch (kind merges it). Always: no leader election for the one
+    kube-controller-manager and kube-scheduler: on a CPU-starved machine (load 40-80 measured with several
+    clusters) their Lease renewals time out and they exit ("leaderelection lost"), leaving the cluster without
+    a node lifecycle controller for minutes; a single control plane never has a second one to elect. With
+    workers: the compressed node-failure timings."""
+    controller_manager = {"leader-elect": "false"}
+    api_server = {}
+    if workers:
+        controller_manager["node-monitor-grace-period"] = f"{NODE_MONITOR_GRACE_PERIOD}s"
+        api_server = {"default-not-ready-toleration-seconds": str(UNREACHABLE_TOLERATION_SECONDS),
+                      "default-unreachable-toleration-seconds": str(UNREACHABLE_TOLERATION_SECONDS)}
+    patch = {"kind": "ClusterConfiguration", "controllerManager": {"extraArgs": controller_manager},
+             "scheduler": {"extraArgs": {"leader-elect": "false"}}}
+    if api_server:
+        patch["apiServer"] = {"extraArgs": api_server}
+    return yaml.safe_dump(patch)
 
 
 # The kubelet's syncFrequency (its default is 1m): how often it resyncs each pod, and so when a renewed Secret
@@ -88,8 +97,7 @@ def cluster_config(name: str, api_port: int, workers: int = 0,
         "networking": {"apiServerAddress": LOOPBACK, "apiServerPort": api_port, "ipFamily": "ipv4"},
         "nodes": [{"role": "control-plane"}] + [{"role": "worker"} for _ in range(workers)],
     }
-    if workers:
-        config["kubeadmConfigPatches"] = [_node_failure_patch()]
+    config["kubeadmConfigPatches"] = [_control_plane_patch(workers)]
     if kubelet_sync_frequency:
         config.setdefault("kubeadmConfigPatches", []).append(_kubelet_patch(kubelet_sync_frequency))
     return config
