@@ -23,13 +23,14 @@ from pathlib import Path
 
 from harness.chaos.scenario import Scenario, status_for
 from harness.errors import HarnessError
+from harness.cli.labctl import lab_info
 from harness.gameday import runbook as runbooks
 from harness.gameday.access import access_text, make_tools, operator_env
 from harness.gameday.faults import CATALOGUE, choose
 from harness.gameday.session import GameDay
 from harness.gameday.status import PlainBoard, make_board
 from harness.gameday.workload import create_workload, delete_workload
-from harness.lab.lab import LAB_ENV, Lab, LabClient, LabInfo
+from harness.lab.lab import LAB_ENV, Lab, LabClient
 from harness.report.html import write_report_html
 from harness.report.journal import Journal, ScenarioInfo, Status, environment_facts
 from harness.report.summary import write_summary
@@ -87,6 +88,7 @@ def _gameday(args: argparse.Namespace) -> int:
     if attach and args.provider != "local":
         raise HarnessError(f"--provider {args.provider} starts a lab; an attached lab ({attach}) is what it is. "
                            "Fix: drop --provider or --attach")
+    attached = lab_info(attach) if attach else None  # a bad lab.json is refused before anything is made
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     report_dir = Path(args.report_dir or Path("reports") / f"gameday-{stamp}").resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -98,8 +100,7 @@ def _gameday(args: argparse.Namespace) -> int:
     status, error = Status.HARNESS_ERROR, None
     try:
         if attach:
-            lab_json = Path(attach).resolve()
-            info = LabInfo.load(lab_json)
+            lab_json, info = Path(attach).resolve(), attached
         else:
             say(f"starting the lab (logs in {report_dir / 'lab'}) ...")
             lab = Lab(bin_dir=args.bin_dir, run_dir=report_dir / "lab", provider=args.provider).start()
