@@ -29,7 +29,7 @@ section = st.tuples(st.lists(names, min_size=1, max_size=2, unique=True), st.lis
 def test_sections_parse_back_to_their_shell_blocks_in_order(sections):
     text, expected = ["# runbook", "prose before any tag is not a section", "```sh", "echo untagged", "```"], {}
     for tagged, blocks in sections:
-        text += ["", f"## heading", f"<!-- certchaos: {', '.join(tagged)} -->", "some prose"]
+        text += ["", "## heading", f"<!-- certchaos: {', '.join(tagged)} -->", "some prose"]
         for language, body in blocks:
             text += [f"```{language}", *body, "```", "between"]
             if language in ("sh", "bash", "shell"):
