@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "harness.cli.images",
     "harness.cli.gameday",
     "harness.cli.labctl",
+    "harness.cli.upgrade",
 )
 
 

@@ -1,0 +1,366 @@
+"""The upgrade check as phases, each timed and recorded with its verdict, run in order until one fails:
+
+    validate   the setup against version A's CRDs (nothing runs yet)
+    start      the lab with A's binaries
+    apply      the setup pointed at the lab (every rewrite printed), the lab's zones and TSIG keys
+    ready      every Certificate Ready; record serial, key, revision per certificate and the CertificateRequests
+    upgrade    in place to B: CRDs, RBAC, webhook, cainjector, controller (LocalStack.upgrade_cert_manager)
+    kept       B's controller holds the Lease, then nothing it must keep changes for KEPT_WINDOW
+    webhook    B's webhook admits every setup object (server-side dry run of an update)
+    renewal    each certificate renewed on B (cmctl renew), a new serial and revision, Ready
+    catalogue  the scenario catalogue (or -k part) on B, then on A, each as `certchaos run` runs it
+
+Whatever happens, the lab is stopped (also on Ctrl-C) and the report says which phase failed and why.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TextIO
+
+from kubernetes import client
+
+from harness.chaos.actions import trigger_renewal
+from harness.errors import HarnessError
+from harness.lab.issuers import NEGATIVE_TTL, TSIG_ALGORITHM
+from harness.lab.lab import Lab, LabClient
+from harness.observe.conditions.general import holds_throughout
+from harness.observe.conditions.lease import lease_held_by
+from harness.observe.metrics import scrape
+from harness.observe.resources import EVENT, list_objects
+from harness.stack import certmanager
+from harness.upgrade import certificates, setup
+from harness.upgrade.rewrite import LabTarget, Rewritten, rewrite
+from harness.upgrade.versions import VersionBinaries
+from harness.wait import WaitTimeout, wait_for
+
+# Deadlines (multiplied by CERTCHAOS_TIME_SCALE). An ACME DNS-01 issuance takes ~65 s (cert-manager waits
+# 60 s after its self-check); certificates issue in parallel, a CA chain in two steps of seconds; 300 s
+# covers several ACME issuers and a loaded 2-core machine.
+ISSUANCE = 300.0
+# A SIGTERMed controller releases its Lease; the new one takes it on its next retry (15 s retry period,
+# measured 15-30 s under load); a crashed one's lease expires after 60 s.
+LEASE = 120.0
+# After B's controller leads, a re-issue caused by the upgrade shows within its first sync of every
+# Certificate (a new CertificateRequest within seconds, measured < 5 s on an idle lab); 30 s of nothing
+# changing is the evidence. Scaled too.
+KEPT_WINDOW = 30.0
+CATALOGUE = 60 * 60.0  # the whole catalogue takes ~10 min on this machine; an hour means it hung
+CHILD_STOP = 60.0  # a lab stops in ~5-15 s; a minute before it is killed
+SETUP_KINDS = ("Issuer", "ClusterIssuer", "Certificate")  # what cert-manager's webhook admits
+
+
+def time_scale() -> float:
+    return float(os.environ.get("CERTCHAOS_TIME_SCALE") or 1.0)
+
+
+class CheckFailed(Exception):
+    """A check found cert-manager not doing what the upgrade promises (a deviation, not a harness error)."""
+
+
+@dataclass
+class Phase:
+    name: str
+    verdict: str = "not run"  # passed, failed (the upgrade broke something), error (the harness or input), not run
+    started_at: float | None = None
+    seconds: float | None = None
+    detail: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+PHASES = ("validate", "start", "apply", "ready", "upgrade", "kept", "webhook", "renewal", "catalogue")
+
+
+@dataclass
+class UpgradeCheck:
+    source: VersionBinaries
+    target: VersionBinaries
+    setup_dir: Path
+    report_dir: Path
+    keyword: str | None = None  # -k of the catalogue
+    catalogue: bool = True
+    out: TextIO = sys.stdout
+    phases: dict[str, Phase] = field(default_factory=dict)
+    facts: dict = field(default_factory=dict)  # what the report compares (snapshots, metrics, events, runs)
+
+    def __post_init__(self):
+        self.phases = {name: Phase(name) for name in PHASES}
+        if not self.catalogue:
+            self.phases["catalogue"].verdict = "skipped"
+
+    def say(self, text: str) -> None:
+        print(f"upgrade-check: {text}", file=self.out, flush=True)
+
+    def _phase(self, name: str, action: Callable[[], dict | None]) -> None:
+        phase = self.phases[name]
+        phase.started_at = time.time()
+        started = time.monotonic()
+        self.say(f"phase {name} ...")
+        try:
+            phase.detail = action() or {}
+            phase.verdict = "passed"
+        except (CheckFailed, WaitTimeout) as failure:
+            phase.verdict, phase.error = "failed", str(failure)
+            raise
+        except BaseException as error:  # noqa: BLE001 - recorded, then re-raised to stop the run
+            phase.verdict = "interrupted" if isinstance(error, KeyboardInterrupt) else "error"
+            phase.error = f"{type(error).__name__}: {error}"
+            raise
+        finally:
+            phase.seconds = round(time.monotonic() - started, 1)
+            self.say(f"phase {name}: {phase.verdict} in {phase.seconds}s")
+
+    # -- the run ----------------------------------------------------------------------------------
+
+    def run(self, schemas: setup.Schemas, objects: list[setup.SetupObject]) -> bool:
+        """All phases; True when every one passed. The lab is always stopped."""
+        self.report_dir.mkdir(parents=True, exist_ok=True)
+        self._phase("validate", lambda: self._validate(schemas, objects))
+        lab = Lab(bin_dir=self.source.bin_dir, run_dir=self.report_dir / "lab")
+        try:
+            self._phase("start", lambda: self._start(lab))
+            rewritten = self._run_phase_apply(lab, objects)
+            namespaces = sorted({obj.namespace for obj in rewritten.objects if obj.namespace} |
+                                {obj.name for obj in rewritten.objects if obj.kind == "Namespace"})
+            api = lab.stack.api()
+            self._phase("ready", lambda: self._ready(lab, api, namespaces))
+            self._phase("upgrade", lambda: self._upgrade(lab))
+            self._phase("kept", lambda: self._kept(lab, api, namespaces))
+            self._phase("webhook", lambda: self._webhook(api, rewritten))
+            self._phase("renewal", lambda: self._renewal(api, namespaces))
+            # After the same work on each side (issuance on A, renewal on B): a labelled counter exists only
+            # once something incremented it, so B's names right after its start would all look "vanished".
+            self.facts["metrics_b"] = metric_names(lab.stack.metrics_url)
+            self.facts["events_after"] = event_reasons(api, namespaces)
+        finally:
+            self.say("stopping the lab")
+            lab.stop()
+        if self.catalogue:
+            self._phase("catalogue", self._catalogue)
+        return all(phase.verdict in ("passed", "skipped") for phase in self.phases.values())
+
+    def _run_phase_apply(self, lab: Lab, objects) -> Rewritten:
+        holder: list[Rewritten] = []
+        self._phase("apply", lambda: self._apply(lab, objects, holder))
+        return holder[0]
+
+    # -- phases -----------------------------------------------------------------------------------
+
+    def _validate(self, schemas, objects) -> dict:
+        return {"objects": len(objects), "kinds": sorted({obj.kind for obj in objects}),
+                "checked_against": f"cert-manager {schemas.version} CRDs"}
+
+    def _start(self, lab: Lab) -> dict:
+        lab.start()
+        self.facts["components_a"] = lab.stack.versions()
+        return {"cert-manager": lab.stack.versions()["cert-manager-controller"]}
+
+    def _apply(self, lab: Lab, objects, holder: list) -> dict:
+        info = lab.info
+        labclient = LabClient(info)
+        try:
+            # A proxy of its own to Pebble, as each scenario has: the setup's ACME issuers reach the CA the
+            # way the lab's issuers do.
+            proxy = labclient.proxy_to("acme-upgrade", info.pebble_listen)
+            host, port = info.dns_authoritative
+            target = LabTarget(acme_server=f"https://{proxy.listen[0]}:{proxy.listen[1]}/dir",
+                               ca_bundle=base64.b64encode(Path(info.pebble_ca_bundle_path).read_bytes()).decode(),
+                               nameserver=f"{host}:{port}",
+                               tsig_secret=base64.b64encode(secrets.token_bytes(32)).decode())
+            rewritten = rewrite(objects, target)
+            holder.append(rewritten)
+            for change in rewritten.rewrites:
+                self.say(f"rewrite: {change}")
+            for credential in rewritten.credentials:
+                self.say(f"credential replaced: {credential.object} {credential.field}: {credential.what}")
+            for zone in rewritten.zones:
+                labclient.dns.add_zone(zone)
+                labclient.dns.set_zone(zone, soa_minimum=NEGATIVE_TTL)
+            for key in rewritten.keys:
+                names = [n for zone in key.zones for n in (f"_acme-challenge.{zone}", f"_acme-challenge.*.{zone}")]
+                labclient.dns.add_key(key.name, TSIG_ALGORITHM, target.tsig_secret, {"names": names, "types": ["TXT"]})
+        finally:
+            labclient.close()
+        api = lab.stack.api()
+        ordered = sorted(rewritten.objects, key=lambda o: APPLY_ORDER.get(o.kind, len(APPLY_ORDER)))
+        namespaces = {o.namespace for o in rewritten.objects if o.namespace} - {o.name for o in ordered
+                                                                               if o.kind == "Namespace"}
+        for namespace in sorted(namespaces):
+            create(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, None)
+        for secret in rewritten.secrets:
+            create(api, secret, secret["metadata"]["namespace"])
+        for obj in ordered:
+            create(api, obj.body, obj.namespace)
+        self.facts["rewrites"] = [vars(change) for change in rewritten.rewrites]
+        self.facts["credentials"] = [vars(credential) for credential in rewritten.credentials]
+        return {"objects": len(rewritten.objects), "rewrites": len(rewritten.rewrites),
+                "zones": rewritten.zones, "tsig_keys": [key.name for key in rewritten.keys]}
+
+    def _ready(self, lab: Lab, api, namespaces: list[str]) -> dict:
+        wait_for(certificates.all_ready(api, namespaces), subject=f"the setup's Certificates in {', '.join(namespaces)}",
+                 expected="all Ready=True with a certificate and key", timeout=ISSUANCE * time_scale(), interval=1.0)
+        before = self.facts["before"] = certificates.snapshot(api, namespaces)
+        self.facts["metrics_a"] = metric_names(lab.stack.metrics_url)
+        self.facts["events_before"] = event_reasons(api, namespaces)
+        return {"certificates": before["certificates"], "certificate_requests": before["requests"]}
+
+    def _upgrade(self, lab: Lab) -> dict:
+        steps = []
+        lab.stack.upgrade_cert_manager(self.target.bin_dir, supervised=True,
+                                       on_step=lambda step: (steps.append(step), self.say(f"upgrade: {step}")))
+        self.facts["components_b"] = lab.stack.versions()
+        return {"steps": steps, "cert-manager": lab.stack.versions()["cert-manager-controller"]}
+
+    def _kept(self, lab: Lab, api, namespaces: list[str]) -> dict:
+        stack = lab.stack
+        lease = wait_for(lease_held_by(api, certmanager.LEADER_ELECTION_NAMESPACE, certmanager.CONTROLLER_LEASE,
+                                       stack.controller_pod),
+                         subject="the controller Lease", expected=f"held by B's controller {stack.controller_pod}",
+                         timeout=LEASE * time_scale(), interval=1.0)
+        window = KEPT_WINDOW * time_scale()
+        try:
+            wait_for(holds_throughout(certificates.unchanged_since(api, namespaces, self.facts["before"]), window),
+                     subject="the setup's certificates after the upgrade",
+                     expected=f"no re-issue, no new CertificateRequest, all still Ready for {window:.0f}s",
+                     timeout=window + 30.0, interval=1.0)  # +30 s: polls of a loaded API server
+        except Exception as error:
+            raise CheckFailed(f"the upgrade changed certificates: {error}") from error
+        return {"lease": lease, "unchanged_for": window}
+
+    def _webhook(self, api, rewritten: Rewritten) -> dict:
+        admitted, refused = [], []
+        for obj in rewritten.objects:
+            if obj.kind not in SETUP_KINDS:
+                continue
+            try:
+                dry_run_update(api, obj)
+                admitted.append(obj.ref)
+            except client.ApiException as error:
+                refused.append(f"{obj.ref}: {error.status} {_message(error)}")
+        if refused:
+            raise CheckFailed("B's webhook refused setup objects: " + "; ".join(refused))
+        return {"admitted": admitted}
+
+    def _renewal(self, api, namespaces: list[str]) -> dict:
+        now = certificates.snapshot(api, namespaces)
+        for ref in now["certificates"]:
+            namespace, name = ref.split("/")
+            trigger_renewal(api, namespace, name)
+        renewed = {}
+        for ref, facts in now["certificates"].items():
+            namespace, name = ref.split("/")
+            renewed[ref] = wait_for(certificates.renewed(api, namespace, name, facts), subject=f"Certificate {ref}",
+                                    expected=f"renewed on B: revision > {facts['revision']}, a new serial, Ready",
+                                    timeout=ISSUANCE * time_scale(), interval=1.0)
+        return {"renewed": renewed}
+
+    def _catalogue(self) -> dict:
+        runs = {}
+        for side, versions in (("B", self.target), ("A", self.source)):
+            runs[side] = run_catalogue(versions, self.report_dir / f"catalogue-{side}", self.keyword, self.say)
+        self.facts["catalogue"] = runs
+        if runs["B"]["returncode"] != 0:
+            raise CheckFailed(f"the catalogue did not pass on B (exit {runs['B']['returncode']}); "
+                              f"see {runs['B']['report_dir']}/summary.md")
+        return {side: {"returncode": run["returncode"], "report_dir": run["report_dir"]} for side, run in runs.items()}
+
+
+APPLY_ORDER = {"Namespace": 0, "Secret": 1, "ClusterIssuer": 2, "Issuer": 3, "Certificate": 4, "Ingress": 5}
+_PLURALS = {"Issuer": "issuers", "ClusterIssuer": "clusterissuers", "Certificate": "certificates"}
+
+
+def _message(error: client.ApiException) -> str:
+    try:
+        return json.loads(error.body).get("message", error.reason)
+    except (TypeError, ValueError):
+        return str(error.reason)
+
+
+def create(api, body: dict, namespace: str | None) -> None:
+    """Create one object of the setup (cert-manager kinds and the few core kinds setup.CORE_KINDS allows)."""
+    kind = body["kind"]
+    try:
+        if kind in _PLURALS:
+            objects = client.CustomObjectsApi(api)
+            group, version = body["apiVersion"].split("/")
+            if namespace:
+                objects.create_namespaced_custom_object(group, version, namespace, _PLURALS[kind], body)
+            else:
+                objects.create_cluster_custom_object(group, version, _PLURALS[kind], body)
+        elif kind == "Namespace":
+            client.CoreV1Api(api).create_namespace(body)
+        elif kind == "Secret":
+            client.CoreV1Api(api).create_namespaced_secret(namespace, body)
+        elif kind == "Ingress":
+            client.NetworkingV1Api(api).create_namespaced_ingress(namespace, body)
+        else:
+            raise HarnessError(f"cannot apply {kind} {body['metadata']['name']}")
+    except client.ApiException as error:
+        if error.status == 409 and kind in ("Namespace",) or (kind == "Secret" and error.status == 409):
+            return  # the namespace exists (cert-manager's own), or the Secret was already there
+        raise HarnessError(f"applying {kind} {namespace or ''}/{body['metadata']['name']}: {error.status} "
+                           f"{_message(error)}") from error
+
+
+def dry_run_update(api, obj: setup.SetupObject) -> None:
+    """`kubectl apply --dry-run=server` of a setup object that exists: an update through admission
+    (the webhook) that is never stored."""
+    objects = client.CustomObjectsApi(api)
+    group, version = obj.body["apiVersion"].split("/")
+    plural = _PLURALS[obj.kind]
+    if obj.namespace:
+        current = objects.get_namespaced_custom_object(group, version, obj.namespace, plural, obj.name)
+    else:
+        current = objects.get_cluster_custom_object(group, version, plural, obj.name)
+    body = {**obj.body, "metadata": {**obj.body["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]}}
+    if obj.namespace:
+        objects.replace_namespaced_custom_object(group, version, obj.namespace, plural, obj.name, body, dry_run="All")
+    else:
+        objects.replace_cluster_custom_object(group, version, plural, obj.name, body, dry_run="All")
+
+
+def metric_names(url: str) -> list[str]:
+    return sorted({sample.name for sample in scrape(url)})
+
+
+def event_reasons(api, namespaces: list[str]) -> dict[str, int]:
+    """Event reason -> count, over the namespaces (what cert-manager said about the setup)."""
+    reasons: dict[str, int] = {}
+    for namespace in namespaces:
+        for event in list_objects(api, EVENT, namespace):
+            reason = f"{event['involvedObject'].get('kind')}/{event.get('reason')}"
+            reasons[reason] = reasons.get(reason, 0) + int(event.get("count") or 1)
+    return reasons
+
+
+def run_catalogue(versions: VersionBinaries, report_dir: Path, keyword: str | None, say) -> dict:
+    """`certchaos run` (its own lab) with the version's bin dir; its exit code and report dir."""
+    command = [sys.executable, "-m", "harness.cli", "run", "--report-dir", str(report_dir)]
+    if versions.bin_dir is not None:
+        command += ["--bin-dir", str(versions.bin_dir)]
+    if keyword:
+        command += ["-k", keyword]
+    say(f"catalogue on {versions.version}: {' '.join(command[2:])} (output in {report_dir}.log)")
+    with open(f"{report_dir}.log", "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            returncode = process.wait(timeout=CATALOGUE)
+        except BaseException:
+            # Ctrl-C (or the deadline): the child stops its lab on SIGINT; a minute later it is killed.
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=CHILD_STOP)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            raise
+    return {"version": versions.version, "returncode": returncode, "report_dir": str(report_dir)}

@@ -1,0 +1,126 @@
+"""The upgrade check's report: upgrade-report.json (everything) and upgrade-report.md (for people).
+
+Per phase its verdict and time; what the setup rewrite changed and which credentials it replaced; the
+certificates as kept through the upgrade; A vs B side by side: the catalogue's verdicts and times to
+detect and recover per scenario (read from each run's journals), metric names that appeared or vanished,
+and Event reasons that changed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.report.summary import Row, find_rows
+
+SCHEMA = "certchaos.upgrade-report/v1"
+
+
+def catalogue_rows(report_dir: str | Path) -> dict[str, dict]:
+    """scenario -> {verdict, time_to_detect, time_to_recover} from one `certchaos run` report dir."""
+    rows = {}
+    for path in find_rows(Path(report_dir)):
+        row = Row.of(path)
+        rows[row.scenario] = {"verdict": row.verdict, "time_to_detect": row.time_to_detect,
+                              "time_to_recover": row.time_to_recover}
+    return rows
+
+
+def side_by_side(facts: dict) -> dict:
+    """A vs B: catalogue rows, metric names appeared/vanished, Event reasons that changed."""
+    result: dict = {}
+    runs = facts.get("catalogue") or {}
+    if runs:
+        a, b = (catalogue_rows(runs[side]["report_dir"]) if side in runs else {} for side in ("A", "B"))
+        result["scenarios"] = {name: {"A": a.get(name), "B": b.get(name)} for name in sorted(set(a) | set(b))}
+    if "metrics_a" in facts and "metrics_b" in facts:
+        before, after = set(facts["metrics_a"]), set(facts["metrics_b"])
+        result["metrics"] = {"appeared": sorted(after - before), "vanished": sorted(before - after)}
+    if "events_before" in facts and "events_after" in facts:
+        before, after = facts["events_before"], facts["events_after"]
+        result["events"] = {
+            "new_reasons_on_b": sorted(set(after) - set(before)),
+            # Reasons seen on A but never again on B (the renewal re-ran issuance, so they had the chance).
+            "not_seen_again_on_b": sorted(reason for reason in before if after.get(reason, 0) <= before[reason]),
+        }
+    return result
+
+
+def build(check) -> dict:
+    """The report as JSON-able data, from an UpgradeCheck that ran (fully or up to a failed phase)."""
+    failed = next((phase.name for phase in check.phases.values()
+                   if phase.verdict in ("failed", "error", "interrupted")), None)
+    facts = check.facts
+    return {
+        "schema": SCHEMA,
+        "from": {"version": check.source.version, "source": check.source.source,
+                 "bin_dir": str(check.source.bin_dir) if check.source.bin_dir else None},
+        "to": {"version": check.target.version, "source": check.target.source,
+               "bin_dir": str(check.target.bin_dir) if check.target.bin_dir else None},
+        "setup": str(check.setup_dir),
+        "verdict": "passed" if failed is None and all(
+            p.verdict in ("passed", "skipped") for p in check.phases.values()) else "failed",
+        "failed_phase": failed,
+        "phases": [vars(phase) for phase in check.phases.values()],
+        "rewrites": facts.get("rewrites", []),
+        "credentials_replaced": facts.get("credentials", []),
+        "certificates_before": (facts.get("before") or {}).get("certificates", {}),
+        "components": {"A": facts.get("components_a"), "B": facts.get("components_b")},
+        "side_by_side": side_by_side(facts),
+    }
+
+
+def _seconds(value) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# Upgrade check: cert-manager {report['from']['version']} -> {report['to']['version']}", "",
+             f"Setup: `{report['setup']}`. Verdict: **{report['verdict']}**"
+             + (f" (phase `{report['failed_phase']}` failed)" if report["failed_phase"] else ""), "",
+             "| phase | verdict | time |", "|---|---|---|"]
+    total = 0.0
+    for phase in report["phases"]:
+        total += phase["seconds"] or 0.0
+        lines.append(f"| {phase['name']} | {phase['verdict']} | {_seconds(phase['seconds'])} |")
+    lines.append(f"| **total** | | {_seconds(total)} |")
+    for phase in report["phases"]:
+        if phase["error"]:
+            lines += ["", f"Phase `{phase['name']}` {phase['verdict']}:", "", "```", phase["error"].strip(), "```"]
+    if report["rewrites"]:
+        lines += ["", "## What the setup rewrite changed", ""]
+        lines += [f"- {r['object']} (`{r['file']}`): `{r['field']}`: {r['old']} -> {r['new']}" for r in report["rewrites"]]
+    if report["credentials_replaced"]:
+        lines += ["", "Credentials of the setup the lab did not use (replaced by lab TSIG keys or dropped):", ""]
+        lines += [f"- {c['object']} `{c['field']}`: {c['what']}" for c in report["credentials_replaced"]]
+    if report["certificates_before"]:
+        lines += ["", "## Certificates through the upgrade", "", "| certificate | revision | serial | key (sha256) |",
+                  "|---|---|---|---|"]
+        for ref, facts in report["certificates_before"].items():
+            lines.append(f"| {ref} | {facts['revision']} | {facts['serial'][:16]}... | {facts['key_sha256'][:16]}... |")
+    side = report["side_by_side"]
+    if side.get("scenarios"):
+        lines += ["", "## Catalogue, A vs B", "",
+                  "| scenario | A | B | detect A | detect B | recover A | recover B |", "|---|---|---|---|---|---|---|"]
+        for name, pair in side["scenarios"].items():
+            a, b = pair["A"] or {}, pair["B"] or {}
+            lines.append(f"| {name} | {a.get('verdict', '-')} | {b.get('verdict', '-')} | "
+                         f"{_seconds(a.get('time_to_detect'))} | {_seconds(b.get('time_to_detect'))} | "
+                         f"{_seconds(a.get('time_to_recover'))} | {_seconds(b.get('time_to_recover'))} |")
+    if side.get("metrics"):
+        lines += ["", "## Controller metrics, A vs B (A after issuing the setup, B after renewing it)", "",
+                  f"- appeared on B: {', '.join(side['metrics']['appeared']) or 'none'}",
+                  f"- vanished on B: {', '.join(side['metrics']['vanished']) or 'none'}"]
+    if side.get("events"):
+        lines += ["", "## Events, A vs B (the setup's namespaces)", "",
+                  f"- reasons new on B: {', '.join(side['events']['new_reasons_on_b']) or 'none'}",
+                  f"- reasons seen on A, not again on B: {', '.join(side['events']['not_seen_again_on_b']) or 'none'}"]
+    return "\n".join(lines) + "\n"
+
+
+def write(report_dir: Path, report: dict) -> Path:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "upgrade-report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    path = report_dir / "upgrade-report.md"
+    path.write_text(markdown(report))
+    return path
