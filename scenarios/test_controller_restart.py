@@ -36,10 +36,12 @@ from harness.observe.conditions.general import all_of, holds_until
 from harness.observe.conditions.lease import lease_taken_over, lease_view
 from harness.stack.certmanager import CONTROLLER_LEASE, LEADER_ELECTION_NAMESPACE
 
-# A SIGKILLed holder never releases the Lease. The new pod first sees it at start (~2 s after the kill),
+# A SIGKILLed holder never releases the Lease. The new pod first sees it at start (local: ~2 s after the
+# kill; kind: the ReplicaSet's new pod is scheduled and started first, its image already on the node),
 # must watch it unrenewed for the lease duration (60 s, cert-manager's default, which the chart keeps),
 # then tries on its retry period (15 s, jittered up to 1.2x more: at most 33 s): 60 + 33 + start, plus
-# a margin for a loaded 2-core machine.
+# a margin for a loaded 2-core machine. (kind under load 45-80: the pod start alone took 78 s; use
+# CERTCHAOS_TIME_SCALE=2 there.)
 LEASE_TAKEOVER = 120
 QUIET_WITHIN = 30  # Ready is scraped within a second, NotReady goes inactive at the next evaluation
 
