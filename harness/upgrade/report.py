@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.report.summary import Row, find_rows
+from harness.report.journal import EntryKind, Journal, JournalError
+from harness.report.summary import JOURNAL, Row, find_rows
 
 SCHEMA = "certchaos.upgrade-report/v1"
 
@@ -22,8 +23,20 @@ def catalogue_rows(report_dir: str | Path) -> dict[str, dict]:
     for path in find_rows(Path(report_dir)):
         row = Row.of(path)
         rows[row.scenario] = {"verdict": row.verdict, "time_to_detect": row.time_to_detect,
-                              "time_to_recover": row.time_to_recover}
+                              "time_to_recover": row.time_to_recover, "event_reasons": event_reasons(path)}
     return rows
+
+
+def event_reasons(path: Path) -> list[str]:
+    """The Event reasons a scenario's journal recorded (empty for a skip record or an unreadable one)."""
+    if path.name != JOURNAL:
+        return []
+    try:
+        entries = Journal.load(path).entries
+    except JournalError:
+        return []
+    return sorted({str(entry.detail.get("reason")) for entry in entries
+                   if entry.kind == EntryKind.K8S_EVENT and entry.detail.get("reason")})
 
 
 def side_by_side(facts: dict) -> dict:
@@ -32,7 +45,11 @@ def side_by_side(facts: dict) -> dict:
     runs = facts.get("catalogue") or {}
     if runs:
         a, b = (catalogue_rows(runs[side]["report_dir"]) if side in runs else {} for side in ("A", "B"))
-        result["scenarios"] = {name: {"A": a.get(name), "B": b.get(name)} for name in sorted(set(a) | set(b))}
+        result["scenarios"] = {}
+        for name in sorted(set(a) | set(b)):
+            reasons_a, reasons_b = (set((side.get(name) or {}).get("event_reasons", [])) for side in (a, b))
+            result["scenarios"][name] = {"A": a.get(name), "B": b.get(name), "events": {
+                "only_on_a": sorted(reasons_a - reasons_b), "only_on_b": sorted(reasons_b - reasons_a)}}
     if "metrics_a" in facts and "metrics_b" in facts:
         before, after = set(facts["metrics_a"]), set(facts["metrics_b"])
         result["metrics"] = {"appeared": sorted(after - before), "vanished": sorted(before - after)}
@@ -101,12 +118,14 @@ def markdown(report: dict) -> str:
     side = report["side_by_side"]
     if side.get("scenarios"):
         lines += ["", "## Catalogue, A vs B", "",
-                  "| scenario | A | B | detect A | detect B | recover A | recover B |", "|---|---|---|---|---|---|---|"]
+                  "| scenario | A | B | detect A | detect B | recover A | recover B | Event reasons only on A / only on B |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, pair in side["scenarios"].items():
             a, b = pair["A"] or {}, pair["B"] or {}
             lines.append(f"| {name} | {a.get('verdict', '-')} | {b.get('verdict', '-')} | "
                          f"{_seconds(a.get('time_to_detect'))} | {_seconds(b.get('time_to_detect'))} | "
-                         f"{_seconds(a.get('time_to_recover'))} | {_seconds(b.get('time_to_recover'))} |")
+                         f"{_seconds(a.get('time_to_recover'))} | {_seconds(b.get('time_to_recover'))} | "
+                         f"{', '.join(pair['events']['only_on_a']) or '-'} / {', '.join(pair['events']['only_on_b']) or '-'} |")
     if side.get("metrics"):
         lines += ["", "## Controller metrics, A vs B (A after issuing the setup, B after renewing it)", "",
                   f"- appeared on B: {', '.join(side['metrics']['appeared']) or 'none'}",

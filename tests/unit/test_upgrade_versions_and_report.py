@@ -93,3 +93,22 @@ def test_metrics_and_event_reasons_side_by_side():
                                "vanished": ["certmanager_http_acme_client_request_count"]}
     assert side["events"]["new_reasons_on_b"] == ["Certificate/Reused"]
     assert side["events"]["not_seen_again_on_b"] == ["Certificate/Requested", "Order/Complete"]
+
+
+def write_journal(directory: Path, status: str, reasons: list[str]) -> None:
+    from harness.report.journal import EntryKind, Journal, ScenarioInfo, Status
+    journal = Journal(directory / "s1" / "journal.json", ScenarioInfo.from_docstring("scenarios/test_x.py::test_y", "X."))
+    for reason in reasons:
+        journal.record(EntryKind.K8S_EVENT, "Certificate ns/web", type="Normal", reason=reason, message="m")
+    journal.finish(Status(status))
+    journal.save()
+
+
+def test_the_catalogue_side_by_side_reads_verdicts_and_event_reasons_from_each_runs_journals(tmp_path):
+    write_journal(tmp_path / "A", "passed", ["Issuing", "Requested", "Generated"])
+    write_journal(tmp_path / "B", "deviated", ["Issuing", "Requested", "Reused"])
+    side = report.side_by_side({"catalogue": {"A": {"report_dir": str(tmp_path / "A")},
+                                              "B": {"report_dir": str(tmp_path / "B")}}})
+    row = side["scenarios"]["scenarios/test_x.py::test_y"]
+    assert (row["A"]["verdict"], row["B"]["verdict"]) == ("passed", "deviated")
+    assert row["events"] == {"only_on_a": ["Generated"], "only_on_b": ["Reused"]}
