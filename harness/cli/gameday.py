@@ -140,7 +140,9 @@ def _gameday(args: argparse.Namespace) -> int:
             scenario.conclude(status, interrupt)
         say("certchaos gameday: interrupted; reverting and cleaning up")
     except Exception as failure:  # noqa: BLE001 - recorded, reported, exit 2
-        status, error, timings = status_for(failure), failure, "failed"
+        # Before the injection nothing the team or the system did is judged: a lab that failed is the harness's.
+        injected = game is not None and game.injected_at is not None
+        status, error, timings = status_for(failure) if injected else Status.HARNESS_ERROR, failure, "failed"
         if journal is not None:
             scenario.conclude(status, failure)
         say(f"certchaos gameday: {type(failure).__name__}: {failure}")

@@ -78,6 +78,19 @@ def test_a_broken_runbook_fails_naming_its_step(lab_json, tmp_path):
     assert entries(data, "fault-reverted")[0]["detail"]["outcome"] == "succeeded"
 
 
+def test_a_runbook_whose_steps_succeed_but_repair_nothing_fails_the_run(lab_json, tmp_path):
+    runbook = tmp_path / "looks-only.md"
+    runbook.write_text("<!-- certchaos: webhook-down -->\n```sh\nkubectl get validatingwebhookconfigurations\n```\n")
+    # Half a minute from the injection: the outage lasts until the game reverts it, so waiting longer shows nothing.
+    result = gameday("--attach", lab_json, "--scenario", "webhook-down", "--report-dir", str(tmp_path / "report"),
+                     "--runbook", str(runbook), "--auto", "--deadline", "0.5")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "the runbook's steps alone did NOT recover the system" in result.stdout
+    data = journal(tmp_path / "report")
+    assert data["status"] == "deviated" and "had not recovered when the game ended (deadline)" in data["error"]["message"]
+    assert [s["detail"]["exit_code"] for s in entries(data, "runbook-step")] == [0]
+
+
 def test_a_runbook_without_a_block_for_the_fault_is_refused_before_anything_starts(tmp_path):
     started = time.monotonic()
     result = gameday("--scenario", "ca-outage", "--report-dir", str(tmp_path / "report"),
