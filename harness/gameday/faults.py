@@ -42,7 +42,8 @@ def _acme_errors(lab: LabClient, workload: Workload) -> Condition:
 
 
 def _challenge_says(text: str) -> Callable[[LabClient, Workload], Condition]:
-    """The renewal's Challenge carries the DNS server's answer to the update (REFUSED, NOTAUTH)."""
+    """The renewal's Challenge carries the DNS server's answer to the update: "Server replied: REFUSED", or for a
+    TSIG failure (NOTAUTH) miekg/dns's "dns: bad authentication" (measured: cert-manager v1.11.5's reason)."""
     return lambda lab, workload: challenge_reason_contains(lab.kube, workload.namespace, workload.acme_certificate,
                                                            text)
 
@@ -57,10 +58,10 @@ CATALOGUE: dict[str, GameFault] = {fault.name: fault for fault in (
         True, lambda lab, workload: TsigPolicyNarrowed(lab.dns, workload.acme.key), _challenge_says("REFUSED")),
     GameFault(
         "dns-credential-revoked",
-        "The DNS provider credential was revoked: every update it signs is refused (NOTAUTH).",
+        "The DNS provider credential was revoked: every update it signs is refused (NOTAUTH, BADKEY).",
         "Re-enable the key at the DNS provider (`certchaos dns keys`, then `certchaos dns key-restore KEY`), "
         "then `cmctl renew` the stalled Certificate if its Challenge is backing off.",
-        True, lambda lab, workload: TsigKeyRevoked(lab.dns, workload.acme.key), _challenge_says("NOTAUTH")),
+        True, lambda lab, workload: TsigKeyRevoked(lab.dns, workload.acme.key), _challenge_says("bad authentication")),
     GameFault(
         "ca-outage",
         "The ACME CA is unreachable from the cluster: renewals stall with connection errors.",
