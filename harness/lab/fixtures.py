@@ -76,7 +76,8 @@ def lab(pytestconfig: pytest.Config) -> Iterator[LabClient]:
                     run_dir=tempfile.mkdtemp(prefix="certchaos-lab-") if keep else None,
                     alert_rules=pytestconfig.getoption("--alert-rules", default=None),
                     alert_rules_mode=pytestconfig.getoption("--alert-rules-mode", default="add"),
-                    provider=pytestconfig.getoption("--provider", default="local")).start()
+                    provider=pytestconfig.getoption("--provider", default="local"),
+                    workers=pytestconfig.getoption("--workers", default=0)).start()
         info = owner.info
     state = run_state(pytestconfig)
     state.provider = info.provider

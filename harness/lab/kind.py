@@ -53,7 +53,13 @@ def chart_values(cluster_dns: str, proxy_name: str) -> dict:
                           # The trigger controller states its backoff only at --v=2 (as on local).
                           "--v=2"],
             "podDnsPolicy": "None", "podDnsConfig": {"nameservers": [cluster_dns]},
-            "webhook": {"extraArgs": [f"--dynamic-serving-dns-names={proxy_name}"]}}
+            "webhook": {"extraArgs": [f"--dynamic-serving-dns-names={proxy_name}"],
+                        # The chart's 1 s probe timeouts restarted the webhook 3 times in 15 min on this 2-core
+                        # machine at load 90-120 (API requests then failed "connection refused", a scenario's
+                        # steady state broke). 5 s x 6 tolerates load; an unreachable webhook is still a fault
+                        # the scenarios inject themselves.
+                        "livenessProbe": {"timeoutSeconds": 5, "failureThreshold": 6},
+                        "readinessProbe": {"timeoutSeconds": 5, "failureThreshold": 6}}}
 
 
 def start_kind_lab(lab, alerting, *, zone: str, nameservers: dict, validity: int,
@@ -83,7 +89,7 @@ def start_kind_lab(lab, alerting, *, zone: str, nameservers: dict, validity: int
         return chart_values(net["cluster-dns"].ip, net["ca"].container)
 
     stack = lab.stack = KindStack(bin_dir=lab.bin_dir, run_dir=lab.run_dir / "stack", values=lab.values,
-                                  provision=provision)
+                                  workers=lab.workers, provision=provision)
     # Registered before it starts, so the anchors (registered by provision, after it) go first and the
     # `kind` network can be removed by whichever stop comes last.
     started(stack, stack.stop)

@@ -125,14 +125,16 @@ class Lab(Service):
 
     def __init__(self, bin_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
                  alert_rules: str | os.PathLike | None = None, alert_rules_mode: str = "add",
-                 provider: str = "local", values: str | os.PathLike | None = None):
+                 provider: str = "local", values: str | os.PathLike | None = None, workers: int = 0):
         """`provider`: "local" (processes on loopback) or "kind" (harness.lab.kind); `values`: the user's
-        Helm values for cert-manager's chart (kind only)."""
+        Helm values for cert-manager's chart, `workers`: worker nodes (kind only)."""
         if provider not in ("local", "kind"):
             raise HarnessError(f"lab provider {provider!r}: use local or kind")
         if values is not None and provider != "kind":
             raise HarnessError("Helm --values are for the kind provider (the local one runs cert-manager's binaries)")
-        self.provider, self.values = provider, values
+        if workers and provider != "kind":
+            raise HarnessError("worker nodes are for the kind provider (the local one has no nodes)")
+        self.provider, self.values, self.workers = provider, values, workers
         self.bin_dir = bin_dir
         self.alert_rules, self.alert_rules_mode = alert_rules, alert_rules_mode
         self._own_run_dir = run_dir is None

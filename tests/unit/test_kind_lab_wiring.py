@@ -78,3 +78,4 @@ def test_chart_values_point_the_controller_at_the_cluster_dns_anchor():
     assert values["extraArgs"] == ["--dns01-recursive-nameservers=172.19.0.7:53", "--v=2"]
     assert values["podDnsPolicy"] == "None" and values["podDnsConfig"] == {"nameservers": ["172.19.0.7"]}
     assert values["webhook"]["extraArgs"] == ["--dynamic-serving-dns-names=c-lab-ca"]
+    assert values["webhook"]["livenessProbe"]["timeoutSeconds"] > 1  # the chart's 1 s fails under load

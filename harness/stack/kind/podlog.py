@@ -10,6 +10,7 @@ was written already) and, each time it attaches to a container, writes that cont
 
 from __future__ import annotations
 
+import socket
 import threading
 from pathlib import Path
 
@@ -64,9 +65,15 @@ class ControllerFollower:
 
     def stop(self) -> None:
         self._stop.set()
-        response = self._response
-        if response is not None:
-            response.close()  # ends a blocked read of the follow stream
+        connection = getattr(self._response, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            # Wakes the thread blocked reading the follow stream. response.close() would deadlock on the
+            # connection's lock that reader holds; a plain socket shutdown takes no lock.
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
         self._thread.join(timeout=10)  # a read blocked in the kernel ends with the close; 10 s guards a hang
 
     def _running_container(self) -> tuple[str, str] | None:
