@@ -8,12 +8,14 @@ pod and what was seen (phase, container state, the last Events): the scenario en
 from __future__ import annotations
 
 import subprocess
+from urllib.parse import urlparse
 
 from kubernetes import client, utils
 from kubernetes.client.rest import ApiException
 
 from harness.errors import HarnessError
 from harness.stack import binaries
+from harness.stack.kind.engine import DockerEngine
 from harness.wait import Seen, WaitTimeout, wait_for
 from harness.workloads.manifests import Workload, deployment, service
 
@@ -22,19 +24,30 @@ LOAD_TIMEOUT = 300.0
 EVENTS_SHOWN = 4  # the last Events of a pod that never became ready: enough to see why
 
 
-def image_present(stack, tag: str) -> bool:
-    return stack.engine.docker("image", "inspect", tag, check=False).returncode == 0
+def cluster_of(api: client.ApiClient, engine: DockerEngine) -> str:
+    """The kind cluster whose API server `api` talks to: the control-plane container publishing its port
+    (kind publishes 127.0.0.1:<port> -> 6443). Works for the stack and for the lab alike."""
+    port = urlparse(api.configuration.host).port
+    listing = engine.docker("ps", "--filter", "label=io.x-k8s.kind.role=control-plane", "--format",
+                            '{{.Label "io.x-k8s.kind.cluster"}} {{.Ports}}').stdout
+    for line in listing.splitlines():
+        name, _, ports = line.partition(" ")
+        if f":{port}->6443/tcp" in ports:
+            return name
+    raise HarnessError(f"no kind cluster publishes the API server port {port} ({api.configuration.host}); "
+                       f"running control planes: {listing.strip() or 'none'}")
 
 
-def load_images(stack, *tags: str, what: str = "image") -> None:
-    """`kind load docker-image` into the stack's cluster; a tag Docker does not have is a clear error."""
-    missing = [tag for tag in tags if not image_present(stack, tag)]
+def load_images(api: client.ApiClient, *tags: str, what: str = "image", bin_dir=None) -> None:
+    """`kind load docker-image` into the cluster of `api`; a tag Docker does not have is a clear error."""
+    engine = DockerEngine()
+    missing = [tag for tag in tags if engine.docker("image", "inspect", tag, check=False).returncode != 0]
     if missing:
         raise HarnessError(f"{what} {', '.join(missing)} is not in Docker. Fix: build ours with "
                            "`certchaos images build`, or `docker load`/`docker pull` your own image first")
-    kind = binaries.resolve("kind", stack.bin_dir).path
-    command = [str(kind), "load", "docker-image", "--name", stack.name, *tags]
-    result = subprocess.run(command, capture_output=True, text=True, env=stack.engine.env(), timeout=LOAD_TIMEOUT)
+    kind = binaries.resolve("kind", bin_dir).path
+    command = [str(kind), "load", "docker-image", "--name", cluster_of(api, engine), *tags]
+    result = subprocess.run(command, capture_output=True, text=True, env=engine.env(), timeout=LOAD_TIMEOUT)
     if result.returncode != 0:
         raise HarnessError(f"`{' '.join(command)}` failed (exit {result.returncode}): {result.stderr.strip()}")
 

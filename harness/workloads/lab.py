@@ -18,11 +18,12 @@ READY = 120.0
 RELOADER_READY = 120.0
 
 
-def prepare_images(stack, reloader_image: str | None) -> str:
-    """Load the workload image and the reloader's into the cluster once; return the reloader image."""
+def prepare_images(api: client.ApiClient, reloader_image: str | None, bin_dir=None) -> str:
+    """Load the workload image and the reloader's into the cluster of `api`; return the reloader image."""
     image = reloader_image or RELOADER_STANDIN_IMAGE
-    deploy.load_images(stack, WORKLOAD_IMAGE, what="workload image")
-    deploy.load_images(stack, image, what="reloader image" if reloader_image else "reloader stand-in image")
+    deploy.load_images(api, WORKLOAD_IMAGE, what="workload image", bin_dir=bin_dir)
+    deploy.load_images(api, image, what="reloader image" if reloader_image else "reloader stand-in image",
+                       bin_dir=bin_dir)
     return image
 
 

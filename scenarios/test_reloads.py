@@ -1,0 +1,247 @@
+"""Secret not updated in the workload: cert-manager renews the Secret, and pods keep serving the old certificate.
+
+Spec: what each pod really serves on the wire (a TLS handshake with every pod, through the API server's
+port-forward) against the Secret's serial, with the kubelet of a kind node projecting the Secret. As the
+Kubernetes documentation says: a mounted Secret volume is updated after the kubelet's sync (its
+syncFrequency, 10 s in this stack, plus jitter), so a server that reloads on change serves the renewal;
+a server that loaded its certificate once keeps the old one although the file changed; a subPath mount
+never changes, even after the kubelet synced the pod (a plain volume of the same Secret, the witness, shows
+the sync); an environment variable from the Secret never changes without a restart. With Reloader's
+annotations (auto, or the Secret named) the Deployment is rolled (env var STAKATER_<SECRET>_SECRET = SHA1
+of the Secret's data) and every pod serves the renewal; a reloader that is down during the renewal leaves
+the pods stale, and once back it does not catch up (Reloader ignores Secrets it sees appear at start:
+--reload-on-create is off by default); a renewal during an unrelated rollout leaves no pod on the old
+certificate. The reloader is the user's Reloader image (--reloader-image) or certchaos's reloader stand-in,
+named as such in the journal. Evidence: per-pod served serials and "stale since" on the timeline, the
+projected file's serial in each pod, the Deployment's rollout status and Events; figures (kubelet
+propagation delay, Reloader delay) as notes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.chaos.actions import trigger_renewal
+from harness.chaos.reload_faults import ReloaderDown
+from harness.lab.certificates import certificate, create_certificate
+from harness.observe.conditions.certificates import certificate_done_issuing, secret_serial_changed
+from harness.observe.conditions.general import all_of, holds_throughout, holds_until
+from harness.observe.served import every_pod_file, every_pod_serves
+from harness.stack.kind.provider import KUBELET_SYNC_FREQUENCY
+from harness.workloads import deploy, reloader
+from harness.workloads.lab import ReloadBench, prepare_images
+from harness.workloads.manifests import MOUNT, WITNESS, Workload
+
+pytestmark = pytest.mark.requires(node=True)
+
+REPLICAS = 2
+ISSUED = 30  # a CA issuer signs in well under a second; the margin covers a loaded machine
+SERVES = 60  # ready pods serve what they loaded: the first handshakes through port-forward, under load
+# The kubelet resyncs a pod every syncFrequency (10 s here) plus up to half of it of jitter, then swaps the
+# volume's ..data; measured 3-16 s on this loaded machine. 60 s is about four syncs.
+KUBELET_SYNC = 60
+RELOAD = 15  # our server polls the files every second; the margin covers port-forward handshakes under load
+# "Stays stale" windows, once the kubelet has certainly synced: two more full kubelet resyncs with jitter.
+STALE_WINDOW = 30
+# Reloader delay: the reloader's watch sees the update in ~1 s, then a rolling update of 2 replicas, each new
+# pod ready in 5-20 s here (probe every 2 s) and the old one gone after a 1 s grace: ~40 s under load; 120 s.
+ROLLOUT = 120
+
+
+@pytest.fixture(scope="session")
+def reloader_image(kube, pytestconfig) -> str:
+    """The reloader image for this session (--reloader-image, else the stand-in), loaded into the cluster
+    together with the workload image. A missing image is a clear error."""
+    return prepare_images(kube, pytestconfig.getoption("--reloader-image", default=None),
+                          pytestconfig.getoption("--bin-dir", default=None))
+
+
+@pytest.fixture
+def bench(scenario, kube, namespace, reloader_image):
+    """The scenario's workloads and observers; undo: stops the observers (the namespace takes the rest)."""
+    made = ReloadBench(scenario, kube, namespace, reloader_image)
+    yield made
+    made.close()
+
+
+def issue(scenario, kube, namespace, issuer, name="web") -> str:
+    create_certificate(kube, namespace, certificate(name, issuer, [f"{name}.{namespace}.svc"]))
+    scenario.steady_state(certificate_done_issuing(kube, namespace, name), subject=f"Certificate {namespace}/{name}",
+                          expected="issued", within=ISSUED)
+    return name
+
+
+def renew(scenario, bench, kube, namespace, name) -> tuple[str, str, float]:
+    """Renew the certificate; (old serial, new serial, journal offset when the Secret changed)."""
+    old = bench.secret_serial(name)
+    trigger_renewal(kube, namespace, name)
+    scenario.expect(secret_serial_changed(kube, namespace, name, old), subject=f"Secret {namespace}/{name}",
+                    expected="to hold the renewed certificate", within=ISSUED)
+    renewed_at = scenario.journal.now()
+    new = bench.secret_serial(name)
+    scenario.note("renewal landed in the Secret", old_serial=old, new_serial=new, at=renewed_at)
+    return old, new, renewed_at
+
+
+def serve_steadily(scenario, bench, kube, target) -> None:
+    scenario.steady_state(every_pod_serves(bench.handshaker, kube, target, REPLICAS),
+                          subject=f"pods of {target.namespace}/{target.name}",
+                          expected="each serves the Secret's certificate", within=SERVES)
+
+
+def figure(scenario, name: str, seconds: float, **detail) -> None:
+    """A measured figure on the journal (benchmarks/reloads.py collects them across runs)."""
+    scenario.note(f"figure: {name}", seconds=round(seconds, 1), **detail)
+
+
+def assert_stays_stale(scenario, bench, kube, target, old, new, witness: str) -> None:
+    """Every pod keeps serving `old` until the kubelet has projected `new` into `witness` in every pod, and
+    for STALE_WINDOW after: stale, with the observer's "stale since" as evidence."""
+    pods = f"pods of {target.namespace}/{target.name}"
+    scenario.expect(holds_until(every_pod_serves(bench.handshaker, kube, target, REPLICAS, old),
+                                every_pod_file(bench.handshaker, kube, target, witness, new, REPLICAS)),
+                    subject=pods, expected=f"to serve the old certificate while the kubelet projects the renewal "
+                                           f"into {witness}", within=KUBELET_SYNC)
+    scenario.expect(holds_throughout(every_pod_serves(bench.handshaker, kube, target, REPLICAS, old), STALE_WINDOW),
+                    subject=pods, expected="to keep serving the old certificate (stale)", within=STALE_WINDOW + RELOAD)
+    since = bench.stale_since(target.name)
+    scenario.note("stale pods", stale_since=since, secret_serial=new, served_serial=old)
+    assert len(since) >= REPLICAS, f"the observer saw no 'stale since' for the pods of {target.name}: {since}"
+
+
+def test_a_mounted_volume_and_a_reloading_server_serve_the_renewal_after_the_kubelet_sync(
+        scenario, kube, namespace, ca_issuer, bench):
+    secret = issue(scenario, kube, namespace, ca_issuer)
+    target = bench.deploy(Workload("web", secret, consumer="volume", mode="reload", replicas=REPLICAS))
+    serve_steadily(scenario, bench, kube, target)
+    old, new, renewed_at = renew(scenario, bench, kube, namespace, secret)
+    scenario.expect(every_pod_file(bench.handshaker, kube, target, f"{MOUNT}/tls.crt", new, REPLICAS),
+                    subject=f"{MOUNT}/tls.crt in the pods of {namespace}/web",
+                    expected="the renewed certificate, projected by the kubelet", within=KUBELET_SYNC)
+    figure(scenario, "kubelet propagation delay", scenario.journal.now() - renewed_at,
+           sync_frequency=KUBELET_SYNC_FREQUENCY)
+    scenario.expect(every_pod_serves(bench.handshaker, kube, target, REPLICAS, new), subject=f"pods of {namespace}/web",
+                    expected="each serves the renewed certificate", within=RELOAD)
+    first = bench.first_served("web", new)
+    figure(scenario, "renewal to every pod serving it (volume, reload on change)", max(first.values()) - renewed_at,
+           per_pod={pod: round(at - renewed_at, 1) for pod, at in first.items()})
+
+
+def test_a_server_that_loads_once_keeps_the_old_certificate_although_the_file_changed(
+        scenario, kube, namespace, ca_issuer, bench):
+    secret = issue(scenario, kube, namespace, ca_issuer)
+    target = bench.deploy(Workload("web", secret, consumer="volume", mode="once", replicas=REPLICAS))
+    serve_steadily(scenario, bench, kube, target)
+    old, new, _ = renew(scenario, bench, kube, namespace, secret)
+    assert_stays_stale(scenario, bench, kube, target, old, new, f"{MOUNT}/tls.crt")
+
+
+def test_a_subpath_mount_never_changes_so_a_reloading_server_stays_stale(scenario, kube, namespace, ca_issuer, bench):
+    secret = issue(scenario, kube, namespace, ca_issuer)
+    target = bench.deploy(Workload("web", secret, consumer="subpath", mode="reload", replicas=REPLICAS))
+    serve_steadily(scenario, bench, kube, target)
+    old, new, _ = renew(scenario, bench, kube, namespace, secret)
+    assert_stays_stale(scenario, bench, kube, target, old, new, f"{WITNESS}/tls.crt")
+    scenario.expect(every_pod_file(bench.handshaker, kube, target, f"{MOUNT}/tls.crt", old, REPLICAS),
+                    subject=f"the subPath file {MOUNT}/tls.crt in the pods", expected="still the old certificate",
+                    within=RELOAD)
+
+
+def test_an_environment_variable_never_changes_without_a_restart(scenario, kube, namespace, ca_issuer, bench):
+    secret = issue(scenario, kube, namespace, ca_issuer)
+    target = bench.deploy(Workload("web", secret, consumer="env", mode="once", replicas=REPLICAS))
+    serve_steadily(scenario, bench, kube, target)
+    old, new, _ = renew(scenario, bench, kube, namespace, secret)
+    assert_stays_stale(scenario, bench, kube, target, old, new, f"{WITNESS}/tls.crt")
+    deploy.restart(kube, namespace, "web", "the operator restarts it")
+    scenario.expect(every_pod_serves(bench.handshaker, kube, target, REPLICAS, new), subject=f"pods of {namespace}/web",
+                    expected="to serve the renewal once restarted", within=ROLLOUT)
+
+
+def assert_rolled_by_reloader(scenario, bench, kube, namespace, target, new, renewed_at) -> None:
+    scenario.expect(every_pod_serves(bench.handshaker, kube, target, REPLICAS, new), subject=f"pods of {namespace}/web",
+                    expected=f"to be replaced by {bench.reloader.description}'s rollout and serve the renewal",
+                    within=ROLLOUT)
+    first = bench.first_served("web", new)
+    figure(scenario, "Reloader delay", max(first.values()) - renewed_at, reloader=bench.reloader.description,
+           per_pod={pod: round(at - renewed_at, 1) for pod, at in first.items()})
+    secret = kube_secret(kube, namespace, target.secret)
+    env = {e.name: e.value for e in deployment_env(kube, namespace, target.name)}
+    name, value = reloader.env_var_name(target.secret), reloader.data_hash(secret.data)
+    assert env.get(name) == value, (f"the rollout should set {name}={value} (SHA1 of the Secret's data) in the "
+                                    f"pod template, as Reloader's env-vars strategy does; the template has {env}")
+
+
+def kube_secret(kube, namespace, name):
+    from kubernetes import client
+    return client.CoreV1Api(kube).read_namespaced_secret(name, namespace)
+
+
+def deployment_env(kube, namespace, name):
+    from kubernetes import client
+    d = client.AppsV1Api(kube).read_namespaced_deployment(name, namespace)
+    return d.spec.template.spec.containers[0].env or []
+
+
+@pytest.mark.parametrize("annotation", ["auto", "named"])
+def test_reloader_rolls_the_workload_and_every_pod_serves_the_renewal(
+        scenario, kube, namespace, ca_issuer, bench, annotation):
+    secret = issue(scenario, kube, namespace, ca_issuer)
+    bench.install_reloader()
+    target = bench.deploy(Workload("web", secret, consumer="volume", mode="once", replicas=REPLICAS,
+                                   reloader=annotation))
+    other = issue(scenario, kube, namespace, ca_issuer, name="other")
+    bystander = bench.deploy(Workload("bystander", other, consumer="volume", mode="once", replicas=REPLICAS))
+    serve_steadily(scenario, bench, kube, target)
+    generation = client_generation(kube, namespace, "bystander")
+    _, new, renewed_at = renew(scenario, bench, kube, namespace, secret)
+    assert_rolled_by_reloader(scenario, bench, kube, namespace, target, new, renewed_at)
+    assert client_generation(kube, namespace, "bystander") == generation, (
+        "a Deployment without Reloader's annotations must not be rolled by a Secret change")
+    assert bystander
+
+
+def client_generation(kube, namespace, name) -> int:
+    from kubernetes import client
+    return client.AppsV1Api(kube).read_namespaced_deployment(name, namespace).metadata.generation
+
+
+def test_reloader_down_during_a_renewal_leaves_the_pods_stale_and_does_not_catch_up(
+        scenario, kube, namespace, ca_issuer, bench):
+    secret = issue(scenario, kube, namespace, ca_issuer)
+    bench.install_reloader()
+    target = bench.deploy(Workload("web", secret, consumer="volume", mode="once", replicas=REPLICAS, reloader="auto"))
+    serve_steadily(scenario, bench, kube, target)
+    with scenario.fault(ReloaderDown(kube, namespace, bench.reloader.description)):
+        old, new, _ = renew(scenario, bench, kube, namespace, secret)
+        assert_stays_stale(scenario, bench, kube, target, old, new, f"{MOUNT}/tls.crt")
+    pods = f"pods of {namespace}/web"
+    scenario.expect(holds_throughout(all_of(every_pod_serves(bench.handshaker, kube, target, REPLICAS, old),
+                                            lambda: deploy.rolled_out(kube, namespace, reloader.NAME)), STALE_WINDOW),
+                    subject=pods, expected="to stay stale after the reloader is back (it does not catch up)",
+                    within=ROLLOUT + STALE_WINDOW)
+    _, newer, renewed_at = renew(scenario, bench, kube, namespace, secret)
+    assert_rolled_by_reloader(scenario, bench, kube, namespace, target, newer, renewed_at)
+
+
+def test_a_renewal_during_an_unrelated_rollout_leaves_no_pod_on_the_old_certificate(
+        scenario, kube, namespace, ca_issuer, bench):
+    secret = issue(scenario, kube, namespace, ca_issuer)
+    bench.install_reloader()
+    target = bench.deploy(Workload("web", secret, consumer="volume", mode="once", replicas=REPLICAS, reloader="auto"))
+    serve_steadily(scenario, bench, kube, target)
+    deploy.restart(kube, namespace, "web", "a new release")
+    scenario.expect(lambda: _mid_rollout(kube, namespace, "web"), subject=f"Deployment {namespace}/web",
+                    expected="to be rolling out", within=ROLLOUT)
+    _, new, renewed_at = renew(scenario, bench, kube, namespace, secret)
+    assert_rolled_by_reloader(scenario, bench, kube, namespace, target, new, renewed_at)
+    scenario.expect(lambda: deploy.rolled_out(kube, namespace, "web"), subject=f"Deployment {namespace}/web",
+                    expected="rolled out", within=ROLLOUT)
+    scenario.expect(every_pod_serves(bench.handshaker, kube, target, REPLICAS, new), subject=f"pods of {namespace}/web",
+                    expected="every pod, after both rollouts, serves the renewal", within=RELOAD)
+
+
+def _mid_rollout(kube, namespace, name):
+    seen = deploy.rolled_out(kube, namespace, name)
+    from harness.wait import Seen
+    return Seen(not seen.ok, seen.state)
