@@ -95,10 +95,11 @@ def test_the_install_names_the_stand_in_as_a_stand_in():
 
 def test_the_kubelet_sync_frequency_is_a_kubelet_configuration_patch():
     config = yaml.safe_load(yaml.safe_dump(cluster_config("c", 40123, kubelet_sync_frequency=KUBELET_SYNC_FREQUENCY)))
-    [patch] = [yaml.safe_load(p) for p in config["kubeadmConfigPatches"]]
-    assert patch == {"kind": "KubeletConfiguration", "apiVersion": "kubelet.config.k8s.io/v1beta1",
-                     "syncFrequency": KUBELET_SYNC_FREQUENCY}
-    assert "kubeadmConfigPatches" not in cluster_config("c", 40123, kubelet_sync_frequency=None)
+    kubelet = lambda c: [p for p in map(yaml.safe_load, c.get("kubeadmConfigPatches", []))  # noqa: E731
+                         if p["kind"] == "KubeletConfiguration"]
+    assert kubelet(config) == [{"kind": "KubeletConfiguration", "apiVersion": "kubelet.config.k8s.io/v1beta1",
+                                "syncFrequency": KUBELET_SYNC_FREQUENCY}]
+    assert kubelet(cluster_config("c", 40123, kubelet_sync_frequency=None)) == []
 
 
 def test_reloader_down_has_a_valid_python_repr_without_the_client():
