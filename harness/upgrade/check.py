@@ -161,8 +161,8 @@ class UpgradeCheck:
 
     def _start(self, lab: Lab) -> dict:
         lab.start()
-        self.facts["components_a"] = lab.stack.versions()
-        return {"cert-manager": lab.stack.versions()["cert-manager-controller"]}
+        components = self.facts["components_a"] = stamped(lab.stack.versions(), self.source)
+        return {"cert-manager": components["cert-manager-controller"]}
 
     def _apply(self, lab: Lab, objects, holder: list) -> dict:
         info = lab.info
@@ -217,8 +217,8 @@ class UpgradeCheck:
         steps = []
         lab.stack.upgrade_cert_manager(self.target.bin_dir, supervised=True,
                                        on_step=lambda step: (steps.append(step), self.say(f"upgrade: {step}")))
-        self.facts["components_b"] = lab.stack.versions()
-        return {"steps": steps, "cert-manager": lab.stack.versions()["cert-manager-controller"]}
+        components = self.facts["components_b"] = stamped(lab.stack.versions(), self.target)
+        return {"steps": steps, "cert-manager": components["cert-manager-controller"]}
 
     def _kept(self, lab: Lab, api, namespaces: list[str]) -> dict:
         stack = lab.stack
@@ -276,6 +276,17 @@ class UpgradeCheck:
 
 APPLY_ORDER = {"Namespace": 0, "Secret": 1, "ClusterIssuer": 2, "Issuer": 3, "Certificate": 4, "Ingress": 5}
 _PLURALS = {"Issuer": "issuers", "ClusterIssuer": "clusterissuers", "Certificate": "certificates"}
+
+
+def stamped(components: dict, side: VersionBinaries) -> dict:
+    """Components as the stack reports them; a pinned build whose binary cannot say its version (v1.10's
+    controller, webhook and cainjector have no --version) gets the version it was built as, marked so."""
+    result = {}
+    for name, facts in components.items():
+        if name.startswith("cert-manager-") and facts["version"] == "unknown" and side.source == "pinned":
+            facts = {**facts, "version": side.version, "version_from": "versions.toml pin (no --version)"}
+        result[name] = facts
+    return result
 
 
 def _message(error: client.ApiException) -> str:
