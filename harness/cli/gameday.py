@@ -51,8 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                            "instead of starting one")
     game.add_argument("--reveal", action="store_true", help="say which fault was injected when it is")
     game.add_argument("--report-dir", help="where the report goes (default: reports/gameday-<UTC timestamp>/)")
-    game.add_argument("--runbook", metavar="FILE.md", help="a Markdown runbook (sections tagged <!-- certchaos: NAME -->)")
-    game.add_argument("--auto", action="store_true", help="run the runbook's shell steps for the fault instead of a team")
+    game.add_argument("--runbook", metavar="FILE.md",
+                      help="a Markdown runbook (sections tagged <!-- certchaos: NAME -->)")
+    game.add_argument("--auto", action="store_true",
+                      help="run the runbook's shell steps for the fault instead of a team")
     game.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE_MIN, metavar="MIN",
                       help=f"minutes from the injection to recover (default {DEFAULT_DEADLINE_MIN:g})")
     game.add_argument("--step-timeout", type=float, default=STEP_TIMEOUT, metavar="SECONDS",
@@ -191,7 +193,8 @@ def _seconds(value) -> str:
 
 
 def _report(game: GameDay | None, journal: Journal, report_dir: Path, took: float, timings: str) -> str:
-    lines = [f"certchaos gameday: {journal.status}", f"  fault: {game.fault.name}: {game.fault.summary}" if game else "",
+    lines = [f"certchaos gameday: {journal.status}",
+             f"  fault: {game.fault.name}: {game.fault.summary}" if game else "",
              f"  repair: {game.fault.repair}" if game else ""]
     if game is not None:
         outcome = game.outcome

@@ -53,7 +53,8 @@ def create_workload(lab: LabClient) -> Workload:
     url = f"https://{lab.info.proxy_name or webhook.listen[0]}:{webhook.listen[1]}"
     certmanager.apply_webhook_configurations(lab.kube, certmanager.webhook_configurations(
         url, lab.info.webhook_ca_bundle.encode(), only_namespace=namespace))
-    client.CoreV1Api(lab.kube).patch_namespace(namespace, {"metadata": {"labels": {certmanager.ISOLATION_LABEL: "isolated"}}})
+    labels = {certmanager.ISOLATION_LABEL: "isolated"}  # the cluster-wide registration skips this namespace
+    client.CoreV1Api(lab.kube).patch_namespace(namespace, {"metadata": {"labels": labels}})
     acme = make_acme_issuer(lab, namespace)
     ca_ref = make_ca_issuer(lab.kube, namespace)
     workload = Workload(namespace, acme, ca_ref, webhook)

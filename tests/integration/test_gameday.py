@@ -87,7 +87,8 @@ def test_a_runbook_whose_steps_succeed_but_repair_nothing_fails_the_run(lab_json
     assert result.returncode == 1, result.stdout + result.stderr
     assert "the runbook's steps alone did NOT recover the system" in result.stdout
     data = journal(tmp_path / "report")
-    assert data["status"] == "deviated" and "had not recovered when the game ended (deadline)" in data["error"]["message"]
+    assert data["status"] == "deviated"
+    assert "had not recovered when the game ended (deadline)" in data["error"]["message"]
     assert [s["detail"]["exit_code"] for s in entries(data, "runbook-step")] == [0]
 
 

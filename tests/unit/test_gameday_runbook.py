@@ -62,7 +62,8 @@ def test_a_fault_without_steps_is_refused_naming_fault_runbook_and_what_it_cover
     with pytest.raises(RunbookError, match=r"book.md has no shell step for the failure 'ca-outage' \(its section "
                                            r"has no ```sh or ```bash block; it has steps for: webhook-down\)"):
         steps_for(runbook, "ca-outage", "book.md")
-    with pytest.raises(RunbookError, match=r"'dns-permission-drift' \(no section is tagged with it.*nothing was injected"):
+    with pytest.raises(RunbookError,
+                       match=r"'dns-permission-drift' \(no section is tagged with it.*nothing was injected"):
         steps_for(runbook, "dns-permission-drift", "book.md")
 
 

@@ -151,7 +151,8 @@ def test_the_seeded_choice_is_reproducible_and_a_wrong_name_is_one_clear_error()
 
 def test_the_plain_board_prints_a_line_only_when_something_shown_changed(capsys):
     board = PlainBoard()
-    snapshot = {"elapsed": 1.0, "deadline": 900.0, "marks": [], "health": {"webhook": "admits"}, "recovered_after": None}
+    snapshot = {"elapsed": 1.0, "deadline": 900.0, "marks": [], "health": {"webhook": "admits"},
+                "recovered_after": None}
     board.show(snapshot)
     board.show({**snapshot, "elapsed": 2.0})
     board.show({**snapshot, "marks": ["ack +2s"]})
