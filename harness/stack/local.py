@@ -419,6 +419,12 @@ class LocalStack(Service):
             "--leader-elect=true", f"--leader-election-namespace={certmanager.LEADER_ELECTION_NAMESPACE}",
         ], log_contains(log, "Starting workers", since=offset))
         on_step("cert-manager-controller")
+        self.replace_controller(supervised)
+
+    def replace_controller(self, supervised: bool) -> None:
+        """A new controller pod from controller_argv() (and the current environment): `supervised`, the old
+        one is stopped (SIGTERM: it releases its Lease) and the ControllerSupervisor starts the new one, as
+        a rollout replaces a pod; else it is restarted here."""
         if not supervised:
             self.restart_controller()
             return

@@ -56,6 +56,7 @@ LEASE = 120.0
 KEPT_WINDOW = 30.0
 CATALOGUE = 60 * 60.0  # the whole catalogue takes ~10 min on this machine; an hour means it hung
 CHILD_STOP = 60.0  # a lab stops in ~5-15 s; a minute before it is killed
+SYSTEM_ROOTS = "/etc/ssl/certs/ca-certificates.crt"  # Debian's bundle, what Go reads when SSL_CERT_FILE is unset
 SETUP_KINDS = ("Issuer", "ClusterIssuer", "Certificate")  # what cert-manager's webhook admits
 
 
@@ -123,6 +124,8 @@ class UpgradeCheck:
 
     def run(self, schemas: setup.Schemas, objects: list[setup.SetupObject]) -> bool:
         """All phases; True when every one passed. The lab is always stopped."""
+        self.schemas = schemas
+        self._environ_before = os.environ.get("SSL_CERT_FILE")
         self.report_dir.mkdir(parents=True, exist_ok=True)
         self._phase("validate", lambda: self._validate(schemas, objects))
         lab = Lab(bin_dir=self.source.bin_dir, run_dir=self.report_dir / "lab")
@@ -144,6 +147,10 @@ class UpgradeCheck:
         finally:
             self.say("stopping the lab")
             lab.stop()
+            if self._environ_before is not None:
+                os.environ["SSL_CERT_FILE"] = self._environ_before
+            else:
+                os.environ.pop("SSL_CERT_FILE", None)
         if self.catalogue:
             self._phase("catalogue", self._catalogue)
         return all(phase.verdict in ("passed", "skipped") for phase in self.phases.values())
@@ -172,8 +179,11 @@ class UpgradeCheck:
             # way the lab's issuers do.
             proxy = labclient.proxy_to("acme-upgrade", info.pebble_listen)
             host, port = info.dns_authoritative
-            target = LabTarget(acme_server=f"https://{proxy.listen[0]}:{proxy.listen[1]}/dir",
-                               ca_bundle=base64.b64encode(Path(info.pebble_ca_bundle_path).read_bytes()).decode(),
+            ca_bundle = base64.b64encode(Path(info.pebble_ca_bundle_path).read_bytes()).decode()
+            if not acme_ca_bundle_field(self.schemas):
+                ca_bundle = None
+                self._trust_pebble(lab)
+            target = LabTarget(acme_server=f"https://{proxy.listen[0]}:{proxy.listen[1]}/dir", ca_bundle=ca_bundle,
                                nameserver=f"{host}:{port}",
                                tsig_secret=base64.b64encode(secrets.token_bytes(32)).decode())
             rewritten = rewrite(objects, target)
@@ -204,6 +214,22 @@ class UpgradeCheck:
         self.facts["credentials"] = [vars(credential) for credential in rewritten.credentials]
         return {"objects": len(rewritten.objects), "rewrites": len(rewritten.rewrites),
                 "zones": rewritten.zones, "tsig_keys": [key.name for key in rewritten.keys]}
+
+    def _trust_pebble(self, lab: Lab) -> None:
+        """For a version whose ACME issuer has no caBundle (v1.10): Pebble's CA joins the system roots in
+        the controller's SSL_CERT_FILE, as a user adds a private ACME CA to the image's trust store, and
+        the controller is replaced to read it (no Certificate exists yet). B's controller inherits it."""
+        trust = self.report_dir / "controller-trust.pem"
+        system = Path(SYSTEM_ROOTS)
+        trust.write_bytes((system.read_bytes() if system.is_file() else b"")
+                          + Path(lab.info.pebble_ca_bundle_path).read_bytes())
+        self._environ_before = os.environ.get("SSL_CERT_FILE")
+        os.environ["SSL_CERT_FILE"] = str(trust)
+        lab.stack.replace_controller(supervised=True)
+        note = (f"cert-manager {self.source.version} has no spec.acme.caBundle: Pebble's CA was added to the "
+                f"controller's trust roots instead (SSL_CERT_FILE={trust})")
+        self.facts.setdefault("notes", []).append(note)
+        self.say(note)
 
     def _ready(self, lab: Lab, api, namespaces: list[str]) -> dict:
         wait_for(certificates.all_ready(api, namespaces), subject=f"the setup's Certificates in {', '.join(namespaces)}",
@@ -276,6 +302,16 @@ class UpgradeCheck:
 
 APPLY_ORDER = {"Namespace": 0, "Secret": 1, "ClusterIssuer": 2, "Issuer": 3, "Certificate": 4, "Ingress": 5}
 _PLURALS = {"Issuer": "issuers", "ClusterIssuer": "clusterissuers", "Certificate": "certificates"}
+
+
+def acme_ca_bundle_field(schemas: setup.Schemas) -> bool:
+    """Whether this version's ACME issuers have spec.acme.caBundle (added in v1.11)."""
+    for kind in ("Issuer", "ClusterIssuer"):
+        schema = schemas.by_kind.get(("cert-manager.io/v1", kind), {})
+        acme = schema.get("properties", {}).get("spec", {}).get("properties", {}).get("acme", {})
+        if "caBundle" not in acme.get("properties", {}):
+            return False
+    return True
 
 
 def stamped(components: dict, side: VersionBinaries) -> dict:

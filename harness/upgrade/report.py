@@ -79,6 +79,7 @@ def build(check) -> dict:
             p.verdict in ("passed", "skipped") for p in check.phases.values()) else "failed",
         "failed_phase": failed,
         "phases": [vars(phase) for phase in check.phases.values()],
+        "notes": facts.get("notes", []),
         "rewrites": facts.get("rewrites", []),
         "credentials_replaced": facts.get("credentials", []),
         "certificates_before": (facts.get("before") or {}).get("certificates", {}),
@@ -104,6 +105,8 @@ def markdown(report: dict) -> str:
     for phase in report["phases"]:
         if phase["error"]:
             lines += ["", f"Phase `{phase['name']}` {phase['verdict']}:", "", "```", phase["error"].strip(), "```"]
+    if report["notes"]:
+        lines += [""] + [f"Note: {note}" for note in report["notes"]]
     if report["rewrites"]:
         lines += ["", "## What the setup rewrite changed", ""]
         lines += [f"- {r['object']} (`{r['file']}`): `{r['field']}`: {r['old']} -> {r['new']}" for r in report["rewrites"]]

@@ -35,7 +35,7 @@ class LabTarget:
     authoritative nameserver (host:port) and the TSIG secret (base64) its keys share."""
 
     acme_server: str
-    ca_bundle: str
+    ca_bundle: str | None  # None: the version has no acme.caBundle (v1.10); the lab trusts Pebble otherwise
     nameserver: str
     tsig_secret: str
     http01: bool = False  # the provider can run HTTP-01 solver pods (kind); local cannot
@@ -168,7 +168,7 @@ def _rewrite_issuer(obj: SetupObject, target: LabTarget, dns_names: list[str], r
     if acme.get("server") != target.acme_server:
         change("spec.acme.server", acme.get("server", "(none)"), target.acme_server)
         acme["server"] = target.acme_server
-    if acme.get("caBundle") != target.ca_bundle:
+    if target.ca_bundle is not None and acme.get("caBundle") != target.ca_bundle:
         change("spec.acme.caBundle", _bundle(acme.get("caBundle")), f"{_bundle(target.ca_bundle)} (the lab's Pebble CA)")
         acme["caBundle"] = target.ca_bundle
     if "externalAccountBinding" in acme:

@@ -181,3 +181,10 @@ def test_every_change_is_listed_and_every_provider_credential_reported(objects):
             continue  # the user's selector decides which zones the solver serves
         for name in cert.body["spec"]["dnsNames"]:
             assert zone_of(name) in key.zones
+
+
+def test_a_version_without_acme_ca_bundle_gets_no_ca_bundle_field():
+    from dataclasses import replace
+    result = rewrite([issuer(), certificate("www", ["www.example.com"])], replace(TARGET, ca_bundle=None))
+    assert "caBundle" not in result.objects[0].body["spec"]["acme"]
+    assert "spec.acme.caBundle" not in {r.field for r in result.rewrites}
