@@ -91,6 +91,17 @@ def serve_steadily(scenario, bench, kube, target) -> None:
                           expected="each serves the Secret's certificate", within=SERVES)
 
 
+def serving(scenario, bench, kube, namespace, issuer, **workload):
+    """A certificate "web", a Deployment "web" consuming it as `workload` says, every pod serving it; the
+    reloader first when the workload is annotated for it. Returns (Secret name, observed target)."""
+    secret = issue(scenario, kube, namespace, issuer)
+    if workload.get("reloader"):
+        bench.install_reloader()
+    target = bench.deploy(Workload("web", secret, replicas=REPLICAS, **workload))
+    serve_steadily(scenario, bench, kube, target)
+    return secret, target
+
+
 def figure(scenario, name: str, seconds: float, **detail) -> None:
     """A measured figure on the journal (benchmarks/reloads.py collects them across runs)."""
     scenario.note(f"figure: {name}", seconds=round(seconds, 1), **detail)
@@ -113,9 +124,7 @@ def assert_stays_stale(scenario, bench, kube, target, old, new, witness: str) ->
 
 def test_a_mounted_volume_and_a_reloading_server_serve_the_renewal_after_the_kubelet_sync(
         scenario, kube, namespace, ca_issuer, bench):
-    secret = issue(scenario, kube, namespace, ca_issuer)
-    target = bench.deploy(Workload("web", secret, consumer="volume", mode="reload", replicas=REPLICAS))
-    serve_steadily(scenario, bench, kube, target)
+    secret, target = serving(scenario, bench, kube, namespace, ca_issuer, consumer="volume", mode="reload")
     old, new, renewed_at = renew(scenario, bench, kube, namespace, secret)
     scenario.expect(every_pod_file(bench.handshaker, kube, target, f"{MOUNT}/tls.crt", new, REPLICAS),
                     subject=f"{MOUNT}/tls.crt in the pods of {namespace}/web",
@@ -131,17 +140,13 @@ def test_a_mounted_volume_and_a_reloading_server_serve_the_renewal_after_the_kub
 
 def test_a_server_that_loads_once_keeps_the_old_certificate_although_the_file_changed(
         scenario, kube, namespace, ca_issuer, bench):
-    secret = issue(scenario, kube, namespace, ca_issuer)
-    target = bench.deploy(Workload("web", secret, consumer="volume", mode="once", replicas=REPLICAS))
-    serve_steadily(scenario, bench, kube, target)
+    secret, target = serving(scenario, bench, kube, namespace, ca_issuer, consumer="volume", mode="once")
     old, new, _ = renew(scenario, bench, kube, namespace, secret)
     assert_stays_stale(scenario, bench, kube, target, old, new, f"{MOUNT}/tls.crt")
 
 
 def test_a_subpath_mount_never_changes_so_a_reloading_server_stays_stale(scenario, kube, namespace, ca_issuer, bench):
-    secret = issue(scenario, kube, namespace, ca_issuer)
-    target = bench.deploy(Workload("web", secret, consumer="subpath", mode="reload", replicas=REPLICAS))
-    serve_steadily(scenario, bench, kube, target)
+    secret, target = serving(scenario, bench, kube, namespace, ca_issuer, consumer="subpath", mode="reload")
     old, new, _ = renew(scenario, bench, kube, namespace, secret)
     assert_stays_stale(scenario, bench, kube, target, old, new, f"{WITNESS}/tls.crt")
     scenario.expect(every_pod_file(bench.handshaker, kube, target, f"{MOUNT}/tls.crt", old, REPLICAS),
@@ -150,9 +155,7 @@ def test_a_subpath_mount_never_changes_so_a_reloading_server_stays_stale(scenari
 
 
 def test_an_environment_variable_never_changes_without_a_restart(scenario, kube, namespace, ca_issuer, bench):
-    secret = issue(scenario, kube, namespace, ca_issuer)
-    target = bench.deploy(Workload("web", secret, consumer="env", mode="once", replicas=REPLICAS))
-    serve_steadily(scenario, bench, kube, target)
+    secret, target = serving(scenario, bench, kube, namespace, ca_issuer, consumer="env", mode="once")
     old, new, _ = renew(scenario, bench, kube, namespace, secret)
     assert_stays_stale(scenario, bench, kube, target, old, new, f"{WITNESS}/tls.crt")
     deploy.restart(kube, namespace, "web", "the operator restarts it")
@@ -188,16 +191,13 @@ def rolling(kube, namespace, name) -> Seen:
 @pytest.mark.parametrize("annotation", ["auto", "named"])
 def test_reloader_rolls_the_workload_and_every_pod_serves_the_renewal(
         scenario, kube, namespace, ca_issuer, bench, annotation):
-    secret = issue(scenario, kube, namespace, ca_issuer)
-    bench.install_reloader()
-    target = bench.deploy(Workload("web", secret, consumer="volume", mode="once", replicas=REPLICAS,
-                                   reloader=annotation))
+    secret, target = serving(scenario, bench, kube, namespace, ca_issuer, consumer="volume", mode="once",
+                             reloader=annotation)
     other = issue(scenario, kube, namespace, ca_issuer, name="other")
     # A Deployment without Reloader's annotations, mounting the renewed Secret too: it must not roll.
     bench.deploy(Workload("bystander", secret, consumer="volume", mode="once", replicas=REPLICAS))
     # One with the annotation whose Secret does not change: it must not roll either.
     bench.deploy(Workload("other", other, consumer="volume", mode="once", replicas=REPLICAS, reloader=annotation))
-    serve_steadily(scenario, bench, kube, target)
     before = {name: generation(kube, namespace, name) for name in ("bystander", "other")}
     _, new, renewed_at = renew(scenario, bench, kube, namespace, secret)
     assert_rolled_by_reloader(scenario, bench, kube, namespace, target, new, renewed_at)
@@ -208,10 +208,8 @@ def test_reloader_rolls_the_workload_and_every_pod_serves_the_renewal(
 
 def test_reloader_down_during_a_renewal_leaves_the_pods_stale_and_does_not_catch_up(
         scenario, kube, namespace, ca_issuer, bench):
-    secret = issue(scenario, kube, namespace, ca_issuer)
-    bench.install_reloader()
-    target = bench.deploy(Workload("web", secret, consumer="volume", mode="once", replicas=REPLICAS, reloader="auto"))
-    serve_steadily(scenario, bench, kube, target)
+    secret, target = serving(scenario, bench, kube, namespace, ca_issuer, consumer="volume", mode="once",
+                             reloader="auto")
     with scenario.fault(ReloaderDown(kube, namespace, bench.reloader.description)):
         old, new, _ = renew(scenario, bench, kube, namespace, secret)
         assert_stays_stale(scenario, bench, kube, target, old, new, f"{MOUNT}/tls.crt")
@@ -226,10 +224,8 @@ def test_reloader_down_during_a_renewal_leaves_the_pods_stale_and_does_not_catch
 
 def test_a_renewal_during_an_unrelated_rollout_leaves_no_pod_on_the_old_certificate(
         scenario, kube, namespace, ca_issuer, bench):
-    secret = issue(scenario, kube, namespace, ca_issuer)
-    bench.install_reloader()
-    target = bench.deploy(Workload("web", secret, consumer="volume", mode="once", replicas=REPLICAS, reloader="auto"))
-    serve_steadily(scenario, bench, kube, target)
+    secret, target = serving(scenario, bench, kube, namespace, ca_issuer, consumer="volume", mode="once",
+                             reloader="auto")
     deploy.restart(kube, namespace, "web", "a new release")
     scenario.expect(lambda: rolling(kube, namespace, "web"), subject=f"Deployment {namespace}/web",
                     expected="to be rolling out", within=ROLLOUT)
