@@ -21,6 +21,7 @@ from typing import TextIO
 
 from harness.errors import HarnessError
 from harness.stack import binaries, certmanager
+from harness.stack.kube import load_documents
 
 # What an upgrade check restarts (controller, webhook, cainjector) and uses to renew (cmctl).
 COMPONENTS = ("cert-manager-controller", "cert-manager-webhook", "cert-manager-cainjector", "cmctl")
@@ -144,3 +145,24 @@ def copy_manifests(version: str, folder: Path) -> None:
     template = chart / "Chart.template.yaml"
     (chart / "Chart.yaml").write_text(certmanager.render_chart_metadata(template.read_text(), version))
     template.unlink()
+
+
+def crd_documents(version: str, bin_dir: str | os.PathLike | None) -> list[dict]:
+    """The CRDs of `version` (what a setup is validated against), without building anything: the user's
+    bin dir's crds/ (required there: the cache holds another version's), the cache for the default
+    version, else the pinned version's module source."""
+    if bin_dir is not None:
+        folder = Path(bin_dir).expanduser().resolve()
+        if not (folder / "crds").is_dir():
+            raise HarnessError(f"cert-manager {version}: bin dir {folder} has no crds/ directory. Fix: copy that "
+                               f"version's deploy/crds/*.yaml (or its cert-manager.crds.yaml) into {folder}/crds")
+        return certmanager.crds(folder)
+    if version == default_version() or is_built(version):
+        return certmanager.crds(None if version == default_version() else version_dir(version))
+    if version not in pinned_versions():
+        locate(version, None, build_hint="")  # raises the "no binaries" error naming --bin-dir-*
+    source = certmanager._module_dir("CRDs", version, "install Go, or pass --bin-dir-from/--bin-dir-to with crds/")
+    documents = []
+    for path in sorted(Path(source, "deploy", "crds").glob("crd-*.yaml")):
+        documents += load_documents(certmanager.render_crd(path.read_text()))
+    return [doc for doc in documents if doc.get("kind") == "CustomResourceDefinition"]
