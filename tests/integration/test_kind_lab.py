@@ -85,9 +85,11 @@ def test_a_pod_resolves_through_the_fake_dns_and_reaches_pebble_over_tls(kind_la
         phase, log = run_pod(
             lab.kube, "reach", dns=lab.info.dns_nameservers["cluster-dns"][0],
             config_map={"ca.crt": Path(lab.info.pebble_ca_bundle_path).read_text()},
-            # kubectl --raw is the image's TLS client: it verifies Pebble's certificate against the run CA.
+            # kubectl --raw is the image's TLS client: it verifies Pebble's certificate against the run CA (a
+            # token, which Pebble ignores, keeps kubectl from prompting for a user name).
             script=f"getent hosts probe.{lab.info.zone.rstrip('.')} && "
-                   f"kubectl get --raw /dir --server=https://{host}:{port} --certificate-authority=/in/ca.crt")
+                   f"kubectl get --raw /dir --server=https://{host}:{port} --certificate-authority=/in/ca.crt "
+                   "--token=certchaos")
     finally:
         lab.close()
     assert phase == "Succeeded", log
