@@ -26,7 +26,7 @@ from harness.chaos.actions import trigger_renewal
 from harness.chaos.reload_faults import ReloaderDown
 from harness.lab.certificates import certificate, create_certificate
 from harness.observe.conditions.certificates import certificate_done_issuing, secret_serial_changed
-from harness.observe.conditions.general import all_of, holds_throughout, holds_until
+from harness.observe.conditions.general import holds_throughout, holds_until
 from harness.observe.served import every_pod_file, every_pod_serves
 from harness.stack.kind.provider import KUBELET_SYNC_FREQUENCY
 from harness.workloads import deploy, reloader
@@ -217,10 +217,11 @@ def test_reloader_down_during_a_renewal_leaves_the_pods_stale_and_does_not_catch
         old, new, _ = renew(scenario, bench, kube, namespace, secret)
         assert_stays_stale(scenario, bench, kube, target, old, new, f"{MOUNT}/tls.crt")
     pods = f"pods of {namespace}/web"
-    scenario.expect(holds_throughout(all_of(every_pod_serves(bench.handshaker, kube, target, REPLICAS, old),
-                                            lambda: deploy.rolled_out(kube, namespace, reloader.NAME)), STALE_WINDOW),
+    scenario.expect(lambda: deploy.rolled_out(kube, namespace, reloader.NAME), subject=bench.reloader.description,
+                    expected="back: its replica ready", within=ROLLOUT, recovers=True)
+    scenario.expect(holds_throughout(every_pod_serves(bench.handshaker, kube, target, REPLICAS, old), STALE_WINDOW),
                     subject=pods, expected="to stay stale after the reloader is back (it does not catch up)",
-                    within=ROLLOUT + STALE_WINDOW)
+                    within=STALE_WINDOW + RELOAD)
     _, newer, renewed_at = renew(scenario, bench, kube, namespace, secret)
     assert_rolled_by_reloader(scenario, bench, kube, namespace, target, newer, renewed_at)
 
