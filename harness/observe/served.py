@@ -34,6 +34,9 @@ from harness.wait import Condition, Seen
 # A handshake through port-forward takes ~0.1-0.5 s here; 10 s means the pod or the API server hangs.
 HANDSHAKE_TIMEOUT = 10.0
 SERVER_BINARY = "/usr/local/bin/tlsserver"  # the workload image's program (harness/workloads)
+# A port-forward stream of a loaded API server now and then times out (seen once in a 30 s window under load):
+# one retry, so a "still serves X" window is broken by what the pod serves, not by one lost stream.
+HANDSHAKE_ATTEMPTS = 2
 POLL = 1.0  # the server reloads within a second of a change (its -poll), so a finer poll sees nothing more
 # A Ready pod whose handshake fails this many polls in a row with a TLS protocol error does not speak TLS
 # (one failure could be a pod being replaced between the listing and the handshake).
@@ -143,11 +146,17 @@ def served(handshaker: Handshaker, api: client.ApiClient, target: Target) -> dic
     result = {}
     for pod in live_pods(api, target):
         facts = {"ready": _ready(pod), "terminating": pod.metadata.deletion_timestamp is not None}
-        try:
-            info = tlsinspect.CertInfo.of(handshaker.certificate(target.namespace, pod.metadata.name, target.port))
-            facts.update(serial=info.serial, not_after=info.not_after.isoformat())
-        except HarnessError as error:
-            facts.update(error=str(error), not_tls=isinstance(error, NotTls))
+        for attempt in range(HANDSHAKE_ATTEMPTS):
+            try:
+                info = tlsinspect.CertInfo.of(handshaker.certificate(target.namespace, pod.metadata.name, target.port))
+                facts.update(serial=info.serial, not_after=info.not_after.isoformat())
+                facts.pop("error", None)
+                break
+            except NotTls as error:
+                facts.update(error=str(error), not_tls=True)
+                break
+            except HarnessError as error:
+                facts.update(error=str(error), not_tls=False)
         result[pod.metadata.name] = facts
     return result
 
