@@ -18,7 +18,7 @@ test: setup
 # The kind provider's tests (Docker, kind images; minutes per cluster, so not in `test` yet).
 test-kind:
 	CERTCHAOS_PROVIDER=kind PYTHON=$(PYTHON) scripts/setup.sh
-	$(PYTHON) -m pytest tests/integration/test_kind_stack.py -m kind -p no:cacheprovider -s
+	$(PYTHON) -m pytest tests/integration -m kind -p no:cacheprovider -s
 
 unit:
 	$(PYTHON) -m pytest tests/unit -q
