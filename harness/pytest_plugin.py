@@ -39,7 +39,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="stack provider: local processes on loopback, or a kind cluster with cert-manager installed "
                          "by its chart and the lab on the kind network (needs `certchaos images build`) "
                          "(default: local)")
-    group.addoption("--workers", type=int, metavar="N", default=0,
+    group.addoption("--worker-nodes", type=int, metavar="N", default=0,
                     help="kind: worker nodes beside the control plane; the node-failure scenarios need 2 (default: 0)")
     group.addoption("--bin-dir", metavar="DIR", default=None,
                     help="directory of user-built binaries that take precedence over the cache (default: none)")

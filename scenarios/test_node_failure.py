@@ -1,4 +1,4 @@
-"""Webhook unavailability during a node failure (kind, 1 control plane + 2 workers: `--workers 2`).
+"""Webhook unavailability during a node failure (kind, 1 control plane + 2 workers: `--worker-nodes 2`).
 
 Spec (a): with one webhook replica (the chart's default), the node it runs on fails: the API server's calls to
 the webhook time out (failurePolicy Fail), so creating a Certificate or a CertificateRequest is rejected
@@ -92,7 +92,7 @@ def _workers(api: client.ApiClient) -> list[str]:
 def workers(kube) -> list[str]:
     found = _workers(kube)
     if len(found) < 2:
-        pytest.skip(f"{NOT_APPLICABLE_PREFIX}needs 2 worker nodes (a cluster with --workers 2); this one has {found}")
+        pytest.skip(f"{NOT_APPLICABLE_PREFIX}needs 2 worker nodes (a cluster with --worker-nodes 2); this one has {found}")
     return found
 
 

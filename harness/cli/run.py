@@ -43,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="add: beside the default rules; replace: instead of them (default: add)")
     run.add_argument("--provider", choices=("local", "kind"), default="local",
                      help="the lab's stack: local processes on loopback (default), or a kind cluster")
+    run.add_argument("--worker-nodes", type=int, default=0, metavar="N",
+                     help="kind: worker nodes beside the control plane; the node-failure scenarios need 2 (default 0)")
     run.add_argument("--values", metavar="FILE", help="kind: your Helm values for cert-manager's chart, after ours")
     run.add_argument("--reloader-image", metavar="IMAGE",
                      help="kind: Stakater Reloader's image (in Docker) for the reload scenarios (default: our stand-in)")
@@ -59,14 +61,16 @@ def _run(args: argparse.Namespace) -> int:
     report_dir.mkdir(parents=True, exist_ok=True)
     print(f"certchaos run: starting the lab (logs in {report_dir / 'lab'})", flush=True)
     with Lab(bin_dir=args.bin_dir, run_dir=report_dir / "lab", alert_rules=args.alert_rules,
-             alert_rules_mode=args.alert_rules_mode, provider=args.provider, values=args.values) as lab:
+             alert_rules_mode=args.alert_rules_mode, provider=args.provider, values=args.values,
+             workers=args.worker_nodes) as lab:
         print(f"certchaos run: lab ready; running scenarios with {args.workers} workers", flush=True)
         # Scenarios that disturb the shared lab (marked exclusive) run after the others, one at a time.
         returncodes = []
         for marker, workers, junit in (("not exclusive", args.workers, "junit.xml"), ("exclusive", 0, "junit-exclusive.xml")):
             command = [sys.executable, "-m", "pytest", args.scenarios, "-p", "no:cacheprovider", "-n", str(workers),
                        "-m", marker, "--report-dir", str(report_dir), f"--junitxml={report_dir / junit}",
-                       "-o", "junit_family=xunit2", "--provider", args.provider]
+                       "-o", "junit_family=xunit2", "--provider", args.provider,
+                       "--worker-nodes", str(args.worker_nodes)]
             if args.bin_dir:
                 command += ["--bin-dir", args.bin_dir]
             if args.keyword:

@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--provider", choices=["local", "kind"], default="local",
                     help="local processes on loopback (default), or a kind cluster with cert-manager's chart")
     up.add_argument("--values", metavar="FILE", help="kind: your Helm values for cert-manager's chart, after ours")
-    up.add_argument("--workers", type=int, default=0,
+    up.add_argument("--worker-nodes", dest="workers", metavar="N", type=int, default=0,
                     help="kind: worker nodes beside the control plane (2 for the node-failure scenarios)")
     up.add_argument("--kubeconfig", help="also write the admin kubeconfig to this path")
     up.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
@@ -96,7 +96,7 @@ def _up(args: argparse.Namespace) -> int:
         if args.values:
             raise HarnessError("--values is for --provider kind (the local provider runs cert-manager's binaries)")
         if args.workers:
-            raise HarnessError("--workers is for --provider kind (the local provider has no nodes)")
+            raise HarnessError("--worker-nodes is for --provider kind (the local provider has no nodes)")
         from harness.stack.local import LocalStack
 
         stack = LocalStack(bin_dir=args.bin_dir, run_dir=args.run_dir)

@@ -33,7 +33,7 @@ def make_stack(config: pytest.Config) -> LocalStack | KindStack:
     bin_dir = config.getoption("--bin-dir", default=None)
     run_dir = tempfile.mkdtemp(prefix="certchaos-stack-") if keep else None
     if config.getoption("--provider", default="local") == "kind":
-        return KindStack(bin_dir=bin_dir, run_dir=run_dir, workers=config.getoption("--workers", default=0))
+        return KindStack(bin_dir=bin_dir, run_dir=run_dir, workers=config.getoption("--worker-nodes", default=0))
     return LocalStack(bin_dir=bin_dir, run_dir=run_dir)
 
 
@@ -77,7 +77,7 @@ def lab(pytestconfig: pytest.Config) -> Iterator[LabClient]:
                     alert_rules=pytestconfig.getoption("--alert-rules", default=None),
                     alert_rules_mode=pytestconfig.getoption("--alert-rules-mode", default="add"),
                     provider=pytestconfig.getoption("--provider", default="local"),
-                    workers=pytestconfig.getoption("--workers", default=0)).start()
+                    workers=pytestconfig.getoption("--worker-nodes", default=0)).start()
         info = owner.info
     state = run_state(pytestconfig)
     state.provider = info.provider

@@ -131,7 +131,7 @@ class KindStack(Service):
         self.name = name or f"certchaos-{secrets.token_hex(3)}"
         self.values = Path(values).expanduser().resolve() if values else None
         if workers < 0:
-            raise HarnessError(f"kind provider: --workers must be 0 or more, not {workers}")
+            raise HarnessError(f"kind provider: --worker-nodes must be 0 or more, not {workers}")
         self.workers = workers
         self._own_run_dir = run_dir is None
         self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="certchaos-kind-")).resolve()
