@@ -9,7 +9,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from harness.wait import Seen, wait_for
+from harness.wait import Hopeless, Seen, wait_for
 
 
 def write_kubeconfig(path: Path, server: str, ca_cert: Path, client_cert: Path | None = None,
@@ -41,20 +41,37 @@ def load_documents(text: str) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
+# Answers of an overloaded or restarting API server (kind's under load answered 504 to a CRD create):
+# worth another try within the deadline, unlike a 4xx, which is our mistake.
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
 def apply_crds(api: client.ApiClient, documents: Iterable[dict], timeout: float = 60.0) -> list[str]:
     """Create (or replace) CustomResourceDefinitions and wait until each is Established."""
     extensions = client.ApiextensionsV1Api(api)
     names = []
-    for document in documents:
+
+    def applied(document: dict) -> Seen:
         name = document["metadata"]["name"]
         try:
-            extensions.create_custom_resource_definition(document)
+            try:
+                extensions.create_custom_resource_definition(document)
+            except ApiException as error:
+                if error.status != 409:
+                    raise
+                current = extensions.read_custom_resource_definition(name)
+                document["metadata"]["resourceVersion"] = current.metadata.resource_version
+                extensions.replace_custom_resource_definition(name, document)
         except ApiException as error:
-            if error.status != 409:
-                raise
-            current = extensions.read_custom_resource_definition(name)
-            document["metadata"]["resourceVersion"] = current.metadata.resource_version
-            extensions.replace_custom_resource_definition(name, document)
+            if error.status not in TRANSIENT_STATUSES:  # wait_for would retry it: stop now, with the API's words
+                raise Hopeless(f"CRD {name}: the API server refused it ({error.status} {error.reason}): {error.body}")
+            return Seen(False, f"{error.status} {error.reason}")
+        return Seen(True, "applied")
+
+    for document in documents:
+        name = document["metadata"]["name"]
+        wait_for(lambda: applied(document), subject=f"CRD {name}", expected="created or replaced",
+                 timeout=timeout)
         names.append(name)
 
     def established() -> Seen:
