@@ -4,8 +4,9 @@ The lab (stack, fake DNS, Pebble, Toxiproxy) starts once in this process; pytest
 parallel xdist workers that attach to it through lab.json ($CERTCHAOS_LAB), each scenario in its own
 namespace, DNS zone and TSIG key. Scenarios marked exclusive run afterwards, alone.
 Writes to --report-dir: junit.xml (junit-exclusive.xml), one journal per scenario,
-summary.md, report.html, and lab/ (component logs). Exit code 0 only when every scenario passed; a skipped or
-not-applicable scenario fails the run unless --allow-skips (deselecting with -k is not skipping).
+summary.md, report.html, and lab/ (component logs). Exit code 0 only when every scenario passed or is not
+applicable on the provider (listed); a skipped scenario fails the run unless --allow-skips (deselecting with -k
+is not skipping).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("-k", dest="keyword", help="only scenarios matching this pytest -k expression")
     run.add_argument("--scenarios", default=str(SCENARIOS), help="scenario directory or file (default: the catalogue)")
     run.add_argument("--allow-skips", action="store_true",
-                     help="skipped or not-applicable scenarios do not make the exit code non-zero (default: they do)")
+                     help="skipped scenarios do not make the exit code non-zero (default: they do; not-applicable "
+                          "ones, which the provider cannot run, are listed and never do)")
     run.add_argument("--alert-rules", metavar="FILE", help="the user's alert rules (rule file or PrometheusRule)")
     run.add_argument("--alert-rules-mode", choices=("add", "replace"), default="add",
                      help="add: beside the default rules; replace: instead of them (default: add)")

@@ -258,6 +258,10 @@ def test_plain_skip():
 
 def test_a_scenario_that_did_not_run_is_listed_and_fails_the_run_unless_allowed_or_deselected(pytester: pytest.Pytester):
     pytester.makepyfile(test_skips=SKIPPING)
+    alone = pytester.runpytest("--report-dir", "not-applicable", "-k", "passes or mounts", "-p", "no:cacheprovider")
+    alone.assert_outcomes(passed=1, skipped=1)
+    assert alone.ret == pytest.ExitCode.OK  # not applicable on the provider: listed, not a failure
+    assert "1 not-applicable" in (pytester.path / "not-applicable" / "summary.md").read_text()
     result = pytester.runpytest("--report-dir", "out", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, skipped=3)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
