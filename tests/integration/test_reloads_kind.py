@@ -63,8 +63,8 @@ def bench(cluster, tmp_path):
     client.CoreV1Api(api).delete_namespace(namespace, propagation_policy="Background")
 
 
-def _certificate(api, namespace, name):
-    issuer = make_ca_issuer(api, namespace)
+def _certificate(api, namespace, name, issuer=None):
+    issuer = issuer or make_ca_issuer(api, namespace)
     client.CustomObjectsApi(api).create_namespaced_custom_object(
         "cert-manager.io", "v1", namespace, "certificates",
         {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": name},
@@ -75,8 +75,9 @@ def _certificate(api, namespace, name):
 @pytest.mark.kind
 def test_the_stand_in_rolls_only_annotated_deployments_of_the_changed_secret(bench):
     api, ns = bench.api, bench.namespace
+    issuer = make_ca_issuer(api, ns)  # one CA issuer for both Secrets (a second would collide by name)
     for name in ("web", "other"):
-        _certificate(api, ns, name)
+        _certificate(api, ns, name, issuer)
     bench.install_reloader()
     for name, secret, how in (("auto", "web", "auto"), ("named", "web", "named"), ("plain", "web", None),
                               ("unrelated", "other", "auto")):

@@ -151,7 +151,7 @@ class KindStack(Service):
         # kind's way: creation is a list of actions; a failed one deletes what the earlier ones made.
         steps = (self.engine.start, self._check_images, self._check_name_free, self._create,
                  self._wait_node_ready, self._load_images, self._provision, self._install_cert_manager,
-                 self._wait_webhook)
+                 self.wait_webhook)
         for step in steps:
             step()
 
@@ -288,7 +288,7 @@ class KindStack(Service):
             arguments += ["--values", str(ours)]
         return arguments + (["--values", str(self.values)] if self.values else [])
 
-    def _wait_webhook(self) -> None:
+    def wait_webhook(self) -> None:
         """Ready means the webhook answers: a server-side dry-run Issuer passes through its validation."""
         issuer = {"apiVersion": "cert-manager.io/v1", "kind": "Issuer",
                   "metadata": {"name": "certchaos-webhook-probe", "namespace": certmanager.NAMESPACE},
