@@ -27,5 +27,8 @@ PIP_ROOT_USER_ACTION=ignore "$PYTHON" -m pip install -q --disable-pip-version-ch
 
 echo "setup: building missing binaries into ${CERTCHAOS_CACHE:-$HOME/.cache/certchaos}"
 "$PYTHON" -m harness.cli binaries build --provider "$PROVIDER"
+# The previous cert-manager for upgrade-check and its test (v1.10.2; minutes once, then cached): built here, with
+# progress, rather than inside a test's timeout.
+"$PYTHON" -m harness.cli upgrade-check --from v1.10.2 --to v1.11.5 --build-only
 if [ "$PROVIDER" = kind ]; then "$PYTHON" -m harness.cli images build; fi
 "$PYTHON" -m harness.cli doctor
