@@ -134,13 +134,16 @@ def test_self_check_waits_out_the_lag_and_the_ca_validates_once(scenario, lab, k
     assert seen is not None, f"the self-check never saw the record: {checks}"
     misses = [q.at for q in checks if q.at <= seen.at]
     period = retry_period(lab)
-    # The first failed check's status update (the Challenge's reason) re-queues it at once; from then on the
-    # controller re-checks every retry period.
+    # A failed check re-queues the Challenge `period` later; the first one's status update (the Challenge's
+    # reason) also syncs it once in between, as soon as the controller gets to it (0.1 s idle, 3.6 s measured
+    # under load). That extra check does not move the queued one (a delaying queue keeps the earliest time), so
+    # without it the checks fall every `period` from the first.
     spacing = gaps(misses)
-    scenario.note("self-check re-checks", period=period, gaps=spacing)
-    assert len(spacing) >= 2 and spacing[0] <= period + RETRY_SLACK and all(
-        period - 1 <= gap <= period + RETRY_SLACK for gap in spacing[1:]), (
-        f"the self-check should re-check every {period:g} s until it sees the record, but asked {spacing} s apart")
+    regular = [misses[0], *misses[2:]] if spacing and spacing[0] < period - 1 else misses
+    scenario.note("self-check re-checks", period=period, gaps=spacing, regular_gaps=gaps(regular))
+    assert len(regular) >= 2 and all(period - 1 <= gap <= period + RETRY_SLACK for gap in gaps(regular)), (
+        f"the self-check should re-check every {period:g} s until it sees the record (besides one re-check on "
+        f"its first status update), but asked {spacing} s apart")
     ca_first = txt_queries(lab.dns, fqdn, "ca_resolver")[0].at
     assert DNS01_CHECK_WAIT <= ca_first - seen.at <= CA_ASKS_WITHIN, (
         f"the CA should be let to validate {DNS01_CHECK_WAIT} s after the self-check saw the record, "
