@@ -40,7 +40,7 @@ def test_a_single_node_cluster_keeps_kubernetes_default_timings_and_no_control_p
 
 
 def test_negative_workers_is_a_clear_error():
-    with pytest.raises(HarnessError, match="workers must be 0 or more"):
+    with pytest.raises(HarnessError, match="worker-nodes must be 0 or more"):
         KindStack(workers=-1)
 
 
