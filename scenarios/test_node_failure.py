@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -67,7 +68,7 @@ ALL_ADMITTED = 25
 
 def _admitted(api: client.ApiClient, namespace: str, outcomes: list) -> Seen:
     """Create a probe Certificate (a new name each time), record (seconds, admitted, message) in `outcomes`."""
-    name = f"probe-{len(outcomes) + 1}"
+    name = f"probe-{uuid.uuid4().hex[:8]}"  # unique: `outcomes` is cleared between phases, a count would repeat
     started = time.monotonic()
     try:
         create_certificate(api, namespace, certificate(name, {"name": "ca", "kind": "Issuer"}, ["probe.example"]))
@@ -75,7 +76,7 @@ def _admitted(api: client.ApiClient, namespace: str, outcomes: list) -> Seen:
         return Seen(True, {"created": name})
     except client.ApiException as error:
         message = json.loads(error.body or "{}").get("message", str(error))
-        outcomes.append((started, False, message[:200]))
+        outcomes.append((started, False, message))  # whole: the cause (e.g. "context deadline exceeded") is last
         return Seen(False, {"status": error.status, "message": message[:200]})
 
 
@@ -96,6 +97,15 @@ def workers(kube) -> list[str]:
     return found
 
 
+def _untainted_workers(api: client.ApiClient):
+    def untainted() -> Seen:
+        nodes = client.CoreV1Api(api).list_node().items
+        taints = {node.metadata.name: [taint.key for taint in node.spec.taints] for node in nodes
+                  if "node-role.kubernetes.io/control-plane" not in (node.metadata.labels or {}) and node.spec.taints}
+        return Seen(not taints, taints)
+    return untainted
+
+
 @contextmanager
 def webhook_shape(api: client.ApiClient, replicas: int, spread: bool) -> Iterator[dict[str, str]]:
     """The webhook Deployment with `replicas` pods (spread: at most one per node, the PDB beside it), as the
@@ -103,8 +113,10 @@ def webhook_shape(api: client.ApiClient, replicas: int, spread: bool) -> Iterato
     apps, policy = client.AppsV1Api(api), client.PolicyV1Api(api)
     old = apps.read_namespaced_deployment(WEBHOOK, NAMESPACE).spec
     labels = dict(old.selector.match_labels)
+    # nodeTaintsPolicy Honor (beta, on by default in 1.26): the tainted control plane is no domain of the spread;
+    # counted as one with 0 pods it made every worker exceed maxSkew and left the new pod Pending (measured).
     constraints = [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
-                    "labelSelector": {"matchLabels": labels}}] if spread else None
+                    "nodeTaintsPolicy": "Honor", "labelSelector": {"matchLabels": labels}}] if spread else None
 
     def shape(count: int, topology) -> dict[str, str]:
         apps.patch_namespaced_deployment(WEBHOOK, NAMESPACE, {"spec": {
@@ -120,10 +132,18 @@ def webhook_shape(api: client.ApiClient, replicas: int, spread: bool) -> Iterato
         return wait_for(rolled_out, subject=f"Deployment {NAMESPACE}/{WEBHOOK}", expected=f"{count} pod(s) rolled out",
                         timeout=ROLLOUT, interval=1.0)["pods"]
 
+    if spread:
+        # A worker back from an earlier node fault is Ready before the node controller lifts its taints; Honor
+        # would then leave it out of the spread and put both pods on the other worker (measured). Wait for it.
+        wait_for(_untainted_workers(api), subject="the worker nodes", expected="untainted (schedulable)",
+                 timeout=NOT_READY, interval=1.0)
     try:
         if spread:
             policy.create_namespaced_pod_disruption_budget(NAMESPACE, {
                 "metadata": {"name": WEBHOOK}, "spec": {"minAvailable": 1, "selector": {"matchLabels": labels}}})
+            # The spread first, then the scale: a rollout that does both at once counts the old pods in the skew
+            # while they terminate and put both new pods on one worker in two runs out of two (measured).
+            shape(old.replicas, constraints)
         yield shape(replicas, constraints)
     finally:
         if spread:
@@ -152,7 +172,7 @@ def test_one_webhook_replica_blocks_issuance_until_its_pod_is_rescheduled(scenar
             scenario.expect(all_of(ready_pods_on(kube, NAMESPACE, WEBHOOK_PODS, 1, avoiding=node),
                                    _webhook_admits(kube, namespace, outcomes)),
                             subject="Certificate create", expected="admitted again by a webhook pod on another node",
-                            within=RESCHEDULED, recovers=True)
+                            within=RESCHEDULED)  # Kubernetes heals it with the node still down: noted, not `recovers`
             admitted_after = time.monotonic() - down_at
             scenario.note("webhook outage", node_not_ready_s=round(not_ready_after, 1),
                           admitted_again_s=round(admitted_after, 1),
