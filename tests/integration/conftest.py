@@ -100,3 +100,13 @@ def dns(zone, tsig_key):
 def pebble(make_pebble, dns) -> Pebble:
     """A started Pebble (the pinned one) whose VA resolves through the fake DNS server's CA view."""
     return make_pebble(resolver=dns.ca_resolver)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `kind` run only when asked for (`-m kind`, `make test-kind`): each cluster costs minutes."""
+    if "kind" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="kind tests run only with `-m kind` (`make test-kind`): each cluster costs minutes")
+    for item in items:
+        if item.get_closest_marker("kind"):
+            item.add_marker(skip)

@@ -29,12 +29,6 @@ NAMESPACE = "kind-lab"
 POD_TIMEOUT = 120.0
 
 
-@pytest.fixture(scope="module", autouse=True)
-def only_when_selected(request: pytest.FixtureRequest) -> None:
-    if "kind" not in (request.config.getoption("-m") or ""):
-        pytest.skip("kind tests run only with `-m kind` (`make test-kind`): each cluster costs minutes")
-
-
 @pytest.fixture(scope="module")
 def engine(only_when_selected) -> DockerEngine:
     with DockerEngine() as running:

@@ -35,12 +35,6 @@ RELEASED_TAKEOVER = 60
 ISSUED = 60  # a CA issuer signs in under a second once a controller leads
 
 
-@pytest.fixture(scope="module", autouse=True)
-def only_when_selected(request: pytest.FixtureRequest) -> None:
-    if "kind" not in (request.config.getoption("-m") or ""):
-        pytest.skip("kind tests run only with `-m kind` (`make test-kind`): each cluster costs minutes")
-
-
 @pytest.fixture(scope="module")
 def cluster() -> KindStack:
     started = time.monotonic()

@@ -34,12 +34,6 @@ POD_TIMEOUT = 120.0
 
 
 @pytest.fixture(scope="module", autouse=True)
-def only_when_selected(request: pytest.FixtureRequest) -> None:
-    if "kind" not in (request.config.getoption("-m") or ""):
-        pytest.skip("kind tests run only with `-m kind` (`make test-kind`): each cluster costs minutes")
-
-
-@pytest.fixture(scope="module", autouse=True)
 def engine(only_when_selected) -> DockerEngine:
     """A Docker engine that outlives each stack (started here if none runs, stopped at the module's end),
     so the checks after a stack's stop can still ask docker what is left."""

@@ -43,8 +43,6 @@ def test_the_stand_ins_go_tests_pin_the_contract():
 
 @pytest.fixture(scope="module")
 def cluster(request):
-    if "kind" not in (request.config.getoption("-m") or ""):
-        pytest.skip("kind tests run only with `-m kind` (`make test-kind`): each cluster costs minutes")
     from harness.stack.kind.provider import KindStack
     with KindStack() as stack:
         prepare_images(stack.api(), None)
