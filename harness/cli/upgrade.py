@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     command.add_argument("--from", dest="source", required=True, help="the version running today, e.g. v1.10.2")
     command.add_argument("--to", dest="target", required=True, help="the version to upgrade to, e.g. v1.11.5")
     command.add_argument("--setup", help="directory of your manifests (Issuers, ClusterIssuers, Certificates, Ingresses)")
-    command.add_argument("--values", metavar="FILE", help="your Helm values (kind provider only)")
+    command.add_argument("--values", metavar="FILE",
+                         help="kind: your Helm values for cert-manager's chart, after ours, for A's install and B's upgrade")
     command.add_argument("--provider", choices=("local", "kind"), default="local")
     command.add_argument("--bin-dir-from", metavar="DIR", help="your build of the --from version (with crds/)")
     command.add_argument("--bin-dir-to", metavar="DIR", help="your build of the --to version (with crds/)")
@@ -30,23 +31,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     command.add_argument("--no-catalogue", action="store_true", help="skip the scenario catalogue on A and B")
     command.add_argument("--report-dir", help="where the report goes (default: reports/upgrade-<UTC timestamp>/)")
     command.add_argument("--no-build", action="store_true", help="never build a pinned version; fail naming the command")
-    command.add_argument("--build-only", action="store_true", help="build both versions' binaries, then stop")
+    command.add_argument("--build-only", action="store_true",
+                         help="build both versions' binaries (with --provider kind: and images), then stop")
     command.set_defaults(handler=_upgrade_check)
 
 
 def _upgrade_check(args: argparse.Namespace) -> int:
-    if args.provider == "kind":
-        raise HarnessError("upgrade-check is not yet on kind (it needs the lab on kind and v1.10.2 images): "
-                           "run it with --provider local")
-    if args.values:
-        raise HarnessError(f"--values {args.values}: Helm values apply to the kind provider, which upgrade-check "
-                           f"does not run on yet; the local provider runs cert-manager's binaries with the "
-                           f"chart's defaults. Drop --values")
-    hint = versions.build_command(args.source, args.target)
+    if args.values and args.provider != "kind":
+        raise HarnessError(f"--values {args.values}: Helm values apply to the kind provider (--provider kind); "
+                           f"the local provider runs cert-manager's binaries with the chart's defaults. Drop "
+                           f"--values")
+    values = Path(args.values).expanduser().resolve() if args.values else None
+    if values is not None and not values.is_file():
+        raise HarnessError(f"--values {args.values}: no such file. Fix: give your Helm values YAML file")
+    hint = versions.build_command(args.source, args.target, args.provider)
     if args.build_only:
         for version, bin_dir in ((args.source, args.bin_dir_from), (args.target, args.bin_dir_to)):
             if bin_dir is None:
                 versions.build(version, out=sys.stderr)
+            if args.provider == "kind":
+                versions.build_images(versions.locate(version, bin_dir, build_hint=hint), out=sys.stderr)
         return 0
     if not args.setup:
         raise HarnessError("--setup DIR is required: the directory of your cert-manager manifests "
@@ -60,10 +64,17 @@ def _upgrade_check(args: argparse.Namespace) -> int:
         if bin_dir is None and not args.no_build and version in versions.known_versions():
             versions.build(version, out=sys.stderr)
         sides.append(versions.locate(version, bin_dir, build_hint=hint))
+    if args.provider == "kind":
+        # Each side's images (one `docker import` per binary, seconds) before anything starts.
+        for side in sides:
+            if args.no_build:
+                versions.check_images(side, build_hint=hint)
+            else:
+                versions.build_images(side, out=sys.stderr)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     report_dir = Path(args.report_dir or Path("reports") / f"upgrade-{stamp}").resolve()
     check = UpgradeCheck(sides[0], sides[1], Path(args.setup).resolve(), report_dir, keyword=args.keyword,
-                         catalogue=not args.no_catalogue)
+                         catalogue=not args.no_catalogue, provider=args.provider, values=values)
     passed = False
     try:
         passed = check.run(schemas, objects)

@@ -17,6 +17,7 @@ The DNS control API, Prometheus, Alertmanager and the receiver stay on the host'
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Callable
 
 import yaml
@@ -27,6 +28,7 @@ from harness.stack.kind import images
 from harness.stack.kind.labnet import LabNetwork
 from harness.stack.kind.podlog import CONTROLLER_SELECTOR, ControllerFollower
 from harness.stack.kind.provider import KindStack
+from harness.stack.kube import ensure_namespace
 from harness.stack.local import component_facts
 from harness.stack.pebble import Pebble
 from harness.stack.pki import RunPKI
@@ -62,6 +64,30 @@ def chart_values(cluster_dns: str, proxy_name: str) -> dict:
                         "readinessProbe": {"timeoutSeconds": 5, "failureThreshold": 6}}}
 
 
+# A private ACME CA in the controller's trust roots, as a user does for a cert-manager whose ACME issuers have
+# no spec.acme.caBundle (before v1.11): the bundle in a ConfigMap of cert-manager's namespace, mounted into
+# the controller through the chart's volumes/volumeMounts, SSL_CERT_FILE naming it (extraEnv).
+TRUST_CONFIG_MAP = "certchaos-acme-ca"
+TRUST_DIR = "/etc/certchaos/acme-ca"
+TRUST_FILE = "ca-certificates.crt"
+SYSTEM_ROOTS = "/etc/ssl/certs/ca-certificates.crt"  # what our images carry (images._skeleton) and Go reads
+
+
+def trust_values(api: client.ApiClient, ca_pem: bytes, system_roots: str = SYSTEM_ROOTS) -> dict:
+    """Put the system roots plus `ca_pem` in ConfigMap cert-manager/TRUST_CONFIG_MAP (the namespace made now:
+    this runs before helm install) and return the chart values that make the controller trust it. The values
+    merge with the lab's; a user values file that sets volumes, volumeMounts or extraEnv replaces these lists."""
+    roots = Path(system_roots)
+    bundle = (roots.read_text() if roots.is_file() else "") + ca_pem.decode()
+    ensure_namespace(api, certmanager.NAMESPACE)
+    client.CoreV1Api(api).create_namespaced_config_map(certmanager.NAMESPACE, {
+        "metadata": {"name": TRUST_CONFIG_MAP, "labels": {"app.kubernetes.io/managed-by": "certchaos"}},
+        "data": {TRUST_FILE: bundle}})
+    return {"volumes": [{"name": "acme-ca", "configMap": {"name": TRUST_CONFIG_MAP}}],
+            "volumeMounts": [{"name": "acme-ca", "mountPath": TRUST_DIR, "readOnly": True}],
+            "extraEnv": [{"name": "SSL_CERT_FILE", "value": f"{TRUST_DIR}/{TRUST_FILE}"}]}
+
+
 def start_kind_lab(lab, alerting, *, zone: str, nameservers: dict, validity: int,
                    started: Callable) -> dict:
     """Start the kind stack and the lab's servers on its network; `started(thing)` registers a thing's stop
@@ -86,7 +112,10 @@ def start_kind_lab(lab, alerting, *, zone: str, nameservers: dict, validity: int
                                            netns=ca.netns, host=ca.ip).start())
         servers["toxiproxy"] = started(ToxiproxyServer(lab.run_dir / "toxiproxy", bin_dir=lab.bin_dir,
                                                        netns=ca.netns, host=ca.ip).start())
-        return chart_values(net["cluster-dns"].ip, net["ca"].container)
+        values = chart_values(net["cluster-dns"].ip, net["ca"].container)
+        if lab.trust_acme_ca:
+            values.update(trust_values(stack.api(), servers["pebble"].ca_bundle.read_bytes()))
+        return values
 
     stack = lab.stack = KindStack(bin_dir=lab.bin_dir, run_dir=lab.run_dir / "stack", values=lab.values,
                                   workers=lab.workers, provision=provision)
@@ -112,9 +141,6 @@ def start_kind_lab(lab, alerting, *, zone: str, nameservers: dict, validity: int
     chart = certmanager.chart_dir(lab.bin_dir)
     components["cert-manager-chart"] = {"version": yaml.safe_load((chart / "Chart.yaml").read_text())["version"],
                                         "source": "chart", "path": str(chart)}
-    for image in images.CERT_MANAGER_IMAGES:
-        components[image.rsplit("/", 1)[-1].split(":")[0]] = {"version": image.rsplit(":", 1)[-1],
-                                                              "source": "image", "path": image}
     for name in ("pebble", "toxiproxy-server", *alerting.versions()):
         components[name] = component_facts(binaries.resolve(name, lab.bin_dir))
     return dict(
@@ -144,7 +170,8 @@ def isolate_chart_webhooks(api: client.ApiClient) -> str:
     proxy: harness.lab.fixtures.isolated_webhook), as the local lab's cluster-wide one does; returns the PEM
     of the CA that signs the webhook's serving certificate (the chart's cainjector CA Secret)."""
     registration = client.AdmissionregistrationV1Api(api)
-    isolated = {"key": certmanager.ISOLATION_LABEL, "operator": "NotIn", "values": ["isolated"]}
+    isolated = client.V1LabelSelectorRequirement(key=certmanager.ISOLATION_LABEL, operator="NotIn",
+                                                 values=["isolated"])
     for read, replace in ((registration.read_validating_webhook_configuration,
                            registration.replace_validating_webhook_configuration),
                           (registration.read_mutating_webhook_configuration,
@@ -152,8 +179,20 @@ def isolate_chart_webhooks(api: client.ApiClient) -> str:
         body = read(certmanager.WEBHOOK_NAME)
         for webhook in body.webhooks:
             selector = webhook.namespace_selector or client.V1LabelSelector()
-            selector.match_expressions = [*(selector.match_expressions or []), isolated]
+            # Idempotent: a helm upgrade may keep or drop the requirement; either way it is there once.
+            if isolated not in (selector.match_expressions or []):
+                selector.match_expressions = [*(selector.match_expressions or []), isolated]
             webhook.namespace_selector = selector
         replace(certmanager.WEBHOOK_NAME, body)
     secret = client.CoreV1Api(api).read_namespaced_secret(f"{certmanager.WEBHOOK_NAME}-ca", certmanager.NAMESPACE)
     return base64.b64decode(secret.data["ca.crt"]).decode()
+
+
+def upgrade_kind_lab(lab, bin_dir, on_step: Callable[[str], None]) -> None:
+    """cert-manager upgraded in place on the lab's cluster (KindStack.upgrade_cert_manager: helm upgrade with
+    the same values), then what the lab changed on the chart's objects made true again: its webhook
+    registrations skip isolated namespaces (a three-way merge puts the chart's namespaceSelector back).
+    The NodePort Services, the trust ConfigMap and the log follower need nothing: they select by label."""
+    lab.stack.upgrade_cert_manager(bin_dir, on_step=on_step)
+    on_step("webhook registrations")
+    isolate_chart_webhooks(lab.stack.api())

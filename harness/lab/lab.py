@@ -125,16 +125,21 @@ class Lab(Service):
 
     def __init__(self, bin_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
                  alert_rules: str | os.PathLike | None = None, alert_rules_mode: str = "add",
-                 provider: str = "local", values: str | os.PathLike | None = None, workers: int = 0):
+                 provider: str = "local", values: str | os.PathLike | None = None, workers: int = 0,
+                 trust_acme_ca: bool = False):
         """`provider`: "local" (processes on loopback) or "kind" (harness.lab.kind); `values`: the user's
-        Helm values for cert-manager's chart, `workers`: worker nodes (kind only)."""
+        Helm values for cert-manager's chart, `workers`: worker nodes, `trust_acme_ca`: Pebble's CA joins the
+        controller's trust roots at install, for a cert-manager without spec.acme.caBundle (kind only)."""
         if provider not in ("local", "kind"):
             raise HarnessError(f"lab provider {provider!r}: use local or kind")
         if values is not None and provider != "kind":
             raise HarnessError("Helm --values are for the kind provider (the local one runs cert-manager's binaries)")
         if workers and provider != "kind":
             raise HarnessError("worker nodes are for the kind provider (the local one has no nodes)")
-        self.provider, self.values, self.workers = provider, values, workers
+        if trust_acme_ca and provider != "kind":
+            raise HarnessError("trust_acme_ca is for the kind provider (on local the controller's environment "
+                               "names the CA: LocalStack.replace_controller)")
+        self.provider, self.values, self.workers, self.trust_acme_ca = provider, values, workers, trust_acme_ca
         self.bin_dir = bin_dir
         self.alert_rules, self.alert_rules_mode = alert_rules, alert_rules_mode
         self._own_run_dir = run_dir is None
@@ -204,6 +209,17 @@ class Lab(Service):
             alerting=alerting.info,
         )
         self.info_path = self.info.save(self.run_dir / "lab.json")
+
+    def upgrade_cert_manager(self, bin_dir: str | os.PathLike | None, on_step=lambda step: None) -> None:
+        """cert-manager upgraded in place to `bin_dir`'s version, as a user would on this provider: on local,
+        CRDs, RBAC and the three binaries in the chart's order (the supervisor starts B's controller); on
+        kind, `helm upgrade` with the same values (harness.lab.kind.upgrade_kind_lab)."""
+        if self.provider == "kind":
+            from harness.lab.kind import upgrade_kind_lab
+
+            upgrade_kind_lab(self, bin_dir, on_step)
+        else:
+            self.stack.upgrade_cert_manager(bin_dir, supervised=True, on_step=on_step)
 
     def stop(self) -> None:
         """Stop everything in reverse order; one part failing to stop does not keep the others running."""

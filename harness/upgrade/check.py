@@ -4,7 +4,8 @@
     start      the lab with A's binaries
     apply      the setup pointed at the lab (every rewrite printed), the lab's zones and TSIG keys
     ready      every Certificate Ready; record serial, key, revision per certificate and the CertificateRequests
-    upgrade    in place to B: CRDs, RBAC, webhook, cainjector, controller (LocalStack.upgrade_cert_manager)
+    upgrade    in place to B (Lab.upgrade_cert_manager): on local CRDs, RBAC, webhook, cainjector, controller;
+               on kind B's images, CRDs, `helm upgrade` with the same values
     kept       B's controller holds the Lease, then nothing it must keep changes for KEPT_WINDOW
     webhook    B's webhook admits every setup object (server-side dry run of an update)
     renewal    each certificate renewed on B (cmctl renew), a new serial and revision, Ready
@@ -89,6 +90,8 @@ class UpgradeCheck:
     report_dir: Path
     keyword: str | None = None  # -k of the catalogue
     catalogue: bool = True
+    provider: str = "local"  # or "kind": the lab on a kind cluster, cert-manager from its chart
+    values: Path | None = None  # kind: the user's Helm values, after the lab's, for A's install and B's upgrade
     out: TextIO = sys.stdout
     phases: dict[str, Phase] = field(default_factory=dict)
     facts: dict = field(default_factory=dict)  # what the report compares (snapshots, metrics, events, runs)
@@ -128,7 +131,11 @@ class UpgradeCheck:
         self._environ_before = os.environ.get("SSL_CERT_FILE")
         self.report_dir.mkdir(parents=True, exist_ok=True)
         self._phase("validate", lambda: self._validate(schemas, objects))
-        lab = Lab(bin_dir=self.source.bin_dir, run_dir=self.report_dir / "lab")
+        # On kind, a private ACME CA must be trusted when A's controller starts (helm install): decided from A's
+        # CRDs now, done by the lab's provision step (harness.lab.kind.trust_values).
+        lab = Lab(bin_dir=self.source.bin_dir, run_dir=self.report_dir / "lab", provider=self.provider,
+                  values=self.values if self.provider == "kind" else None,
+                  trust_acme_ca=self.provider == "kind" and not acme_ca_bundle_field(schemas))
         try:
             self._phase("start", lambda: self._start(lab))
             rewritten = self._run_phase_apply(lab, objects)
@@ -142,7 +149,7 @@ class UpgradeCheck:
             self._phase("renewal", lambda: self._renewal(api, namespaces))
             # After the same work on each side (issuance on A, renewal on B): a labelled counter exists only
             # once something incremented it, so B's names right after its start would all look "vanished".
-            self.facts["metrics_b"] = metric_names(lab.stack.metrics_url)
+            self.facts["metrics_b"] = metric_names(lab.info.metrics_url)
             self.facts["events_after"] = event_reasons(api, namespaces)
         finally:
             self.say("stopping the lab")
@@ -218,7 +225,18 @@ class UpgradeCheck:
     def _trust_pebble(self, lab: Lab) -> None:
         """For a version whose ACME issuer has no caBundle (v1.10): Pebble's CA joins the system roots in
         the controller's SSL_CERT_FILE, as a user adds a private ACME CA to the image's trust store, and
-        the controller is replaced to read it (no Certificate exists yet). B's controller inherits it."""
+        the controller is replaced to read it (no Certificate exists yet). B's controller inherits it.
+        On kind the lab did it at install (Lab(trust_acme_ca=True)); B's helm upgrade gets the same values."""
+        if lab.provider == "kind":
+            from harness.lab.kind import TRUST_CONFIG_MAP, TRUST_DIR, TRUST_FILE
+
+            note = (f"cert-manager {self.source.version} has no spec.acme.caBundle: Pebble's CA was added to the "
+                    f"controller's trust roots instead, through the chart's values at install: ConfigMap "
+                    f"{certmanager.NAMESPACE}/{TRUST_CONFIG_MAP} mounted at {TRUST_DIR} (volumes, volumeMounts), "
+                    f"SSL_CERT_FILE={TRUST_DIR}/{TRUST_FILE} (extraEnv); B's helm upgrade gets the same values")
+            self.facts.setdefault("notes", []).append(note)
+            self.say(note)
+            return
         trust = self.report_dir / "controller-trust.pem"
         system = Path(SYSTEM_ROOTS)
         trust.write_bytes((system.read_bytes() if system.is_file() else b"")
@@ -235,22 +253,25 @@ class UpgradeCheck:
         wait_for(certificates.all_ready(api, namespaces), subject=f"the setup's Certificates in {', '.join(namespaces)}",
                  expected="all Ready=True with a certificate and key", timeout=ISSUANCE * time_scale(), interval=1.0)
         before = self.facts["before"] = certificates.snapshot(api, namespaces)
-        self.facts["metrics_a"] = metric_names(lab.stack.metrics_url)
+        self.facts["metrics_a"] = metric_names(lab.info.metrics_url)
         self.facts["events_before"] = event_reasons(api, namespaces)
         return {"certificates": before["certificates"], "certificate_requests": before["requests"]}
 
     def _upgrade(self, lab: Lab) -> dict:
         steps = []
-        lab.stack.upgrade_cert_manager(self.target.bin_dir, supervised=True,
-                                       on_step=lambda step: (steps.append(step), self.say(f"upgrade: {step}")))
+        lab.upgrade_cert_manager(self.target.bin_dir,
+                                 on_step=lambda step: (steps.append(step), self.say(f"upgrade: {step}")))
         components = self.facts["components_b"] = stamped(lab.stack.versions(), self.target)
         return {"steps": steps, "cert-manager": components["cert-manager-controller"]}
 
     def _kept(self, lab: Lab, api, namespaces: list[str]) -> dict:
-        stack = lab.stack
-        lease = wait_for(lease_held_by(api, certmanager.LEADER_ELECTION_NAMESPACE, certmanager.CONTROLLER_LEASE,
-                                       stack.controller_pod),
-                         subject="the controller Lease", expected=f"held by B's controller {stack.controller_pod}",
+        # B's controller pod: its name is its hostname, the prefix of its Lease identity (on kind, the running
+        # pod of B's image once helm's rollout is done; on local, the pod sandbox's hostname).
+        pod = lab.stack.controller_pod
+        if not pod:
+            raise HarnessError("after the upgrade no controller of B is running to hold the Lease")
+        lease = wait_for(lease_held_by(api, certmanager.LEADER_ELECTION_NAMESPACE, certmanager.CONTROLLER_LEASE, pod),
+                         subject="the controller Lease", expected=f"held by B's controller {pod}",
                          timeout=LEASE * time_scale(), interval=1.0)
         window = KEPT_WINDOW * time_scale()
         try:
@@ -292,7 +313,9 @@ class UpgradeCheck:
     def _catalogue(self) -> dict:
         runs = {}
         for side, versions in (("B", self.target), ("A", self.source)):
-            runs[side] = run_catalogue(versions, self.report_dir / f"catalogue-{side}", self.keyword, self.say)
+            # One lab at a time (on kind: one cluster per side, B's stopped before A's starts).
+            runs[side] = run_catalogue(versions, self.report_dir / f"catalogue-{side}", self.keyword, self.say,
+                                       provider=self.provider, values=self.values)
         self.facts["catalogue"] = runs
         if runs["B"]["returncode"] != 0:
             raise CheckFailed(f"the catalogue did not pass on B (exit {runs['B']['returncode']}); "
@@ -389,13 +412,25 @@ def event_reasons(api, namespaces: list[str]) -> dict[str, int]:
     return reasons
 
 
-def run_catalogue(versions: VersionBinaries, report_dir: Path, keyword: str | None, say) -> dict:
-    """`certchaos run` (its own lab) with the version's bin dir; its exit code and report dir."""
+def catalogue_command(versions: VersionBinaries, report_dir: Path, keyword: str | None, *,
+                      provider: str = "local", values: Path | None = None) -> list[str]:
+    """`certchaos run` of one side: its bin dir, and on kind the provider and the user's values."""
     command = [sys.executable, "-m", "harness.cli", "run", "--report-dir", str(report_dir)]
     if versions.bin_dir is not None:
         command += ["--bin-dir", str(versions.bin_dir)]
+    if provider != "local":
+        command += ["--provider", provider]
+    if values is not None and provider == "kind":
+        command += ["--values", str(values)]
     if keyword:
         command += ["-k", keyword]
+    return command
+
+
+def run_catalogue(versions: VersionBinaries, report_dir: Path, keyword: str | None, say, *,
+                  provider: str = "local", values: Path | None = None) -> dict:
+    """`certchaos run` (its own lab) with the version's bin dir; its exit code and report dir."""
+    command = catalogue_command(versions, report_dir, keyword, provider=provider, values=values)
     say(f"catalogue on {versions.version}: {' '.join(command[2:])} (output in {report_dir}.log)")
     with open(f"{report_dir}.log", "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)

@@ -75,6 +75,7 @@ def build(check) -> dict:
         "to": {"version": check.target.version, "source": check.target.source,
                "bin_dir": str(check.target.bin_dir) if check.target.bin_dir else None},
         "setup": str(check.setup_dir),
+        "provider": check.provider,
         "verdict": "passed" if failed is None and all(
             p.verdict in ("passed", "skipped") for p in check.phases.values()) else "failed",
         "failed_phase": failed,
@@ -94,7 +95,7 @@ def _seconds(value) -> str:
 
 def markdown(report: dict) -> str:
     lines = [f"# Upgrade check: cert-manager {report['from']['version']} -> {report['to']['version']}", "",
-             f"Setup: `{report['setup']}`. Verdict: **{report['verdict']}**"
+             f"Setup: `{report['setup']}`, provider {report.get('provider', 'local')}. Verdict: **{report['verdict']}**"
              + (f" (phase `{report['failed_phase']}` failed)" if report["failed_phase"] else ""), "",
              "| phase | verdict | time |", "|---|---|---|"]
     total = 0.0

@@ -52,8 +52,9 @@ def version_dir(version: str) -> Path:
     return binaries.cache_dir() / "versions" / f"cert-manager-{version}"
 
 
-def build_command(source: str, target: str) -> str:
-    return f"certchaos upgrade-check --from {source} --to {target} --build-only"
+def build_command(source: str, target: str, provider: str = "local") -> str:
+    kind = " --provider kind" if provider == "kind" else ""
+    return f"certchaos upgrade-check --from {source} --to {target} --build-only{kind}"
 
 
 def is_built(version: str) -> bool:
@@ -166,3 +167,40 @@ def crd_documents(version: str, bin_dir: str | os.PathLike | None) -> list[dict]
     for path in sorted(Path(source, "deploy", "crds").glob("crd-*.yaml")):
         documents += load_documents(certmanager.render_crd(path.read_text()))
     return [doc for doc in documents if doc.get("kind") == "CustomResourceDefinition"]
+
+
+def _side_images(side: VersionBinaries) -> tuple[str, tuple]:
+    from harness.stack.kind import images
+
+    if side.bin_dir is not None and not (side.bin_dir / "chart" / "Chart.yaml").is_file():
+        # Without it the lab's chart (and the lab's images) would run in this version's name.
+        raise HarnessError(f"cert-manager {side.version}: bin dir {side.bin_dir} has no chart/Chart.yaml; on kind "
+                           f"cert-manager is installed by its own chart. Fix: copy that version's "
+                           f"deploy/charts/cert-manager (with a Chart.yaml naming appVersion {side.version}) into "
+                           f"{side.bin_dir}/chart")
+    version = images.chart_version(certmanager.chart_dir(side.bin_dir))
+    return version, images.cert_manager_images(version, side.bin_dir)
+
+
+def build_images(side: VersionBinaries, *, out: TextIO = sys.stderr) -> None:
+    """The kind images of one side, built when missing or stale (the lab's version: only checked, they are
+    `certchaos images build`'s). Tagged with the version of the side's chart (its appVersion)."""
+    from harness.stack.kind import images
+    from harness.stack.kind.engine import DockerEngine
+
+    version, _ = _side_images(side)
+    with DockerEngine() as engine:
+        images.Builder(engine, out=out).build_cert_manager(version, side.bin_dir)
+
+
+def check_images(side: VersionBinaries, *, build_hint: str) -> None:
+    """--no-build on kind: the side's images must exist and be current, else the command that builds them."""
+    from harness.stack.kind import images
+    from harness.stack.kind.engine import DockerEngine
+
+    version, wanted = _side_images(side)
+    with DockerEngine() as engine:
+        stale = images.Builder(engine).outdated(wanted)
+    if stale:
+        fix = f"sudo {images.BUILD_COMMAND}" if version == images.CERT_MANAGER else build_hint
+        raise HarnessError(f"cert-manager {side.version}: image(s) {', '.join(stale)} not built. Fix: run `{fix}`")

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+import yaml
+
 from harness.errors import HarnessError
 from harness.stack import binaries
 from harness.stack.kind.engine import DockerEngine, docker_cli, state_dir
@@ -70,6 +72,7 @@ class Image:
     entrypoint: tuple[str, ...] = ()
     user: str | None = None
     preload: bool = True  # into the node image (cert-manager's are `kind load`-ed per cluster instead)
+    bin_dir: Path | None = None  # where its binaries come from (None: the cache); set for another cert-manager
 
     def changes(self) -> list[str]:
         result = [ENV_PATH]
@@ -84,6 +87,21 @@ def _bin(name: str) -> tuple[str, str]:
     return name, f"/usr/local/bin/{name}"
 
 
+# cert-manager's images: name in the chart -> the component binary in them. acmesolver is optional for a
+# version from a bin dir (an upgrade check's bin dir holds only versions.COMPONENTS; the lab's issuers and
+# upgrade-check's setups use DNS-01, so no solver pod runs).
+CERT_MANAGER_COMPONENTS = (("controller", "cert-manager-controller"), ("webhook", "cert-manager-webhook"),
+                           ("cainjector", "cert-manager-cainjector"), ("acmesolver", "cert-manager-acmesolver"),
+                           ("ctl", "cmctl"))
+OPTIONAL_CERT_MANAGER_COMPONENTS = ("cert-manager-acmesolver",)
+
+
+def _cert_manager_image(name: str, component: str, version: str, bin_dir: Path | None = None) -> Image:
+    # The chart sets runAsNonRoot: kubelet refuses an image whose user is root, hence USER 1000.
+    return Image(f"quay.io/jetstack/cert-manager-{name}:{version}", ((component, f"/usr/local/bin/{name}"),),
+                 entrypoint=(f"/usr/local/bin/{name}",), user="1000", preload=False, bin_dir=bin_dir)
+
+
 COMPONENT_IMAGES = (
     # CRI runs the sandbox image's entrypoint: /pause, as upstream's image has it.
     Image("registry.k8s.io/pause:3.9", (("pause", "/pause"),), entrypoint=("/pause",)),
@@ -96,14 +114,7 @@ COMPONENT_IMAGES = (
     Image("registry.k8s.io/coredns/coredns:v1.9.3", (_bin("coredns"),), entrypoint=("/usr/local/bin/coredns",)),
     Image(f"registry.k8s.io/kube-proxy:{KUBERNETES}", (_bin("kube-proxy"),), base=True),
     Image(NETBASE_IMAGE, (_bin("kubectl"),), base=True),
-) + tuple(
-    # The chart sets runAsNonRoot: kubelet refuses an image whose user is root, hence USER 1000.
-    Image(f"quay.io/jetstack/cert-manager-{name}:{CERT_MANAGER}", ((component, f"/usr/local/bin/{name}"),),
-          entrypoint=(f"/usr/local/bin/{name}",), user="1000", preload=False)
-    for name, component in (("controller", "cert-manager-controller"), ("webhook", "cert-manager-webhook"),
-                            ("cainjector", "cert-manager-cainjector"), ("acmesolver", "cert-manager-acmesolver"),
-                            ("ctl", "cmctl"))
-)
+) + tuple(_cert_manager_image(name, component, CERT_MANAGER) for name, component in CERT_MANAGER_COMPONENTS)
 CERT_MANAGER_IMAGES = tuple(image.tag for image in COMPONENT_IMAGES if not image.preload)
 # The reload scenarios' images (harness/workloads): built with the others, neither preloaded nor loaded by the
 # stack; `kind load`-ed by the workloads fixture into the clusters whose scenarios need them.
@@ -116,6 +127,42 @@ WORKLOAD_IMAGES = (
           entrypoint=("/usr/local/bin/reloader-stand-in",), user="1000", preload=False),
 )
 COMPONENT_IMAGES = COMPONENT_IMAGES + WORKLOAD_IMAGES
+
+
+def chart_version(chart: Path) -> str:
+    """The cert-manager version a chart installs: its appVersion, the tag it gives every image."""
+    try:
+        metadata = yaml.safe_load((Path(chart) / "Chart.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise HarnessError(f"cert-manager chart {chart}: cannot read Chart.yaml ({error})") from error
+    version = str(metadata.get("appVersion") or metadata.get("version") or "")
+    if not version:
+        raise HarnessError(f"cert-manager chart {chart}: Chart.yaml has no appVersion")
+    return version
+
+
+def images_build_command(bin_dir: str | os.PathLike | None) -> str:
+    return BUILD_COMMAND if bin_dir is None else f"{BUILD_COMMAND} --bin-dir {bin_dir}"
+
+
+def cert_manager_images(version: str, bin_dir: str | os.PathLike | None = None) -> tuple[Image, ...]:
+    """The images a chart of `version` runs. The lab's version (CERT_MANAGER) keeps the images `certchaos
+    images build` makes from the cache; any other version gets the same recipe from `bin_dir`'s binaries,
+    tagged with `version` (acmesolver only when the bin dir has it). A missing required binary is an
+    error naming the bin dir."""
+    if version == CERT_MANAGER:
+        return tuple(image for image in COMPONENT_IMAGES if image.tag in CERT_MANAGER_IMAGES)
+    if bin_dir is None:
+        raise HarnessError(f"cert-manager {version}: its images are built from a bin dir of that version, and "
+                           f"none was given. Fix: pass the directory of its binaries (with chart/)")
+    folder = Path(bin_dir).expanduser().resolve()
+    missing = [component for _, component in CERT_MANAGER_COMPONENTS
+               if component not in OPTIONAL_CERT_MANAGER_COMPONENTS and not os.access(folder / component, os.X_OK)]
+    if missing:
+        raise HarnessError(f"cert-manager {version}: no images, and bin dir {folder} lacks executable "
+                           f"{', '.join(missing)} to build them from. Fix: put that version's binaries there")
+    return tuple(_cert_manager_image(name, component, version, folder) for name, component in CERT_MANAGER_COMPONENTS
+                 if component not in OPTIONAL_CERT_MANAGER_COMPONENTS or os.access(folder / component, os.X_OK))
 
 
 class Digests:
@@ -172,11 +219,12 @@ class Builder:
     def rootfs_inputs(self, name: str) -> str:
         return _hash(SUITE, MIRROR, ROOTFS_PACKAGES[name], "trim-v1")
 
-    def binary(self, component: str) -> Path:
-        return binaries.binary(component)
+    def binary(self, component: str, bin_dir: Path | None = None) -> Path:
+        return binaries.binary(component) if bin_dir is None else bin_dir / component
 
     def image_inputs(self, image: Image) -> str:
-        files = [(component, target, self.digests.of(self.binary(component))) for component, target in image.files]
+        files = [(component, target, self.digests.of(self.binary(component, image.bin_dir)))
+                 for component, target in image.files]
         base = self.rootfs_inputs("base") if image.base else None
         return _hash(image.tag, files, base, image.changes(), "skeleton-v1")
 
@@ -243,6 +291,26 @@ class Builder:
         inputs = self.node_inputs()
         self._step(NODE_IMAGE, self.label(NODE_IMAGE) == inputs, lambda: self.node_image(inputs))
 
+    def outdated(self, wanted: tuple[Image, ...]) -> list[str]:
+        """Tags of `wanted` that are missing or were built from other inputs (other binaries)."""
+        return [image.tag for image in wanted if self.label(image.tag) != self.image_inputs(image)]
+
+    def build_cert_manager(self, version: str, bin_dir: str | os.PathLike | None) -> tuple[Image, ...]:
+        """The images of cert-manager `version` from `bin_dir` (cheap: one `docker import` each; no root, no
+        debootstrap); the lab's version is `certchaos images build`'s and only checked here."""
+        wanted = cert_manager_images(version, bin_dir)
+        self.engine.start()
+        if version == CERT_MANAGER:
+            stale = self.outdated(wanted)
+            if stale:
+                raise HarnessError(f"image(s) {', '.join(stale)} not built. Fix: run `sudo {BUILD_COMMAND}`")
+            return wanted
+        self.root.mkdir(parents=True, exist_ok=True)
+        for image in wanted:
+            inputs = self.image_inputs(image)
+            self._step(image.tag, self.label(image.tag) == inputs, lambda i=image, h=inputs: self.import_image(i, h))
+        return wanted
+
     def debootstrap(self, name: str) -> None:
         if shutil.which("debootstrap") is None:
             raise HarnessError("debootstrap is not installed. Fix: `apt-get install -y debootstrap`")
@@ -289,7 +357,7 @@ class Builder:
             for component, target in image.files:
                 destination = stage / target.lstrip("/")
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(self.binary(component), destination)
+                shutil.copy2(self.binary(component, image.bin_dir), destination)
                 added.append(target.lstrip("/"))
             if image.base:
                 # The base rootfs already has usr/local/bin, and docker import rejects a path twice: add the

@@ -24,6 +24,7 @@ from harness.errors import HarnessError
 from harness.stack import binaries, certmanager
 from harness.stack.kind import images
 from harness.stack.kind.engine import DockerEngine
+from harness.stack.kind.podlog import CONTROLLER_SELECTOR
 from harness.stack.kube import api_client, apply_crds
 from harness.stack.local import component_facts
 from harness.stack.ports import LOOPBACK, free_port
@@ -141,6 +142,7 @@ class KindStack(Service):
         self.made_lib_modules = False  # whether /lib/modules appeared with our cluster (then stop removes it)
         self.api_url: str | None = None  # https://127.0.0.1:<port>, known once the cluster is being created
         self._api: client.ApiClient | None = None
+        self.cert_manager_images: tuple[images.Image, ...] = ()  # what the installed chart runs
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -196,7 +198,26 @@ class KindStack(Service):
         return {"kube-apiserver": self.api_url, "kind cluster": self.name}
 
     def versions(self) -> dict[str, dict]:
-        return {name: component_facts(resolved) for name, resolved in self.resolved.items()}
+        """kind and helm as resolved, and cert-manager's components as the images the installed chart runs."""
+        result = {name: component_facts(resolved) for name, resolved in self.resolved.items()}
+        for image in self.cert_manager_images:
+            name, version = image.tag.rsplit("/", 1)[-1].split(":")
+            result[name] = {"version": version, "source": "image" if image.bin_dir is None else f"image from {image.bin_dir}",
+                            "path": image.tag}
+        return result
+
+    @property
+    def controller_pod(self) -> str | None:
+        """The running controller pod of the installed chart's version (not one being replaced): its name is
+        its hostname, the prefix of its Lease identity (`<hostname>-external-cert-manager-controller`)."""
+        wanted = next(image.tag for image in self.cert_manager_images if "-controller:" in image.tag)
+        pods = client.CoreV1Api(self.api()).list_namespaced_pod(certmanager.NAMESPACE,
+                                                               label_selector=CONTROLLER_SELECTOR).items
+        for pod in pods:
+            if pod.metadata.deletion_timestamp is None and pod.status.phase == "Running" and \
+                    any(container.image == wanted for container in pod.spec.containers):
+                return pod.metadata.name
+        return None
 
     def write_kubeconfig(self, path: str | os.PathLike) -> Path:
         target = Path(path).expanduser().resolve()
@@ -220,6 +241,19 @@ class KindStack(Service):
         if missing:
             raise HarnessError(f"kind provider: image(s) {', '.join(missing)} not built. "
                                f"Fix: run `{images.BUILD_COMMAND}` (as root)")
+        self.cert_manager_images = self._chart_images(self.bin_dir)
+
+    def _chart_images(self, bin_dir) -> tuple[images.Image, ...]:
+        """The cert-manager images the chart of `bin_dir` names (its appVersion), built and current: another
+        version's are built from that bin dir's binaries (`certchaos images build --bin-dir DIR`)."""
+        wanted = images.cert_manager_images(images.chart_version(certmanager.chart_dir(bin_dir)), bin_dir)
+        if wanted and wanted[0].bin_dir is not None:
+            stale = images.Builder(self.engine).outdated(wanted)
+            if stale:
+                raise HarnessError(f"kind provider: image(s) {', '.join(stale)} not built from {wanted[0].bin_dir} "
+                                   f"(or built from other binaries). Fix: run "
+                                   f"`{images.images_build_command(wanted[0].bin_dir)}`")
+        return wanted
 
     def _check_name_free(self) -> None:
         taken = self._kind("get", "clusters").stdout.split()
@@ -250,8 +284,9 @@ class KindStack(Service):
         wait_for(ready, subject=f"kind cluster {self.name}", expected=f"to have its {1 + self.workers} node(s) Ready",
                  timeout=NODE_READY_TIMEOUT, interval=1.0)
 
-    def _load_images(self) -> None:
-        self._kind("load", "docker-image", "--name", self.name, *images.CERT_MANAGER_IMAGES)
+    def _load_images(self, wanted: tuple[images.Image, ...] | None = None) -> None:
+        self._kind("load", "docker-image", "--name", self.name,
+                   *(image.tag for image in (wanted or self.cert_manager_images)))
 
     def node_ip(self) -> str:
         """The control-plane node's address on the kind network (the host reaches its NodePorts there)."""
@@ -266,18 +301,41 @@ class KindStack(Service):
         """The module's chart has no CRDs (the release tooling adds them): we apply the module's CRDs, as the
         local provider does, and install the chart without them."""
         apply_crds(self.api(), certmanager.crds(self.bin_dir))
+        self._helm("install", certmanager.chart_dir(self.bin_dir), "--create-namespace")
+
+    def _helm(self, action: str, chart: Path, *extra: str) -> None:
+        """`helm install|upgrade cert-manager CHART` with our values then the user's, waiting for the rollout."""
         helm = self.resolved["helm"].path
         with tempfile.TemporaryDirectory(prefix="certchaos-helm-") as scratch:
             env = {**self.engine.env(), "KUBECONFIG": str(self.kubeconfig),
                    **{key: str(Path(scratch, key.lower())) for key in
                       ("HELM_CONFIG_HOME", "HELM_CACHE_HOME", "HELM_DATA_HOME")}}
-            command = [str(helm), "install", "cert-manager", str(certmanager.chart_dir(self.bin_dir)),
-                       "--namespace", certmanager.NAMESPACE, "--create-namespace", "--set", "installCRDs=false",
-                       *self._values_arguments(), "--wait", "--timeout", HELM_TIMEOUT]
+            command = [str(helm), action, "cert-manager", str(chart), "--namespace", certmanager.NAMESPACE, *extra,
+                       "--set", "installCRDs=false", *self._values_arguments(), "--wait", "--timeout", HELM_TIMEOUT]
             result = subprocess.run(command, capture_output=True, text=True, env=env)
         if result.returncode != 0:
-            raise HarnessError(f"helm install of cert-manager failed (exit {result.returncode}): "
+            raise HarnessError(f"helm {action} of cert-manager failed (exit {result.returncode}): "
                                f"{result.stderr.strip()}\nCommand: {' '.join(command)}")
+
+    def upgrade_cert_manager(self, bin_dir: str | os.PathLike | None, *,
+                             on_step: Callable[[str], None] = lambda step: None) -> None:
+        """Upgrade cert-manager in place to the chart, CRDs and images of `bin_dir` (None: the cache) as a user
+        with a values file does: B's images into the nodes, B's CRDs (the chart has none), then `helm upgrade`
+        with the same values files as the install (ours, then the user's; not --reuse-values) and --wait
+        (every Deployment rolled out), then the webhook answering. Everything B needs is resolved and checked
+        before anything changes. `on_step` hears each step's name first."""
+        chart = certmanager.chart_dir(bin_dir)
+        crds = certmanager.crds(bin_dir)
+        wanted = self._chart_images(bin_dir)
+        on_step("images")
+        self._load_images(wanted)
+        on_step("crds")
+        apply_crds(self.api(), crds)
+        on_step("helm upgrade")
+        self._helm("upgrade", chart)
+        self.cert_manager_images, self.bin_dir = wanted, bin_dir
+        on_step("webhook")
+        self.wait_webhook()
 
     def _values_arguments(self) -> list[str]:
         """--values for the provisioned values (ours), then the user's file: the user's win."""
