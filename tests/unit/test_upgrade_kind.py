@@ -224,3 +224,32 @@ def test_values_and_kind_are_accepted_and_a_missing_values_file_is_named(tmp_pat
                  "--values", str(values)]) == 2
     err = capsys.readouterr().err
     assert "--setup DIR is required" in err and "not yet on kind" not in err
+
+
+@pytest.mark.parametrize("version", ["v1.10.2", "v1.11.5"])
+def test_both_charts_mount_the_trusted_ca_and_run_the_images_of_their_version(version, tmp_path, monkeypatch):
+    """The chart values the kind lab gives A's install and B's upgrade, rendered by each version's own chart:
+    the controller mounts the bundle and SSL_CERT_FILE names it, and every image carries the chart's version."""
+    from harness.lab import kind
+    from harness.stack import certmanager, helm
+
+    if not binaries.resolve("helm").path.exists():
+        pytest.skip("helm is not built (`certchaos binaries build helm`)")
+    monkeypatch.setattr(kind.client, "CoreV1Api", lambda api: type("Core", (), {
+        "create_namespaced_config_map": lambda self, namespace, body: None})())
+    monkeypatch.setattr(kind, "ensure_namespace", lambda api, name: None)
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    versions.copy_manifests(version, folder)  # the module's chart, Chart.yaml as the release tool writes it
+    values = {**kind.chart_values("172.18.0.9", "certchaos-x-lab-ca"), **kind.trust_values(None, b"PEBBLE CA\n")}
+    documents = helm.render(folder / "chart", "cert-manager", certmanager.NAMESPACE, {**values, "installCRDs": False},
+                            kube_version=images.KUBERNETES)
+    deployments = {doc["metadata"]["name"]: doc["spec"]["template"]["spec"] for doc in documents
+                   if doc and doc.get("kind") == "Deployment"}
+    controller = deployments["cert-manager"]
+    container = controller["containers"][0]
+    assert controller["volumes"] == values["volumes"] and container["volumeMounts"] == values["volumeMounts"]
+    assert {"name": "SSL_CERT_FILE", "value": f"{kind.TRUST_DIR}/{kind.TRUST_FILE}"} in container["env"]
+    assert images.chart_version(folder / "chart") == version
+    assert {spec["containers"][0]["image"] for spec in deployments.values()} == {
+        f"quay.io/jetstack/cert-manager-{name}:{version}" for name in ("controller", "webhook", "cainjector")}
