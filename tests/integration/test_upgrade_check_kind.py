@@ -1,0 +1,113 @@
+"""`certchaos upgrade-check --provider kind` for real: cert-manager v1.10.2, installed by its own chart with a
+user's values file, upgraded in place by `helm upgrade` to v1.11.5 with the same values, with the example
+setup's live certificates; and an upgrade whose `helm upgrade` fails half way (B's chart changes the controller
+Deployment's immutable selector, as a real chart once did), torn down and reported. Nothing of the cluster or
+the lab is left afterwards.
+
+Needs Docker, `certchaos images build` and v1.10.2's build (scripts/setup.sh); v1.10.2's images are built
+by the check (one `docker import` each). Runs only with `-m kind` (`make test-kind`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.cli.main import main
+from harness.stack import binaries, certmanager
+from harness.stack.kind.engine import DockerEngine
+from harness.stack.kind.labnet import ANCHOR_LABEL
+from harness.stack.kind.provider import CLUSTER_LABEL
+from harness.upgrade import versions
+
+pytestmark = pytest.mark.kind
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "upgrade-setup"
+
+
+@pytest.fixture(scope="module")
+def engine() -> DockerEngine:
+    with DockerEngine() as running:
+        yield running
+
+
+def containers(engine: DockerEngine, label: str) -> list[str]:
+    return engine.docker("ps", "-aq", "--filter", f"label={label}").stdout.split()
+
+
+def test_an_upgrade_by_helm_keeps_every_certificate_and_renews_on_v1_11_5(engine, tmp_path):
+    before = set(containers(engine, CLUSTER_LABEL) + containers(engine, ANCHOR_LABEL))
+    values = tmp_path / "values.yaml"
+    # A user's own setting, which both the install and the upgrade must carry: the controller's log level.
+    values.write_text(yaml.safe_dump({"global": {"logLevel": 2}, "podLabels": {"team": "platform"}}))
+    report_dir = tmp_path / "report"
+    code = main(["upgrade-check", "--from", "v1.10.2", "--to", "v1.11.5", "--provider", "kind", "--no-catalogue",
+                 "--setup", str(EXAMPLE), "--values", str(values), "--report-dir", str(report_dir)])
+    report = json.loads((report_dir / "upgrade-report.json").read_text())
+    phases = {phase["name"]: phase for phase in report["phases"]}
+    print({name: (phase["verdict"], phase["seconds"]) for name, phase in phases.items()})
+    assert code == 0, {name: (p["verdict"], p["error"]) for name, p in phases.items()}
+    assert report["provider"] == "kind"
+    assert {p["verdict"] for p in phases.values()} == {"passed", "skipped"}
+    # What ran: A's images tagged v1.10.2 (built from its bin dir), B's the lab's v1.11.5.
+    assert report["components"]["A"]["cert-manager-controller"]["version"] == "v1.10.2"
+    assert report["components"]["B"]["cert-manager-controller"]["version"] == "v1.11.5"
+    assert phases["upgrade"]["detail"]["steps"] == ["images", "crds", "helm upgrade", "webhook",
+                                                    "webhook registrations"]
+    # v1.10 has no spec.acme.caBundle: Pebble's CA came in through the chart's values, at install.
+    assert any("extraEnv" in note and "helm upgrade" in note for note in report["notes"])
+    # Nothing re-issued by the upgrade alone; B's pod took the Lease; each certificate renewed on B.
+    before_certs = report["certificates_before"]
+    assert sorted(before_certs) == ["shop/orders-api", "shop/shop-root-ca", "shop/wildcard", "shop/www"]
+    assert phases["kept"]["detail"]["lease"]["holder"].endswith("-external-cert-manager-controller")
+    renewed = phases["renewal"]["detail"]["renewed"]
+    for ref, facts in before_certs.items():
+        assert renewed[ref]["serial"] != facts["serial"] and renewed[ref]["revision"] > facts["revision"], ref
+    assert len(phases["webhook"]["detail"]["admitted"]) == 7  # 2 ClusterIssuers, 1 Issuer, 4 Certificates
+    # The lab's controller log followed the rollout: A's start line, then B's.
+    log = (report_dir / "lab" / "stack" / "logs" / "cert-manager-controller.log").read_text()
+    starts = [line for line in log.splitlines() if "starting controller" in line and '"version"=' in line]
+    assert [line.rsplit("=", 1)[-1] for line in starts] == ['"v1.10.2"', '"v1.11.5"'], starts
+    after = set(containers(engine, CLUSTER_LABEL) + containers(engine, ANCHOR_LABEL))
+    assert after <= before, f"containers left by the check: {sorted(after - before)}"
+
+
+SELECTOR = '''      app.kubernetes.io/component: "controller"
+  {{- with .Values.strategy }}'''
+
+
+def test_a_helm_upgrade_that_fails_half_way_is_torn_down_and_reported(engine, tmp_path):
+    before = set(containers(engine, CLUSTER_LABEL) + containers(engine, ANCHOR_LABEL))
+    setup_dir = tmp_path / "setup"
+    setup_dir.mkdir()
+    for name in ("00-namespace.yaml", "10-ca-issuers.yaml"):  # the CA chain only: no 60 s ACME wait
+        shutil.copyfile(EXAMPLE / name, setup_dir / name)
+    # B: the lab's v1.11.5 binaries and CRDs (so its images are the lab's), and its chart with one more label in
+    # the controller Deployment's selector, which the API server refuses to change on an existing Deployment.
+    broken = tmp_path / "b"
+    broken.mkdir()
+    for name in versions.COMPONENTS:
+        os.symlink(binaries.load_components()[name].cached, broken / name)
+    shutil.copytree(certmanager.crd_dir(), broken / "crds")
+    shutil.copytree(certmanager.chart_dir(), broken / "chart")
+    template = broken / "chart" / "templates" / "deployment.yaml"
+    text = template.read_text()
+    assert text.count(SELECTOR) == 1, "the chart's controller selector moved; update the test's edit"
+    template.write_text(text.replace(SELECTOR, SELECTOR.replace(
+        "\n", "\n      app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}\n", 1)))
+    report_dir = tmp_path / "report"
+    code = main(["upgrade-check", "--from", "v1.11.5", "--to", "v1.11.5", "--provider", "kind", "--no-catalogue",
+                 "--setup", str(setup_dir), "--bin-dir-to", str(broken), "--report-dir", str(report_dir)])
+    report = json.loads((report_dir / "upgrade-report.json").read_text())
+    phases = {phase["name"]: phase for phase in report["phases"]}
+    assert code == 2
+    assert report["verdict"] == "failed" and report["failed_phase"] == "upgrade"
+    assert [phases[n]["verdict"] for n in ("ready", "upgrade", "kept")] == ["passed", "error", "not run"]
+    assert "helm upgrade of cert-manager failed" in phases["upgrade"]["error"]
+    assert "field is immutable" in phases["upgrade"]["error"]
+    after = set(containers(engine, CLUSTER_LABEL) + containers(engine, ANCHOR_LABEL))
+    assert after <= before, f"containers left by the check: {sorted(after - before)}"
