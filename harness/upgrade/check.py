@@ -402,11 +402,20 @@ def metric_names(url: str) -> list[str]:
     return sorted({sample.name for sample in scrape(url)})
 
 
+# The kinds whose Events say what cert-manager did with the setup. A setup may keep a Secret in cert-manager's
+# own namespace; on kind its pods, ReplicaSets and Jobs are there too, and their rollout Events are the
+# upgrade's mechanics, not a change in cert-manager's behaviour.
+SETUP_EVENT_KINDS = ("Certificate", "CertificateRequest", "Issuer", "ClusterIssuer", "Order", "Challenge",
+                     "Ingress", "Secret")
+
+
 def event_reasons(api, namespaces: list[str]) -> dict[str, int]:
-    """Event reason -> count, over the namespaces (what cert-manager said about the setup)."""
+    """Event reason -> count, over the namespaces (what cert-manager said about the setup's objects)."""
     reasons: dict[str, int] = {}
     for namespace in namespaces:
         for event in list_objects(api, EVENT, namespace):
+            if event["involvedObject"].get("kind") not in SETUP_EVENT_KINDS:
+                continue
             reason = f"{event['involvedObject'].get('kind')}/{event.get('reason')}"
             reasons[reason] = reasons.get(reason, 0) + int(event.get("count") or 1)
     return reasons

@@ -253,3 +253,12 @@ def test_both_charts_mount_the_trusted_ca_and_run_the_images_of_their_version(ve
     assert images.chart_version(folder / "chart") == version
     assert {spec["containers"][0]["image"] for spec in deployments.values()} == {
         f"quay.io/jetstack/cert-manager-{name}:{version}" for name in ("controller", "webhook", "cainjector")}
+
+
+def test_event_reasons_are_those_of_the_setups_objects_not_of_cert_managers_rollout(monkeypatch):
+    events = [{"involvedObject": {"kind": "Certificate"}, "reason": "Issuing", "count": 2},
+              {"involvedObject": {"kind": "Pod"}, "reason": "Killing"},
+              {"involvedObject": {"kind": "ReplicaSet"}, "reason": "SuccessfulDelete"},
+              {"involvedObject": {"kind": "Order"}, "reason": "Complete"}]
+    monkeypatch.setattr(check, "list_objects", lambda api, kind, namespace: events)
+    assert check.event_reasons(None, ["cert-manager"]) == {"Certificate/Issuing": 2, "Order/Complete": 1}
