@@ -111,3 +111,27 @@ def test_a_helm_upgrade_that_fails_half_way_is_torn_down_and_reported(engine, tm
     assert "field is immutable" in phases["upgrade"]["error"]
     after = set(containers(engine, CLUSTER_LABEL) + containers(engine, ANCHOR_LABEL))
     assert after <= before, f"containers left by the check: {sorted(after - before)}"
+
+
+def test_the_catalogue_runs_on_b_then_a_each_on_a_cluster_of_its_own(engine, tmp_path):
+    before = set(containers(engine, CLUSTER_LABEL) + containers(engine, ANCHOR_LABEL))
+    setup_dir = tmp_path / "setup"
+    setup_dir.mkdir()
+    for name in ("00-namespace.yaml", "10-ca-issuers.yaml"):  # the CA chain: the catalogue is what is tested here
+        shutil.copyfile(EXAMPLE / name, setup_dir / name)
+    report_dir = tmp_path / "report"
+    code = main(["upgrade-check", "--from", "v1.10.2", "--to", "v1.11.5", "--provider", "kind", "-k", "rotation_policy",
+                 "--setup", str(setup_dir), "--report-dir", str(report_dir)])
+    report = json.loads((report_dir / "upgrade-report.json").read_text())
+    phases = {phase["name"]: phase for phase in report["phases"]}
+    print({name: (phase["verdict"], phase["seconds"]) for name, phase in phases.items()})
+    assert code == 0, {name: (p["verdict"], p["error"]) for name, p in phases.items()}
+    assert phases["catalogue"]["detail"]["B"]["returncode"] == 0
+    rows = report["side_by_side"]["scenarios"]
+    name = "scenarios/test_renewal.py::test_rotation_policy_never_keeps_the_key_and_always_replaces_it"
+    assert rows[name]["B"]["verdict"] == "passed" and rows[name]["A"]["verdict"] in ("passed", "deviated")
+    for side in ("A", "B"):  # each side's own lab, on kind
+        journal = next((report_dir / f"catalogue-{side}").rglob("journal.json"))
+        assert json.loads(journal.read_text())["environment"]["provider"] == "kind"
+    after = set(containers(engine, CLUSTER_LABEL) + containers(engine, ANCHOR_LABEL))
+    assert after <= before, f"containers left by the check: {sorted(after - before)}"
