@@ -210,7 +210,9 @@ class KindStack(Service):
     def controller_pod(self) -> str | None:
         """The running controller pod of the installed chart's version (not one being replaced): its name is
         its hostname, the prefix of its Lease identity (`<hostname>-external-cert-manager-controller`)."""
-        wanted = next(image.tag for image in self.cert_manager_images if "-controller:" in image.tag)
+        wanted = next((image.tag for image in self.cert_manager_images if "-controller:" in image.tag), None)
+        if wanted is None:
+            return None  # no chart installed yet
         pods = client.CoreV1Api(self.api()).list_namespaced_pod(certmanager.NAMESPACE,
                                                                label_selector=CONTROLLER_SELECTOR).items
         for pod in pods:
