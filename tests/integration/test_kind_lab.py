@@ -30,7 +30,7 @@ POD_TIMEOUT = 120.0
 
 
 @pytest.fixture(scope="module")
-def engine(only_when_selected) -> DockerEngine:
+def engine() -> DockerEngine:
     with DockerEngine() as running:
         yield running
 

@@ -34,7 +34,7 @@ POD_TIMEOUT = 120.0
 
 
 @pytest.fixture(scope="module", autouse=True)
-def engine(only_when_selected) -> DockerEngine:
+def engine() -> DockerEngine:
     """A Docker engine that outlives each stack (started here if none runs, stopped at the module's end),
     so the checks after a stack's stop can still ask docker what is left."""
     with DockerEngine() as running:
@@ -50,7 +50,7 @@ def test_preloaded_images_are_exactly_what_kubeadm_pulls():
 
 
 @pytest.fixture(scope="module")
-def kind_stack(only_when_selected) -> KindStack:
+def kind_stack() -> KindStack:
     """A kind cluster with cert-manager, stopped at the end of the module (test_stop_* stops it earlier)."""
     started = time.monotonic()
     stack = KindStack().start()
