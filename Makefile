@@ -2,7 +2,7 @@
 PYTHON ?= python3
 REPORT_DIR ?= reports/$(shell date -u +%Y%m%dT%H%M%SZ)
 
-.PHONY: setup run test test-kind unit bench
+.PHONY: setup run run-kind test test-kind unit bench
 
 setup:
 	PYTHON=$(PYTHON) scripts/setup.sh
@@ -15,10 +15,15 @@ run: setup
 test: setup
 	$(PYTHON) -m pytest tests -p no:cacheprovider
 
-# The kind provider's tests (Docker, kind images; minutes per cluster, so not in `test` yet).
+# The kind provider's tests (Docker, the kind images; a cluster per module, minutes each). CI runs them after `test`.
 test-kind:
 	CERTCHAOS_PROVIDER=kind PYTHON=$(PYTHON) scripts/setup.sh
 	$(PYTHON) -m pytest tests/integration -m kind -p no:cacheprovider -s
+
+# The whole catalogue on a kind cluster with two workers (the reload and node-failure scenarios need nodes).
+run-kind:
+	CERTCHAOS_PROVIDER=kind PYTHON=$(PYTHON) scripts/setup.sh
+	$(PYTHON) -m harness.cli run --provider kind --worker-nodes 2 --workers 4 --report-dir $(REPORT_DIR)-kind
 
 unit:
 	$(PYTHON) -m pytest tests/unit -q
