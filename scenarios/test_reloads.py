@@ -48,6 +48,9 @@ STALE_WINDOW = 30
 # Reloader delay: the reloader's watch sees the update in ~1 s, then a rolling update of 2 replicas, each new
 # pod ready in 5-20 s here (probe every 2 s) and the old one gone after a 1 s grace: ~40 s under load; 120 s.
 ROLLOUT = 120
+# The observer's record of a change a scenario's own handshakes already saw: its next poll, a round of handshakes
+# through port-forward (seconds under load).
+OBSERVED = 30
 
 
 @pytest.fixture(scope="session")
@@ -110,6 +113,16 @@ def figure(scenario, name: str, seconds: float, **detail) -> None:
     scenario.note(f"figure: {name}", seconds=round(seconds, 1), **detail)
 
 
+def serving_figure(scenario, bench, target, new, renewed_at, name: str, **detail) -> None:
+    """The figure "renewal request to the last pod first seen serving `new`", from the observer's record."""
+    scenario.expect(bench.observed_serving(target.name, new, REPLICAS),
+                    subject=f"the served-certificate observer of {target.namespace}/{target.name}",
+                    expected="to have recorded every pod serving the renewal", within=OBSERVED)
+    first = bench.first_served(target.name, new)
+    figure(scenario, name, max(first.values()) - renewed_at,
+           per_pod={pod: round(at - renewed_at, 1) for pod, at in first.items()}, **detail)
+
+
 def assert_stays_stale(scenario, bench, kube, target, old, new, witness: str) -> None:
     """Every pod keeps serving `old` until the kubelet has projected `new` into `witness` in every pod, and
     for STALE_WINDOW after: stale, with the observer's "stale since" as evidence."""
@@ -136,9 +149,8 @@ def test_a_mounted_volume_and_a_reloading_server_serve_the_renewal_after_the_kub
            sync_frequency=KUBELET_SYNC_FREQUENCY, note="renewal request to the new file seen in every pod")
     scenario.expect(every_pod_serves(bench.handshaker, kube, target, REPLICAS, new), subject=f"pods of {namespace}/web",
                     expected="each serves the renewed certificate", within=RELOAD)
-    first = bench.first_served("web", new)
-    figure(scenario, "renewal to every pod serving it (volume, reload on change)", max(first.values()) - renewed_at,
-           per_pod={pod: round(at - renewed_at, 1) for pod, at in first.items()})
+    serving_figure(scenario, bench, target, new, renewed_at,
+                   "renewal to every pod serving it (volume, reload on change)")
 
 
 def test_a_server_that_loads_once_keeps_the_old_certificate_although_the_file_changed(
@@ -170,9 +182,7 @@ def assert_rolled_by_reloader(scenario, bench, kube, namespace, target, new, ren
     scenario.expect(every_pod_serves(bench.handshaker, kube, target, REPLICAS, new), subject=f"pods of {namespace}/web",
                     expected=f"to be replaced by {bench.reloader.description}'s rollout and serve the renewal",
                     within=ROLLOUT)
-    first = bench.first_served("web", new)
-    figure(scenario, "Reloader delay", max(first.values()) - renewed_at, reloader=bench.reloader.description,
-           per_pod={pod: round(at - renewed_at, 1) for pod, at in first.items()})
+    serving_figure(scenario, bench, target, new, renewed_at, "Reloader delay", reloader=bench.reloader.description)
     secret = client.CoreV1Api(kube).read_namespaced_secret(target.secret, namespace)
     template = client.AppsV1Api(kube).read_namespaced_deployment(target.name, namespace).spec.template
     env = {e.name: e.value for e in template.spec.containers[0].env or []}

@@ -10,6 +10,7 @@ from harness.observe.served import Handshaker, ServedCertificates, Target, secre
 from harness.stack.kind.images import RELOADER_STANDIN_IMAGE, WORKLOAD_IMAGE
 from harness.workloads import deploy, reloader
 from harness.workloads.manifests import PORT, Workload, deployment, service
+from harness.wait import Condition, Seen
 
 # A new Deployment of our server is ready in 5-20 s here (image already on the node); 120 s covers a loaded
 # machine (load 40-80 with other clusters). A workload that is not ready by then never will be.
@@ -69,6 +70,18 @@ class ReloadBench:
         """pod -> journal offset when it was first seen serving `serial` (the workload's observer)."""
         observer = self.observers[name]
         return {pod: at for (pod, s), at in observer.first_served.items() if s == serial}
+
+    def observed_serving(self, name: str, serial: str, replicas: int) -> Condition:
+        """The workload's observer has recorded at least `replicas` pods serving `serial`. It polls on its own
+        thread, so it can see a change a poll (a round of handshakes) after a scenario's own look did."""
+        observer = self.observers[name]
+
+        def look() -> Seen:
+            first = self.first_served(name, serial)
+            last = {pod: facts.get("serial") or facts.get("error") for pod, facts in observer.last.items()}
+            return Seen(len(first) >= replicas, {"first served": first, "last poll": last})
+
+        return look
 
     def stale_since(self, name: str) -> dict[str, float]:
         return dict(self.observers[name].stale_since)
