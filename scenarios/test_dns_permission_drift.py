@@ -50,6 +50,10 @@ def test_renewal_stalls_visibly_and_completes_once_the_permission_is_restored(
     create_certificate(kube, namespace, certificate(name, acme_issuer.ref, [acme_issuer.dns_name("web")]))
     scenario.steady_state(certificate_done_issuing(kube, namespace, name), subject=subject,
                           expected="Ready=True and done issuing", within=ISSUANCE)
+    # Prometheus sees the Ready certificate a scrape and a rule evaluation later: until then the first issuance's
+    # NotReady alert is still pending, and the fault's "no alert pending" would break on its first look.
+    scenario.steady_state(certificates_quiet(lab.alerts, namespace, [name]), subject=f"alerts of {subject}",
+                          expected="seen Ready by Prometheus, none active", within=QUIET_WITHIN)
     root = lab.pebble.roots().encode()
     before = inspect_secret(get(kube, SECRET, namespace, name), root=root)
 
