@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.errors import HarnessError
 from harness.stack.kind import images
 from harness.stack.kind.engine import DockerEngine
 
@@ -25,13 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _build(args: argparse.Namespace) -> int:
     if args.bin_dir:
-        from harness.stack import certmanager
-
         folder = Path(args.bin_dir).expanduser().resolve()
-        if not (folder / "chart" / "Chart.yaml").is_file():
-            raise HarnessError(f"--bin-dir {folder}: no chart/Chart.yaml to take the version from. Fix: copy that "
-                               f"cert-manager version's deploy/charts/cert-manager into {folder}/chart")
-        version = images.chart_version(certmanager.chart_dir(folder))
+        version = images.bin_dir_version(folder, "--bin-dir")
         with DockerEngine() as engine:
             built = images.Builder(engine).build_cert_manager(version, folder)
         print(f"cert-manager {version} images ready: {', '.join(image.tag for image in built)}")

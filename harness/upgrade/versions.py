@@ -172,13 +172,10 @@ def crd_documents(version: str, bin_dir: str | os.PathLike | None) -> list[dict]
 def _side_images(side: VersionBinaries) -> tuple[str, tuple]:
     from harness.stack.kind import images
 
-    if side.bin_dir is not None and not (side.bin_dir / "chart" / "Chart.yaml").is_file():
-        # Without it the lab's chart (and the lab's images) would run in this version's name.
-        raise HarnessError(f"cert-manager {side.version}: bin dir {side.bin_dir} has no chart/Chart.yaml; on kind "
-                           f"cert-manager is installed by its own chart. Fix: copy that version's "
-                           f"deploy/charts/cert-manager (with a Chart.yaml naming appVersion {side.version}) into "
-                           f"{side.bin_dir}/chart")
-    version = images.chart_version(certmanager.chart_dir(side.bin_dir))
+    if side.bin_dir is None:
+        version = images.chart_version(certmanager.chart_dir(None))
+    else:
+        version = images.bin_dir_version(side.bin_dir, f"cert-manager {side.version}")
     return version, images.cert_manager_images(version, side.bin_dir)
 
 

@@ -196,7 +196,7 @@ def test_the_catalogue_runs_on_the_checks_provider_with_the_users_values(tmp_pat
 def test_a_bin_dir_without_its_chart_is_refused_on_kind(tmp_path):
     folder = bin_dir(tmp_path, "v1.13.1")
     (folder / "chart" / "Chart.yaml").unlink()
-    with pytest.raises(HarnessError, match="no chart/Chart.yaml; on kind cert-manager is installed by its own chart"):
+    with pytest.raises(HarnessError, match="no chart/Chart.yaml to take the version from; on kind cert-manager is installed by its own chart"):
         versions._side_images(VersionBinaries("v1.13.1", folder, "bin-dir"))
 
 

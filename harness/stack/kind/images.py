@@ -141,6 +141,16 @@ def chart_version(chart: Path) -> str:
     return version
 
 
+def bin_dir_version(bin_dir: Path, what: str) -> str:
+    """The cert-manager version a user's bin dir installs on kind: its chart's appVersion. A bin dir without
+    chart/Chart.yaml is refused: the lab's chart and images would otherwise run in that version's name."""
+    if not (bin_dir / "chart" / "Chart.yaml").is_file():
+        raise HarnessError(f"{what}: bin dir {bin_dir} has no chart/Chart.yaml to take the version from; on kind "
+                           f"cert-manager is installed by its own chart. Fix: copy that version's "
+                           f"deploy/charts/cert-manager (its Chart.yaml naming the appVersion) into {bin_dir}/chart")
+    return chart_version(bin_dir / "chart")
+
+
 def images_build_command(bin_dir: str | os.PathLike | None) -> str:
     return BUILD_COMMAND if bin_dir is None else f"{BUILD_COMMAND} --bin-dir {bin_dir}"
 
