@@ -4,7 +4,9 @@ Each pod is reached through the API server's pod port-forward (what `kubectl por
 the host, to that pod's own port, with nothing of ours on the node or in the pod, whatever node it runs
 on and while it terminates. Node IP routes would need host routes to every cluster's pod CIDR (all kind
 clusters here share 10.244.0.0/16), and `docker exec` into the node would need a TLS client in the node
-image. Port-forward shares the ApiClient's request method while it runs, so each Handshaker has its own.
+image. The handshake runs on the port-forward's websocket itself (harness/observe/portforward.py says why);
+an exec (the projected file's serial) shares the ApiClient's request method while it runs, so each
+Handshaker has its own.
 
 `ServedCertificates` polls every pod every second and records on the scenario journal, per pod, the serial
 and notAfter it serves next to the Secret's serial (an `observed` entry with pod + serial: the report's
@@ -15,18 +17,16 @@ ReplicaSet and Deployment Events. A Ready pod that does not speak TLS fails the 
 
 from __future__ import annotations
 
-import socket
-import ssl
 import threading
-import time
 from dataclasses import dataclass
 
 from cryptography import x509
 from kubernetes import client
-from kubernetes.stream import portforward, stream
+from kubernetes.stream import stream
 
 from harness.errors import HarnessError
-from harness.observe import tlsinspect
+from harness.observe import portforward, tlsinspect
+from harness.observe.portforward import NotTls
 from harness.observe.resources import SECRET, get
 from harness.report.journal import EntryKind
 from harness.wait import Condition, Seen
@@ -43,16 +43,13 @@ POLL = 1.0  # the server reloads within a second of a change (its -poll), so a f
 NOT_TLS_AFTER = 2
 
 
-class NotTls(HarnessError):
-    """A pod answered on its port, but not with TLS."""
-
-
 def _fresh_client(api: client.ApiClient) -> client.ApiClient:
     return client.ApiClient(api.configuration)
 
 
 class Handshaker:
-    """Handshakes with pods through port-forward on its own ApiClient (port-forward is not thread-safe)."""
+    """Handshakes with pods through port-forward, and execs in them, on its own ApiClient (the client
+    library's exec swaps the ApiClient's request method while it runs: not thread-safe)."""
 
     def __init__(self, api: client.ApiClient, timeout: float = HANDSHAKE_TIMEOUT):
         self.api = _fresh_client(api)
@@ -65,35 +62,7 @@ class Handshaker:
     def certificate(self, namespace: str, pod: str, port: int) -> x509.Certificate:
         """The leaf certificate pod `pod` serves on `port` (unverified). HarnessError (NotTls for a
         protocol error) naming the pod and what was seen when there is none."""
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        with self._lock:
-            try:
-                forward = portforward(client.CoreV1Api(self.api).connect_get_namespaced_pod_portforward, pod,
-                                      namespace, ports=str(port))
-            except Exception as error:  # noqa: BLE001 - the API's refusal is what was seen
-                raise HarnessError(f"pod {namespace}/{pod}: port-forward to {port} refused: {error}") from None
-            try:
-                raw = forward.socket(port)
-                raw.settimeout(self.timeout)
-                try:
-                    with context.wrap_socket(raw, server_hostname=None) as tls:
-                        der = tls.getpeercert(binary_form=True)
-                except ssl.SSLError as error:
-                    if "EOF" in str(error) or "UNEXPECTED_EOF" in error.__class__.__name__:
-                        raise HarnessError(f"pod {namespace}/{pod} port {port}: connection closed during the "
-                                           f"handshake ({error}; port-forward: {forward.error(port) or '-'})") from None
-                    raise NotTls(f"pod {namespace}/{pod} port {port} does not speak TLS: {error}") from None
-                except (OSError, socket.timeout) as error:
-                    raise HarnessError(f"pod {namespace}/{pod} port {port}: no handshake: {error} "
-                                       f"(port-forward: {forward.error(port) or '-'})") from None
-            finally:
-                forward.close()
-        if not der:
-            raise HarnessError(f"pod {namespace}/{pod} port {port}: handshake without a certificate")
-        return x509.load_der_x509_certificate(der)
-
+        return x509.load_der_x509_certificate(portforward.pod_certificate(self.api, namespace, pod, port, self.timeout))
 
     def file_serial(self, namespace: str, pod: str, path: str, container: str = "server") -> str:
         """The serial of the certificate file `path` as the pod sees it (the kubelet's projection), read by
