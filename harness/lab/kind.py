@@ -33,7 +33,7 @@ from harness.stack.local import component_facts
 from harness.stack.pebble import Pebble
 from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK
-from harness.stack.probes import http_ok
+from harness.stack.probes import http_ok, tls_answers
 from harness.stack.toxiproxy import ToxiproxyServer
 from harness.wait import Seen, wait_for
 
@@ -135,6 +135,11 @@ def start_kind_lab(lab, alerting, *, zone: str, nameservers: dict, validity: int
              expected="to find the controller's process", timeout=METRICS_TIMEOUT, interval=0.5)
     alerting.metrics_url = metrics_url
     started(alerting.start())
+    # Isolated namespaces reach the webhook through this node port: a first admission before kube-proxy
+    # has programmed it fails with EOF (seen in a game day's first create).
+    webhook = (node_ip, node_port(api, WEBHOOK_SERVICE, WEBHOOK_SELECTOR, "https"))
+    wait_for(tls_answers(*webhook), subject="cert-manager webhook", expected=f"to answer on node port {webhook[1]}",
+             timeout=METRICS_TIMEOUT, interval=1.0)
     dns, pebble, toxiproxy, net = servers["dns"], servers["pebble"], servers["toxiproxy"], servers["net"]
     components = dict(stack.versions())
     components["kind-node-image"] = {"version": images.NODE_IMAGE, "source": "docker", "path": images.NODE_IMAGE}
@@ -148,7 +153,7 @@ def start_kind_lab(lab, alerting, *, zone: str, nameservers: dict, validity: int
         dns_control_url=servers["control"].url, dns_authoritative=dns.authoritative, zone=zone,
         pebble_listen=(net["ca"].ip, pebble.listen_port), pebble_management_url=pebble.management_url,
         pebble_ca_bundle_path=str(pebble.ca_bundle), toxiproxy_url=toxiproxy.url,
-        webhook=(node_ip, node_port(api, WEBHOOK_SERVICE, WEBHOOK_SELECTOR, "https")),
+        webhook=webhook,
         webhook_ca_bundle=isolate_chart_webhooks(api), components=components, provider="kind",
         dns_nameservers={name: list(dns.address(name)) for name in nameservers},
         controller_argv=None, alerting=alerting.info, proxy_host=net["ca"].ip,

@@ -3,6 +3,8 @@ the stack, the lab and scenarios all wait for."""
 
 from __future__ import annotations
 
+import socket
+import ssl
 from pathlib import Path
 
 import requests
@@ -17,6 +19,18 @@ def http_ok(url: str, **kwargs) -> Condition:
     def probe() -> Seen:
         response = requests.get(url, timeout=REQUEST_TIMEOUT, **kwargs)
         return Seen(response.status_code == 200, f"HTTP {response.status_code} from {url}: {response.text[:120]!r}")
+    return probe
+
+
+def tls_answers(host: str, port: int) -> Condition:
+    """A TLS handshake with `host`:`port` completes (the certificate unverified): a port that is routed and
+    served, like a webhook's, whose every path wants an authenticated POST."""
+    def probe() -> Seen:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with socket.create_connection((host, port), timeout=REQUEST_TIMEOUT) as raw, \
+                context.wrap_socket(raw) as tls:
+            return Seen(True, f"{tls.version()} from {host}:{port}")
     return probe
 
 
