@@ -36,10 +36,8 @@ def open_websocket(api: client.ApiClient, namespace: str, pod: str, port: int, t
     configuration = api.configuration
     url = ws_client.get_websocket_url(
         f"{configuration.host}/api/v1/namespaces/{quote(namespace)}/pods/{quote(pod)}/portforward?ports={port}")
-    headers = {}
-    token = configuration.get_api_key_with_prefix("authorization") or configuration.get_api_key_with_prefix("BearerToken")
-    if token:
-        headers["authorization"] = token
+    bearer = configuration.auth_settings().get("BearerToken") or {}  # a client certificate needs no header
+    headers = {"authorization": bearer["value"]} if bearer.get("value") else {}
     try:
         websocket = ws_client.create_websocket(configuration, url, headers)
     except (WebSocketException, OSError) as error:

@@ -62,7 +62,8 @@ class Handshaker:
     def certificate(self, namespace: str, pod: str, port: int) -> x509.Certificate:
         """The leaf certificate pod `pod` serves on `port` (unverified). HarnessError (NotTls for a
         protocol error) naming the pod and what was seen when there is none."""
-        return x509.load_der_x509_certificate(portforward.pod_certificate(self.api, namespace, pod, port, self.timeout))
+        der = portforward.pod_certificate(self.api, namespace, pod, port, self.timeout)
+        return x509.load_der_x509_certificate(der)
 
     def file_serial(self, namespace: str, pod: str, path: str, container: str = "server") -> str:
         """The serial of the certificate file `path` as the pod sees it (the kubelet's projection), read by
