@@ -1,5 +1,5 @@
 """Process and node faults without a cluster: the multi-node kind config, the controller handle, the faults'
-reprs (valid Python) and their refusals of bad input."""
+reprs (valid Python) and their refusals of bad input, the paths to a pod a node still has."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from kubernetes import client
 from harness.chaos.node_faults import NodeDown
 from harness.chaos.process_faults import Controller, ControllerKilled, ControllerStopped, IDENTITY_SUFFIX
 from harness.errors import HarnessError
+from harness.observe.conditions.nodes import node_paths_to
 from harness.lab.lab import LabInfo
 from harness.stack.kind.provider import (KindStack, NODE_MONITOR_GRACE_PERIOD, UNREACHABLE_TOLERATION_SECONDS,
                                          cluster_config)
@@ -123,3 +124,32 @@ def test_on_kind_killed_freezes_the_leader_before_deleting_its_pod_and_stopped_o
     calls.clear()
     ControllerStopped(Controller("kind", "/k")).apply()
     assert calls == [("delete", "cm-1", None)]
+
+
+def test_node_paths_to_a_pod_are_its_dnat_rules_and_established_connections_only():
+    """Outputs as a kind control plane printed them while a webhook pod's node was paused (10.244.2.4 dead;
+    10.244.2.40 a live pod whose IP extends the dead one's)."""
+    nat = ('-A KUBE-SEP-HK2Q -p tcp -m comment --comment "cert-manager/certchaos-webhook:port" -m tcp -j DNAT '
+           '--to-destination 10.244.2.4:10250\n'
+           '-A KUBE-SEP-ZZZZ -p tcp -m comment --comment "default/web:https" -m tcp -j DNAT '
+           '--to-destination 10.244.2.40:8443\n'
+           '-A KUBE-SVC-ABCD -m comment --comment "cert-manager/certchaos-webhook:port" -j KUBE-SEP-HK2Q\n')
+    established = ("tcp      6 431994 ESTABLISHED src=172.19.0.2 dst=10.96.154.201 sport=36472 dport=443 "
+                   "src=10.244.2.4 dst=172.19.0.2 sport=10250 dport=63973 [ASSURED] mark=0 use=1\n")
+
+    class Node:
+        def __init__(self, nft: str, tracked: str):
+            self.nft, self.tracked, self.calls = nft, tracked, []
+
+        def docker(self, *args, check=True):
+            self.calls.append(args)
+            assert args[:2] == ("exec", "c-control-plane") and not check
+            out = {"iptables-nft-save": self.nft, "iptables-legacy-save": "", "conntrack": self.tracked}[args[2]]
+            return subprocess.CompletedProcess(args, 0, out, "")
+
+    node = Node(nat, established)
+    paths = node_paths_to("c-control-plane", "10.244.2.4", engine=node)
+    assert paths == {"rules": [nat.splitlines()[0]], "connections": [established.strip()]}
+    conntrack = next(call for call in node.calls if call[2] == "conntrack")
+    assert conntrack[conntrack.index("--reply-src") + 1] == "10.244.2.4" and "ESTABLISHED" in conntrack
+    assert node_paths_to("c-control-plane", "10.244.2.4", engine=Node("", "")) == {"rules": [], "connections": []}

@@ -1,10 +1,14 @@
 """Conditions and readings on nodes and where pods run: which node hosts a component, whether a node is
-Ready, and which of a Service's endpoints are ready (what the API server's calls can reach)."""
+Ready, which of a Service's endpoints are ready, and which paths to a pod the API server's node still has
+(what the API server's webhook calls can reach)."""
 
 from __future__ import annotations
 
+import re
+
 from kubernetes import client
 
+from harness.stack.kind.engine import DockerEngine
 from harness.wait import Condition, Seen
 
 
@@ -50,3 +54,19 @@ def ready_endpoints(api: client.ApiClient, namespace: str, service: str) -> dict
         seen["ready"] += [address.ip for address in subset.addresses or []]
         seen["not_ready"] += [address.ip for address in subset.not_ready_addresses or []]
     return seen
+
+
+def node_paths_to(node: str, ip: str, engine: DockerEngine | None = None) -> dict[str, list[str]]:
+    """How processes on kind node `node` (the API server, on the control plane) can still reach pod `ip`:
+    "rules": kube-proxy's DNAT rules to it in the node's nat table (new connections to a Service), and
+    "connections": established TCP connections to it (conntrack), such as a client's idle keep-alive ones.
+    A pod that left a Service's ready endpoints is still called through either until both are gone."""
+    engine = engine or DockerEngine()
+    target = re.compile(rf"--to-destination {re.escape(ip)}:")
+    rules = []
+    for save in ("iptables-nft-save", "iptables-legacy-save"):  # whichever backend kube-proxy wrote
+        dump = engine.docker("exec", node, save, "-t", "nat", check=False).stdout
+        rules += [line for line in dump.splitlines() if target.search(line)]
+    tracked = engine.docker("exec", node, "conntrack", "-L", "-p", "tcp", "--reply-src", ip, "--state", "ESTABLISHED",
+                            check=False).stdout
+    return {"rules": rules, "connections": [line for line in tracked.splitlines() if line.strip()]}
