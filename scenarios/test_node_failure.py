@@ -14,7 +14,7 @@ serving: calls that reach the dead pod time out, and they stop once the API serv
 That is later than the pod leaving the Service's ready endpoints (the node NotReady): kube-proxy on the API
 server's node drops its rule at its next sync, and the API server's webhook client reuses idle HTTP/1.1
 keep-alive connections opened before the failure until each times out once or idles out (90 s;
-kubernetes/kubernetes#127335). A run in CI saw such a call fail after the endpoints had dropped the pod.
+kubernetes/kubernetes#127335). A CI rehearsal saw such a call fail after the endpoints had dropped the pod.
 After that every call is admitted, and a Certificate created during the failure is issued. A PDB does not
 shorten that window (a node failure is no eviction through the API): the spread does; and clients of the API
 (cert-manager's controller, kubectl apply in CI) see failed admissions for that window and must retry.
@@ -71,8 +71,9 @@ RESCHEDULED = NOT_READY + UNREACHABLE_TOLERATION_SECONDS + 60
 # webhook client reuses idle HTTP/1.1 keep-alive connections, opened before the failure, until each times out
 # on a call or idles out (Go's IdleConnTimeout, 90 s, as client-go sets it; kubernetes/kubernetes#127335).
 NO_PATH = 90 + 10 + 30
-# (b) Once the API server has no path left to the dead pod, every call must be admitted for this long (kube-proxy picks a
-# backend per connection at random, so 10 calls that all succeed make a surviving 50% path all but impossible).
+# (b) Once the API server has no path left to the dead pod, every call must be admitted for this long
+# (kube-proxy picks a backend per connection at random: 10 calls that all succeed make a surviving 50% path all
+# but impossible).
 ALL_ADMITTED = 25
 
 
@@ -94,19 +95,15 @@ def _webhook_admits(api: client.ApiClient, namespace: str, outcomes: list):
     return lambda: _admitted(api, namespace, outcomes)
 
 
-def _control_plane(api: client.ApiClient) -> str:
+def _nodes(api: client.ApiClient, control_plane: bool) -> list[str]:
     nodes = client.CoreV1Api(api).list_node().items
-    return next(n.metadata.name for n in nodes if "node-role.kubernetes.io/control-plane" in (n.metadata.labels or {}))
-
-
-def _workers(api: client.ApiClient) -> list[str]:
-    nodes = client.CoreV1Api(api).list_node().items
-    return [n.metadata.name for n in nodes if "node-role.kubernetes.io/control-plane" not in (n.metadata.labels or {})]
+    return [n.metadata.name for n in nodes
+            if ("node-role.kubernetes.io/control-plane" in (n.metadata.labels or {})) == control_plane]
 
 
 @pytest.fixture
 def workers(kube) -> list[str]:
-    found = _workers(kube)
+    found = _nodes(kube, control_plane=False)
     if len(found) < 2:
         pytest.skip(f"{NOT_APPLICABLE_PREFIX}needs 2 worker nodes (a cluster with --worker-nodes 2); this one has {found}")
     return found
@@ -207,7 +204,7 @@ def test_two_spread_webhook_replicas_keep_issuance_going_through_a_node_failure(
         # Fail the node without the controller: the scenario is about the webhook, not a controller restart.
         pod, node = next(((p, n) for p, n in pods.items() if n not in controller_nodes), next(iter(pods.items())))
         dead_ip = client.CoreV1Api(kube).read_namespaced_pod(pod, NAMESPACE).status.pod_ip
-        control_plane = _control_plane(kube)
+        [control_plane] = _nodes(kube, control_plane=True)
         scenario.note("webhook placement", pods=pods, failing=node, controller_nodes=sorted(controller_nodes))
         outcomes: list = []
         scenario.steady_state(_webhook_admits(kube, namespace, outcomes), subject="Certificate create",

@@ -15,8 +15,8 @@ from kubernetes import client
 from harness.chaos.node_faults import NodeDown
 from harness.chaos.process_faults import Controller, ControllerKilled, ControllerStopped, IDENTITY_SUFFIX
 from harness.errors import HarnessError
-from harness.observe.conditions.nodes import node_paths_to
 from harness.lab.lab import LabInfo
+from harness.observe.conditions.nodes import node_paths_to
 from harness.stack.kind.provider import (KindStack, NODE_MONITOR_GRACE_PERIOD, UNREACHABLE_TOLERATION_SECONDS,
                                          cluster_config)
 
@@ -138,14 +138,17 @@ def test_node_paths_to_a_pod_are_its_dnat_rules_and_established_connections_only
                    "src=10.244.2.4 dst=172.19.0.2 sport=10250 dport=63973 [ASSURED] mark=0 use=1\n")
 
     class Node:
-        def __init__(self, nft: str, tracked: str):
-            self.nft, self.tracked, self.calls = nft, tracked, []
+        def __init__(self, nft: str, tracked: str, conntrack_code: int = 0):
+            self.nft, self.tracked, self.conntrack_code, self.calls = nft, tracked, conntrack_code, []
 
         def docker(self, *args, check=True):
             self.calls.append(args)
             assert args[:2] == ("exec", "c-control-plane") and not check
-            out = {"iptables-nft-save": self.nft, "iptables-legacy-save": "", "conntrack": self.tracked}[args[2]]
-            return subprocess.CompletedProcess(args, 0, out, "")
+            if args[2] == "iptables-legacy-save":  # one backend may be missing: the other one is read
+                return subprocess.CompletedProcess(args, 127, "", "not found")
+            if args[2] == "conntrack":
+                return subprocess.CompletedProcess(args, self.conntrack_code, self.tracked, "operation failed")
+            return subprocess.CompletedProcess(args, 0, self.nft, "")
 
     node = Node(nat, established)
     paths = node_paths_to("c-control-plane", "10.244.2.4", engine=node)
@@ -153,3 +156,5 @@ def test_node_paths_to_a_pod_are_its_dnat_rules_and_established_connections_only
     conntrack = next(call for call in node.calls if call[2] == "conntrack")
     assert conntrack[conntrack.index("--reply-src") + 1] == "10.244.2.4" and "ESTABLISHED" in conntrack
     assert node_paths_to("c-control-plane", "10.244.2.4", engine=Node("", "")) == {"rules": [], "connections": []}
+    with pytest.raises(HarnessError, match="could not read its paths to 10.244.2.4"):  # unread is not empty
+        node_paths_to("c-control-plane", "10.244.2.4", engine=Node("", "", conntrack_code=1))

@@ -8,6 +8,7 @@ import re
 
 from kubernetes import client
 
+from harness.errors import HarnessError
 from harness.stack.kind.engine import DockerEngine
 from harness.wait import Condition, Seen
 
@@ -60,13 +61,17 @@ def node_paths_to(node: str, ip: str, engine: DockerEngine | None = None) -> dic
     """How processes on kind node `node` (the API server, on the control plane) can still reach pod `ip`:
     "rules": kube-proxy's DNAT rules to it in the node's nat table (new connections to a Service), and
     "connections": established TCP connections to it (conntrack), such as a client's idle keep-alive ones.
-    A pod that left a Service's ready endpoints is still called through either until both are gone."""
+    A pod that left a Service's ready endpoints is still called through either until both are gone. A node
+    that cannot be read raises HarnessError: an unread table must not pass for an empty one."""
     engine = engine or DockerEngine()
     target = re.compile(rf"--to-destination {re.escape(ip)}:")
-    rules = []
-    for save in ("iptables-nft-save", "iptables-legacy-save"):  # whichever backend kube-proxy wrote
-        dump = engine.docker("exec", node, save, "-t", "nat", check=False).stdout
-        rules += [line for line in dump.splitlines() if target.search(line)]
+    dumps = [engine.docker("exec", node, save, "-t", "nat", check=False)
+             for save in ("iptables-nft-save", "iptables-legacy-save")]  # whichever backend kube-proxy wrote
     tracked = engine.docker("exec", node, "conntrack", "-L", "-p", "tcp", "--reply-src", ip, "--state", "ESTABLISHED",
-                            check=False).stdout
-    return {"rules": rules, "connections": [line for line in tracked.splitlines() if line.strip()]}
+                            check=False)
+    if all(dump.returncode for dump in dumps) or tracked.returncode:
+        failed = next(r for r in (*dumps, tracked) if r.returncode)
+        raise HarnessError(f"node {node}: could not read its paths to {ip}: `{' '.join(failed.args[-6:])}` exited "
+                           f"{failed.returncode}: {failed.stderr.strip()[:200]}")
+    rules = [line for dump in dumps for line in dump.stdout.splitlines() if target.search(line)]
+    return {"rules": rules, "connections": [line for line in tracked.stdout.splitlines() if line.strip()]}
