@@ -36,7 +36,10 @@ class Forward:
     def send(self, payload, opcode):
         assert opcode == ABNF.OPCODE_BINARY
         self.sent_channels.append(payload[0])
-        self.sock.sendall(payload[1:])
+        try:
+            self.sock.sendall(payload[1:])
+        except OSError:  # the pod side is gone: the API server still takes the frame, the close comes on recv
+            pass
 
     def recv_data_frame(self, control_frame):
         if self.queue:
@@ -46,6 +49,8 @@ class Forward:
             data = self.sock.recv(65536)
         except socket.timeout:
             raise WebSocketTimeoutException("timed out") from None
+        except ConnectionResetError:  # the pod reset its end: the API server relays it as the stream's close
+            data = b""
         return (ABNF.OPCODE_BINARY, SimpleNamespace(data=b"\x00" + data)) if data else \
             (ABNF.OPCODE_CLOSE, SimpleNamespace(data=b""))
 
