@@ -57,12 +57,21 @@ def test_ca_issuer_issues_a_certificate_that_chains_to_the_ca(kube, namespace):
     assert found.leaf.not_after - found.leaf.not_before == datetime.timedelta(hours=2)
 
 
-def test_webhook_rejects_a_certificate_without_any_name(kube, namespace):
+@pytest.mark.parametrize("dry_run", [False, True], ids=["create", "dry-run"])
+def test_webhook_rejects_a_certificate_without_any_name(kube, namespace, dry_run):
+    # A dry run calls the webhook too (sideEffects None): the node-failure scenarios probe admission that way.
     with pytest.raises(client.ApiException) as rejected:
-        create_certificate(kube, namespace, certificate("nameless", {"name": "any"}, []))
+        create_certificate(kube, namespace, certificate("nameless", {"name": "any"}, []), dry_run=dry_run)
     message = json.loads(rejected.value.body)["message"]
     assert message.startswith('admission webhook "webhook.cert-manager.io" denied the request')
     assert "at least one of commonName, dnsNames" in message
+
+
+def test_a_dry_run_create_is_admitted_and_stores_nothing(kube, namespace):
+    created = create_certificate(kube, namespace, certificate("probe", {"name": "any"}, ["probe.example"]),
+                                 dry_run=True)
+    assert created["metadata"]["name"] == "probe"
+    assert resources.get(kube, resources.CERTIFICATE, namespace, "probe") is None
 
 
 def test_controller_that_cannot_start_is_named_with_its_log(stack):
