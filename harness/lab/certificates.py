@@ -15,6 +15,6 @@ def certificate(name: str, issuer_ref: dict, dns_names: list[str], **spec) -> di
 def create_certificate(api: client.ApiClient, namespace: str, body: dict, dry_run: bool = False) -> dict:
     """Create `body`; with dry_run the API server runs admission (cert-manager's webhooks declare sideEffects
     None, so they are called) and stores nothing: a probe of admission that leaves nothing to issue."""
-    extra = {"dry_run": "All"} if dry_run else {}
     return client.CustomObjectsApi(api).create_namespaced_custom_object(
-        CERTIFICATE.group, CERTIFICATE.version, namespace, CERTIFICATE.plural, body, **extra)
+        CERTIFICATE.group, CERTIFICATE.version, namespace, CERTIFICATE.plural, body,
+        dry_run="All" if dry_run else None)
