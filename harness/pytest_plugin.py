@@ -147,6 +147,17 @@ def scenario(request: pytest.FixtureRequest) -> Iterator[Scenario]:
         run.check_observers()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Once a scenario's own steps passed, its end checks (the lifecycle invariants) decide too: a violation
+    fails the call phase, so the verdict is deviated with the evidence."""
+    result = yield
+    run = item.stash.get(RUN, None)
+    if run is not None:
+        run.verify_end()
+    return result
+
+
 def _outcome(call: pytest.CallInfo, report: pytest.TestReport) -> tuple[Status | None, BaseException | None]:
     """(verdict, cause) of one phase; None when it was skipped (a skipped scenario has no verdict)."""
     error = call.excinfo.value if call.excinfo is not None else None

@@ -34,6 +34,22 @@ NEAR_MISSES_SHOWN = 5  # enough to see the trend of a condition without burying 
 STATE_LIMIT = 160  # characters of one state in a failure message; the journal keeps it whole
 
 
+@dataclass(frozen=True)
+class Limit:
+    """A deadline that tells right from wrong, given as `within=Limit(30)`: the spec's own bound (a released
+    Lease is taken over within 30 s; an unreleased one only after its 60 s duration). The time scale stretches
+    waits on a slow machine, never this: at scale 2 a 60 s takeover must still fail a 30 s limit."""
+
+    seconds: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.seconds) and self.seconds > 0):
+            raise ValueError(f"Limit({self.seconds!r}): give a positive number of seconds")
+
+
+Within = float | Limit  # a wait (times the time scale) or a Limit (as given)
+
+
 class ScenarioMisuse(HarnessError):
     """The scenario calls the run out of order (steady state during a fault, detects=True outside one)."""
 
@@ -120,6 +136,7 @@ class Scenario:
         self._lock = threading.Lock()
         self._status = Status.PASSED
         self._error: dict[str, str] | None = None
+        self._end_checks: list[Callable[[], Any]] = []
 
     # -- phases -----------------------------------------------------------------------------------
 
@@ -140,7 +157,7 @@ class Scenario:
 
     # -- steps ------------------------------------------------------------------------------------
 
-    def steady_state(self, condition: Condition, *, subject: str, expected: str, within: float,
+    def steady_state(self, condition: Condition, *, subject: str, expected: str, within: Within,
                      interval: float | None = None) -> Any:
         """Wait until the stack is healthy: before the first fault, or after every fault is reverted."""
         if self._applied:
@@ -150,9 +167,9 @@ class Scenario:
         return self._expect(condition, subject, expected, within, interval, detects=False, recovers=False,
                             fault_id=None)
 
-    def expect(self, condition: Condition, *, subject: str, expected: str, within: float,
+    def expect(self, condition: Condition, *, subject: str, expected: str, within: Within,
                detects: bool = False, recovers: bool = False, interval: float | None = None) -> Any:
-        """Wait until `condition` holds, at most `within` seconds (times the time scale).
+        """Wait until `condition` holds, at most `within` seconds (times the time scale; a Limit as given).
 
         detects=True marks the failure becoming visible (time-to-detect starts at the innermost applied
         fault); recovers=True marks recovery after the last reverted fault (time-to-recover).
@@ -174,6 +191,23 @@ class Scenario:
             fault_id = self._last_reverted.fault_id
         return self._expect(condition, subject, expected, within, interval, detects=detects, recovers=recovers,
                             fault_id=fault_id)
+
+    def add_end_check(self, check: Callable[[], Any]) -> None:
+        """Register a check that `verify_end` runs once the scenario's own steps passed (the lifecycle
+        invariants, harness.chaos.invariants); it fails through `verify`, so the verdict is deviated."""
+        self._end_checks.append(check)
+
+    def verify_end(self) -> None:
+        """Run the end checks in the order they were added (the pytest plugin calls it after the test)."""
+        for check in self._end_checks:
+            check()
+
+    def verify(self, condition: Condition, *, subject: str, expected: str, within: Within) -> Any:
+        """An expectation of the "invariants" phase: after every fault is reverted, what any run must leave."""
+        if self._applied:
+            raise ScenarioMisuse(f"verify({subject!r}) while {self._applied[-1].fault!r} is applied")
+        return self._expect(condition, subject, expected, within, None, detects=False, recovers=False,
+                            fault_id=None, phase="invariants")
 
     def note(self, text: str, **detail: Any) -> None:
         self.journal.record(EntryKind.NOTE, text, **detail)
@@ -302,13 +336,15 @@ class Scenario:
             self._revert_failures_raised = len(self._revert_failures)
             raise RollbackFailed("reverting faults failed; the stack may still be broken:\n  " + "\n  ".join(unraised))
 
-    def _expect(self, condition: Condition, subject: str, expected: str, within: float, interval: float | None, *,
-                detects: bool, recovers: bool, fault_id: int | None) -> Any:
+    def _expect(self, condition: Condition, subject: str, expected: str, within: Within, interval: float | None, *,
+                detects: bool, recovers: bool, fault_id: int | None, phase: str | None = None) -> Any:
         self.check_observers()
-        self._enter(self._position())
-        timeout = within * self.time_scale
+        self._enter(phase or self._position())
+        limit = isinstance(within, Limit)
+        within = within.seconds if limit else within
+        timeout = within if limit else within * self.time_scale
         started, started_wall = self.journal.now(), self.journal.clock.wall()
-        common = {"expected": expected, "within": within, "timeout": timeout, "started": started,
+        common = {"expected": expected, "within": within, "limit": limit, "timeout": timeout, "started": started,
                   "phase": self._phase, "detects": detects, "recovers": recovers, "fault_id": fault_id}
         seen: list[tuple[float, Any]] = []
 
@@ -336,8 +372,8 @@ class Scenario:
             polls = getattr(error, "polls", len(seen))
             self.journal.record(EntryKind.EXPECTATION_MISSED, subject, **common, last=last, polls=polls, gave_up=gave_up)
             deadline = datetime.datetime.fromtimestamp(started_wall + timeout, datetime.timezone.utc)
-            message = self._failure_message(subject, expected, within, timeout, deadline, started + timeout,
-                                            last, polls, seen, gave_up)
+            message = self._failure_message(subject, expected, within, limit, timeout, deadline,
+                                            started + timeout, last, polls, seen, gave_up)
             raise ExpectationFailed(message, subject=subject, expected=expected, timeout=timeout, last=last,
                                     polls=polls) from (error if gave_up else None)
         except BaseException as error:
@@ -347,11 +383,15 @@ class Scenario:
                             state=state)
         return state
 
-    def _failure_message(self, subject, expected, within, timeout, deadline, deadline_offset, last, polls, seen,
-                         gave_up) -> str:
+    def _failure_message(self, subject, expected, within, limit, timeout, deadline, deadline_offset, last, polls,
+                         seen, gave_up) -> str:
         from harness.report.summary import lifecycle, offset as format_offset
 
-        scaled = f" ({within:g}s x time scale {self.time_scale:g})" if self.time_scale != 1 else ""
+        scaled = ""
+        if limit:
+            scaled = " (a limit of the spec: not scaled)"
+        elif self.time_scale != 1:
+            scaled = f" ({within:g}s x time scale {self.time_scale:g})"
         by = f"by {deadline:%H:%M:%S}Z, +{deadline_offset:.1f}s into the scenario"
         lines = [f"Expected {subject} {expected} within {timeout:g}s{scaled} ({by}), "
                  f"but after {polls} polls it has: {_short(last)}"]

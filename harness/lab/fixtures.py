@@ -16,6 +16,7 @@ from typing import Iterator
 import pytest
 from kubernetes import client
 
+from harness.chaos.invariants import LifecycleCheck
 from harness.stack import certmanager
 from harness.lab.issuers import AcmeIssuer, make_acme_issuer, make_ca_issuer
 from harness.stack.kube import ensure_namespace
@@ -127,7 +128,9 @@ def ca_issuer(kube: client.ApiClient, namespace: str) -> dict:
 @pytest.fixture
 def timeline(scenario, lab: LabClient, namespace: str) -> Iterator[Timeline]:
     """Records the scenario's namespace (resource changes, Events), cert-manager metrics and its zone's
-    DNS log into the scenario journal while the test runs; stops the observers afterwards."""
+    DNS log into the scenario journal while the test runs, and registers the lifecycle invariants checked
+    when the test has passed (harness.chaos.invariants); stops the observers afterwards."""
+    scenario.add_end_check(LifecycleCheck(scenario, lab, namespace))  # before the observers: the log's offset
     observers = Timeline(scenario, lab, namespace).start()
     try:
         yield observers

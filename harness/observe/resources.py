@@ -136,14 +136,15 @@ def condition(obj: dict | None, type_: str) -> dict | None:
     return None
 
 
-_CERTIFICATE_FIELDS = ("revision", "failedIssuanceAttempts", "lastFailureTime", "notAfter")
+_CERTIFICATE_FIELDS = ("revision", "failedIssuanceAttempts", "lastFailureTime", "notAfter", "renewalTime")
 
 
 def summary(kind: ResourceKind, obj: dict) -> dict:
     """The parts of an object whose change is worth a line on the timeline."""
     status = obj.get("status") or {}
     if kind == CERTIFICATE:
-        out = {"conditions": conditions_of(obj)}
+        # generation: a spec change is a cause to re-issue (harness.chaos.invariants)
+        out = {"conditions": conditions_of(obj), "generation": obj["metadata"].get("generation")}
         out.update({name: status[name] for name in _CERTIFICATE_FIELDS if status.get(name) is not None})
         return out
     if kind == CERTIFICATE_REQUEST:

@@ -286,3 +286,46 @@ def test_skips_on_xdist_workers_fail_the_run_too(pytester: pytest.Pytester):
     result.assert_outcomes(passed=1, skipped=3)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert "1 skipped, 1 not-applicable" in (pytester.path / "out" / "summary.md").read_text()
+
+
+END_CHECKS = '''
+"""Leftovers: an issuance leaves its challenge record behind.
+
+Spec: nothing is left once issued.
+"""
+from harness.wait import Seen
+
+ran = []
+
+
+def leftover(scenario):
+    scenario.add_end_check(lambda: scenario.verify(lambda: Seen(False, "TXT record left"), subject="lifecycle of ns",
+                                                   expected="no record left", within=0.2))
+
+
+def test_own_steps_pass_but_the_end_check_fails(scenario):
+    leftover(scenario)
+
+
+def test_own_steps_fail_first(scenario):
+    scenario.add_end_check(lambda: ran.append("end check"))
+    assert False, "own expectation missed"
+
+
+def test_end_checks_did_not_run_for_a_failed_scenario():
+    assert ran == []
+'''
+
+
+def test_an_end_check_that_fails_makes_a_passing_scenario_deviate_and_is_skipped_after_a_failure(
+        pytester: pytest.Pytester):
+    pytester.makepyfile(test_leftovers=END_CHECKS)
+    result = pytester.runpytest("--report-dir", "out", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=2)
+    found = journals(pytester.path / "out")
+    ended = found["test_own_steps_pass_but_the_end_check_fails"]
+    assert ended.status is Status.DEVIATED and ended.error["phase"] == "call"
+    assert ended.error["message"].startswith("Expected lifecycle of ns no record left within 0.2s")
+    phases = [e.subject for e in ended.entries if e.kind is EntryKind.PHASE]
+    assert phases == ["invariants"]
+    assert found["test_own_steps_fail_first"].status is Status.DEVIATED

@@ -101,7 +101,7 @@ def test_summary_of_each_kind_is_compact_and_json_shaped():
         "conditions": {"Ready": {"status": "True", "reason": "Ready",
                                  "message": "Certificate is up to date and has not expired"},
                        "Issuing": {"status": "True", "reason": "ManuallyTriggered", "message": "re-issuance"}},
-        "revision": 1, "notAfter": "2027-02-26T03:56:32Z"}
+        "generation": 1, "revision": 1, "notAfter": "2027-02-26T03:56:32Z", "renewalTime": "2027-01-27T03:56:32Z"}
     assert resources.summary(resources.ORDER, orders[0]) == {"state": "valid", "reason": None}
     assert resources.summary(resources.CHALLENGE, challenges[0]) == {
         "type": "DNS-01", "dnsName": "web.example.test", "state": "pending", "presented": False,

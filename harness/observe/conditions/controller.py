@@ -19,6 +19,12 @@ _NEXT_ATTEMPT = re.compile(
     r'.*?\bkey"?=\\?"([^"\\]+)')
 
 
+def controller_log(kubeconfig: str) -> Path:
+    """Where the lab keeps the controller's log on every provider: <stack run dir>/logs, beside the kubeconfig
+    (the local stack writes it; on kind the pod log follower does)."""
+    return Path(kubeconfig).parent / "logs" / "cert-manager-controller.log"
+
+
 def controller_restarted(pid_file: str, killed: int) -> Condition:
     """The controller's PID file names a process other than `killed` (the supervisor restarted it)."""
     def condition() -> Seen:

@@ -1,0 +1,211 @@
+"""Lifecycle invariants: what every scenario's certificates must leave behind, checked when it ends.
+
+A scenario's own expectations say what its fault should do; these say what no cert-manager may do in any
+scenario, from the end state (harness.observe.endstate) and the journal's timeline. Each invariant is a
+pure function (facts, entries) -> violations, named after the promise, its docstring citing the
+cert-manager v1.11.5 source it rests on. `lifecycle_condition` polls them until none is violated (cleanup
+is asynchronous: a Challenge's record goes a moment after its Order is valid), so a violation is what is
+still wrong after the settling time, with the facts that show it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from harness.observe import endstate
+from harness.observe.conditions.controller import controller_log
+from harness.observe.resources import epoch
+from harness.report.journal import Entry, EntryKind
+from harness.wait import Condition, Seen
+
+FINAL_STATES = frozenset({"valid", "invalid", "errored", "expired"})  # pkg/acme/util.go: IsFinalState
+# Reasons the trigger controller re-issues an issued certificate for, and what must have happened first
+# (internal/controller/certificates/policies/constants.go). cmctl renew writes ManuallyTriggered itself.
+MANUAL, RENEWING, EXPIRED, REQUEST_CHANGED = "ManuallyTriggered", "Renewing", "Expired", "RequestChanged"
+# renewalTime is stored to the second and the controller's clock may run a little ahead of the entry's.
+RENEWAL_SLACK = 2.0
+END_STATE = "end state"  # the journal note holding the last captured facts
+# Cleanup follows the end of an issuance within a second or two (a Challenge's final state, its finalizer);
+# 30 s covers a loaded machine and one retry of a cleanup a fault had refused (challenge backoff 5 s, 10 s).
+SETTLE = 30
+
+Violation = str
+Facts = dict[str, Any]
+
+
+def challenge_records_removed(facts: Facts, entries: list[Entry]) -> list[Violation]:
+    """Every _acme-challenge TXT record in the zone is presented by a live Challenge still in progress.
+    The challenges controller cleans up (solver.CleanUp) a presented Challenge once it reaches a final state,
+    and its finalizer does so before it is deleted (pkg/controller/acmechallenges/sync.go, finalizer.go)."""
+    live = {(c["dnsName"], c["key"]) for c in facts["challenges"]
+            if c["presented"] and c["state"] not in FINAL_STATES and not c["deleting"]}
+    return [f"TXT {r['name']} {r['data']!r} is left in the zone: no Challenge in progress presents it"
+            for r in facts["txtRecords"]
+            if (r["name"].removeprefix("_acme-challenge.").rstrip("."), r["data"].strip('"')) not in live]
+
+
+def final_challenges_cleaned_up(facts: Facts, entries: list[Entry]) -> list[Violation]:
+    """A Challenge in a final state is no longer presented (sync.go: CleanUp, then presented=false), and an
+    Order that is valid with its certificate keeps no Challenge (pkg/controller/acmeorders/sync.go:
+    deleteAllChallenges)."""
+    found = [f"Challenge {c['name']} is {c['state']} but still presented (never cleaned up)"
+             for c in facts["challenges"] if c["state"] in FINAL_STATES and c["presented"]]
+    done = {o["name"] for o in facts["orders"] if o["state"] == "valid" and o["hasCertificate"]}
+    found += [f"Challenge {c['name']} outlives its Order {c['order']}, valid and completed"
+              for c in facts["challenges"] if c["order"] in done and not c["deleting"]]
+    return found
+
+
+def _ready(crt: Facts) -> bool:
+    return (crt["conditions"].get("Ready") or {}).get("status") == "True"
+
+
+def ready_secret_matches(facts: Facts, entries: list[Entry]) -> list[Violation]:
+    """A Ready Certificate's Secret holds a currently valid certificate for exactly its DNS names, signed
+    through a chain to its issuer, with the matching private key; status.notAfter is the certificate's.
+    The readiness controller sets Ready=True only when no readiness policy fails (SecretDoesNotExist,
+    SecretIsMissingData, SecretPublicKeysDiffer, CurrentCertificateRequestNotValidForSpec,
+    CurrentCertificateHasExpired: internal/controller/certificates/policies/policies.go)."""
+    secrets = {s["name"]: s for s in facts["secrets"]}
+    found = []
+    for crt in filter(_ready, facts["certificates"]):
+        where = f"Certificate {crt['name']} is Ready but its Secret {crt['secretName']}"
+        secret = secrets.get(crt["secretName"])
+        if secret is None:
+            found.append(f"{where} does not exist")
+        elif secret.get("error"):
+            found.append(f"{where} is unreadable: {secret['error']}")
+        else:
+            if secret["keyMatches"] is not True:
+                found.append(f"{where} holds a private key that does not match its certificate")
+            if crt["dnsNames"] and secret["dnsNames"] != crt["dnsNames"]:
+                found.append(f"{where} names {secret['dnsNames']}, the spec {crt['dnsNames']}")
+            if secret["chainError"]:
+                found.append(f"{where} does not verify to its issuer: {secret['chainError']}")
+            if crt["notAfter"] and abs(epoch(crt["notAfter"]) - secret["notAfter"]) > 1:
+                found.append(f"{where} expires at {secret['notAfter']:.0f}, status.notAfter says {crt['notAfter']}")
+    return found
+
+
+def revision_matches_request(facts: Facts, entries: list[Entry]) -> list[Violation]:
+    """A Ready Certificate's status.revision names the CertificateRequest whose certificate its Secret holds:
+    the issuing controller copies the Ready request's certificate into the Secret and sets the revision from
+    the request's annotation (pkg/controller/certificates/issuing/issuing_controller.go)."""
+    secrets = {s["name"]: s for s in facts["secrets"]}
+    found = []
+    for crt in filter(_ready, facts["certificates"]):
+        requests = [r for r in facts["requests"] if r["certificate"] == crt["name"] and r["revision"] == crt["revision"]]
+        serial = (secrets.get(crt["secretName"]) or {}).get("serial")
+        if not requests:
+            found.append(f"Certificate {crt['name']} is at revision {crt['revision']} but no CertificateRequest has it")
+        elif serial and all(r["serial"] != serial for r in requests):
+            found.append(f"Certificate {crt['name']}'s Secret holds serial {serial}, not what its revision "
+                         f"{crt['revision']} request issued ({', '.join(str(r['serial']) for r in requests)})")
+    return found
+
+
+def _certificate_timeline(entries: Iterable[Entry]) -> dict[str, list[Entry]]:
+    timeline: dict[str, list[Entry]] = {}
+    for entry in entries:
+        if entry.kind is EntryKind.RESOURCE_CONDITION and entry.subject.startswith("Certificate "):
+            timeline.setdefault(entry.subject.rsplit("/", 1)[-1], []).append(entry)
+    return timeline
+
+
+def reissued_only_with_cause(facts: Facts, entries: list[Entry]) -> list[Violation]:
+    """An issued Certificate is issued again only for a cause the timeline shows: a manual renewal, its
+    renewalTime reached (Renewing/Expired), or a changed spec (RequestChanged). The trigger controller
+    sets Issuing=True only when a trigger policy fails (policies.go: NewTriggerPolicyChain); with the Secret
+    untouched, as in every scenario, the others cannot fail for a correct controller."""
+    found = []
+    for name, timeline in _certificate_timeline(entries).items():
+        issued = renewal = generation = None
+        issuing = False
+        for entry in timeline:
+            detail = entry.detail
+            condition = (detail.get("conditions") or {}).get("Issuing") or {}
+            now_issuing = condition.get("status") == "True"
+            if now_issuing and not issuing and issued is not None:
+                reason = condition.get("reason")
+                changed = detail.get("generation") != generation
+                due = renewal is not None and entry.at + RENEWAL_SLACK >= epoch(renewal)
+                if not (reason == MANUAL or (reason in (RENEWING, EXPIRED) and due)
+                        or (reason == REQUEST_CHANGED and changed)):
+                    found.append(f"Certificate {name} was issued again at +{entry.offset:.1f}s for {reason!r} "
+                                 f"({condition.get('message')!r}) with no such cause (renewalTime {renewal}, "
+                                 f"spec generation {'changed' if changed else 'unchanged'} since revision {issued})")
+            issuing = now_issuing
+            if detail.get("revision") is not None and detail.get("revision") != issued:
+                issued, generation = detail["revision"], detail.get("generation")
+            renewal = detail.get("renewalTime", renewal)
+    return found
+
+
+def controller_did_not_panic(facts: Facts, entries: list[Entry]) -> list[Violation]:
+    """cert-manager's controller logged no panic while the scenario ran (a panic in a worker is recovered by
+    apimachinery's HandleCrash and logged; one outside kills the process). The log is the lab's: a panic
+    while scenarios run side by side fails each of them, since any could have caused it."""
+    return [f"controller panicked: {line}" for line in facts["controllerPanics"]]
+
+
+INVARIANTS: tuple[Callable[[Facts, list[Entry]], list[Violation]], ...] = (
+    challenge_records_removed, final_challenges_cleaned_up, ready_secret_matches, revision_matches_request,
+    reissued_only_with_cause, controller_did_not_panic,
+)
+
+
+def violations(facts: Facts, entries: list[Entry]) -> dict[str, list[Violation]]:
+    """Every invariant's violations, by name; empty when the end state keeps every promise."""
+    found = {check.__name__: check(facts, entries) for check in INVARIANTS}
+    return {name: listed for name, listed in found.items() if listed}
+
+
+def end_state_of(entries: list[Entry]) -> Facts | None:
+    """The last end-state facts a journal recorded (None before the lifecycle check ran)."""
+    notes = [e for e in entries if e.kind is EntryKind.NOTE and e.subject == END_STATE]
+    return notes[-1].detail if notes else None
+
+
+def lifecycle_condition(capture: Callable[[], Facts], entries: Callable[[], list[Entry]],
+                        last: dict | None = None) -> Condition:
+    """Holds when the captured end state violates no invariant; shows the violations. The last facts seen
+    are kept in `last["facts"]` for the journal."""
+    def condition() -> Seen:
+        facts = capture()
+        if last is not None:
+            last["facts"] = facts
+        found = violations(facts, entries())
+        return Seen(not found, found or f"{len(INVARIANTS)} invariants hold")
+    return condition
+
+
+class LifecycleCheck:
+    """The invariants of one scenario's namespace, made at its start (where the controller log stood) and
+    called at its end through Scenario.add_end_check; the end state it last saw goes into the journal."""
+
+    def __init__(self, scenario, lab, namespace: str):
+        self.scenario, self.lab, self.namespace = scenario, lab, namespace
+        self.zone = f"{namespace}.{lab.info.zone.rstrip('.')}."
+        self.log = controller_log(lab.info.kubeconfig)
+        self.offset = endstate.log_size(self.log)
+
+    def _logged_names(self) -> list[str]:
+        return sorted({e.detail["name"] for e in self.scenario.journal.entries
+                       if e.kind is EntryKind.DNS_LOG and e.detail.get("name")})
+
+    def capture(self) -> Facts:
+        return endstate.capture(self.lab.kube, self.lab.dns, self.namespace, self.zone,
+                                acme_roots=self.lab.pebble.roots().encode(), controller_log=self.log,
+                                log_offset=self.offset, logged_names=self._logged_names())
+
+    def __call__(self) -> None:
+        last: dict = {}
+        try:
+            self.scenario.verify(lifecycle_condition(self.capture, lambda: list(self.scenario.journal.entries), last),
+                                 subject=f"lifecycle of {self.namespace}",
+                                 expected="to leave no challenge record or presented Challenge behind, every Ready "
+                                          "Secret valid and matching its revision, no re-issue without a cause, no "
+                                          "controller panic", within=SETTLE)
+        finally:
+            if "facts" in last:
+                self.scenario.note(END_STATE, **last["facts"])
