@@ -442,3 +442,38 @@ def test_faults_satisfy_the_protocol_and_their_repr_is_python():
     fault = CallableFault("webhook down", print, print)
     assert isinstance(fault, Fault)
     assert eval(repr(fault), {"CallableFault": CallableFault, "builtins": __import__("builtins")}) == fault
+
+
+def _leader_election_scenario(monkeypatch, clock: FakeClock, taken_over_after: float):
+    """scenarios/test_leader_election.py with the lab replaced: a standby that waits at once, and a Lease that
+    another replica takes `taken_over_after` seconds (fake time) after the leader was stopped."""
+    import contextlib
+    import importlib.util
+
+    path = Path(__file__).parents[2] / "scenarios" / "test_leader_election.py"
+    spec = importlib.util.spec_from_file_location("leader_election_scenario", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stopped: list[float] = []
+    standby = type("Standby", (), {"name": "standby", "log_contains": staticmethod(lambda text: lambda: Seen(True, text))})
+    monkeypatch.setattr(module, "standby_controller", lambda info, log_dir: contextlib.nullcontext(standby))
+    monkeypatch.setattr(module.Controller, "of", staticmethod(lambda info: None))
+    monkeypatch.setattr(module, "ControllerStopped", lambda controller: CallableFault(
+        "leader stopped", lambda: stopped.append(clock.now), lambda: None))
+    monkeypatch.setattr(module, "lease_view", lambda *args: {"holder": "leader"})
+    monkeypatch.setattr(module, "lease_taken_over", lambda *args: lambda: Seen(
+        bool(stopped) and clock.now - stopped[0] >= taken_over_after, "holder: leader"))
+    lab = type("Lab", (), {"info": None})()
+    return lambda run: module.test_a_gracefully_stopped_leader_hands_the_lease_over_at_once(run, lab, None, None)
+
+
+@pytest.mark.parametrize("time_scale", [1, 2])
+def test_the_leader_lease_limit_fails_an_unreleased_lease_at_any_time_scale(tmp_path, monkeypatch, time_scale):
+    """An unreleased Lease is free only after its 60 s duration: the handover limit (30 s) must fail it even
+    when a slow machine doubles every wait, and still pass a released one taken over after 5 s."""
+    clock = FakeClock()
+    unreleased = _leader_election_scenario(monkeypatch, clock, taken_over_after=60)
+    with pytest.raises(ExpectationFailed, match=r"within 30s \(a limit of the spec: not scaled\)"):
+        unreleased(make_run(tmp_path / "unreleased.json", clock, time_scale=time_scale))
+    released = _leader_election_scenario(monkeypatch, clock, taken_over_after=5)
+    released(make_run(tmp_path / "released.json", clock, time_scale=time_scale))
