@@ -30,7 +30,7 @@ class Edit:
 class Mutant:
     name: str
     behaviour: str
-    owner: str  # pytest -k expression over scenarios/
+    owner: str  # pytest -k expression over scenarios/; "" (generated mutants): the whole catalogue
     needs: str  # what the owning scenario must check to kill it
     binaries: tuple[str, ...]
     edits: tuple[Edit, ...]

@@ -142,7 +142,7 @@ def run_mutant(mutant: Mutant, report_root: Path, *, all_scenarios: bool = False
                timeout: float = RUN_TIMEOUT, scenarios: Path = SCENARIOS, out: TextIO | None = None,
                builder: Callable[[Mutant], Built] | None = None) -> Outcome:
     out = out or sys.stderr
-    keyword = None if all_scenarios else mutant.owner
+    keyword = None if all_scenarios or not mutant.owner else mutant.owner  # "": every scenario (generated)
     selected = collect(keyword, scenarios)
     if not selected:
         return Outcome(mutant, SURVIVED, detail=f"no scenario matches -k {mutant.owner!r}; needs: {mutant.needs}")
