@@ -1,4 +1,4 @@
-"""`certchaos mutants list|build|run`: mutation testing of cert-manager against the scenario catalogue."""
+"""`certchaos mutants list|build|run|sample`: mutation testing of cert-manager against the scenario catalogue."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import argparse
 import datetime
 import time
 from pathlib import Path
+from typing import Callable
 
 from harness.errors import HarnessError
 from harness.mutants import build as mutant_build
-from harness.mutants import catalogue, report, runner
+from harness.mutants import catalogue, generate, report, runner
+from harness.mutants import sample as sampling
 from harness.mutants.build import BuildFailed
 from harness.mutants.patch import PatchDoesNotApply
 
@@ -26,12 +28,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run = actions.add_parser("run", help="run each mutant against its owning scenarios; report the mutation score")
     run.add_argument("names", nargs="*", metavar="NAME", help="mutants to run (default: all)")
     run.add_argument("--all-scenarios", action="store_true", help="run the whole catalogue against each mutant")
-    run.add_argument("--report-dir", help="where the report goes (default: reports/mutants-<UTC timestamp>/)")
-    run.add_argument("--timeout", type=float, default=runner.RUN_TIMEOUT,
-                     help=f"seconds one mutant's scenarios may take before it counts as timed out "
-                          f"(default {runner.RUN_TIMEOUT})")
-    run.add_argument("--workers", type=int, default=8, help="parallel scenarios per mutant (default 8)")
+    _run_options(run)
     run.set_defaults(handler=_run)
+    sample = actions.add_parser("sample", help="a seeded random sample of generated mutants (standard operators "
+                                               "over the pinned source), run against the whole catalogue")
+    sample.add_argument("--seed", type=int, required=True, help="the same seed and source give the same sample")
+    sample.add_argument("--count", type=int, required=True, help="how many generated mutants to draw")
+    sample.add_argument("--packages", nargs="+", choices=list(generate.PACKAGES), metavar="PACKAGE",
+                        help=f"draw from these packages only (default: all of {', '.join(generate.PACKAGES)})")
+    sample.add_argument("--dry-run", action="store_true", help="list the sample and check each applies; build nothing")
+    sample.add_argument("--classes", type=Path, default=sampling.SURVIVORS,
+                        help=f"hand classifications of survivors (default {sampling.SURVIVORS})")
+    _run_options(sample)
+    sample.set_defaults(handler=_sample)
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--report-dir", help="where the report goes (default: reports/mutants-<UTC timestamp>/)")
+    parser.add_argument("--timeout", type=float, default=runner.RUN_TIMEOUT,
+                        help=f"seconds one mutant's scenarios may take before it counts as timed out "
+                             f"(default {runner.RUN_TIMEOUT})")
+    parser.add_argument("--workers", type=int, default=8, help="parallel scenarios per mutant (default 8)")
+    parser.add_argument("--min-score", type=float, default=0.0, metavar="PERCENT",
+                        help="exit 1 when the mutation score is below this percentage (default 0: no threshold)")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -55,10 +74,57 @@ def _build(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def _check_run_options(args: argparse.Namespace) -> None:
     if args.workers < 1 or args.timeout <= 0:
         raise HarnessError(f"--workers {args.workers} / --timeout {args.timeout}: give at least 1 and a positive time")
+    if not 0 <= args.min_score <= 100:
+        raise HarnessError(f"--min-score {args.min_score}: give a percentage from 0 to 100")
+
+
+def below(result: report.Score, min_score: float) -> bool:
+    """Whether the score misses the threshold; with no score (nothing built) any threshold is missed."""
+    if min_score <= 0:
+        return False
+    return result.value is None or result.value * 100 < min_score
+
+
+def _run(args: argparse.Namespace) -> int:
+    _check_run_options(args)
     mutants = catalogue.select(catalogue.load(), args.names)
+    return _run_mutants(mutants, args, command="run")
+
+
+def _sample(args: argparse.Namespace) -> int:
+    _check_run_options(args)
+    source = mutant_build.pinned_source()
+    candidates = generate.generate(source, args.packages)
+    classes = sampling.load_classes(args.classes, known={c.mutant.name for c in candidates})
+    drawn = sampling.draw(candidates, args.seed, args.count)
+    print(f"certchaos mutants sample: seed {args.seed}, {len(drawn)} of {len(candidates)} generated mutants "
+          f"({', '.join(args.packages or generate.PACKAGES)})")
+    failures = 0
+    for candidate in drawn:
+        problem = sampling.check_applies(candidate, source) if args.dry_run else None
+        failures += problem is not None
+        print(f"{candidate.mutant.name}  {candidate.where}  {candidate.operator}"
+              f"{'  DOES NOT APPLY: ' + problem if problem else ''}")
+        print("\n".join(f"    - {line}" for line in candidate.original.strip("\n").splitlines()))
+        print("\n".join(f"    + {line}" for line in candidate.mutated.strip("\n").splitlines()))
+    if args.dry_run:
+        print(f"certchaos mutants sample: {len(drawn) - failures} of {len(drawn)} apply exactly once (dry run: "
+              f"nothing built)")
+        return 1 if failures else 0
+    header = {"seed": args.seed, "count": len(drawn), "generated": len(candidates),
+              "packages": list(args.packages or generate.PACKAGES),
+              "owners": "the whole catalogue (no coverage data)"}
+    return _run_mutants([c.mutant for c in drawn], args, command="sample", sample=header,
+                        survivor_notes=lambda names: sampling.survivor_notes(names, classes, args.classes))
+
+
+def _run_mutants(mutants: list[catalogue.Mutant], args: argparse.Namespace, *, command: str,
+                 sample: dict | None = None,
+                 survivor_notes: Callable[[list[str]], dict[str, str]] | None = None) -> int:
+    """Build and run each mutant, write the report (also after Ctrl-C); 1 when the score is below --min-score."""
     now = datetime.datetime.now(datetime.timezone.utc)
     folder = Path(args.report_dir or Path("reports") / f"mutants-{now.strftime('%Y%m%dT%H%M%SZ')}").resolve()
     source = f"cert-manager {mutant_build.source_version()}"
@@ -66,14 +132,20 @@ def _run(args: argparse.Namespace) -> int:
     outcomes: list[runner.Outcome] = []
     try:
         for mutant in mutants:  # one at a time: builds and labs share two cores with everyone else
-            outcome = runner.run_mutant(mutant, folder, all_scenarios=args.all_scenarios, workers=args.workers,
-                                        timeout=args.timeout)
+            outcome = runner.run_mutant(mutant, folder, all_scenarios=getattr(args, "all_scenarios", False),
+                                        workers=args.workers, timeout=args.timeout)
             print(f"mutant {mutant.name}: {outcome.status}"
                   f"{' by ' + ', '.join(outcome.killed_by) if outcome.killed_by else ''}", flush=True)
             outcomes.append(outcome)
     finally:  # also after Ctrl-C: the report of what finished
+        survivors = [o.mutant.name for o in outcomes if o.status == runner.SURVIVED]
+        notes = survivor_notes(survivors) if survivor_notes else None
         markdown = report.write(folder, outcomes, started_at=now.isoformat(timespec="seconds"),
-                                seconds=time.monotonic() - started, source=source)
+                                seconds=time.monotonic() - started, source=source, sample=sample, notes=notes)
         print(markdown)
-        print(f"certchaos mutants run: report in {folder} (report.md, report.json, one run per mutant)")
+        print(f"certchaos mutants {command}: report in {folder} (report.md, report.json, one run per mutant)")
+    result = report.score(outcomes)
+    if below(result, args.min_score):
+        print(f"certchaos mutants {command}: score {result} is below --min-score {args.min_score:g} %")
+        return 1
     return 0

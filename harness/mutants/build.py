@@ -83,6 +83,11 @@ def pristine_source(go: str, version: str) -> Path:
     return folder
 
 
+def pinned_source() -> Path:
+    """The pinned cert-manager source the mutants patch, read-only (the generator reads it)."""
+    return pristine_source(_go(), source_version())
+
+
 def copy_source(source: Path, target: Path) -> Path:
     """A writable copy of the module (the module cache's files and directories are read-only)."""
     shutil.copytree(source, target, copy_function=shutil.copyfile, symlinks=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import stat
 import sys
@@ -299,3 +300,88 @@ def test_list_shows_name_behaviour_owner_and_files(capsys):
     out = capsys.readouterr().out
     for m in catalogue.load():
         assert m.name in out and f"-k {m.owner!r}" in out and ", ".join(m.files) in out
+
+
+# --- thresholds and samples ----------------------------------------------------------------------------------
+
+GO_FIXTURE = Path(__file__).resolve().parent / "data" / "mutants-go"
+
+
+def fake_runs(monkeypatch, tmp_path, killed: set[str]) -> list[tuple[str, str | None]]:
+    """Every mutant 'builds' at once; a run kills those named in `killed`; returns (mutant, -k) of each run."""
+    monkeypatch.setattr(runner, "collect", lambda keyword, scenarios: ["test_lag.py::test_waits"])
+    monkeypatch.setattr(runner, "build", lambda m: build.Built(m, tmp_path / "bin" / m.name, 1.0, False))
+    ran = []
+
+    def fake_run(bin_dir, keyword, report_dir, **options):
+        ran.append((bin_dir.name, keyword))
+        dies = bin_dir.name in killed
+        write_run(report_dir, {"test_waits": "deviated"} if dies else {}, passed=[] if dies else ["test_waits"])
+        return (1 if dies else 0), 60.0
+
+    monkeypatch.setattr(runner, "run_scenarios", fake_run)
+    return ran
+
+
+@pytest.mark.parametrize("threshold, code", [([], 0), (["--min-score", "50"], 0), (["--min-score", "50.5"], 1)])
+def test_run_exits_1_when_the_score_is_below_min_score(tmp_path, monkeypatch, capsys, threshold, code):
+    monkeypatch.setattr(catalogue, "load", lambda: [mutant("dead"), mutant("alive")])
+    fake_runs(monkeypatch, tmp_path, killed={"dead"})
+    assert cli(["mutants", "run", "--report-dir", str(tmp_path / "report"), *threshold]) == code
+    assert ("is below --min-score 50.5 %" in capsys.readouterr().out) == (code == 1)
+
+
+def test_no_score_misses_any_threshold_and_a_bad_threshold_exits_2(capsys):
+    nothing_built = report.Score(killed=0, total=2, not_built=2)
+    assert mutants_cli.below(nothing_built, 1) and not mutants_cli.below(nothing_built, 0)
+    assert not mutants_cli.below(report.Score(killed=3, total=4, not_built=0), 75)
+    from harness.cli import main
+    assert main.main(["mutants", "run", "--min-score", "101"]) == 2
+    assert "--min-score 101.0: give a percentage from 0 to 100" in capsys.readouterr().err
+
+
+def use_go_fixture(monkeypatch):
+    """`mutants sample` reads the fixture tree's two packages instead of the pinned cert-manager source."""
+    from harness.mutants import generate
+    monkeypatch.setattr(build, "pinned_source", lambda: GO_FIXTURE)
+    monkeypatch.setattr(generate, "PACKAGES", {"demo": ("pkg/demo", generate.CONTROLLER),
+                                               "other": ("pkg/other", generate.WEBHOOK)})
+
+
+def test_a_dry_run_lists_the_sample_and_checks_each_applies_without_building(tmp_path, monkeypatch, capsys):
+    use_go_fixture(monkeypatch)
+    ran = fake_runs(monkeypatch, tmp_path, killed=set())
+    argv = ["mutants", "sample", "--seed", "1", "--count", "5", "--dry-run", "--classes", str(tmp_path / "none")]
+    assert cli(argv) == 0
+    first = capsys.readouterr().out
+    assert "seed 1, 5 of " in first and "5 of 5 apply exactly once (dry run: nothing built)" in first
+    assert re.search(r"^gen-\S+  pkg/\w+/\w+\.go:\d+  [a-z-]+$", first, re.MULTILINE)
+    assert re.search(r"^    - .*\n    \+ ", first, re.MULTILINE)
+    assert ran == [] and not (tmp_path / "bin").exists()
+    assert cli(argv) == 0 and capsys.readouterr().out == first  # the same seed, the same sample
+
+
+def test_a_sample_runs_against_the_whole_catalogue_and_reports_seed_killers_and_survivors(tmp_path, monkeypatch,
+                                                                                          capsys):
+    use_go_fixture(monkeypatch)
+    from harness.mutants import generate
+    from harness.mutants import sample as sampling
+    drawn = sampling.draw(generate.generate(GO_FIXTURE), seed=4, count=3)
+    killed, equivalent = drawn[0].mutant.name, drawn[1].mutant.name
+    classes = tmp_path / "survivors.toml"
+    classes.write_text(f'[{equivalent}]\nclass = "equivalent"\nwhy = "nothing reads it"\n')
+    ran = fake_runs(monkeypatch, tmp_path, killed={killed})
+    argv = ["mutants", "sample", "--seed", "4", "--count", "3", "--report-dir", str(tmp_path / "report"),
+            "--classes", str(classes), "--min-score", "50"]
+    assert cli(argv) == 1  # 1 of 3 killed: 33 % < 50 %
+    assert ran == [(c.mutant.name, None) for c in drawn]  # no -k: the whole catalogue
+    data = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert data["sample"]["seed"] == 4 and data["sample"]["count"] == 3
+    entries = {m["name"]: m for m in data["mutants"]}
+    assert list(entries) == [c.mutant.name for c in drawn]
+    assert entries[killed]["killed_by"] == ["test_lag.py::test_waits"] and entries[killed]["owner"] is None
+    assert entries[equivalent]["survivor"] == "equivalent (by hand: nothing reads it)"
+    assert "unknown without coverage data" in entries[drawn[2].mutant.name]["survivor"]
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "Sample: seed 4; count 3; generated 17; packages demo, other;" in markdown
+    assert "owner: the whole catalogue" in markdown
