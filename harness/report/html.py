@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.report.journal import Entry, EntryKind, Journal, JournalError, time_to_alert
-from harness.report.summary import SKIP_RECORD, Row, find_rows
+from harness.report.journal import Entry, EntryKind, Journal, JournalError
+from harness.report.summary import SKIP_RECORD, UNREADABLE, Row, figures, find_rows, load_journal
 from harness.report.svg import Lane, Mark, Span, Tick, escape, swimlanes
 
 REPORT_HTML = "report.html"
@@ -77,17 +77,14 @@ class Scenario:
 
 
 def load(path: Path) -> Scenario:
+    """The row summary.md has for `path` (the same figures), with its journal when it could be read."""
     if path.name == SKIP_RECORD:
         return Scenario(Row.of(path), None)
     try:
-        journal = Journal.load(path)
-    except (JournalError, KeyError, TypeError, ValueError, AttributeError) as error:
-        # Malformed entries (a missing key, a kind outside the closed set) are as unreadable as bad JSON.
-        reason = str(error) if isinstance(error, JournalError) else f"{path}: malformed journal: {error!r}"
-        return Scenario(Row(path.parent.name, "unreadable", None, None, path, reason), None)
-    message = (journal.error or {}).get("message", "").strip()
-    return Scenario(Row(journal.scenario.node_id, str(journal.status or "unfinished"), journal.time_to_detect(),
-                        journal.time_to_recover(), path, message.splitlines()[0] if message else ""), journal)
+        journal = load_journal(path)
+    except JournalError as error:
+        return Scenario(Row.unreadable(path, error), None)
+    return Scenario(Row.of_journal(path, journal), journal)
 
 
 # --- lanes -------------------------------------------------------------------------------------------------
@@ -262,8 +259,9 @@ def timeline_svg(journal: Journal) -> str:
              _event_lane(entries), *_dns_lanes(entries), _metric_lane(entries), _alert_lane(entries),
              *_served_lanes(entries), _note_lane(entries), _team_lane(entries)]
     marks = _game_marks(entries)
-    for flag, css, measure in (("detects", "detect", journal.time_to_detect()),
-                               ("recovers", "recover", journal.time_to_recover())):
+    measured = figures(journal)
+    for flag, css, measure in (("detects", "detect", measured.time_to_detect),
+                               ("recovers", "recover", measured.time_to_recover)):
         met = next((e for e in entries if e.kind is EntryKind.EXPECTATION_MET and e.detail.get(flag)), None)
         if met is not None:
             marks.append(Mark(met.offset, css, f"{css} +{met.offset:.1f}s"
@@ -278,14 +276,12 @@ def _verdict(verdict: str) -> str:
     return f'<span class="verdict v-{escape(verdict)}">{escape(verdict)}</span>'
 
 
-def _alert_cell(journal: Journal | None) -> str:
-    if journal is None:
+def _alert_cell(row: Row) -> str:
+    """Fault -> firing / fault -> notification of the scenario's own alerts (summary.alert_times, as in
+    summary.md); '-' when neither happened."""
+    if row.time_to_alert is None and row.time_to_notify is None:
         return "-"
-    firing = time_to_alert(journal.entries)
-    notified = time_to_alert(journal.entries, kind=EntryKind.NOTIFICATION)
-    if firing is None and notified is None:
-        return "-"
-    return f"{_seconds(firing)} / {_seconds(notified)}"
+    return f"{_seconds(row.time_to_alert)} / {_seconds(row.time_to_notify)}"
 
 
 def _anchor(index: int) -> str:
@@ -299,7 +295,7 @@ def _summary_table(scenarios: list[Scenario]) -> str:
         name = escape(row.scenario)
         link = f'<a href="#{_anchor(index)}">{name}</a>' if scenario.journal else name
         rows.append(f"<tr><td>{link}</td><td>{_verdict(row.verdict)}</td><td class=num>{_seconds(row.time_to_detect)}"
-                    f"</td><td class=num>{_seconds(row.time_to_recover)}</td><td class=num>{_alert_cell(scenario.journal)}</td>"
+                    f"</td><td class=num>{_seconds(row.time_to_recover)}</td><td class=num>{_alert_cell(row)}</td>"
                     f"<td>{escape(row.failure)}</td></tr>")
     return ("<table class=summary><thead><tr><th>scenario</th><th>verdict</th><th>time to detect</th>"
             "<th>time to recover</th><th>time to alert (firing / notified)</th><th>failure or reason</th></tr></thead>"
@@ -357,7 +353,7 @@ def _section(index: int, scenario: Scenario, directory: Path) -> str:
             + (f"<p><b>Failure:</b> {escape(info.failure)}</p>" if info.failure else "")
             + (f"<p class=muted><b>Spec:</b> {escape(info.spec)}</p>" if info.spec else "")
             + f"<p>time to detect {_seconds(scenario.row.time_to_detect)}, time to recover "
-              f"{_seconds(scenario.row.time_to_recover)}, time to alert (firing / notified) {_alert_cell(journal)}; "
+              f"{_seconds(scenario.row.time_to_recover)}, time to alert (firing / notified) {_alert_cell(scenario.row)}; "
               f"{len(journal.entries)} entries in <code>{escape(_relative(journal.path, directory))}</code></p>")
     return head + _game_summary(journal) + timeline_svg(journal) + "<h3>Evidence</h3>" + _evidence(journal)
 
@@ -370,7 +366,7 @@ def report_html(directory: Path) -> str:
     for scenario in scenarios:
         counts[scenario.row.verdict] = counts.get(scenario.row.verdict, 0) + 1
     totals = ", ".join(f"{count} {verdict}" for verdict, count in sorted(counts.items()))
-    unreadable = [s for s in scenarios if s.row.verdict == "unreadable"]
+    unreadable = [s for s in scenarios if s.row.verdict == UNREADABLE]
     body = [f"<h1>certchaos run {escape(directory.name)}</h1>",
             f"<p>{len(scenarios)} scenarios: {escape(totals) or 'none'}</p>", _summary_table(scenarios)]
     if unreadable:

@@ -18,6 +18,7 @@ SUMMARY = "summary.md"
 JOURNAL = "journal.json"
 SKIP_RECORD = "skipped.json"
 SKIPPED, NOT_APPLICABLE = "skipped", "not-applicable"  # verdicts of scenarios that did not run
+UNREADABLE = "unreadable"  # the verdict of a journal that cannot be read: the run's outcome is unknown
 EVIDENCE_SHOWN = 2  # the last expectations (met or missed) decide a verdict; older ones are in the journal
 ALERT_TRANSITIONS_SHOWN = 3  # an alert's last state changes beside an alert expectation: pending, firing, inactive
 EVIDENCE_WIDTH = 90  # per expectation in the evidence column
@@ -190,8 +191,34 @@ def alert_times(journal: Journal) -> tuple[float | None, float | None]:
 
 
 @dataclass(frozen=True)
+class Figures:
+    """A scenario's measured times. Computed here once, so summary.md, report.html, `certchaos report` and its
+    --json never disagree (report.html once counted other scenarios' alerts in time to alert)."""
+
+    time_to_detect: float | None  # its fault -> the first met detects-expectation
+    time_to_recover: float | None  # its revert (or a game day's injection) -> the first met recovers-expectation
+    time_to_alert: float | None  # fault -> the scenario's first firing alert (alert_times)
+    time_to_notify: float | None  # fault -> its first firing notification at the receiver
+
+
+def figures(journal: Journal) -> Figures:
+    return Figures(journal.time_to_detect(), journal.time_to_recover(), *alert_times(journal))
+
+
+def load_journal(path: Path) -> Journal:
+    """Journal.load; a malformed journal (a missing key, a kind outside the closed set) is a JournalError too,
+    so one bad file is a row saying so, never a crash of the report."""
+    try:
+        return Journal.load(path)
+    except JournalError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise JournalError(f"{path}: malformed journal: {error!r}") from error
+
+
+@dataclass(frozen=True)
 class Row:
-    """One scenario's line in summary.md."""
+    """One scenario's line in summary.md (and report.html's table)."""
 
     scenario: str
     verdict: str
@@ -209,13 +236,34 @@ class Row:
             record = json.loads(path.read_text())
             return cls(record["node_id"], record["verdict"], None, None, path, record.get("reason", ""))
         try:
-            journal = Journal.load(path)
+            journal = load_journal(path)
         except JournalError as error:
-            return cls(str(path.parent.name), "unreadable", None, None, path, str(error))
+            return cls.unreadable(path, error)
+        return cls.of_journal(path, journal)
+
+    @classmethod
+    def unreadable(cls, path: Path, error: Exception) -> Row:
+        return cls(str(path.parent.name), UNREADABLE, None, None, path, str(error))
+
+    @classmethod
+    def of_journal(cls, path: Path, journal: Journal) -> Row:
         message = (journal.error or {}).get("message", "")
-        return cls(journal.scenario.node_id, str(journal.status or "unfinished"), journal.time_to_detect(),
-                   journal.time_to_recover(), path, message.strip().splitlines()[0] if message.strip() else "",
-                   _evidence(journal), *alert_times(journal))
+        measured = figures(journal)
+        return cls(journal.scenario.node_id, str(journal.status or "unfinished"), measured.time_to_detect,
+                   measured.time_to_recover, path, message.strip().splitlines()[0] if message.strip() else "",
+                   _evidence(journal), measured.time_to_alert, measured.time_to_notify)
+
+    def to_json(self, directory: Path) -> dict[str, Any]:
+        """The row for `certchaos report --json`: seconds as numbers (null: never happened), the journal's path
+        relative to the report dir."""
+        try:
+            journal = str(self.journal.relative_to(directory))
+        except ValueError:
+            journal = str(self.journal)
+        return {"scenario": self.scenario, "verdict": self.verdict, "time_to_detect": self.time_to_detect,
+                "time_to_alert": self.time_to_alert, "time_to_notify": self.time_to_notify,
+                "time_to_recover": self.time_to_recover, "journal": journal, "failure": self.failure,
+                "evidence": self.evidence}
 
 
 def write_skip_record(directory: Path, node_id: str, verdict: str, reason: str) -> Path:
@@ -250,10 +298,16 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def summary_markdown(directory: Path) -> str:
-    """summary.md's text: one table row per journal or skip record under `directory` and a totals line."""
+def read_rows(directory: Path) -> list[Row]:
+    """A row per journal or skip record under `directory`, by scenario directory."""
+    return [Row.of(path) for path in find_rows(directory)]
+
+
+def summary_markdown(directory: Path, rows: list[Row] | None = None) -> str:
+    """summary.md's text: one table row per journal or skip record under `directory` (`rows`, when read
+    already) and a totals line."""
     directory = Path(directory)
-    rows = [Row.of(path) for path in find_rows(directory)]
+    rows = read_rows(directory) if rows is None else rows
     lines = [f"# certchaos run {directory.name}", "",
              "| scenario | verdict | time to detect | time to alert (firing / notified) | time to recover | journal "
              "| failure or reason | evidence |",
@@ -271,14 +325,14 @@ def summary_markdown(directory: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_summary(directory: Path) -> Path | None:
-    """Write <directory>/summary.md; None (and nothing written) when the directory holds no journal or skip
-    record."""
+def write_summary(directory: Path, rows: list[Row] | None = None) -> Path | None:
+    """Write <directory>/summary.md (of `rows`, when read already); None (and nothing written) when the
+    directory holds no journal or skip record."""
     directory = Path(directory)
-    if not find_rows(directory):
+    if not (rows if rows is not None else find_rows(directory)):
         return None
     path = directory / SUMMARY
-    path.write_text(summary_markdown(directory))
+    path.write_text(summary_markdown(directory, rows))
     return path
 
 
@@ -287,10 +341,10 @@ def scenario_story(journal: Journal) -> str:
     lines = [f"{journal.scenario.node_id}: {journal.status or 'unfinished'}"]
     if journal.scenario.failure:
         lines.append(f"  failure: {journal.scenario.failure}")
-    firing, notified = alert_times(journal)
-    lines.append(f"  time to detect: {_seconds(journal.time_to_detect())}, "
-                 f"time to alert: {_seconds(firing)} (notified: {_seconds(notified)}), "
-                 f"time to recover: {_seconds(journal.time_to_recover())}")
+    measured = figures(journal)
+    lines.append(f"  time to detect: {_seconds(measured.time_to_detect)}, "
+                 f"time to alert: {_seconds(measured.time_to_alert)} (notified: {_seconds(measured.time_to_notify)}), "
+                 f"time to recover: {_seconds(measured.time_to_recover)}")
     lines.append(f"  journal: {journal.path}")
     lines.append(lifecycle(journal.entries))
     return "\n".join(lines)

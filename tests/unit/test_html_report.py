@@ -52,8 +52,10 @@ def story(directory, name="test_x.py::test_story", status=Status.PASSED, error=N
     at(13, EntryKind.K8S_EVENT, subject, type="Warning", reason="PresentError", message="REFUSED")
     at(14, EntryKind.METRIC_SAMPLE, "certmanager_certificate_ready_status", labels={"condition": "True"}, value=1.0)
     at(15, EntryKind.METRIC_SAMPLE, "certmanager_certificate_ready_status", labels={"condition": "True"}, value=0.0)
-    at(20, EntryKind.ALERT, "alert NotReady firing", alertname="NotReady", state="firing")
-    at(21, EntryKind.NOTIFICATION, "notification NotReady firing", alertname="NotReady", status="firing")
+    # The scenario's own alert (its namespace); another scenario's alerts are in test_report_figures.py.
+    at(20, EntryKind.ALERT, "alert NotReady firing", alertname="NotReady", state="firing", labels={"namespace": "ns"})
+    at(21, EntryKind.NOTIFICATION, "notification NotReady firing", alertname="NotReady", status="firing",
+       labels={"namespace": "ns"})
     at(25, EntryKind.OBSERVED, "served by web-0", state={"pod": "web-0", "serial": "ab12"})
     at(40, EntryKind.FAULT_REVERTED, "TsigPolicyNarrowed(key='k')", fault_id=1, started=39.9)
     at(41, EntryKind.PHASE, "steady-state-after")
