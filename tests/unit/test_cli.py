@@ -1,11 +1,15 @@
-"""The `certchaos` command line: every subcommand module registers, and `run` finds the catalogue."""
+"""The `certchaos` command line: every subcommand module registers, `run` finds the catalogue, and `report`
+exits with the run's verdict and has --json."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 from harness.cli import main, run
+from harness.report.journal import EntryKind, Journal, ScenarioInfo, Status
+from harness.report.summary import NOT_APPLICABLE, SKIPPED, write_skip_record
 
 
 def test_every_command_module_registers_its_subcommands():
@@ -24,3 +28,52 @@ def test_python_dash_m_harness_cli_is_certchaos():
     result = subprocess.run([sys.executable, "-m", "harness.cli", "--help"], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0 and "certchaos" in result.stdout, result.stderr
+
+
+# --- certchaos report: its exit code is the run's verdict; --json ------------------------------------------
+
+def _journal(directory, name, status):
+    journal = Journal(directory / name / "journal.json", ScenarioInfo(f"test_x.py::{name}"), environment={})
+    journal.record(EntryKind.NOTE, "hello")
+    journal.finish(status, None if status is Status.PASSED else {"type": "E", "message": "why", "phase": "call"})
+    journal.save()
+
+
+def test_report_exits_with_the_runs_verdict(tmp_path, capsys):
+    _journal(tmp_path, "test_a", Status.PASSED)
+    write_skip_record(tmp_path / "test_b", "test_x.py::test_b", NOT_APPLICABLE, "needs a node")
+    assert main.main(["report", str(tmp_path)]) == 0
+    write_skip_record(tmp_path / "test_c", "test_x.py::test_c", SKIPPED, "no reloader image")
+    assert main.main(["report", str(tmp_path)]) == 1  # a skipped scenario proved nothing
+    assert main.main(["report", str(tmp_path), "--allow-skips"]) == 0
+    _journal(tmp_path, "test_d", Status.DEVIATED)
+    assert main.main(["report", str(tmp_path), "--allow-skips"]) == 1
+    assert main.main(["report", str(tmp_path / "test_d" / "journal.json")]) == 1
+    assert main.main(["report", str(tmp_path / "test_a" / "journal.json")]) == 0
+    capsys.readouterr()
+    (tmp_path / "test_e").mkdir()
+    (tmp_path / "test_e" / "journal.json").write_text("{not json")
+    assert main.main(["report", str(tmp_path), "--allow-skips"]) == 2  # the verdict is unknown
+    err = capsys.readouterr().err
+    assert "1 journal(s) cannot be read" in err and "test_e/journal.json" in err
+    assert main.main(["report", str(tmp_path / "test_e" / "journal.json")]) == 2
+    assert "cannot read journal" in capsys.readouterr().err
+
+
+def test_report_json_has_every_row_the_verdict_and_the_unreadable(tmp_path, capsys):
+    _journal(tmp_path, "test_a", Status.PASSED)
+    _journal(tmp_path, "test_d", Status.DEVIATED)
+    (tmp_path / "test_e").mkdir()
+    (tmp_path / "test_e" / "journal.json").write_text(json.dumps({"schema": "certchaos.journal/v1"}))
+    assert main.main(["report", str(tmp_path), "--json", "--html"]) == 2
+    out = json.loads(capsys.readouterr().out)  # nothing but the JSON on stdout
+    assert out["verdict"] == "unknown" and out["exit_code"] == 2
+    assert out["totals"] == {"passed": 1, "deviated": 1, "unreadable": 1}
+    assert [(row["scenario"], row["verdict"], row["journal"]) for row in out["scenarios"]] == [
+        ("test_x.py::test_a", "passed", "test_a/journal.json"), ("test_x.py::test_d", "deviated", "test_d/journal.json"),
+        ("test_e", "unreadable", "test_e/journal.json")]
+    assert out["scenarios"][1]["failure"] == "why" and out["scenarios"][1]["time_to_detect"] is None
+    assert out["unreadable"] == ["test_e/journal.json"] and out["report_html"] == str(tmp_path / "report.html")
+    assert main.main(["report", str(tmp_path / "test_d" / "journal.json"), "--json"]) == 1
+    one = json.loads(capsys.readouterr().out)
+    assert one["scenario"]["verdict"] == "deviated" and [e["kind"] for e in one["entries"]] == ["note"]

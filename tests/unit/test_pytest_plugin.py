@@ -214,7 +214,7 @@ def test_report_command_prints_the_summary_and_the_lifecycle_of_what_did_not_pas
     pytester.makepyfile(test_webhook=SCENARIOS)
     pytester.runpytest("--report-dir", "out", "-p", "no:cacheprovider")
     capsys.readouterr()
-    assert main(["report", str(pytester.path / "out")]) == 0
+    assert main(["report", str(pytester.path / "out")]) == 1  # the run's verdict: a scenario deviated
     out = capsys.readouterr().out
     assert out.startswith("# certchaos run out")
     assert "test_webhook.py::test_deviates: deviated" in out and "expectation-missed" in out

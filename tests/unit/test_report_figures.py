@@ -1,11 +1,13 @@
-"""summary.md and report.html show the same figures for every scenario: time to detect, to alert (firing /
-notified) and to recover, from one computation (summary.figures). The run below has another scenario's ACME
-alerts in a journal: they fired before the scenario's own and must not count."""
+"""summary.md, report.html and `certchaos report --json` show the same figures for every scenario: time to
+detect, to alert (firing / notified) and to recover, from one computation (summary.figures). The run below
+has another scenario's ACME alerts in a journal: they fired before the scenario's own and must not count."""
 
 from __future__ import annotations
 
+import json
 import re
 
+from harness.cli import main
 from harness.report.html import report_html
 from harness.report.journal import Status
 from harness.report.summary import summary_markdown
@@ -47,7 +49,11 @@ def _section_figures(page: str) -> dict[str, tuple[str, str, str]]:
     return {name: (detect, alert, recover) for name, detect, recover, alert in found}
 
 
-def test_every_figure_is_the_same_in_summary_md_and_report_html(tmp_path):
+def _seconds(value) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+def test_every_figure_is_the_same_in_summary_md_report_html_and_report_json(tmp_path, capsys):
     expected = _run(tmp_path)
     page = report_html(tmp_path)
     assert _summary_figures(summary_markdown(tmp_path)) == expected
@@ -57,3 +63,9 @@ def test_every_figure_is_the_same_in_summary_md_and_report_html(tmp_path):
     assert "detect +12.0s (2.0s after the fault)" in page and "recover +55.0s (15.0s after the fault)" in page
     assert "recover +50.0s (10.0s after the fault)" in page
 
+    assert main.main(["report", str(tmp_path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["scenarios"]
+    as_json = {row["scenario"]: (_seconds(row["time_to_detect"]),
+                                 f"{_seconds(row['time_to_alert'])} / {_seconds(row['time_to_notify'])}",
+                                 _seconds(row["time_to_recover"])) for row in rows}
+    assert as_json == expected
