@@ -126,10 +126,13 @@ class Lab(Service):
     def __init__(self, bin_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
                  alert_rules: str | os.PathLike | None = None, alert_rules_mode: str = "add",
                  provider: str = "local", values: str | os.PathLike | None = None, workers: int = 0,
-                 trust_acme_ca: bool = False):
+                 trust_acme_ca: bool = False, logs_to: str | os.PathLike | None = None):
         """`provider`: "local" (processes on loopback) or "kind" (harness.lab.kind); `values`: the user's
         Helm values for cert-manager's chart, `workers`: worker nodes, `trust_acme_ca`: Pebble's CA joins the
-        controller's trust roots at install, for a cert-manager without spec.acme.caBundle (kind only)."""
+        controller's trust roots at install, for a cert-manager without spec.acme.caBundle (kind only);
+        `logs_to`: every component's log is copied there when the lab stops (a report's lab/). The run dir
+        holds private keys and credentials (PKI, kubeconfigs, tokens): give a report `logs_to`, never the
+        run dir."""
         if provider not in ("local", "kind"):
             raise HarnessError(f"lab provider {provider!r}: use local or kind")
         if values is not None and provider != "kind":
@@ -144,12 +147,30 @@ class Lab(Service):
         self.alert_rules, self.alert_rules_mode = alert_rules, alert_rules_mode
         self._own_run_dir = run_dir is None
         self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="certchaos-lab-")).resolve()
+        self.logs_to = None if logs_to is None else Path(logs_to).resolve()
         self._stops: list = []
         self.info: LabInfo | None = None
+        self.dns = None  # the fake DNS server, once started
 
     def _started(self, thing, stop=None):
+        from fakes.dns import DnsServer
+
         self._stops.append(stop or thing.stop)
+        if isinstance(thing, DnsServer):
+            self.dns = thing  # on kind, harness.lab.kind starts it: its keys are the lab's credentials
         return thing
+
+    def tsig_secrets(self) -> dict[str, str]:
+        """"TSIG key NAME" -> secret for every key the lab's DNS server holds: what a report must not contain.
+        Scenarios add a key per namespace and never remove one; a rotation fault puts the old secret back."""
+        if self.dns is None:
+            return {}
+        secrets = {}
+        for described in self.dns.keys.describe():
+            held = self.dns.keys.get(described["name"])
+            if held is not None:
+                secrets[f"TSIG key {described['name']}"] = held[0].secret
+        return secrets
 
     def _start(self) -> None:
         from fakes.dns import DnsServer
@@ -229,7 +250,25 @@ class Lab(Service):
                 self._stops.pop()()
             except Exception as error:  # noqa: BLE001 - re-raised below, after the rest is stopped
                 failures.append(error)
+        if self.logs_to is not None:
+            try:
+                copy_logs(self.run_dir, self.logs_to)
+            except OSError as error:
+                failures.append(error)
         if self._own_run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)
         if failures:
             raise failures[0]
+
+
+def copy_logs(run_dir: Path, destination: Path) -> list[Path]:
+    """Every component's log (`*.log` under `run_dir`, e.g. stack/logs/cert-manager-controller.log) copied to
+    the same relative path under `destination`, and nothing else: keys, kubeconfigs and tokens stay behind."""
+    copied = []
+    for log in sorted(Path(run_dir).rglob("*.log")):
+        if log.is_file() and not log.is_symlink():
+            target = Path(destination) / log.relative_to(run_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(log, target)
+            copied.append(target)
+    return copied
