@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
+import os
 import signal
+import sys
 import threading
+from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.stack.ports import LOOPBACK
-from fakes.dns.keys import Policy, TsigKey
+from fakes.dns.keys import ALGORITHMS, Policy, TsigKey
 from fakes.dns.server import DEFAULT_NEGATIVE_TTL, DnsServer, check_loopback
 
 KEY_SYNTAX = "NAME:ALGORITHM:BASE64SECRET[:NAMEGLOB[,NAMEGLOB...][:TYPE[,TYPE...]]]"
+KEYS_ENV = "CERTCHAOS_DNS_TSIG_KEYS"  # TSIG keys in KEY_SYNTAX, separated by whitespace: not visible in `ps`
+VISIBLE_IN_PS = ("certchaos dns serve: warning: --tsig-key puts the key's secret on the command line, where `ps` "
+                 "shows it to every user of this machine. Fix: --tsig-key-file FILE (one key a line, mode 600) "
+                 f"or ${KEYS_ENV}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,9 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--ca-resolver-listen", type=address, default=(LOOPBACK, 0), metavar="HOST:PORT",
                        help="lagging resolver view for the CA's validation (Pebble -dnsserver), UDP and TCP "
                             "(default 127.0.0.1:0)")
+    serve.add_argument("--tsig-key-file", action="append", default=[], metavar="FILE",
+                       help=f"TSIG keys allowed to update, one a line as {KEY_SYNTAX} ('#' starts a comment; "
+                            "repeatable); the optional globs and types restrict what a key may change, e.g. "
+                            f"certchaos:hmac-sha256:c2VjcmV0:_acme-challenge.*:TXT. Also ${KEYS_ENV} (keys "
+                            "separated by whitespace)")
     serve.add_argument("--tsig-key", action="append", type=tsig_key, default=[], metavar=KEY_SYNTAX,
-                       help="TSIG key allowed to update (repeatable); the optional globs and types restrict "
-                            "what it may change, e.g. certchaos:hmac-sha256:c2VjcmV0:_acme-challenge.*:TXT")
+                       help="a TSIG key on the command line (repeatable; kept for scripts, but `ps` shows its "
+                            "secret: prefer --tsig-key-file)")
     serve.add_argument("--propagation-delay", type=float, default=0.0, metavar="SECONDS",
                        help="how long a change takes to reach the lagging views (default 0)")
     serve.add_argument("--negative-ttl", type=float, default=DEFAULT_NEGATIVE_TTL, metavar="SECONDS",
@@ -94,29 +108,72 @@ def address(text: str) -> tuple[str, int]:
 
 
 def tsig_key(text: str) -> TsigKey:
+    """One key in KEY_SYNTAX. An error never shows the secret: it ends up in terminals, logs and CI output."""
     parts = text.split(":")
     if len(parts) not in (3, 4, 5):
-        raise argparse.ArgumentTypeError(f"{text!r} is not {KEY_SYNTAX}")
+        # Too few or too many fields: which one is the secret is unknown, so nothing of the text is shown.
+        raise argparse.ArgumentTypeError(f"a TSIG key has 3 to 5 ':'-separated fields, {KEY_SYNTAX}; this one has "
+                                         f"{len(parts)} (its text is not shown: it may hold the secret)")
     name, algorithm, secret = parts[:3]
-    policy = None
-    if len(parts) > 3:
-        types = tuple(t for t in parts[4].split(",") if t) if len(parts) == 5 else None
-        policy = Policy(names=tuple(g for g in parts[3].split(",") if g) or ("*",), types=types)
+    # Our own messages, naming the key only: fakes.dns.keys's repeat the values, and a field in the wrong place
+    # (the secret where the algorithm goes) would be shown.
+    if algorithm.lower().rstrip(".") not in ALGORITHMS:
+        raise argparse.ArgumentTypeError(f"TSIG key {name}: the second field is not an algorithm (not shown: it "
+                                         f"may be the secret); use one of {', '.join(ALGORITHMS)}")
     try:
-        return TsigKey(name, algorithm, secret, policy)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+        base64.b64decode(secret, validate=True)
+        key = TsigKey(name, algorithm, secret)
+    except (binascii.Error, ValueError):
+        raise argparse.ArgumentTypeError(f"TSIG key {name}: the secret (not shown) is not non-empty base64. Fix: "
+                                         "e.g. `openssl rand -base64 32`") from None
+    if len(parts) == 3:
+        return key
+    types = tuple(t for t in parts[4].split(",") if t) if len(parts) == 5 else None
+    try:
+        policy = Policy(names=tuple(g for g in parts[3].split(",") if g) or ("*",), types=types)
+    except (ValueError, TypeError) as error:
+        raise argparse.ArgumentTypeError(f"TSIG key {name}: bad policy: {error}") from None
+    return TsigKey(key.name, key.algorithm, secret, policy)
+
+
+def tsig_keys(command_line: list[TsigKey], files: list[str], environ: dict[str, str]) -> list[TsigKey]:
+    """The keys of --tsig-key, every --tsig-key-file and $CERTCHAOS_DNS_TSIG_KEYS; an error names the file and
+    line (or the variable and the key's position), never the secret."""
+    keys = list(command_line)
+    for file in files:
+        try:
+            lines = Path(file).expanduser().read_text().splitlines()
+        except OSError as error:
+            raise HarnessError(f"--tsig-key-file {file}: {error.strerror}. Fix: give a readable file with one key "
+                               f"a line, {KEY_SYNTAX}") from None
+        for number, line in enumerate(lines, 1):
+            text = line.split("#", 1)[0].strip()
+            if text:
+                keys.append(_parsed(text, f"--tsig-key-file {file} line {number}"))
+    for position, text in enumerate(environ.get(KEYS_ENV, "").split(), 1):
+        keys.append(_parsed(text, f"${KEYS_ENV} key {position}"))
+    return keys
+
+
+def _parsed(text: str, where: str) -> TsigKey:
+    try:
+        return tsig_key(text)
+    except argparse.ArgumentTypeError as error:
+        raise HarnessError(f"{where}: {error}") from None
 
 
 def serve_until_interrupted(args: argparse.Namespace) -> int:
     from fakes.dns.control import ControlServer
 
+    if args.tsig_key:
+        print(VISIBLE_IN_PS, file=sys.stderr)
+    keys = tsig_keys(args.tsig_key, args.tsig_key_file, dict(os.environ))
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     dns_server = DnsServer(
         args.zone,
-        args.tsig_key,
+        keys,
         propagation_delay=args.propagation_delay,
         negative_ttl=args.negative_ttl,
         listen=args.listen,
