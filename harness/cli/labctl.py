@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import os
 
 from harness.errors import HarnessError
@@ -19,8 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lab = subparsers.add_parser("lab", help="the running lab's console: network paths (status, webhook/ca up|down)")
     lab.add_argument("--lab", metavar="LAB_JSON", help=f"the lab's lab.json (default ${LAB_ENV})")
     actions = lab.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("status", help="every network path (Toxiproxy proxy): up or down, toxics").set_defaults(
-        handler=_status)
+    status = actions.add_parser("status", help="every network path (Toxiproxy proxy): up or down, toxics")
+    status.add_argument("--json", action="store_true",
+                        help='print JSON: [{"name", "up" (true/false), "listen", "upstream", "toxics": [type]}]')
+    status.set_defaults(handler=_status)
     for path, help_text in (("webhook", "the API server's path to cert-manager's webhook"),
                             ("ca", "cert-manager's path to the ACME CA")):
         command = actions.add_parser(path, help=f"{help_text}: up or down")
@@ -47,12 +50,18 @@ def _proxies(api: Toxiproxy) -> dict[str, dict]:
 def _status(args: argparse.Namespace) -> int:
     api = Toxiproxy(lab_info(args.lab).toxiproxy_url)
     try:
-        for name, proxy in sorted(_proxies(api).items()):
-            toxics = ", ".join(t.get("type", "?") for t in proxy.get("toxics") or []) or "no toxics"
-            state = "up" if proxy.get("enabled") else "DOWN"
-            print(f"{name:<40} {state:<5} {proxy.get('listen')} -> {proxy.get('upstream')} ({toxics})")
+        paths = [{"name": name, "up": bool(proxy.get("enabled")), "listen": proxy.get("listen"),
+                  "upstream": proxy.get("upstream"), "toxics": [t.get("type", "?") for t in proxy.get("toxics") or []]}
+                 for name, proxy in sorted(_proxies(api).items())]
     finally:
         api.close()
+    if args.json:
+        print(json.dumps(paths, indent=2))
+        return 0
+    for path in paths:
+        state = "up" if path["up"] else "DOWN"
+        print(f"{path['name']:<40} {state:<5} {path['listen']} -> {path['upstream']} "
+              f"({', '.join(path['toxics']) or 'no toxics'})")
     return 0
 
 

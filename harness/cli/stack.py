@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from harness.errors import HarnessError
@@ -19,8 +20,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            help="also build the components only this provider needs (kind: node image, kind)")
     build_cmd.set_defaults(handler=_build)
 
-    doctor = subparsers.add_parser("doctor", help="list each component, its version, path and fix if missing")
+    doctor = subparsers.add_parser(
+        "doctor", help="list each component, its version, path and fix if missing",
+        epilog='exit code: 0 every required component is present, 1 one is missing, 2 a bad --bin-dir. --json '
+               'prints {"bin_dir", "components": [{"name", "version", "status" (cache, bin-dir, apt, ... when '
+               'found; MISSING, optional, "<provider> only" when not), "required", "path", "fix"}], '
+               '"missing_required", "kind": {"engine", "running", "images": [{"image", "state", "fix"}]}}')
     doctor.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
+    doctor.add_argument("--json", action="store_true", help="print JSON instead of the table (see below)")
     doctor.set_defaults(handler=_doctor)
 
     up = subparsers.add_parser("up", help="start the stack (local, or a kind cluster) and keep it running until Ctrl-C")
@@ -46,45 +53,61 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _doctor(args: argparse.Namespace) -> int:
-    bin_dir = binaries.user_bin_dir(args.bin_dir)  # a bad bin dir is an error here, before any row
-    if bin_dir is not None:
-        print(f"bin dir {bin_dir} (its binaries win over the cache)")
-    missing_required = 0
-    rows = []
+def doctor_report(bin_dir_option: str | None) -> dict:
+    """What `certchaos doctor` shows, as data: each component found (version, where from, path) or not (why it
+    matters, the fix), and the kind provider's engine and images."""
+    bin_dir = binaries.user_bin_dir(bin_dir_option)  # a bad bin dir is an error here, before any row
+    components = []
     for name, component in binaries.load_components().items():
+        required = not component.optional and component.provider is None
         try:
-            resolved = binaries.resolve(name, args.bin_dir)
+            resolved = binaries.resolve(name, bin_dir_option)
         except binaries.MissingBinary as error:
-            needed = not component.optional and component.provider is None
-            status = "MISSING" if needed else f"{component.provider} only" if component.provider else "optional"
-            missing_required += needed
-            rows.append((name, component.version, status, f"fix: {error.fix}"))
+            status = "MISSING" if required else f"{component.provider} only" if component.provider else "optional"
+            components.append({"name": name, "version": component.version, "status": status, "required": required,
+                               "path": None, "fix": error.fix})
             continue
-        rows.append((name, binaries.reported_version(resolved), resolved.source, str(resolved.path)))
+        components.append({"name": name, "version": binaries.reported_version(resolved), "status": resolved.source,
+                           "required": required, "path": str(resolved.path), "fix": None})
+    return {"bin_dir": None if bin_dir is None else str(bin_dir), "components": components,
+            "missing_required": sum(c["required"] and c["path"] is None for c in components), "kind": _doctor_kind()}
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    report = doctor_report(args.bin_dir)
+    missing = report["missing_required"]
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 1 if missing else 0
+    if report["bin_dir"] is not None:
+        print(f"bin dir {report['bin_dir']} (its binaries win over the cache)")
+    rows = [(c["name"], c["version"], c["status"], c["path"] or f"fix: {c['fix']}") for c in report["components"]]
     width = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(width[i]) for i, cell in enumerate(row[:3])), row[3])
-    _doctor_kind()
-    if missing_required:
-        print(f"{missing_required} required component(s) missing", file=sys.stderr)
+    kind = report["kind"]
+    print(f"kind provider: engine: {kind['engine']}")
+    for image in kind["images"]:
+        fix = f"  fix: `{image['fix']}`" if image["fix"] else ""
+        print(f"  {image['image']:<52} {image['state']}{fix}")
+    if missing:
+        print(f"{missing} required component(s) missing", file=sys.stderr)
         return 1
     print("all required components present")
     return 0
 
 
-def _doctor_kind() -> None:
+def _doctor_kind() -> dict:
     """The kind provider's engine and images: informational (the local provider needs none of them)."""
     from harness.stack.kind.engine import DockerEngine
     from harness.stack.kind.images import BUILD_COMMAND, Builder
 
     engine = DockerEngine()
-    print(f"kind provider: engine: {engine.describe()}")
-    if engine.info() is None:
-        return
-    for what, state in Builder(engine).status():
-        fix = f"  fix: `{BUILD_COMMAND}`" if state in ("missing", "stale") else ""
-        print(f"  {what:<52} {state}{fix}")
+    running = engine.info() is not None
+    images = [] if not running else [
+        {"image": what, "state": state, "fix": BUILD_COMMAND if state in ("missing", "stale") else None}
+        for what, state in Builder(engine).status()]
+    return {"engine": engine.describe(), "running": running, "images": images}
 
 
 def _up(args: argparse.Namespace) -> int:

@@ -1,5 +1,5 @@
 """The `certchaos` command line: every subcommand module registers, `run` finds the catalogue, and `report`
-exits with the run's verdict and has --json."""
+exits with the run's verdict and has --json, as doctor and lab status do."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 import subprocess
 import sys
 
-from harness.cli import main, run
+from harness.cli import labctl, main, run
+from harness.stack import binaries
 from harness.report.journal import EntryKind, Journal, ScenarioInfo, Status
 from harness.report.summary import NOT_APPLICABLE, SKIPPED, write_skip_record
 
@@ -77,3 +78,42 @@ def test_report_json_has_every_row_the_verdict_and_the_unreadable(tmp_path, caps
     assert main.main(["report", str(tmp_path / "test_d" / "journal.json"), "--json"]) == 1
     one = json.loads(capsys.readouterr().out)
     assert one["scenario"]["verdict"] == "deviated" and [e["kind"] for e in one["entries"]] == ["note"]
+
+
+# --- --json for doctor and lab status ----------------------------------------------------------------------
+
+def test_doctor_json_lists_every_component_and_exits_like_the_table(capsys):
+    code = main.main(["doctor", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert [c["name"] for c in report["components"]] == list(binaries.load_components())
+    for component in report["components"]:
+        assert (component["path"] is None) == (component["fix"] is not None), component
+    assert code == (1 if report["missing_required"] else 0)
+    assert report["missing_required"] == sum(c["required"] and c["path"] is None for c in report["components"])
+    assert set(report["kind"]) == {"engine", "running", "images"}
+
+
+def test_lab_status_json_is_every_path_with_its_state(monkeypatch, capsys):
+    proxies = {"webhook": {"enabled": True, "listen": "127.0.0.1:1", "upstream": "127.0.0.1:2", "toxics": []},
+               "acme-ns": {"enabled": False, "listen": "127.0.0.1:3", "upstream": "127.0.0.1:4",
+                           "toxics": [{"type": "latency"}]}}
+
+    class FakeToxiproxy:
+        def __init__(self, url):
+            assert url == "http://toxiproxy"
+
+        def request(self, method, path, body=None):
+            assert (method, path) == ("GET", "/proxies")
+            return type("Response", (), {"json": lambda self: proxies})()
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(labctl, "Toxiproxy", FakeToxiproxy)
+    monkeypatch.setattr(labctl, "lab_info", lambda path: type("Info", (), {"toxiproxy_url": "http://toxiproxy"}))
+    assert main.main(["lab", "status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"name": "acme-ns", "up": False, "listen": "127.0.0.1:3", "upstream": "127.0.0.1:4", "toxics": ["latency"]},
+        {"name": "webhook", "up": True, "listen": "127.0.0.1:1", "upstream": "127.0.0.1:2", "toxics": []}]
+    assert main.main(["lab", "status"]) == 0
+    assert "acme-ns                                  DOWN  127.0.0.1:3 -> 127.0.0.1:4 (latency)" in capsys.readouterr().out
