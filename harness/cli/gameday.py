@@ -2,8 +2,8 @@
 system's own recovery; or `--runbook FILE.md --auto`: the runbook's steps for the fault, checked.
 
 Exit code: 0 when the system recovered (and, with a runbook, every step succeeded), 1 when it did not or
-a step failed, 130 after Ctrl-C (the fault reverted, the report written, the game marked interrupted),
-2 for bad input or a broken harness.
+a step failed, 130 after Ctrl-C and 143 after SIGTERM (the fault reverted, the report written, the game
+marked interrupted), 2 for bad input or a broken harness.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 from harness.chaos.scenario import Scenario, status_for
 from harness.errors import HarnessError
 from harness.cli.labctl import lab_info
+from harness.cli.main import TERMINATED, Terminated, raise_terminated
 from harness.gameday import runbook as runbooks
 from harness.gameday.access import access_text, make_tools, operator_env
 from harness.gameday.faults import CATALOGUE, choose
@@ -66,10 +67,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     game.set_defaults(handler=_gameday)
 
 
-def _raise_interrupt(*_) -> None:
-    raise KeyboardInterrupt
-
-
 def _read_commands(stream, commands: "queue.Queue[str | None]") -> None:
     for line in stream:
         commands.put(line)
@@ -96,8 +93,9 @@ def _gameday(args: argparse.Namespace) -> int:
     report_dir.mkdir(parents=True, exist_ok=True)
     say = PlainBoard().say
     say(f"certchaos gameday: seed {seed}" + (" (fault named)" if args.scenario != "random" else ""))
-    previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)  # a `kill` cleans up like Ctrl-C
+    previous_term = signal.signal(signal.SIGTERM, raise_terminated)  # a `kill` cleans up like Ctrl-C
     lab = client = journal = game = workload = None
+    terminated = False
     tools = report_dir / "tools"
     status, error = Status.HARNESS_ERROR, None
     try:
@@ -136,8 +134,9 @@ def _gameday(args: argparse.Namespace) -> int:
         scenario.conclude(status, error)
         timings = (f"lab {lab_started - began:.0f}s, steady state {steady - lab_started:.0f}s, "
                    f"game {time.monotonic() - steady:.0f}s")
-    except KeyboardInterrupt as interrupt:
+    except KeyboardInterrupt as interrupt:  # also SIGTERM (main.Terminated)
         status, timings = Status.INTERRUPTED, "interrupted"
+        terminated = isinstance(interrupt, Terminated)
         if journal is not None:
             scenario.conclude(status, interrupt)
         say("certchaos gameday: interrupted; reverting and cleaning up")
@@ -155,7 +154,7 @@ def _gameday(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, previous_term)
     if journal is not None:
         say(_report(game, journal, report_dir, time.monotonic() - began, timings))
-    return EXIT.get(status, 2)
+    return TERMINATED if terminated else EXIT.get(status, 2)
 
 
 def _clean_up(journal, scenario, client, workload, lab, attached, tools: Path) -> None:

@@ -1,14 +1,24 @@
 """`certchaos` command line: binaries, doctor, up, dns serve, run, report.
 
 Each module of harness.cli registers its subcommands through `register(subparsers)`; this one only
-assembles them and turns HarnessError into one clear line and exit code 2.
+assembles them, and gives every command the same exit codes (EXIT_CODES): a HarnessError is one clear line
+and exit 2, Ctrl-C is 130, and SIGTERM takes Ctrl-C's path (every `with Lab(...)` and `finally` cleans up)
+and exits 143, so a CI job that is cancelled leaves nothing running.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
+import tomllib
+import traceback
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Iterator
 
 from harness.errors import HarnessError
 
@@ -25,13 +35,66 @@ COMMAND_MODULES = (
     "harness.cli.labctl",
     "harness.cli.upgrade",
 )
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"  # a source checkout's, when not installed
+
+PASSED, FAILED, ERROR = 0, 1, 2
+INTERRUPTED = 128 + signal.SIGINT  # 130: the shell's code for a process ended by SIGINT
+TERMINATED = 128 + signal.SIGTERM  # 143: ... and by SIGTERM
+EXIT_CODES = f"""\
+exit codes (every command):
+  {PASSED:<4} passed: every scenario passed (or is not applicable), the check succeeded
+  {FAILED:<4} a scenario deviated or did not pass, a check failed, a score is below its threshold
+  {ERROR:<4} bad input (the message says what and the fix) or a harness error
+  {INTERRUPTED:<4} interrupted by SIGINT (Ctrl-C): faults reverted, what started stopped, report written
+  {TERMINATED:<4} interrupted by SIGTERM: the same clean-up as Ctrl-C
+`certchaos report DIR` exits with the run's verdict (0, 1; 2 when a journal is unreadable). `up` and
+`dns serve` run until stopped: Ctrl-C or SIGTERM once they are ready is their normal end (0)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, like Ctrl-C's KeyboardInterrupt: everything that cleans up after
+    Ctrl-C (a KeyboardInterrupt handler, `finally`, `with`) does so after SIGTERM too."""
+
+
+def raise_terminated(signum: int, frame) -> None:
+    """SIGTERM handler. Later SIGTERMs are ignored: a CI runner or systemd may send another while the lab stops
+    (SIGKILL remains for one that must not wait)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises Terminated inside (main thread only; signals are delivered there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def version() -> str:
+    """The installed package's version; in a source checkout that was never installed, pyproject.toml's."""
+    try:
+        return metadata.version("certchaos")
+    except metadata.PackageNotFoundError:
+        try:
+            return tomllib.loads(PYPROJECT.read_text())["project"]["version"]
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown (not installed, no pyproject.toml). Fix: pip install -e ."
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="certchaos",
         description="Chaos and conformance harness for cert-manager certificate automation.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    top.add_argument("--version", action="version", version=f"certchaos {version()}")
     subparsers = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
@@ -39,14 +102,23 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        return int(args.handler(args) or 0)
-    except HarnessError as error:
-        print(f"certchaos {args.command}: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    args = parser().parse_args(argv)  # bad usage: argparse prints it and exits 2
+    with sigterm_raises():
+        try:
+            return int(args.handler(args) or 0)
+        except HarnessError as error:
+            print(f"certchaos {args.command}: {error}", file=sys.stderr)
+            return ERROR
+        except Terminated:
+            print(f"certchaos {args.command}: terminated (SIGTERM)", file=sys.stderr)
+            return TERMINATED
+        except KeyboardInterrupt:
+            return INTERRUPTED
+        except Exception:  # noqa: BLE001 - a bug is a harness error (2), never a verdict (1)
+            traceback.print_exc()
+            print(f"certchaos {args.command}: internal error (the traceback above): a bug in certchaos. Please "
+                  "report it with the traceback", file=sys.stderr)
+            return ERROR
 
 
 if __name__ == "__main__":

@@ -14,20 +14,29 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import signal
 import subprocess
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from harness.errors import HarnessError
 from harness.lab.lab import LAB_ENV, Lab
 from harness.report.html import write_report_html
+from harness.stack.service import sigint_ignored
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"  # the repository's catalogue
 # Scenarios spend their time waiting on cert-manager (its fixed 60 s DNS-01 sleep), not on the CPU, so
 # more workers than cores pay off; each worker costs ~100 MiB.
 DEFAULT_WORKERS = 8
-INTERRUPTED = 2  # pytest's exit code after Ctrl-C: no further phase
+INTERRUPTED = 2  # pytest's exit code after Ctrl-C or a collection error: no further phase
 NO_TESTS = 5  # pytest's exit code when nothing was selected: fine for one phase, not for the whole run
+PYTEST_EXIT = {0: 0, 1: 1}  # passed, a scenario did not pass; any other pytest code is a harness error (2)
+# After an interrupt, pytest reverts each scenario's faults and saves its journal (an API call or two per
+# fault; a loaded API server can take tens of seconds); then it is killed so the lab can stop.
+CHILD_GRACE = 120.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,6 +60,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--reloader-image", metavar="IMAGE",
                      help="kind: Stakater Reloader's image (in Docker) for the reload scenarios (default: our stand-in)")
     run.set_defaults(handler=_run)
+
+
+@contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    """Ctrl-C and SIGTERM ignored inside (main thread only): the scenarios' clean-up must not be cut short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    with sigint_ignored():
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(child.pid, signum)
+    except ProcessLookupError:
+        pass  # it has exited meanwhile
+
+
+def run_pytest(command: list[str], env: dict[str, str]) -> int:
+    """pytest in a process group of its own, so an interrupt reaches it once, from here: Ctrl-C at a terminal
+    (sent to the foreground group) and SIGTERM (sent to certchaos alone) both become one SIGINT to pytest and
+    its workers, which revert their faults and save their journals; then the interrupt goes on, and the lab
+    stops. Before, Ctrl-C killed pytest a quarter second later (subprocess.run) and SIGTERM never reached it."""
+    child = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:  # also main.Terminated (SIGTERM)
+        with _interrupts_ignored():
+            _signal_group(child, signal.SIGINT)
+            try:
+                child.wait(timeout=CHILD_GRACE)
+            except subprocess.TimeoutExpired:
+                print(f"certchaos run: pytest still running {CHILD_GRACE:g}s after the interrupt; killed",
+                      file=sys.stderr)
+                _signal_group(child, signal.SIGKILL)
+                child.wait()
+        raise
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -81,9 +132,8 @@ def _run(args: argparse.Namespace) -> int:
                 command.append("--allow-skips")
             if args.reloader_image:
                 command += ["--reloader-image", args.reloader_image]
-            result = subprocess.run(command, env=dict(os.environ, **{LAB_ENV: str(lab.info_path)}))
-            returncodes.append(result.returncode)
-            if result.returncode == INTERRUPTED:
+            returncodes.append(run_pytest(command, dict(os.environ, **{LAB_ENV: str(lab.info_path)})))
+            if returncodes[-1] == INTERRUPTED:
                 break
     write_report_html(report_dir)  # each pytest run wrote one; this one covers both even after a Ctrl-C
     print(f"certchaos run: report in {report_dir} (summary.md, report.html, junit.xml, journals)")
@@ -93,4 +143,4 @@ def _run(args: argparse.Namespace) -> int:
     ran = [code for code in returncodes if code != NO_TESTS]
     if not ran:
         raise HarnessError("no scenario matched: check --scenarios and -k")
-    return max(ran)
+    return max(PYTEST_EXIT.get(code, 2) for code in ran)

@@ -1,11 +1,14 @@
 """The `certchaos` command line: every subcommand module registers, `run` finds the catalogue, and `report`
-exits with the run's verdict and has --json, as doctor and lab status do."""
+exits with the run's verdict and has --json, as doctor and lab status do; --version and one exit-code table."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from importlib import metadata
+
+import pytest
 
 from harness.cli import labctl, main, run
 from harness.stack import binaries
@@ -117,3 +120,32 @@ def test_lab_status_json_is_every_path_with_its_state(monkeypatch, capsys):
         {"name": "webhook", "up": True, "listen": "127.0.0.1:1", "upstream": "127.0.0.1:2", "toxics": []}]
     assert main.main(["lab", "status"]) == 0
     assert "acme-ns                                  DOWN  127.0.0.1:3 -> 127.0.0.1:4 (latency)" in capsys.readouterr().out
+
+
+# --- --version and the exit-code table ---------------------------------------------------------------------
+
+def test_version_is_the_installed_packages_else_pyprojects(tmp_path, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main.main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"certchaos {metadata.version('certchaos')}"
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", not_installed)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "certchaos"\nversion = "9.8.7"\n')
+    monkeypatch.setattr(main, "PYPROJECT", pyproject)
+    assert main.version() == "9.8.7"
+    monkeypatch.setattr(main, "PYPROJECT", tmp_path / "absent.toml")
+    assert main.version().startswith("unknown") and "pip install -e ." in main.version()
+
+
+def test_the_top_level_help_has_one_exit_code_table():
+    text = main.parser().format_help()
+    table = text[text.index("exit codes (every command):"):].splitlines()
+    codes = [line.split()[0] for line in table[1:6]]
+    assert codes == ["0", "1", "2", "130", "143"], table
+    assert "SIGINT" in table[4] and "SIGTERM" in table[5] and "bad input" in table[3]
+    assert main.INTERRUPTED == 130 and main.TERMINATED == 143

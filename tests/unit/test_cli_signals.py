@@ -1,0 +1,117 @@
+"""SIGTERM takes Ctrl-C's path: every `finally` runs (a second SIGTERM does not cut it short) and certchaos
+exits 143; Ctrl-C exits 130. `certchaos run`'s pytest gets exactly one SIGINT from certchaos, whichever signal
+certchaos got, and has finished its clean-up before certchaos goes on. Each case runs certchaos in a process
+of its own (a signal to this test's process would end the test run), with a stand-in command module."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+WAIT = 60  # seconds for a line the child prints within a second or two, on a machine that is also building
+
+COMMAND = '''
+import sys, time
+from harness.cli import run
+
+def register(subparsers):
+    slow = subparsers.add_parser("slow")
+    slow.add_argument("mode")
+    slow.set_defaults(handler=handler)
+
+def handler(args):
+    try:
+        if args.mode == "sleep":
+            print("ready", flush=True)
+            time.sleep(WAIT)
+        else:  # what `certchaos run` does with pytest
+            print("exit", run.run_pytest([sys.executable, "PYTEST"], {}), flush=True)
+    finally:
+        print("cleanup started", flush=True)
+        time.sleep(1)  # the test sends another signal now
+        print("cleaned up", flush=True)
+'''
+
+# The stand-in for pytest: reverts "its faults" on SIGINT, counting the SIGINTs it got.
+PYTEST = '''
+import signal, sys, time
+got = []
+
+def interrupted(*_):
+    got.append(1)
+    if len(got) == 1:
+        time.sleep(0.5)  # reverting faults, saving journals
+        print(f"pytest: reverted after {len(got)} SIGINT", flush=True)
+        sys.exit(2)
+
+signal.signal(signal.SIGINT, interrupted)
+print("ready", flush=True)
+time.sleep(WAIT)
+'''
+
+
+def _certchaos(tmp_path: Path, mode: str) -> subprocess.Popen:
+    (tmp_path / "pytest_stand_in.py").write_text(PYTEST.replace("WAIT", str(WAIT)))
+    (tmp_path / "slowcommand.py").write_text(COMMAND.replace("WAIT", str(WAIT)).replace(
+        "PYTEST", str(tmp_path / "pytest_stand_in.py")))
+    driver = textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(tmp_path)!r}, {str(REPO)!r}]
+        from harness.cli import main
+        main.COMMAND_MODULES = ("slowcommand",)
+        sys.exit(main.main(["slow", {mode!r}]))
+    """)
+    # Its own session, so the test can signal its process group as a terminal's Ctrl-C does.
+    return subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+
+
+def _read_until(process: subprocess.Popen, text: str, seen: list[str]) -> None:
+    for line in process.stdout:
+        seen.append(line.rstrip())
+        if text in line:
+            return
+    raise AssertionError(f"the child ended before printing {text!r}: {seen}")
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_runs_every_finally_to_its_end_and_exits_with_its_code(tmp_path, signum, code):
+    process = _certchaos(tmp_path, "sleep")
+    seen: list[str] = []
+    try:
+        _read_until(process, "ready", seen)
+        os.kill(process.pid, signum)
+        _read_until(process, "cleanup started", seen)
+        if signum == signal.SIGTERM:
+            os.kill(process.pid, signal.SIGTERM)  # a second SIGTERM while cleaning up is ignored
+        assert process.wait(timeout=WAIT) == code, seen
+        seen += process.stdout.read().splitlines()
+    finally:
+        process.kill()
+    assert "cleaned up" in seen
+
+
+@pytest.mark.parametrize("how,code", [("sigterm", 143), ("terminal ctrl-c", 130)])
+def test_run_pytest_gets_one_sigint_and_finishes_before_certchaos_goes_on(tmp_path, how, code):
+    process = _certchaos(tmp_path, "pytest")
+    seen: list[str] = []
+    try:
+        _read_until(process, "ready", seen)  # the stand-in for pytest is ready
+        if how == "sigterm":
+            os.kill(process.pid, signal.SIGTERM)  # to certchaos alone, as a CI runner or `kill` does
+        else:
+            os.killpg(process.pid, signal.SIGINT)  # to certchaos's foreground group, as a terminal does
+        assert process.wait(timeout=WAIT) == code, seen
+        seen += process.stdout.read().splitlines()
+    finally:
+        process.kill()
+    # pytest reverted once, before certchaos's own clean-up; certchaos did not report an exit of its own.
+    assert seen.index("pytest: reverted after 1 SIGINT") < seen.index("cleanup started"), seen
+    assert not [line for line in seen if line.startswith("exit ")], seen
