@@ -4,10 +4,12 @@ healthy certificate pages no one.
 Spec: with the default rules (production thresholds scaled to the lab's 1-hour certificates, see
 harness/alerts/rules.py), a Certificate whose DNS-01 credential is revoked before its first issuance has
 CertManagerCertificateNotReady pending at once and firing after the rule's `for:` window, and a notification
-carrying its name and namespace reaches the harness's receiver; restoring the credential lets it issue and
-the alert goes inactive. A Certificate issued without trouble leaves every alert of its namespace inactive
+carrying its name and namespace reaches the harness's receiver, while the fault demonstrably bites (the DNS
+provider refuses the revoked key's updates and the Certificate stays not Ready until the alert fires: a
+slow issuance alone must not pass for it); restoring the credential lets it issue and the alert goes
+inactive. A Certificate issued without trouble leaves every alert of its namespace inactive
 (neither pending nor firing) for a whole window. Evidence: the alert and notification entries of the
-journal next to the fault. (cert-manager absent is proved against a real Prometheus in
+journal next to the fault, the fake DNS log's refused updates. (cert-manager absent is proved against a real Prometheus in
 tests/integration/test_alerting.py: the lab's controller is shared, so stopping it here would page every
 running scenario.)
 """
@@ -18,8 +20,9 @@ from harness.chaos.dns_faults import TsigKeyRevoked
 from harness.chaos.timings import CHALLENGE_BACKOFF_MAX, ISSUANCE
 from harness.lab.certificates import certificate, create_certificate
 from harness.observe.conditions.alerts import alert_state, no_alert_firing, notification_received
-from harness.observe.conditions.certificates import certificate_done_issuing
-from harness.observe.conditions.general import holds_throughout
+from harness.observe.conditions.certificates import certificate_done_issuing, certificate_not_ready
+from harness.observe.conditions.dns import refused_updates
+from harness.observe.conditions.general import holds_throughout, holds_until
 from harness.report.journal import EntryKind
 
 NOT_READY = "CertManagerCertificateNotReady"
@@ -44,8 +47,12 @@ def test_a_certificate_that_cannot_be_issued_pages_with_its_name_and_namespace(
         create_certificate(kube, namespace, certificate(name, acme_issuer.ref, [acme_issuer.dns_name(name)]))
         scenario.expect(alert_state(lab.alerts, NOT_READY, labels, "pending"), subject=subject,
                         expected="pending", within=PENDING_WITHIN, detects=True)
-        scenario.expect(alert_state(lab.alerts, NOT_READY, labels, "firing"), subject=subject,
-                        expected="firing", within=FIRING_WITHIN)
+        # The fault bites: cert-manager's updates are refused (its first Present comes within seconds).
+        scenario.expect(refused_updates(lab.dns, acme_issuer.key, at_least=1, rcode="NOTAUTH"), subject="the DNS provider",
+                        expected="the revoked key's updates refused", within=PENDING_WITHIN)
+        scenario.expect(holds_until(certificate_not_ready(kube, namespace, name),
+                                    alert_state(lab.alerts, NOT_READY, labels, "firing")), subject=subject,
+                        expected="firing, the Certificate not Ready at any poll until then", within=FIRING_WITHIN)
         scenario.expect(notification_received(lab.alerts, NOT_READY, {**labels, "severity": "page"}),
                         subject="the alert receiver", expected=f"a firing {NOT_READY} notification for "
                         f"{namespace}/{name}", within=NOTIFIED_WITHIN)

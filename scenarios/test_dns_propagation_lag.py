@@ -5,9 +5,10 @@ until it sees the record, then waits 60 s more before it lets the CA validate, a
 successfully. When the CA's resolver lags behind what the self-check sees, validation fails: the
 Certificate is Issuing=False and Ready=False with reason Failed and a Warning "Failed" Event, the ready
 metric says False, failedIssuanceAttempts counts exactly the failures, lastFailureTime is set, and the
-trigger controller states the next attempt at lastFailureTime + 1 h * 2^(failures-1) and starts none
-before; a change of the Certificate's spec skips that backoff; a manual renewal after DNS caught up succeeds
-and clears both failure fields.
+trigger controller starts the next attempt at lastFailureTime + 1 h * 2^(failures-1), none before (observed
+by moving lastFailureTime back through the status subresource, as the hours passing would: no attempt until
+the backoff's end, a new CertificateRequest at it); that attempt succeeds once DNS caught up and clears both
+failure fields; a change of the Certificate's spec skips the backoff.
 Alerts: while the self-check waits out the lag, CertManagerCertificateNotReady for the Certificate is
 pending (the stall is visible) and goes inactive once it is issued; whether it fires is not asserted: the
 lab's `for:` (120 s, the floor of one issuance) is only 16-25 s longer than this issuance (95-104 s measured),
@@ -22,12 +23,13 @@ entries.
 
 from __future__ import annotations
 
-from pathlib import Path
+import time
 
 from kubernetes import client
 
-from harness.chaos.actions import trigger_renewal
+from harness.chaos.actions import backdate_last_failure
 from harness.chaos.dns_faults import PropagationLag
+from harness.chaos.scenario import Limit
 from harness.chaos.timings import DNS01_CHECK_RETRY_PERIOD, DNS01_CHECK_WAIT, ISSUANCE, issuance_backoff
 from harness.lab.certificates import certificate, create_certificate
 from harness.observe.conditions.acme import challenge_reason_contains, order_state
@@ -37,7 +39,7 @@ from harness.observe.conditions.certificates import (
     certificate_request_count, certificate_request_replaced, certificate_status_field,
 )
 from harness.observe.conditions.controller import (
-    controller_flag, go_duration_seconds, issuance_backoff_announced, next_issuance_attempts,
+    controller_flag, controller_log, go_duration_seconds, issuance_backoff_announced, next_issuance_attempts,
 )
 from harness.observe.conditions.dns import ca_answers, first_seen, gaps, txt_queries
 from harness.observe.conditions.general import all_of, holds_throughout
@@ -48,6 +50,13 @@ SELF_CHECK_LAG = 25  # seconds the self-check's resolver lags: two or three re-c
 # The CA's resolver must still lag when the CA asks, i.e. longer than the self-check plus its sleep.
 CA_LAG = DNS01_CHECK_WAIT + 60
 BACKOFF_WINDOW = 20  # seconds in which no new attempt may start after the failure (the backoff is 1 h)
+# The backoff's end, compressed: lastFailureTime is moved back so the backoff ends this many seconds later.
+BACKOFF_ENDS_IN = 20
+# The trigger controller re-checks at the backoff's end to the second (a work-queue AddAfter of the
+# remaining delay) and the new CertificateRequest follows within a second or two; limits of the spec: a
+# controller that retries earlier (a shorter backoff) or misses the end (no recheck) fails them.
+RETRY_EARLY = 3
+RETRY_LATE = 10
 # The controller's clock and lastFailureTime (stored to the second) against the time it announces.
 ANNOUNCED_WITHIN = 2
 # A spec change re-triggers through the informers: a new request ~2-7 s later here (key generation,
@@ -71,11 +80,6 @@ NOTIFIED_WITHIN = 30  # Alertmanager's group_wait is 1 s; 30 s for a loaded mach
 CLEARS_WITHIN = 30  # Ready is scraped within a second, the alert goes inactive at the next evaluation
 
 
-def controller_log(lab) -> Path:
-    """The local stack writes each component's log under <stack run dir>/logs, next to the kubeconfig."""
-    return Path(lab.info.kubeconfig).parent / "logs" / "cert-manager-controller.log"
-
-
 def retry_period(lab) -> float:
     value = controller_flag(lab.info.controller_pid_file, "--dns01-check-retry-period")
     return DNS01_CHECK_RETRY_PERIOD if value is None else go_duration_seconds(value)
@@ -90,13 +94,33 @@ def failed_attempt(kube, lab, namespace: str, name: str, attempts: int):
                   certificate_ready_metric(lab.info.metrics_url, namespace, name, condition="False"))
 
 
+def assert_retried_when_the_backoff_ends(scenario, kube, namespace: str, name: str, attempts: int) -> None:
+    """Let 1 h * 2^(attempts-1) minus BACKOFF_ENDS_IN pass since the last failure (lastFailureTime moved
+    back): the trigger controller must start no attempt before the backoff's end and one at it."""
+    subject = f"Certificate {namespace}/{name}"
+    failed_request = related(kube, namespace, name, acme=False).latest_request["metadata"]["name"]
+    backoff = issuance_backoff(attempts)
+    failed_at = backdate_last_failure(kube, namespace, name, backoff - BACKOFF_ENDS_IN)
+    due = failed_at + backoff
+    scenario.note("issuance backoff shortened", attempts=attempts, backoff=backoff, last_failure=failed_at, due=due)
+    scenario.expect(holds_throughout(certificate_request_condition(kube, namespace, name, "Ready", "False", "Failed"),
+                                     max(due - time.time() - RETRY_EARLY, 0)),
+                    subject=subject, expected=f"no new attempt before lastFailureTime + {backoff} s",
+                    within=BACKOFF_ENDS_IN + 10)
+    scenario.expect(certificate_request_replaced(kube, namespace, name, failed_request), subject=subject,
+                    expected=f"a new attempt (request) at lastFailureTime + {backoff} s",
+                    within=Limit(max(due - time.time(), 0) + RETRY_LATE))
+    started = epoch(related(kube, namespace, name, acme=False).latest_request["metadata"]["creationTimestamp"])
+    scenario.note("figure: retry after the backoff's end", seconds=round(started - due, 1))
+
+
 def assert_backoff_announced(scenario, kube, lab, namespace: str, name: str, attempts: int) -> None:
     """The controller states the next attempt at lastFailureTime + 1 h * 2^(attempts-1)."""
-    scenario.expect(issuance_backoff_announced(controller_log(lab), namespace, name, at_least=attempts),
+    scenario.expect(issuance_backoff_announced(controller_log(lab.info.kubeconfig), namespace, name, at_least=attempts),
                     subject="cert-manager trigger controller", expected=f"to announce backoff #{attempts}",
                     within=10)  # logged on the status update that recorded the failure
     failed_at = epoch(get(kube, CERTIFICATE, namespace, name)["status"]["lastFailureTime"])
-    announced = next_issuance_attempts(controller_log(lab), namespace, name)[-1]
+    announced = next_issuance_attempts(controller_log(lab.info.kubeconfig), namespace, name)[-1]
     want = failed_at + issuance_backoff(attempts)
     scenario.note("issuance backoff", attempts=attempts, last_failure=failed_at, announced=announced, expected=want)
     assert abs(announced - want) <= ANNOUNCED_WITHIN, (
@@ -150,7 +174,7 @@ def test_self_check_waits_out_the_lag_and_the_ca_validates_once(scenario, lab, k
         f"but it asked {ca_first - seen.at:.1f} s after")
 
 
-def test_ca_lag_fails_validation_and_a_manual_renewal_succeeds_after_dns_caught_up(
+def test_ca_lag_fails_validation_and_the_retry_at_the_backoffs_end_succeeds_after_dns_caught_up(
         scenario, lab, kube, namespace, acme_issuer):
     name, dns_name = "web", acme_issuer.dns_name("web")
     subject = f"Certificate {namespace}/{name}"
@@ -179,13 +203,13 @@ def test_ca_lag_fails_validation_and_a_manual_renewal_succeeds_after_dns_caught_
     answers = ca_answers(lab.dns, f"_acme-challenge.{dns_name}.")
     assert answers and all(count == 0 for _, count in answers), (
         f"the CA's resolver should not have seen the record while lagging, but answered {answers}")
-    trigger_renewal(kube, namespace, name)
+    assert_retried_when_the_backoff_ends(scenario, kube, namespace, name, 1)
     # cert-manager replaces the failed CertificateRequest with a new one, so success is the first revision.
     scenario.expect(all_of(certificate_done_issuing(kube, namespace, name),
                            certificate_status_field(kube, namespace, name, "revision", equals=1),
                            certificate_status_field(kube, namespace, name, "failedIssuanceAttempts", is_set=False),
                            certificate_status_field(kube, namespace, name, "lastFailureTime", is_set=False)),
-                    subject=subject, expected="issued by the manual renewal, failure fields cleared",
+                    subject=subject, expected="issued by the retry after the backoff, failure fields cleared",
                     within=ISSUANCE, recovers=True)
     scenario.expect(certificate_event(kube, namespace, name, "Normal", "Issuing", "successfully issued", "Certificate"),
                     subject=subject, expected="a Normal Issuing Event for the issued certificate", within=10)
@@ -217,3 +241,9 @@ def test_a_spec_change_skips_the_issuance_backoff(scenario, lab, kube, namespace
         scenario.expect(alert_state(lab.alerts, NOT_READY, certificate_labels(namespace, name), "firing"),
                         subject=f"alert {NOT_READY} for {subject}", expected="firing after two failures",
                         within=FIRING_WITHIN)
+    # The second backoff is twice the first: observed ending after 2 h, not 1 h (nor at once).
+    assert_retried_when_the_backoff_ends(scenario, kube, namespace, name, 2)
+    scenario.expect(all_of(certificate_done_issuing(kube, namespace, name),
+                           certificate_status_field(kube, namespace, name, "failedIssuanceAttempts", is_set=False)),
+                    subject=subject, expected="issued by the retry after the second backoff", within=ISSUANCE,
+                    recovers=True)

@@ -1,7 +1,9 @@
 """Renewal timing and key rotation: a certificate renews at the wrong time, or with the wrong key.
 
 Spec: cert-manager renews at status.renewalTime = notAfter - spec.renewBefore (a third of the certificate's
-actual lifetime before notAfter when renewBefore is unset), truncated to the second; its metrics
+actual lifetime before notAfter when renewBefore is unset), truncated to the second, by itself: no renewal
+starts before that time and one starts at it (the trigger controller schedules a re-check for it), each
+renewal setting the next renewalTime from the new certificate; its metrics
 certmanager_certificate_expiration_timestamp_seconds and ..._renewal_timestamp_seconds equal the Secret's
 notAfter and that renewalTime, and ready_status{condition="True"} is 1; on a renewal, privateKey.rotationPolicy
 Never keeps the Secret's private key and Always generates a new one. The CA issuer signs at once, so no ACME
@@ -9,14 +11,18 @@ is needed for this behaviour. A correct renewal pages no one: once the certifica
 once renewed), no alert of the scenario's namespace is pending or firing for a whole window; ExpiringSoon
 (lab: under 560 s left) and RenewalOverdue (lab: 120 s past renewalTime) have no `for:`, so wrong expiration
 or renewal metrics would fire them within a rule evaluation. Evidence: the Secret's certificate (validity,
-public key), the Certificate's status, cert-manager's /metrics, the journal's alert entries.
+public key), the Certificate's status, cert-manager's /metrics, the journal's alert entries, the timeline's
+Issuing=True (reason Renewing) transitions against the renewalTime before each.
 """
 
 from __future__ import annotations
 
+import time
+
 from cryptography.hazmat.primitives import serialization
 
 from harness.chaos.actions import trigger_renewal
+from harness.chaos.scenario import Limit
 from harness.chaos.timings import renewal_time
 from harness.observe.conditions.alerts import certificates_quiet, no_alert_firing
 from harness.lab.certificates import certificate, create_certificate
@@ -34,6 +40,12 @@ RENEW_BEFORE = 600  # an explicit renewBefore shorter than the duration, so it i
 SETTLES = 15
 # Rules without `for:` fire at the first evaluation (1 s) after a wrong scrape (1 s); ten evaluations.
 QUIET_WINDOW = 10
+# A natural renewal, compressed: renewBefore leaves the certificate RENEWS_AFTER seconds before it is due.
+RENEWS_AFTER = 20
+# The trigger controller re-checks at renewalTime to the second (a work-queue AddAfter) and the CA issuer
+# signs at once; limits of the spec: a renewal that starts earlier, or misses the time (no re-check), fails.
+RENEWAL_EARLY = 2  # renewalTime is truncated to the second and the API's clock may run a little ahead
+RENEWAL_LATE = 10
 
 
 def assert_pages_no_one(scenario, lab, namespace: str, names) -> None:
@@ -99,3 +111,43 @@ def test_rotation_policy_never_keeps_the_key_and_always_replaces_it(scenario, la
             f"rotationPolicy {policy} should {'keep' if policy == 'Never' else 'replace'} the private key on renewal, "
             f"but it was {'kept' if same else 'replaced'} (new certificate matches its key: {renewed.key_matches})")
     assert_pages_no_one(scenario, lab, namespace, policies)
+
+
+def renewal_starts(scenario, namespace: str, name: str) -> list[tuple[float, float]]:
+    """(when Issuing=True with reason Renewing was recorded, the renewalTime the timeline showed before it)."""
+    starts, renewal, issuing = [], None, False
+    for entry in scenario.journal.entries:
+        if entry.kind != "resource-condition" or entry.subject != f"Certificate {namespace}/{name}":
+            continue
+        condition = (entry.detail.get("conditions") or {}).get("Issuing") or {}
+        now_issuing = condition.get("status") == "True"
+        if now_issuing and not issuing and condition.get("reason") == "Renewing" and renewal:
+            starts.append((entry.at, epoch(renewal)))
+        issuing = now_issuing
+        renewal = entry.detail.get("renewalTime", renewal)
+    return starts
+
+
+def test_a_certificate_renews_by_itself_at_its_renewal_time(scenario, lab, kube, namespace, ca_issuer):
+    name, subject = "web", f"Certificate {namespace}/web"
+    create_certificate(kube, namespace, certificate(name, ca_issuer, ["web.example"], duration=f"{DURATION}s",
+                                                    renewBefore=f"{DURATION - RENEWS_AFTER}s"))
+    scenario.steady_state(all_of(certificate_done_issuing(kube, namespace, name),
+                                 certificate_status_field(kube, namespace, name, "revision", equals=1)),
+                          subject=subject, expected="issued once", within=ISSUED)
+    due = epoch(get(kube, CERTIFICATE, namespace, name)["status"]["renewalTime"])
+    scenario.expect(holds_throughout(certificate_status_field(kube, namespace, name, "revision", equals=1),
+                                     max(due - time.time() - RENEWAL_EARLY, 0)),
+                    subject=subject, expected="not renewed before its renewalTime", within=RENEWS_AFTER + 10)
+    scenario.expect(all_of(certificate_done_issuing(kube, namespace, name),
+                           certificate_status_field(kube, namespace, name, "revision", at_least=2)),
+                    subject=subject, expected="renewed by itself at its renewalTime",
+                    within=Limit(max(due - time.time(), 0) + RENEWAL_LATE))
+    # And again from the renewed certificate's own renewalTime: the schedule follows each new certificate.
+    scenario.expect(certificate_status_field(kube, namespace, name, "revision", at_least=3), subject=subject,
+                    expected="renewed again at the next renewalTime", within=Limit(RENEWS_AFTER + RENEWAL_LATE))
+    starts = renewal_starts(scenario, namespace, name)
+    scenario.note("figure: renewal start after renewalTime", seconds=[round(at - due_at, 1) for at, due_at in starts])
+    assert len(starts) >= 2 and all(-RENEWAL_EARLY <= at - due_at <= RENEWAL_LATE for at, due_at in starts), (
+        f"each renewal should start (Issuing=True, Renewing) at the renewalTime before it, but started "
+        f"{[round(at - due_at, 1) for at, due_at in starts]} s after it")

@@ -1,5 +1,6 @@
 """Actions a scenario takes on the system, as a user or time would: trigger a renewal the way `cmctl renew`
-does, and expire an Issuer's ACME authorizations at the CA.
+does, let the time since a failed issuance pass (lastFailureTime moved back), and expire an Issuer's ACME
+authorizations at the CA.
 
 Why expire authorizations: Let's Encrypt reuses an account's valid authorization for a new order for up
 to 30 days, so a renewal minutes after issuance may need no DNS-01 challenge at all. The lab runs Pebble
@@ -12,6 +13,7 @@ challenge.
 from __future__ import annotations
 
 import base64
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -88,27 +90,48 @@ def set_certificate_condition(crt: dict, type_: str, status: str, reason: str, m
 
 # Optimistic-concurrency conflicts: the controller may write the status between our read and write.
 # cmctl gives up on the first; a test would only retry by hand, so re-read a few times.
-_RENEW_ATTEMPTS = 3
+_STATUS_ATTEMPTS = 3
+
+
+def _update_status(api: client.ApiClient, namespace: str, name: str, change: Callable[[dict], None],
+                   what: str) -> dict:
+    """Read the Certificate, `change` it, replace its status (the status subresource); re-read on a conflict."""
+    objects = client.CustomObjectsApi(api)
+    for attempt in range(_STATUS_ATTEMPTS):
+        crt = objects.get_namespaced_custom_object(CERTIFICATE.group, CERTIFICATE.version, namespace,
+                                                   CERTIFICATE.plural, name)
+        change(crt)
+        try:
+            return objects.replace_namespaced_custom_object_status(
+                CERTIFICATE.group, CERTIFICATE.version, namespace, CERTIFICATE.plural, name, crt)
+        except ApiException as error:
+            if error.status == 409 and attempt + 1 < _STATUS_ATTEMPTS:
+                continue
+            raise HarnessError(f"failed to {what} of Certificate {namespace}/{name}: "
+                               f"{error.status} {error.reason}") from error
+    raise AssertionError("unreachable")
 
 
 def trigger_renewal(api: client.ApiClient, namespace: str, name: str) -> dict:
     """What `cmctl renew` v1.11 does: set Issuing=True, reason ManuallyTriggered, through the status
     subresource, so the controller re-issues now instead of at renewalTime. Returns the updated object."""
-    objects = client.CustomObjectsApi(api)
-    for attempt in range(_RENEW_ATTEMPTS):
-        crt = objects.get_namespaced_custom_object(CERTIFICATE.group, CERTIFICATE.version, namespace,
-                                                   CERTIFICATE.plural, name)
-        set_certificate_condition(crt, "Issuing", "True", "ManuallyTriggered",
-                                  "Certificate re-issuance manually triggered")
-        try:
-            return objects.replace_namespaced_custom_object_status(
-                CERTIFICATE.group, CERTIFICATE.version, namespace, CERTIFICATE.plural, name, crt)
-        except ApiException as error:
-            if error.status == 409 and attempt + 1 < _RENEW_ATTEMPTS:
-                continue
-            raise HarnessError(f"failed to trigger issuance of Certificate {namespace}/{name}: "
-                               f"{error.status} {error.reason}") from error
-    raise AssertionError("unreachable")
+    return _update_status(api, namespace, name, lambda crt: set_certificate_condition(
+        crt, "Issuing", "True", "ManuallyTriggered", "Certificate re-issuance manually triggered"),
+        "trigger issuance")
+
+
+def backdate_last_failure(api: client.ApiClient, namespace: str, name: str, seconds_ago: float) -> int:
+    """Set status.lastFailureTime to `seconds_ago` before now, as if that long had passed since the failed
+    issuance (the trigger controller reads it to decide when the backoff ends). Returns it (epoch s)."""
+    failed_at = int(time.time() - seconds_ago)  # the API stores it to the second
+
+    def backdate(crt: dict) -> None:
+        if not crt.get("status", {}).get("lastFailureTime"):
+            raise HarnessError(f"Certificate {namespace}/{name} has no lastFailureTime to move: it has not failed")
+        crt["status"]["lastFailureTime"] = datetime.fromtimestamp(failed_at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    _update_status(api, namespace, name, backdate, "move lastFailureTime")
+    return failed_at
 
 
 # --- a second controller replica ------------------------------------------------------------------------

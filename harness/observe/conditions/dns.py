@@ -9,15 +9,16 @@ from harness.lab.dnscontrol import DnsControl
 from harness.wait import Condition, Seen
 
 
-def refused_update_times(dns: DnsControl, key: str) -> list[float]:
-    """Epoch seconds of every RFC 2136 update signed with `key` that was refused, oldest first."""
-    return [entry["time"] for entry in dns.log(kind="update", key=key, rcode="REFUSED")]
+def refused_update_times(dns: DnsControl, key: str, rcode: str = "REFUSED") -> list[float]:
+    """Epoch seconds of every RFC 2136 update signed with `key` that was refused, oldest first: REFUSED by
+    the key's policy, or NOTAUTH when the key itself is revoked or unknown (TSIG BADKEY)."""
+    return [entry["time"] for entry in dns.log(kind="update", key=key, rcode=rcode)]
 
 
-def refused_updates(dns: DnsControl, key: str, at_least: int) -> Condition:
-    """At least `at_least` RFC 2136 updates signed with `key` were refused; shows all their times and gaps."""
+def refused_updates(dns: DnsControl, key: str, at_least: int, rcode: str = "REFUSED") -> Condition:
+    """At least `at_least` RFC 2136 updates signed with `key` were refused (`rcode`); shows their times and gaps."""
     def condition() -> Seen:
-        refused = refused_update_times(dns, key)
+        refused = refused_update_times(dns, key, rcode)
         return Seen(len(refused) >= at_least, {"refused_updates": len(refused), "at": refused, "gaps": gaps(refused)})
     return condition
 
