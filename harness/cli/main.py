@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "harness.cli.gameday",
     "harness.cli.labctl",
     "harness.cli.upgrade",
+    "harness.cli.coverage",
 )
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"  # a source checkout's, when not installed
 

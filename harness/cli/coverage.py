@@ -1,0 +1,83 @@
+"""`certchaos coverage build|run|report`: which statements of cert-manager the scenario catalogue executes."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.mutants import coverage
+from harness.mutants.runner import collect
+
+COUNTERS = "counters"  # the report dir's GOCOVERDIR
+RUN = "run"  # the catalogue run's own report (summary.md, journals, lab/ logs, run.log)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    top = subparsers.add_parser("coverage", help="statement coverage of cert-manager by the scenario catalogue")
+    actions = top.add_subparsers(dest="action", metavar="ACTION", required=True)
+    build = actions.add_parser("build", help="build the controller, webhook and cainjector with coverage "
+                                             "instrumentation into the cache (a --bin-dir)")
+    build.add_argument("--force", action="store_true", help="rebuild even if cached")
+    build.set_defaults(handler=_build)
+    run = actions.add_parser("run", help="run the catalogue on the instrumented build; write coverage.md and "
+                                         "coverage.json")
+    run.add_argument("-k", dest="keyword", help="only scenarios matching this pytest -k expression")
+    run.add_argument("--workers", type=int, default=8, help="parallel scenarios (default 8, as `certchaos run`)")
+    run.add_argument("--report-dir", help="where the report goes (default: reports/coverage-<UTC timestamp>/)")
+    run.add_argument("--timeout", type=float, default=coverage.RUN_TIMEOUT,
+                     help=f"seconds the catalogue may take before it is stopped (default {coverage.RUN_TIMEOUT})")
+    run.set_defaults(handler=_run)
+    report = actions.add_parser("report", help="read a coverage run's counters again and rewrite its report")
+    report.add_argument("report_dir", metavar="DIR", help="a `certchaos coverage run` report dir")
+    report.set_defaults(handler=_report)
+
+
+def _build(args: argparse.Namespace) -> int:
+    built = coverage.build(force=args.force)  # says cached or built, and where
+    print(f"  use: GOCOVERDIR=<dir> certchaos run --bin-dir {built.bin_dir}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.workers < 1 or args.timeout <= 0:
+        raise HarnessError(f"--workers {args.workers} / --timeout {args.timeout}: give at least 1 and a positive time")
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    folder = Path(args.report_dir or Path("reports") / f"coverage-{stamp}").resolve()
+    selected = collect(args.keyword)  # before a build or a lab: a -k that selects nothing is bad input
+    if not selected:
+        raise HarnessError(f"-k {args.keyword!r} selects no scenario. Fix: words of the scenarios' names, as for "
+                           f"`certchaos run -k`")
+    built = coverage.build()
+    print(f"certchaos coverage run: {len(selected)} scenarios on {built.bin_dir}; the run's report and run.log in "
+          f"{folder / RUN}", flush=True)
+    returncode, seconds = coverage.run_catalogue(built.bin_dir, folder / COUNTERS, folder / RUN,
+                                                 keyword=args.keyword, workers=args.workers, timeout=args.timeout)
+    run = {"keyword": args.keyword, "scenarios": len(selected), "exit": returncode, "seconds": round(seconds, 1),
+           "build_seconds": round(built.seconds, 1), "build_cached": built.cached, "bin_dir": str(built.bin_dir)}
+    (folder / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    _write(folder, run)
+    if returncode is None:
+        raise HarnessError(f"the catalogue did not finish within {args.timeout:g} s and was stopped; coverage above "
+                           f"is of what ran. Fix: a longer --timeout, or -k a subset")
+    return 0 if returncode == 0 else 1 if returncode == 1 else 2
+
+
+def _write(folder: Path, run: dict) -> None:
+    go = coverage.require_go()
+    run = dict(run, processes=len(coverage.counter_files(folder / COUNTERS)))
+    text = coverage.write(coverage.analyse(go, folder / COUNTERS, folder, run), folder)
+    print(text)
+    print(f"certchaos coverage: report in {folder} (coverage.md, coverage.json, cov.txt: the textfmt profile)")
+
+
+def _report(args: argparse.Namespace) -> int:
+    folder = Path(args.report_dir).resolve()
+    saved = folder / "run.json"
+    if not saved.is_file():
+        raise HarnessError(f"{folder} is not a coverage run's report dir (no run.json). Fix: give the --report-dir of "
+                           f"`certchaos coverage run`")
+    _write(folder, json.loads(saved.read_text()))
+    return 0

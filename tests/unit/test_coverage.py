@@ -1,0 +1,308 @@
+"""Coverage of cert-manager by the catalogue: reading covdata's percent and textfmt output, blocks mapped to
+functions, the file:line seam for the mutants, the report, the cached build, and Go's own counters (a toy
+program: written at a normal exit after SIGTERM, not after SIGKILL)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.mutants import coverage
+from harness.mutants.coverage import MODULE, Block, Function, Profile
+
+PKI = f"{MODULE}/pkg/util/pki"
+# A package of two files as `go tool covdata textfmt` writes it; csr.go (line numbers are the source's):
+#   10 func A(x int) int {        block 10.22,11.11   1 statement, ran
+#   11     if x > 2 {             block 11.11,13.3    1 statement, never ran (the body)
+#   12         return x * 2
+#   13     }
+#   14     return x               block 14.2,14.10    1 statement, ran
+#   15 }
+#   17 func Empty() {}            block 17.14,17.15   0 statements
+#   19 func Never(y int) int {    block 19.23,22.3    2 statements on lines 19-22, never ran
+#   24 var hook = func() {        block 24.20,26.2    1 statement, never ran (counts toward Never)
+# The controller and the webhook both link pki: covdata lists 11.11,13.3 twice when merging is not done.
+TEXTFMT = f"""mode: set
+{PKI}/csr.go:10.22,11.11 1 1
+{PKI}/csr.go:11.11,13.3 1 0
+{PKI}/csr.go:14.2,14.10 1 1
+{PKI}/csr.go:17.14,17.15 0 0
+{PKI}/csr.go:19.23,22.3 2 0
+{PKI}/csr.go:24.20,26.2 1 0
+{PKI}/csr.go:11.11,13.3 1 1
+{PKI}/match.go:5.30,7.2 3 0
+{MODULE}/pkg/controller/acmeorders/sync.go:40.50,42.2 4 1
+"""
+FUNC = f"""{PKI}/csr.go:10:\tA\t\t\t100.0%
+{PKI}/csr.go:17:\tEmpty\t\t\t0.0%
+{PKI}/csr.go:19:\tNever\t\t\t0.0%
+{PKI}/match.go:5:\tMatch\t\t\t0.0%
+total:\t\t\t\t(statements)\t37.5%
+"""
+PERCENT = f"""\t{MODULE}/pkg/controller/acmeorders\t\tcoverage: 61.2% of statements
+\t{PKI}\t\tcoverage: 37.5% of statements
+\t{MODULE}/pkg/apis/meta\t\tcoverage: [no statements]
+"""
+
+
+@pytest.fixture
+def profile() -> Profile:
+    return Profile.parse(TEXTFMT)
+
+
+# --- covdata percent and textfmt -------------------------------------------------------------------------
+
+def test_percent_output_gives_each_package_its_figure_and_none_without_statements():
+    assert coverage.parse_percent(PERCENT) == {f"{MODULE}/pkg/controller/acmeorders": 61.2, PKI: 37.5,
+                                               f"{MODULE}/pkg/apis/meta": None}
+    assert coverage.parse_percent("warning: no applicable files found in input directories\n") == {}
+
+
+def test_textfmt_blocks_are_parsed_and_a_block_listed_twice_is_one_that_ran_if_either_did(profile):
+    assert profile.mode == "set"
+    assert len(profile.blocks) == 8  # 9 lines, one of them the second binary's copy
+    body = next(b for b in profile.blocks if (b.start_line, b.start_col) == (11, 11))
+    assert body == Block(f"{PKI}/csr.go", 11, 11, 13, 3, 1, 1)
+    assert body.package == PKI
+
+
+@pytest.mark.parametrize("text, says", [
+    ("", "first line should be `mode:"),
+    (f"{PKI}/csr.go:1.1,2.2 1 1\n", "first line should be `mode:"),
+    ("mode: set\nnot a block\n", "line 2 is not a block"),
+])
+def test_a_file_that_is_not_a_profile_is_refused_naming_the_line(text, says):
+    with pytest.raises(HarnessError, match=says.replace("`", ".")):
+        coverage.parse_textfmt(text)
+
+
+def test_tallies_count_statements_not_blocks(profile):
+    pki = coverage.tally(profile.package_blocks("pkg/util/pki"))
+    assert (pki.statements, pki.executed, pki.percent) == (9, 3, 33.3)
+    assert coverage.tally([]).percent is None
+
+
+def test_the_profile_written_back_keeps_only_the_packages_asked_for(profile):
+    text = profile.text(["pkg/controller/acmeorders"])
+    assert text == f"mode: set\n{MODULE}/pkg/controller/acmeorders/sync.go:40.50,42.2 4 1\n"
+    assert len(Profile.parse(profile.text()).blocks) == len(profile.blocks)
+
+
+# --- file:line executed (the mutants' seam) ---------------------------------------------------------------
+
+@pytest.mark.parametrize("file, line, executed", [
+    ("pkg/util/pki/csr.go", 10, True),  # the function's first block ran
+    ("pkg/util/pki/csr.go", 14, True),
+    ("pkg/util/pki/csr.go", 11, True),  # `if x > 2 {`: the condition's block ran, the body's did too (merged)
+    ("pkg/util/pki/csr.go", 20, False),  # inside a multi-line block that never ran
+    ("pkg/util/pki/csr.go", 22, False),  # its last line
+    ("pkg/util/pki/csr.go", 17, None),  # an empty function: no statement to execute
+    ("pkg/util/pki/csr.go", 16, None),  # between functions
+    (f"{PKI}/csr.go", 20, False),  # the import path works as well as the module-relative one
+    ("pkg/util/pki/other.go", 1, None),  # a file the profile does not know
+])
+def test_a_line_is_executed_when_a_block_with_statements_touching_it_ran(profile, file, line, executed):
+    assert profile.executed(file, line) is executed
+
+
+def test_a_line_shared_by_a_condition_that_ran_and_a_body_that_did_not_counts_as_executed():
+    text = f"mode: set\n{PKI}/a.go:3.10,4.9 1 1\n{PKI}/a.go:4.9,6.3 1 0\n"
+    assert Profile.parse(text).executed("pkg/util/pki/a.go", 4) is True
+    assert Profile.parse(text).executed("pkg/util/pki/a.go", 5) is False
+
+
+def test_line_executed_reads_a_profile_file(tmp_path):
+    path = tmp_path / "cov.txt"
+    path.write_text(TEXTFMT)
+    assert coverage.line_executed(path, "pkg/util/pki/match.go", 6) is False
+    assert coverage.line_executed(path, "pkg/controller/acmeorders/sync.go", 41) is True
+
+
+# --- blocks mapped to functions ---------------------------------------------------------------------------
+
+def test_cover_func_output_lists_functions_and_not_the_total():
+    assert coverage.parse_func(FUNC) == [(f"{PKI}/csr.go", 10, "A"), (f"{PKI}/csr.go", 17, "Empty"),
+                                         (f"{PKI}/csr.go", 19, "Never"), (f"{PKI}/match.go", 5, "Match")]
+    assert coverage.parse_func(f"{PKI}/csr.go:10:\t(*Signer).Sign\t\t50.0%\n")[0][2] == "(*Signer).Sign"
+
+
+def test_blocks_belong_to_the_function_they_follow_and_only_functions_with_statements_can_be_unreached(profile):
+    found = coverage.functions(coverage.parse_func(FUNC), profile.blocks)
+    assert found == [Function(f"{PKI}/csr.go", 10, "A", 3, 3), Function(f"{PKI}/csr.go", 17, "Empty", 0, 0),
+                     Function(f"{PKI}/csr.go", 19, "Never", 3, 0),  # its 2 + the func literal's 1 after it
+                     Function(f"{PKI}/match.go", 5, "Match", 3, 0)]
+    assert [f.name for f in coverage.never_reached(found)] == ["Never", "Match"]
+
+
+# --- the report -------------------------------------------------------------------------------------------
+
+def test_the_report_has_a_row_per_package_the_totals_and_the_unreached_functions(tmp_path, monkeypatch, profile):
+    counters = tmp_path / "counters"
+    counters.mkdir()
+    (counters / "covcounters.abc.1.2").write_text("")
+    monkeypatch.setattr(coverage, "PACKAGES", {"pki": "pkg/util/pki", "acmeorders": "pkg/controller/acmeorders"})
+    monkeypatch.setattr(coverage, "source_version", lambda: "v1.11.5")
+    monkeypatch.setattr(coverage, "covdata_percent", lambda go, folder, packages: coverage.parse_percent(PERCENT))
+    monkeypatch.setattr(coverage, "covdata_textfmt", lambda go, folder, output: profile)
+    monkeypatch.setattr(coverage, "function_listing", lambda go, prof, packages, scratch: coverage.parse_func(FUNC))
+    run = {"keyword": None, "exit": 0, "seconds": 612.0, "build_seconds": 301.0, "build_cached": False,
+           "processes": 5}
+    result = coverage.analyse("go", counters, tmp_path, run)
+    assert result.packages["pki"] == {"path": "pkg/util/pki", "statements": 9, "executed": 3, "percent": 37.5}
+    assert result.claimed == {"statements": 13, "executed": 7, "percent": 53.8}
+    assert result.module["packages"] == 2
+    assert [(f["package"], f["function"]) for f in result.never_reached] == [("pki", "Never"), ("pki", "Match")]
+    text = coverage.write(result, tmp_path)
+    assert "| pki | `pkg/util/pki` | 9 | 3 | 37.5 % |" in text
+    assert "| **claimed packages** | | 13 | 7 | **53.8 %** |" in text
+    assert "the whole catalogue; run exit 0 in 612 s; build 301 s; 5 processes" in text
+    assert "- `pkg/util/pki/csr.go:19` Never (3 statements)" in text
+    saved = json.loads((tmp_path / "coverage.json").read_text())
+    assert saved["schema"] == "certchaos.coverage/v1" and saved["never_reached"][1]["file"] == "pkg/util/pki/match.go"
+
+
+def test_a_run_whose_processes_wrote_no_counters_is_an_error_naming_where_to_look(tmp_path):
+    (tmp_path / "counters").mkdir()
+    with pytest.raises(HarnessError, match="no coverage counters .*SIGKILL.*run.log"):
+        coverage.analyse("go", tmp_path / "counters", tmp_path, {})
+
+
+# --- the build and the run --------------------------------------------------------------------------------
+
+def test_go_older_than_1_20_is_refused_with_the_fix(monkeypatch):
+    monkeypatch.setattr(coverage, "_go", lambda: "go")
+    monkeypatch.setattr(coverage, "go_version", lambda go: (1, 19))
+    with pytest.raises(HarnessError, match=r"Go 1\.19 is too old for `go build -cover`.*Fix: install Go"):
+        coverage.require_go()
+
+
+def test_the_build_instruments_the_three_binaries_into_a_bin_dir_and_is_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("CERTCHAOS_CACHE", str(tmp_path))
+    monkeypatch.setattr(coverage, "require_go", lambda: "go")
+    monkeypatch.setattr(coverage, "go_version", lambda go: (1, 26))
+    monkeypatch.setattr(coverage, "inputs_hash", lambda go, version: "0123456789ab")
+    commands = []
+
+    def go_build(command, cwd, env, out, *, label):
+        commands.append(command)
+        staged = Path(command[command.index("-o") + 1])
+        for name in ("controller", "webhook", "cainjector"):
+            (staged / name).write_text("#!/bin/sh\n")
+            (staged / name).chmod(0o755)
+        return 0
+
+    monkeypatch.setattr(coverage.binaries, "go_build_with_progress", go_build)
+    built = coverage.build(out=open(os.devnull, "w"))
+    assert built.bin_dir == tmp_path / "coverage" / f"cert-manager-{coverage.source_version()}-0123456789ab"
+    assert sorted(p.name for p in built.bin_dir.iterdir()) == sorted([*coverage.COMPONENTS, coverage.MANIFEST])
+    command = commands[0]
+    assert {"-cover", "-covermode=set", f"-coverpkg={MODULE}/...", "-trimpath"} <= set(command)
+    assert command[command.index("-ldflags") + 1].endswith("-coverage")  # the version names the build
+    assert coverage.binaries.validate_bin_dir(built.bin_dir) == built.bin_dir
+    again = coverage.build(out=open(os.devnull, "w"))
+    assert again.cached and len(commands) == 1
+
+
+def test_a_failed_build_names_the_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("CERTCHAOS_CACHE", str(tmp_path))
+    monkeypatch.setattr(coverage, "require_go", lambda: "go")
+    monkeypatch.setattr(coverage, "inputs_hash", lambda go, version: "0123456789ab")
+    monkeypatch.setattr(coverage.binaries, "go_build_with_progress", lambda *a, **k: 1)
+    with pytest.raises(HarnessError, match="coverage build failed .go exit 1.*Command: go build -v -cover"):
+        coverage.build(out=open(os.devnull, "w"))
+    assert not any((tmp_path / "coverage").glob("cert-manager-*"))
+
+
+def test_the_run_gets_gocoverdir_through_the_environment_and_refuses_old_counters(tmp_path, monkeypatch):
+    seen = {}
+
+    def run_scenarios(bin_dir, keyword, report_dir, *, workers, timeout):
+        seen.update(dir=os.environ.get("GOCOVERDIR"), keyword=keyword, workers=workers)
+        return 0, 1.5
+
+    monkeypatch.delenv("GOCOVERDIR", raising=False)
+    monkeypatch.setattr(coverage.runner, "run_scenarios", run_scenarios)
+    counters = tmp_path / "counters"
+    assert coverage.run_catalogue(tmp_path, counters, tmp_path / "run", keyword="webhook", workers=2) == (0, 1.5)
+    assert seen == {"dir": str(counters.resolve()), "keyword": "webhook", "workers": 2}
+    assert "GOCOVERDIR" not in os.environ
+    (counters / "covcounters.x.1.2").write_text("")
+    with pytest.raises(HarnessError, match="already holds coverage counters.*new --report-dir"):
+        coverage.run_catalogue(tmp_path, counters, tmp_path / "run", keyword=None, workers=1)
+
+
+# --- Go's own counters, on a toy program -------------------------------------------------------------------
+
+TOY_MAIN = """package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	"example.com/toy/lib"
+)
+
+func main() {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM)
+	os.WriteFile(os.Args[1], []byte("ready"), 0o644)
+	<-stop
+	lib.Stopped(len(os.Args))
+}
+"""
+TOY_LIB = """package lib
+
+func Stopped(n int) int {
+	if n > 100 {
+		return n
+	}
+	return 0
+}
+
+func Never() int {
+	return 1
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain")
+def test_an_instrumented_program_writes_counters_when_it_exits_after_sigterm_and_none_when_killed(tmp_path):
+    """The premise of `coverage run`: counters at a normal exit only, so the lab's SIGTERM stop keeps them."""
+    go = shutil.which("go")
+    source = tmp_path / "toy"
+    (source / "lib").mkdir(parents=True)
+    (source / "go.mod").write_text("module example.com/toy\n\ngo 1.20\n")
+    (source / "main.go").write_text(TOY_MAIN)
+    (source / "lib" / "lib.go").write_text(TOY_LIB)
+    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
+    subprocess.run([go, "build", "-cover", "-covermode=set", "-coverpkg=example.com/toy/...", "-o", "toy", "."],
+                   cwd=source, env=env, check=True, timeout=300)
+    counters = tmp_path / "counters"
+    counters.mkdir()
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        ready = tmp_path / f"ready-{signum}"
+        process = subprocess.Popen([source / "toy", ready], env=dict(env, GOCOVERDIR=str(counters)))
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signum)
+        process.wait(timeout=30)
+        if signum == signal.SIGTERM:
+            assert process.returncode == 0 and len(coverage.counter_files(counters)) == 1
+    assert len(coverage.counter_files(counters)) == 1  # the SIGKILLed one wrote nothing
+    assert coverage.covdata_percent(go, counters, ["example.com/toy/lib"]) == {"example.com/toy/lib": 50.0}
+    profile = coverage.covdata_textfmt(go, counters, tmp_path / "cov.txt")
+    assert profile.executed("example.com/toy/lib/lib.go", 4) is True
+    assert profile.executed("example.com/toy/lib/lib.go", 5) is False
+    listing = coverage.function_listing(go, profile, ["example.com/toy/lib"], tmp_path, module_dir=source)
+    unreached = coverage.never_reached(coverage.functions(listing, profile.blocks))
+    assert [(f.name, f.statements) for f in unreached] == [("Never", 1)]
