@@ -3,7 +3,7 @@ system's own recovery; or `--runbook FILE.md --auto`: the runbook's steps for th
 
 Exit code: 0 when the system recovered (and, with a runbook, every step succeeded), 1 when it did not or
 a step failed, 130 after Ctrl-C and 143 after SIGTERM (the fault reverted, the report written, the game
-marked interrupted), 2 for bad input or a broken harness.
+marked interrupted), 2 for bad input, a broken harness or a report that holds a secret.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from harness.chaos.scenario import Scenario, status_for
+from harness.chaos.scenario import Scenario, resolve_time_scale, status_for
 from harness.errors import HarnessError
 from harness.cli.labctl import lab_info
 from harness.cli.main import TERMINATED, Terminated, raise_terminated
@@ -34,7 +34,9 @@ from harness.gameday.workload import create_workload, delete_workload
 from harness.lab.lab import LAB_ENV, Lab, LabClient
 from harness.report.html import write_report_html
 from harness.report.journal import Journal, ScenarioInfo, Status, environment_facts
+from harness.report.secrets import scan_for_secrets
 from harness.report.summary import write_summary
+from harness.stack import binaries
 from harness.stack.service import sigint_ignored
 
 DEFAULT_DEADLINE_MIN = 15.0  # from the injection: a DNS-01 renewal after a repair takes 2-3 min; room to find it
@@ -63,7 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     game.add_argument("--provider", choices=("local", "kind"), default="local",
                       help="the lab to start: local processes (default) or a kind cluster (not with --attach)")
     game.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
-    game.add_argument("--time-scale", type=float, help="multiply the harness's deadlines (slow machine)")
+    game.add_argument("--time-scale", metavar="FACTOR",
+                      help="multiply the harness's deadlines on a slow machine, e.g. 2 (default: "
+                           "$CERTCHAOS_TIME_SCALE or 1)")
     game.set_defaults(handler=_gameday)
 
 
@@ -79,6 +83,8 @@ def _gameday(args: argparse.Namespace) -> int:
         raise HarnessError("--runbook and --auto go together: `--runbook FILE.md --auto` runs the runbook's steps")
     if args.deadline <= 0 or args.step_timeout <= 0:
         raise HarnessError("--deadline and --step-timeout must be positive")
+    time_scale = resolve_time_scale(args.time_scale)  # a bad factor is refused before anything starts
+    binaries.user_bin_dir(args.bin_dir)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     fault = choose(args.scenario, random.Random(seed))
     # Checked before anything starts: a runbook with nothing for this fault is refused before the injection.
@@ -102,15 +108,17 @@ def _gameday(args: argparse.Namespace) -> int:
         if attach:
             lab_json, info = Path(attach).resolve(), attached
         else:
-            say(f"starting the lab (logs in {report_dir / 'lab'}) ...")
-            lab = Lab(bin_dir=args.bin_dir, run_dir=report_dir / "lab", provider=args.provider).start()
+            say(f"starting the lab (logs copied to {report_dir / 'lab'} when it stops) ...")
+            # Its run dir (keys, credentials) is a temp dir of its own, never under the report.
+            lab = Lab(bin_dir=args.bin_dir, provider=args.provider, logs_to=report_dir / "lab")
+            lab.start()
             info, lab_json = lab.info, lab.info_path
         lab_started = time.monotonic()
         client = LabClient(info)
         journal = Journal(report_dir / "gameday" / "journal.json",
                           ScenarioInfo(f"gameday::{fault.name}", fault.summary, f"Repair: {fault.repair}"),
                           environment=environment_facts(info.provider, info.components))
-        scenario = Scenario(journal, time_scale=args.time_scale)
+        scenario = Scenario(journal, time_scale=time_scale)
         game = GameDay(client, fault, scenario, deadline=args.deadline * 60 * scenario.time_scale,
                        reveal=args.reveal, say=say)
         workload = create_workload(client)
@@ -154,7 +162,22 @@ def _gameday(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, previous_term)
     if journal is not None:
         say(_report(game, journal, report_dir, time.monotonic() - began, timings))
-    return TERMINATED if terminated else EXIT.get(status, 2)
+    code = TERMINATED if terminated else EXIT.get(status, 2)
+    leaked = scan_for_secrets(report_dir, _secrets(lab, workload))
+    if leaked:
+        print(f"certchaos gameday: NOT SAFE TO PUBLISH: {report_dir} holds secrets:\n  " + "\n  ".join(leaked)
+              + "\nFix: delete them before publishing the report (a runbook step that prints a Secret puts it in "
+                "the journal)", file=sys.stderr)
+        return code if status is Status.INTERRUPTED else 2
+    return code
+
+
+def _secrets(lab: Lab | None, workload) -> dict[str, str]:
+    """What the report must not hold: the lab's TSIG secrets when the game started it, and the game's own key."""
+    found = lab.tsig_secrets() if lab is not None else {}
+    if workload is not None:
+        found[f"TSIG key {workload.acme.key}"] = workload.acme.secret
+    return found
 
 
 def _clean_up(journal, scenario, client, workload, lab, attached, tools: Path) -> None:

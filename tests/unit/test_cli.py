@@ -1,11 +1,14 @@
-"""The `certchaos` command line: every subcommand module registers, `run` finds the catalogue, and `report`
-exits with the run's verdict and has --json, as doctor and lab status do; --version and one exit-code table."""
+"""The `certchaos` command line: every subcommand module registers, `run` finds the catalogue, --version,
+one exit-code table, `run` and `gameday` refuse bad input before a lab starts or a report dir is made, `run`
+keeps the lab's keys out of its report and fails if a secret is in it, `report` exits with the run's verdict,
+and --json for report, doctor and lab status."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 from importlib import metadata
 
 import pytest
@@ -83,6 +86,110 @@ def test_report_json_has_every_row_the_verdict_and_the_unreadable(tmp_path, caps
     assert one["scenario"]["verdict"] == "deviated" and [e["kind"] for e in one["entries"]] == ["note"]
 
 
+# --- --version and the exit-code table ---------------------------------------------------------------------
+
+def test_version_is_the_installed_packages_else_pyprojects(tmp_path, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main.main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"certchaos {metadata.version('certchaos')}"
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", not_installed)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "certchaos"\nversion = "9.8.7"\n')
+    monkeypatch.setattr(main, "PYPROJECT", pyproject)
+    assert main.version() == "9.8.7"
+    monkeypatch.setattr(main, "PYPROJECT", tmp_path / "absent.toml")
+    assert main.version().startswith("unknown") and "pip install -e ." in main.version()
+
+
+def test_the_top_level_help_has_one_exit_code_table():
+    text = main.parser().format_help()
+    table = text[text.index("exit codes (every command):"):].splitlines()
+    codes = [line.split()[0] for line in table[1:6]]
+    assert codes == ["0", "1", "2", "130", "143"], table
+    assert "SIGINT" in table[4] and "SIGTERM" in table[5] and "bad input" in table[3]
+    assert main.INTERRUPTED == 130 and main.TERMINATED == 143
+
+
+# --- certchaos run and gameday: bad input is refused before a lab starts or a report dir is made -------------
+
+@pytest.fixture
+def no_lab(monkeypatch):
+    """run.Lab and gameday.Lab record any attempt to build a lab (the test then fails)."""
+    from harness.cli import gameday
+
+    built = []
+    monkeypatch.setattr(run, "Lab", lambda *a, **k: built.append((a, k)))
+    monkeypatch.setattr(gameday, "Lab", lambda *a, **k: built.append((a, k)))
+    monkeypatch.delenv("CERTCHAOS_TIME_SCALE", raising=False)
+    monkeypatch.delenv("CERTCHAOS_BIN_DIR", raising=False)
+    return built
+
+
+BAD_RUNS = [
+    (["--worker-nodes", "2"], "--worker-nodes 2 is for --provider kind"),
+    (["--values", "pyproject.toml"], "--values pyproject.toml is for --provider kind"),
+    (["--reloader-image", "reloader:1"], "--reloader-image reloader:1 is for --provider kind"),
+    (["--provider", "kind", "--values", "missing-values.yaml"], "--values missing-values.yaml: no such file"),
+    (["--alert-rules", "missing-rules.yaml"], "--alert-rules missing-rules.yaml: no such file"),
+    (["--alert-rules-mode", "replace"], "Fix: add --alert-rules FILE"),
+    (["--time-scale", "-1"], "time scale '-1' is not a positive number"),
+    (["--time-scale", "fast"], "time scale 'fast' is not a positive number"),
+    (["--worker-nodes", "-1", "--provider", "kind"], "--worker-nodes -1: give 0 or more"),
+    (["--bin-dir", "no-such-bin-dir"], "bin dir"),
+]
+
+
+@pytest.mark.parametrize("options,said", BAD_RUNS, ids=[" ".join(o) for o, _ in BAD_RUNS])
+def test_run_refuses_bad_input_at_once_with_one_message_and_no_report_dir(tmp_path, no_lab, capsys, options, said):
+    report = tmp_path / "report"
+    started = time.monotonic()
+    assert main.main(["run", "--report-dir", str(report), *options]) == 2
+    took = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert said in err and len(err.strip().splitlines()) == 1, err
+    assert took < 1.0, f"took {took:.2f}s"
+    assert not report.exists() and no_lab == []
+
+
+def test_run_refuses_a_bad_time_scale_in_the_environment(tmp_path, no_lab, monkeypatch, capsys):
+    monkeypatch.setenv("CERTCHAOS_TIME_SCALE", "0")
+    assert main.main(["run", "--report-dir", str(tmp_path / "report")]) == 2
+    assert "CERTCHAOS_TIME_SCALE" in capsys.readouterr().err and not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("keyword,said", [
+    ("no_such_scenario_anywhere", "matches no scenario in"),
+    ("webhook and (", "Wrong expression passed to '-k'"),
+])
+def test_run_refuses_a_k_expression_that_selects_nothing_by_collecting_without_a_lab(tmp_path, no_lab, capsys,
+                                                                                    keyword, said):
+    report = tmp_path / "report"
+    started = time.monotonic()
+    assert main.main(["run", "--report-dir", str(report), "-k", keyword]) == 2
+    took = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert said in err and "Fix:" in err, err
+    assert not report.exists() and no_lab == []
+    # pytest's collection in a subprocess: ~1-2 s here (imports only); the bound is for a loaded machine.
+    assert took < 30, f"took {took:.1f}s"
+
+
+def test_a_k_expression_that_selects_a_scenario_passes_the_check():
+    run.check_selection(str(run.SCENARIOS), "webhook_outage", 1.0)  # no exception
+
+
+def test_gameday_refuses_a_bad_time_scale_before_anything_starts(tmp_path, no_lab, capsys):
+    report = tmp_path / "report"
+    assert main.main(["gameday", "--scenario", "ca-outage", "--time-scale", "-1", "--report-dir", str(report)]) == 2
+    assert "time scale '-1'" in capsys.readouterr().err
+    assert not report.exists() and no_lab == []
+
+
 # --- --json for doctor and lab status ----------------------------------------------------------------------
 
 def test_doctor_json_lists_every_component_and_exits_like_the_table(capsys):
@@ -122,30 +229,56 @@ def test_lab_status_json_is_every_path_with_its_state(monkeypatch, capsys):
     assert "acme-ns                                  DOWN  127.0.0.1:3 -> 127.0.0.1:4 (latency)" in capsys.readouterr().out
 
 
-# --- --version and the exit-code table ---------------------------------------------------------------------
+# --- certchaos run: the lab's run dir stays out of the report, which is checked for secrets ----------------
 
-def test_version_is_the_installed_packages_else_pyprojects(tmp_path, monkeypatch, capsys):
-    with pytest.raises(SystemExit) as exited:
-        main.main(["--version"])
-    assert exited.value.code == 0
-    assert capsys.readouterr().out.strip() == f"certchaos {metadata.version('certchaos')}"
-
-    def not_installed(name):
-        raise metadata.PackageNotFoundError(name)
-
-    monkeypatch.setattr(metadata, "version", not_installed)
-    pyproject = tmp_path / "pyproject.toml"
-    pyproject.write_text('[project]\nname = "certchaos"\nversion = "9.8.7"\n')
-    monkeypatch.setattr(main, "PYPROJECT", pyproject)
-    assert main.version() == "9.8.7"
-    monkeypatch.setattr(main, "PYPROJECT", tmp_path / "absent.toml")
-    assert main.version().startswith("unknown") and "pip install -e ." in main.version()
+TSIG = "c2NlbmFyaW8tc2VjcmV0LW9mLTMyLWJ5dGVzLi4uLi4="
 
 
-def test_the_top_level_help_has_one_exit_code_table():
-    text = main.parser().format_help()
-    table = text[text.index("exit codes (every command):"):].splitlines()
-    codes = [line.split()[0] for line in table[1:6]]
-    assert codes == ["0", "1", "2", "130", "143"], table
-    assert "SIGINT" in table[4] and "SIGTERM" in table[5] and "bad input" in table[3]
-    assert main.INTERRUPTED == 130 and main.TERMINATED == 143
+class FakeLab:
+    """Stands in for the lab: records how it was made; its TSIG secret is TSIG."""
+
+    made: list[dict] = []
+
+    def __init__(self, **options):
+        FakeLab.made.append(options)
+        self.info_path = "/tmp/lab.json"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def tsig_secrets(self):
+        return {"TSIG key scenario-a": TSIG}
+
+
+@pytest.mark.parametrize("leak", [False, True])
+def test_run_keeps_the_lab_out_of_the_report_and_fails_loudly_if_a_secret_is_in_it(tmp_path, monkeypatch, capsys,
+                                                                                     leak):
+    report = tmp_path / "report"
+    commands = []
+
+    def scenarios_ran(command, env):
+        commands.append((command, env))
+        journal = report / "test_a.test_x" / "journal.json"
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        journal.write_text(json.dumps({"seen": TSIG if leak else "nothing secret"}))
+        return 0
+
+    FakeLab.made.clear()
+    monkeypatch.setattr(run, "Lab", FakeLab)
+    monkeypatch.setattr(run, "run_pytest", scenarios_ran)
+    monkeypatch.delenv("CERTCHAOS_TIME_SCALE", raising=False)
+    code = main.main(["run", "--report-dir", str(report), "--time-scale", "2"])
+    assert code == (2 if leak else 0)
+    [made] = FakeLab.made
+    assert made["logs_to"] == report.resolve() / "lab" and made.get("run_dir") is None  # the lab's own temp dir
+    command, env = commands[0]
+    assert command[command.index("--time-scale") + 1] == "2.0" and env["CERTCHAOS_TIME_SCALE"] == "2.0"
+    err = capsys.readouterr().err
+    if leak:
+        assert "NOT SAFE TO PUBLISH" in err and "test_a.test_x/journal.json: TSIG key scenario-a" in err
+        assert TSIG not in err
+    else:
+        assert "NOT SAFE" not in err
