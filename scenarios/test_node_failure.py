@@ -179,7 +179,8 @@ def test_one_webhook_replica_blocks_issuance_until_its_pod_is_rescheduled(scenar
         with scenario.fault(NodeDown(node, lab.info.kubeconfig)):
             down_at = time.monotonic()
             scenario.expect(webhook_unreachable(kube, namespace, causes=TIMED_OUT), subject="Certificate create",
-                            expected="rejected: failed calling webhook, timed out", within=DETECT, detects=True)
+                            expected="rejected: failed calling webhook, timed out", within=DETECT, detects=True,
+                            probe=True)
             scenario.expect(node_ready(kube, node, "Unknown"), subject=f"node {node}",
                             expected="NotReady (its kubelet stopped reporting)", within=NOT_READY)
             not_ready_after = time.monotonic() - down_at

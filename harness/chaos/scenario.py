@@ -168,11 +168,13 @@ class Scenario:
                             fault_id=None)
 
     def expect(self, condition: Condition, *, subject: str, expected: str, within: Within,
-               detects: bool = False, recovers: bool = False, interval: float | None = None) -> Any:
+               detects: bool = False, recovers: bool = False, interval: float | None = None,
+               probe: bool = False) -> Any:
         """Wait until `condition` holds, at most `within` seconds (times the time scale; a Limit as given).
 
         detects=True marks the failure becoming visible (time-to-detect starts at the innermost applied
-        fault); recovers=True marks recovery after the last reverted fault (time-to-recover).
+        fault); probe=True says only the harness's own probe sees it (its request rejected), not cert-manager's
+        evidence, and the summary says so. recovers=True marks recovery after the last reverted fault.
         """
         fault_id = None
         if detects and recovers:
@@ -190,7 +192,7 @@ class Scenario:
                 raise ScenarioMisuse(f"expect({subject!r}, recovers=True) before any fault was reverted")
             fault_id = self._last_reverted.fault_id
         return self._expect(condition, subject, expected, within, interval, detects=detects, recovers=recovers,
-                            fault_id=fault_id)
+                            fault_id=fault_id, probe=probe)
 
     def add_end_check(self, check: Callable[[], Any]) -> None:
         """Register a check that `verify_end` runs once the scenario's own steps passed (the lifecycle
@@ -337,7 +339,8 @@ class Scenario:
             raise RollbackFailed("reverting faults failed; the stack may still be broken:\n  " + "\n  ".join(unraised))
 
     def _expect(self, condition: Condition, subject: str, expected: str, within: Within, interval: float | None, *,
-                detects: bool, recovers: bool, fault_id: int | None, phase: str | None = None) -> Any:
+                detects: bool, recovers: bool, fault_id: int | None, phase: str | None = None,
+                probe: bool = False) -> Any:
         self.check_observers()
         self._enter(phase or self._position())
         limit = isinstance(within, Limit)
@@ -345,7 +348,8 @@ class Scenario:
         timeout = within if limit else within * self.time_scale
         started, started_wall = self.journal.now(), self.journal.clock.wall()
         common = {"expected": expected, "within": within, "limit": limit, "timeout": timeout, "started": started,
-                  "phase": self._phase, "detects": detects, "recovers": recovers, "fault_id": fault_id}
+                  "phase": self._phase, "detects": detects, "recovers": recovers, "fault_id": fault_id,
+                  **({"probe": True} if probe else {})}
         seen: list[tuple[float, Any]] = []
 
         def on_change(state: Any) -> None:

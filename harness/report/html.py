@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.journal import Entry, EntryKind, Journal, JournalError
-from harness.report.summary import SKIP_RECORD, UNREADABLE, Row, figures, find_rows, load_journal
+from harness.report.summary import SKIP_RECORD, UNREADABLE, Row, detect_cell as _detect, figures, find_rows, load_journal
 from harness.report.svg import Lane, Mark, Span, Tick, escape, swimlanes
 
 REPORT_HTML = "report.html"
@@ -294,7 +294,7 @@ def _summary_table(scenarios: list[Scenario]) -> str:
         row = scenario.row
         name = escape(row.scenario)
         link = f'<a href="#{_anchor(index)}">{name}</a>' if scenario.journal else name
-        rows.append(f"<tr><td>{link}</td><td>{_verdict(row.verdict)}</td><td class=num>{_seconds(row.time_to_detect)}"
+        rows.append(f"<tr><td>{link}</td><td>{_verdict(row.verdict)}</td><td class=num>{escape(_detect(row.time_to_detect, row.detected_by))}"
                     f"</td><td class=num>{_seconds(row.time_to_recover)}</td><td class=num>{_alert_cell(row)}</td>"
                     f"<td>{escape(row.failure)}</td></tr>")
     return ("<table class=summary><thead><tr><th>scenario</th><th>verdict</th><th>time to detect</th>"
@@ -352,7 +352,7 @@ def _section(index: int, scenario: Scenario, directory: Path) -> str:
     head = (f'<h2 id="{_anchor(index)}">{escape(info.node_id)} {_verdict(scenario.row.verdict)}</h2>'
             + (f"<p><b>Failure:</b> {escape(info.failure)}</p>" if info.failure else "")
             + (f"<p class=muted><b>Spec:</b> {escape(info.spec)}</p>" if info.spec else "")
-            + f"<p>time to detect {_seconds(scenario.row.time_to_detect)}, time to recover "
+            + f"<p>time to detect {escape(_detect(scenario.row.time_to_detect, scenario.row.detected_by))}, time to recover "
               f"{_seconds(scenario.row.time_to_recover)}, time to alert (firing / notified) {_alert_cell(scenario.row)}; "
               f"{len(journal.entries)} entries in <code>{escape(_relative(journal.path, directory))}</code></p>")
     return head + _game_summary(journal) + timeline_svg(journal) + "<h3>Evidence</h3>" + _evidence(journal)

@@ -239,6 +239,13 @@ def time_to_detect(entries) -> float | None:
     return None if not applied else met.offset - applied.offset
 
 
+def detected_by(entries) -> str | None:
+    """What showed the failure first: the subject of the first met detects-expectation, "(harness probe)"
+    when only the harness's own probe could see it (its create rejected), not cert-manager's evidence."""
+    met = _first_met(entries, "detects")
+    return None if met is None else met.subject + (" (harness probe)" if met.detail.get("probe") else "")
+
+
 def time_to_recover(entries) -> float | None:
     """First met recovers-expectation minus the revert time of the fault it recovered from; in a game day
     (where the team repairs, not the harness) the game's "recovered" entry: from injection to healthy."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.report.journal import Entry, Journal, JournalError, EntryKind, Status, time_to_alert
+from harness.report.journal import Entry, Journal, JournalError, EntryKind, Status, detected_by, time_to_alert
 
 SUMMARY = "summary.md"
 JOURNAL = "journal.json"
@@ -199,10 +199,12 @@ class Figures:
     time_to_recover: float | None  # its revert (or a game day's injection) -> the first met recovers-expectation
     time_to_alert: float | None  # fault -> the scenario's first firing alert (alert_times)
     time_to_notify: float | None  # fault -> its first firing notification at the receiver
+    detected_by: str | None = None  # the evidence time to detect was measured on (journal.detected_by)
 
 
 def figures(journal: Journal) -> Figures:
-    return Figures(journal.time_to_detect(), journal.time_to_recover(), *alert_times(journal))
+    return Figures(journal.time_to_detect(), journal.time_to_recover(), *alert_times(journal),
+                   detected_by(journal.entries))
 
 
 def load_journal(path: Path) -> Journal:
@@ -229,6 +231,7 @@ class Row:
     evidence: str = ""
     time_to_alert: float | None = None  # fault -> the scenario's first firing alert
     time_to_notify: float | None = None  # fault -> its first firing notification at the receiver
+    detected_by: str | None = None  # what time to detect was measured on
 
     @classmethod
     def of(cls, path: Path) -> Row:
@@ -251,7 +254,7 @@ class Row:
         measured = figures(journal)
         return cls(journal.scenario.node_id, str(journal.status or "unfinished"), measured.time_to_detect,
                    measured.time_to_recover, path, message.strip().splitlines()[0] if message.strip() else "",
-                   _evidence(journal), measured.time_to_alert, measured.time_to_notify)
+                   _evidence(journal), measured.time_to_alert, measured.time_to_notify, measured.detected_by)
 
     def to_json(self, directory: Path) -> dict[str, Any]:
         """The row for `certchaos report --json`: seconds as numbers (null: never happened), the journal's path
@@ -261,6 +264,7 @@ class Row:
         except ValueError:
             journal = str(self.journal)
         return {"scenario": self.scenario, "verdict": self.verdict, "time_to_detect": self.time_to_detect,
+                "detected_by": self.detected_by,
                 "time_to_alert": self.time_to_alert, "time_to_notify": self.time_to_notify,
                 "time_to_recover": self.time_to_recover, "journal": journal, "failure": self.failure,
                 "evidence": self.evidence}
@@ -289,6 +293,11 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}s"
 
 
+def detect_cell(seconds: float | None, by: str | None) -> str:
+    """'3.4s by ACME client': the time and the evidence it was measured on."""
+    return _seconds(seconds) + (f" by {by}" if seconds is not None and by else "")
+
+
 def _alert_seconds(firing: float | None, notified: float | None) -> str:
     """'125.0s / 126.0s': fault to firing, fault to notification; '-' for what never happened."""
     return "-" if firing is None and notified is None else f"{_seconds(firing)} / {_seconds(notified)}"
@@ -314,7 +323,7 @@ def summary_markdown(directory: Path, rows: list[Row] | None = None) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append("| " + " | ".join(_cell(cell) for cell in (
-            row.scenario, row.verdict, _seconds(row.time_to_detect),
+            row.scenario, row.verdict, detect_cell(row.time_to_detect, row.detected_by),
             _alert_seconds(row.time_to_alert, row.time_to_notify), _seconds(row.time_to_recover),
             str(row.journal.relative_to(directory)), row.failure, row.evidence)) + " |")
     verdicts = [*Status, SKIPPED, NOT_APPLICABLE]
@@ -342,7 +351,7 @@ def scenario_story(journal: Journal) -> str:
     if journal.scenario.failure:
         lines.append(f"  failure: {journal.scenario.failure}")
     measured = figures(journal)
-    lines.append(f"  time to detect: {_seconds(measured.time_to_detect)}, "
+    lines.append(f"  time to detect: {detect_cell(measured.time_to_detect, measured.detected_by)}, "
                  f"time to alert: {_seconds(measured.time_to_alert)} (notified: {_seconds(measured.time_to_notify)}), "
                  f"time to recover: {_seconds(measured.time_to_recover)}")
     lines.append(f"  journal: {journal.path}")

@@ -21,7 +21,7 @@ def _run(tmp_path):
     journal = _alert_journal(tmp_path, [0.0])
     journal.finish(Status.PASSED)
     journal.save()
-    return {"test_a.py::test_story": ("2.0s", "10.0s / 11.0s", "15.0s"),
+    return {"test_a.py::test_story": ("2.0s by Certificate ns/web", "10.0s / 11.0s", "15.0s"),
             # Its own ACME alert fired at 20 s (15 s after the fault), not the other host's at 8 s.
             "test_ca.py::test_down": ("-", "15.0s / 17.0s", "10.0s")}
 
@@ -44,7 +44,7 @@ def _table_figures(page: str) -> dict[str, tuple[str, str, str]]:
 
 
 def _section_figures(page: str) -> dict[str, tuple[str, str, str]]:
-    found = re.findall(r'<h2 id="s\d+">(\S+) .*?<p>time to detect (\S+), time to recover (\S+), '
+    found = re.findall(r'<h2 id="s\d+">(\S+) .*?<p>time to detect (.+?), time to recover (\S+), '
                        r"time to alert \(firing / notified\) (.+?); ", page)
     return {name: (detect, alert, recover) for name, detect, recover, alert in found}
 
@@ -65,7 +65,7 @@ def test_every_figure_is_the_same_in_summary_md_report_html_and_report_json(tmp_
 
     assert main.main(["report", str(tmp_path), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["scenarios"]
-    as_json = {row["scenario"]: (_seconds(row["time_to_detect"]),
+    as_json = {row["scenario"]: (_seconds(row["time_to_detect"]) + (f" by {row['detected_by']}" if row["detected_by"] else ""),
                                  f"{_seconds(row['time_to_alert'])} / {_seconds(row['time_to_notify'])}",
                                  _seconds(row["time_to_recover"])) for row in rows}
     assert as_json == expected

@@ -477,3 +477,18 @@ def test_the_leader_lease_limit_fails_an_unreleased_lease_at_any_time_scale(tmp_
         unreleased(make_run(tmp_path / "unreleased.json", clock, time_scale=time_scale))
     released = _leader_election_scenario(monkeypatch, clock, taken_over_after=5)
     released(make_run(tmp_path / "released.json", clock, time_scale=time_scale))
+
+
+def test_time_to_detect_names_its_evidence_and_a_harness_probe_says_so(tmp_path):
+    from harness.report.journal import detected_by
+    from harness.report.summary import detect_cell
+
+    clock = FakeClock()
+    for probe, by in ((False, "ACME client"), (True, "Certificate create (harness probe)")):
+        run = make_run(tmp_path / f"{probe}.json", clock)
+        with run.fault(CallableFault("CA down", lambda: None, lambda: None)):
+            clock.advance(3)
+            run.expect(lambda: Seen(True, "seen"), subject=by.removesuffix(" (harness probe)"), expected="it",
+                       within=1, detects=True, probe=probe)
+        assert detected_by(run.journal.entries) == by
+        assert detect_cell(run.time_to_detect(), by) == f"3.0s by {by}"
