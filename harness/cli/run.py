@@ -47,6 +47,17 @@ COLLECT_TIMEOUT = 120.0
 # After an interrupt, pytest reverts each scenario's faults and saves its journal (an API call or two per
 # fault; a loaded API server can take tens of seconds); then it is killed so the lab can stop.
 CHILD_GRACE = 120.0
+# `python -c DIES_WITH_PARENT PID MODULE ARGS...` is `python -m MODULE ARGS...` that gets SIGINT (pytest's clean
+# stop) when certchaos (PID) ends in any way, SIGKILL included, so pytest, in a session of its own, never runs
+# on against a lab that is gone: Linux's parent-death signal (prctl option 1, PR_SET_PDEATHSIG), set in the
+# child itself (a preexec_fn is unsafe beside the lab's threads).
+DIES_WITH_PARENT = """
+import ctypes, os, runpy, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)
+if os.getppid() != int(sys.argv.pop(1)):
+    sys.exit("certchaos ended before its pytest started")
+runpy.run_module(sys.argv.pop(1), run_name="__main__", alter_sys=True)
+"""
 # Plugins a collection does without: the cache (it would write .pytest_cache), and hypothesis's, whose
 # import is ~1 s of the collection's ~2 s here.
 COLLECT_PLUGINS_OFF = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
@@ -170,7 +181,8 @@ def run_pytest(command: list[str], env: dict[str, str]) -> int:
     """pytest in a process group of its own, so an interrupt reaches it once, from here: Ctrl-C at a terminal
     (sent to the foreground group) and SIGTERM (sent to certchaos alone) both become one SIGINT to pytest and
     its workers, which revert their faults and save their journals; then the interrupt goes on, and the lab
-    stops. Before, Ctrl-C killed pytest a quarter second later (subprocess.run) and SIGTERM never reached it."""
+    stops. Before, Ctrl-C killed pytest a quarter second later (subprocess.run) and SIGTERM never reached it.
+    Should certchaos itself be killed, DIES_WITH_PARENT stops pytest."""
     child = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         return child.wait()
@@ -189,7 +201,8 @@ def run_pytest(command: list[str], env: dict[str, str]) -> int:
 
 def _pytest_command(args: argparse.Namespace, report_dir: Path, scale: float, marker: str, workers: int,
                     junit: str) -> list[str]:
-    command = [sys.executable, "-m", "pytest", args.scenarios, "-p", "no:cacheprovider", "-n", str(workers),
+    command = [sys.executable, "-c", DIES_WITH_PARENT, str(os.getpid()), "pytest", args.scenarios,
+               "-p", "no:cacheprovider", "-n", str(workers),
                "-m", marker, "--report-dir", str(report_dir), f"--junitxml={report_dir / junit}",
                "-o", "junit_family=xunit2", "--provider", args.provider,
                "--worker-nodes", str(args.worker_nodes), "--time-scale", str(scale)]

@@ -115,3 +115,26 @@ def test_run_pytest_gets_one_sigint_and_finishes_before_certchaos_goes_on(tmp_pa
     # pytest reverted once, before certchaos's own clean-up; certchaos did not report an exit of its own.
     assert seen.index("pytest: reverted after 1 SIGINT") < seen.index("cleanup started"), seen
     assert not [line for line in seen if line.startswith("exit ")], seen
+
+
+def test_run_pytest_stops_cleanly_even_when_certchaos_is_killed(tmp_path):
+    """SIGKILL to certchaos (a runner that gave up waiting) cannot be forwarded: the parent-death signal is."""
+    (tmp_path / "pytest_stand_in.py").write_text(PYTEST.replace("WAIT", str(WAIT)))
+    driver = textwrap.dedent(f"""
+        import os, subprocess, sys, time
+        sys.path[:0] = [{str(REPO)!r}]
+        from harness.cli import run
+        subprocess.Popen([sys.executable, "-c", run.DIES_WITH_PARENT, str(os.getpid()), "pytest_stand_in"],
+                         start_new_session=True, env=dict(os.environ, PYTHONPATH={str(tmp_path)!r}))
+        time.sleep({WAIT})
+    """)
+    process = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    seen: list[str] = []
+    try:
+        _read_until(process, "ready", seen)  # the stand-in shares the driver's stdout
+        process.kill()
+        _read_until(process, "pytest: reverted after 1 SIGINT", seen)
+    finally:
+        process.kill()
+        process.wait()
