@@ -55,9 +55,13 @@ def _run(args: argparse.Namespace) -> int:
           f"{folder / RUN}", flush=True)
     returncode, seconds = coverage.run_catalogue(built.bin_dir, folder / COUNTERS, folder / RUN,
                                                  keyword=args.keyword, workers=args.workers, timeout=args.timeout)
+    counters = folder / COUNTERS
     run = {"keyword": args.keyword, "scenarios": len(selected), "exit": returncode, "seconds": round(seconds, 1),
-           "build_seconds": round(built.seconds, 1), "build_cached": built.cached, "bin_dir": str(built.bin_dir)}
+           "build_seconds": round(built.seconds, 1), "build_cached": built.cached, "bin_dir": str(built.bin_dir),
+           "processes": coverage.processes(counters), "snapshots": len(coverage.counter_files(counters))}
     (folder / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    if run["snapshots"]:
+        coverage.merge(coverage.require_go(), counters)
     _write(folder, run)
     if returncode is None:
         raise HarnessError(f"the catalogue did not finish within {args.timeout:g} s and was stopped; coverage above "
@@ -66,9 +70,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _write(folder: Path, run: dict) -> None:
-    go = coverage.require_go()
-    run = dict(run, processes=len(coverage.counter_files(folder / COUNTERS)))
-    text = coverage.write(coverage.analyse(go, folder / COUNTERS, folder, run), folder)
+    text = coverage.write(coverage.analyse(coverage.require_go(), folder / COUNTERS, folder, run), folder)
     print(text)
     print(f"certchaos coverage: report in {folder} (coverage.md, coverage.json, cov.txt: the textfmt profile)")
 

@@ -2,15 +2,15 @@
 
 Nobody could say which parts of cert-manager the catalogue executes; a mutant of a line it never runs can only
 survive. `go build -cover -coverpkg=<module>/...` (Go >= 1.20) makes the controller, webhook and cainjector
-count the statements of cert-manager they run. Each instrumented process writes its counters into $GOCOVERDIR
-when it exits normally: main returning or os.Exit, which is what cert-manager's exit handler does on SIGTERM
-(the lab stops its processes with SIGTERM); a SIGKILLed process writes nothing.
+count the statements of cert-manager they run. Go writes a process's counters into $GOCOVERDIR when it exits
+normally (main returning or os.Exit, which cert-manager's exit handler does on SIGTERM, how the lab stops its
+processes); a SIGKILLed process writes nothing, so the build adds a snapshot every FLUSH_EVERY seconds.
 
 The build goes to $CERTCHAOS_CACHE/coverage/cert-manager-<version>-<inputs hash>/, a valid --bin-dir as a
 mutant's is: only the three instrumented binaries, the other components, the CRDs and the chart come from the
-normal cache (binaries.resolve, certmanager.crd_dir/chart_dir fall back to it). `go tool covdata` turns the
-counters into per-package percentages and per-statement blocks (textfmt); `go tool cover -func`, run in the
-wrapper module so it finds the pinned source, names the functions the blocks belong to.
+normal cache (binaries.resolve, certmanager.crd_dir/chart_dir fall back to it). `go tool covdata` merges the
+snapshots and turns them into per-package percentages and per-statement blocks (textfmt); `go tool cover
+-func`, run in the wrapper module so it finds the pinned source, names the functions the blocks belong to.
 """
 
 from __future__ import annotations
@@ -31,14 +31,42 @@ from typing import Iterable, Iterator, TextIO
 
 from harness.errors import HarnessError
 from harness.mutants import generate, runner
-from harness.mutants.build import MODULE, WRAPPER, _go, source_version
+from harness.mutants.build import (MODULE, WRAPPER, _go, alternate_modfile, copy_source, pristine_source,
+                                   source_version)
 from harness.stack import binaries
 
 COMPONENTS = ("cert-manager-controller", "cert-manager-webhook", "cert-manager-cainjector")
 COVERPKG = f"{MODULE}/..."  # every cert-manager package the three binaries link, not only the claimed ones
-# "set" records executed or not, all the report and the mutants' seam need; "count"/"atomic" cost more per
-# statement in binaries that run for the whole catalogue.
-COVERMODE = "set"
+# runtime/coverage.WriteCountersDir (the periodic flush below) refuses any other mode. Counts are then sums
+# of cumulative snapshots: only executed-or-not is meaningful, all the report and the mutants' seam use.
+COVERMODE = "atomic"
+# Go writes counters only at a normal exit, and the catalogue SIGKILLs controllers (ControllerKilled; the
+# supervisor's restarted pod dies with its thread when the lab stops). So each instrumented binary also
+# snapshots its counters every FLUSH_EVERY seconds: a SIGKILL loses at most the last few seconds.
+FLUSH_EVERY = 5
+FLUSH_FILE = "zz_certchaos_coverage_flush.go"  # added to each command's main package in the copied source
+FLUSH_GO = f"""// Added by certchaos's coverage build (harness/mutants/coverage.py): counters snapshotted every
+// {FLUSH_EVERY} s into $GOCOVERDIR, so a SIGKILLed process leaves what it ran.
+package main
+
+import (
+	"os"
+	"runtime/coverage"
+	"time"
+)
+
+func init() {{
+	dir := os.Getenv("GOCOVERDIR")
+	if dir == "" {{
+		return
+	}}
+	go func() {{
+		for range time.Tick({FLUSH_EVERY} * time.Second) {{
+			_ = coverage.WriteCountersDir(dir)
+		}}
+	}}()
+}}
+"""
 MIN_GO = (1, 20)  # the first Go whose `go build -cover` instruments programs, not only tests
 MANIFEST = "coverage-build.json"
 GOCOVERDIR = "GOCOVERDIR"
@@ -95,9 +123,10 @@ def _ldflags(version: str) -> str:
 
 
 def inputs_hash(go: str, version: str) -> str:
-    """What the build depends on: the source version, the wrapper's go.mod and go.sum, the flags and Go."""
+    """What the build depends on: the source version, the wrapper's go.mod and go.sum, the flags, the flush
+    file and Go."""
     digest = hashlib.sha256()
-    for part in (version, COVERPKG, COVERMODE, _ldflags(version), subprocess.run(
+    for part in (version, COVERPKG, COVERMODE, FLUSH_GO, _ldflags(version), subprocess.run(
             [go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60).stdout.strip(),
                  (WRAPPER / "go.mod").read_text(), (WRAPPER / "go.sum").read_text()):
         digest.update(part.encode() + b"\0")
@@ -113,8 +142,17 @@ def is_built(folder: Path) -> bool:
     return (folder / MANIFEST).is_file() and all(os.access(folder / name, os.X_OK) for name in COMPONENTS)
 
 
+def add_flush(copy: Path, packages: Iterable[str]) -> None:
+    """FLUSH_GO into the main package of each command (import paths under the module) of the copied source."""
+    for package in packages:
+        folder = copy / package.removeprefix(MODULE + "/")
+        (folder / FLUSH_FILE).write_text(FLUSH_GO)
+
+
 def build(*, force: bool = False, out: TextIO | None = None) -> Built:
-    """The instrumented bin dir, built now unless cached; HarnessError naming the command when go fails."""
+    """The instrumented bin dir, built now unless cached; HarnessError naming the command when go fails.
+    As a mutant is built: a copy of the pinned module (here with the flush file added) replaced in through
+    an alternate go.mod, so the wrapper's dependency graph stays as it is."""
     out = out or sys.stderr
     go = require_go()
     version = source_version()
@@ -126,11 +164,15 @@ def build(*, force: bool = False, out: TextIO | None = None) -> Built:
     packages = [components[name].package for name in COMPONENTS]
     started = time.monotonic()
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="build-", dir=target.parent) as scratch:
-        staged = Path(scratch) / "out"
+    with tempfile.TemporaryDirectory(prefix="build-", dir=target.parent) as scratch_name:
+        scratch = Path(scratch_name)
+        copy = copy_source(pristine_source(go, version), scratch / "cert-manager")
+        add_flush(copy, packages)
+        staged = scratch / "out"
         staged.mkdir()
-        command = [go, "build", "-v", "-cover", f"-covermode={COVERMODE}", f"-coverpkg={COVERPKG}", "-trimpath",
-                   "-ldflags", _ldflags(version), "-o", str(staged) + "/", *packages]
+        command = [go, "build", "-v", f"-modfile={alternate_modfile(scratch, copy)}", "-cover",
+                   f"-covermode={COVERMODE}", f"-coverpkg={COVERPKG}", "-trimpath", "-ldflags", _ldflags(version),
+                   "-o", str(staged) + "/", *packages]
         print(f"coverage build: {', '.join(COMPONENTS)} of cert-manager {version}, instrumented ({COVERPKG})",
               file=out, flush=True)
         env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=readonly")
@@ -142,7 +184,7 @@ def build(*, force: bool = False, out: TextIO | None = None) -> Built:
             shutil.move(staged / binaries.go_binary_name(package), staged / name)
         seconds = time.monotonic() - started
         (staged / MANIFEST).write_text(json.dumps({
-            "source": f"{MODULE}@{version}", "coverpkg": COVERPKG, "covermode": COVERMODE,
+            "source": f"{MODULE}@{version}", "coverpkg": COVERPKG, "covermode": COVERMODE, "flush_every": FLUSH_EVERY,
             "go": ".".join(map(str, go_version(go))), "binaries": list(COMPONENTS), "build_seconds": round(seconds, 1),
         }, indent=2) + "\n")
         if target.exists():
@@ -184,8 +226,23 @@ def run_catalogue(bin_dir: Path, counters: Path, report_dir: Path, *, keyword: s
 
 
 def counter_files(counters: Path) -> list[Path]:
-    """One covcounters file per process that exited normally (a covmeta file per distinct binary)."""
+    """The covcounters files: snapshots and exit-time writes (a covmeta file per distinct binary)."""
     return sorted(counters.glob("covcounters.*"))
+
+
+def processes(counters: Path) -> int:
+    """How many processes wrote counters: files are covcounters.<meta hash>.<pid>.<nanotime>, one per snapshot."""
+    return len({tuple(path.name.split(".")[1:3]) for path in counter_files(counters)})
+
+
+def merge(go: str, counters: Path) -> None:
+    """The snapshots (hundreds per run) merged in place into one counters file per binary (`covdata merge`)."""
+    merged = counters.with_name(counters.name + ".merged")
+    shutil.rmtree(merged, ignore_errors=True)
+    merged.mkdir()
+    _tool(go, ["covdata", "merge", "-i", str(counters), "-o", str(merged)], "merging coverage counters")
+    shutil.rmtree(counters)
+    merged.rename(counters)
 
 
 # -- reading the profile ---------------------------------------------------------------------------------
@@ -460,8 +517,8 @@ def markdown(result: Result) -> str:
     lines.append(f"Scenarios: {('-k ' + repr(run['keyword'])) if run.get('keyword') else 'the whole catalogue'}; "
                  f"run exit {run.get('exit')} in {run.get('seconds', 0):.0f} s; build "
                  f"{'cached' if run.get('build_cached') else str(round(run.get('build_seconds', 0))) + ' s'}; "
-                 f"{run.get('processes', 0)} processes wrote counters (a SIGKILLed controller writes none: "
-                 f"what it ran before the kill is missing).")
+                 f"{run.get('processes', 0)} processes wrote counters ({run.get('snapshots', 0)} snapshots, every "
+                 f"{FLUSH_EVERY} s and at exit: a SIGKILLed process loses at most its last {FLUSH_EVERY} s).")
     lines += ["", "| package | path | statements | executed | coverage |", "|---|---|---:|---:|---:|"]
     for name, entry in result.packages.items():
         lines.append(f"| {name} | `{entry['path']}` | {entry['statements']} | {entry['executed']} | "

@@ -154,7 +154,7 @@ def test_the_report_has_a_row_per_package_the_totals_and_the_unreached_functions
     monkeypatch.setattr(coverage, "covdata_textfmt", lambda go, folder, output: profile)
     monkeypatch.setattr(coverage, "function_listing", lambda go, prof, packages, scratch: coverage.parse_func(FUNC))
     run = {"keyword": None, "exit": 0, "seconds": 612.0, "build_seconds": 301.0, "build_cached": False,
-           "processes": 5}
+           "processes": 5, "snapshots": 700}
     result = coverage.analyse("go", counters, tmp_path, run)
     assert result.packages["pki"] == {"path": "pkg/util/pki", "statements": 9, "executed": 3, "percent": 37.5}
     assert result.claimed == {"statements": 13, "executed": 7, "percent": 53.8}
@@ -163,7 +163,7 @@ def test_the_report_has_a_row_per_package_the_totals_and_the_unreached_functions
     text = coverage.write(result, tmp_path)
     assert "| pki | `pkg/util/pki` | 9 | 3 | 37.5 % |" in text
     assert "| **claimed packages** | | 13 | 7 | **53.8 %** |" in text
-    assert "the whole catalogue; run exit 0 in 612 s; build 301 s; 5 processes" in text
+    assert "the whole catalogue; run exit 0 in 612 s; build 301 s; 5 processes wrote counters (700 snapshots" in text
     assert "- `pkg/util/pki/csr.go:19` Never (3 statements)" in text
     saved = json.loads((tmp_path / "coverage.json").read_text())
     assert saved["schema"] == "certchaos.coverage/v1" and saved["never_reached"][1]["file"] == "pkg/util/pki/match.go"
@@ -184,15 +184,27 @@ def test_go_older_than_1_20_is_refused_with_the_fix(monkeypatch):
         coverage.require_go()
 
 
+def fake_module(root: Path) -> Path:
+    """The pinned module's layout as far as the build touches it: the three commands' main packages."""
+    for command in ("controller", "webhook", "cainjector"):
+        (root / "cmd" / command).mkdir(parents=True)
+        (root / "cmd" / command / "main.go").write_text("package main\n\nfunc main() {}\n")
+    return root
+
+
 def test_the_build_instruments_the_three_binaries_into_a_bin_dir_and_is_cached(tmp_path, monkeypatch):
-    monkeypatch.setenv("CERTCHAOS_CACHE", str(tmp_path))
+    monkeypatch.setenv("CERTCHAOS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(coverage, "require_go", lambda: "go")
     monkeypatch.setattr(coverage, "go_version", lambda go: (1, 26))
     monkeypatch.setattr(coverage, "inputs_hash", lambda go, version: "0123456789ab")
-    commands = []
+    monkeypatch.setattr(coverage, "pristine_source", lambda go, version: fake_module(tmp_path / "module"))
+    commands, flushes = [], []
 
     def go_build(command, cwd, env, out, *, label):
         commands.append(command)
+        modfile = Path(command[command.index("-v") + 1].removeprefix("-modfile="))
+        copy = Path(modfile.read_text().rsplit("=> ", 1)[1].strip())  # the replace names the patched copy
+        flushes.extend(sorted(p.relative_to(copy).as_posix() for p in copy.rglob(coverage.FLUSH_FILE)))
         staged = Path(command[command.index("-o") + 1])
         for name in ("controller", "webhook", "cainjector"):
             (staged / name).write_text("#!/bin/sh\n")
@@ -201,10 +213,12 @@ def test_the_build_instruments_the_three_binaries_into_a_bin_dir_and_is_cached(t
 
     monkeypatch.setattr(coverage.binaries, "go_build_with_progress", go_build)
     built = coverage.build(out=open(os.devnull, "w"))
-    assert built.bin_dir == tmp_path / "coverage" / f"cert-manager-{coverage.source_version()}-0123456789ab"
+    assert built.bin_dir == tmp_path / "cache" / "coverage" / f"cert-manager-{coverage.source_version()}-0123456789ab"
     assert sorted(p.name for p in built.bin_dir.iterdir()) == sorted([*coverage.COMPONENTS, coverage.MANIFEST])
     command = commands[0]
-    assert {"-cover", "-covermode=set", f"-coverpkg={MODULE}/...", "-trimpath"} <= set(command)
+    assert {"-cover", "-covermode=atomic", f"-coverpkg={MODULE}/...", "-trimpath"} <= set(command)
+    assert flushes == [f"cmd/{name}/{coverage.FLUSH_FILE}" for name in ("cainjector", "controller", "webhook")]
+    assert not (tmp_path / "module" / "cmd" / "controller" / coverage.FLUSH_FILE).exists()  # the copy, not the cache
     assert command[command.index("-ldflags") + 1].endswith("-coverage")  # the version names the build
     assert coverage.binaries.validate_bin_dir(built.bin_dir) == built.bin_dir
     again = coverage.build(out=open(os.devnull, "w"))
@@ -212,13 +226,14 @@ def test_the_build_instruments_the_three_binaries_into_a_bin_dir_and_is_cached(t
 
 
 def test_a_failed_build_names_the_command(tmp_path, monkeypatch):
-    monkeypatch.setenv("CERTCHAOS_CACHE", str(tmp_path))
+    monkeypatch.setenv("CERTCHAOS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(coverage, "require_go", lambda: "go")
     monkeypatch.setattr(coverage, "inputs_hash", lambda go, version: "0123456789ab")
+    monkeypatch.setattr(coverage, "pristine_source", lambda go, version: fake_module(tmp_path / "module"))
     monkeypatch.setattr(coverage.binaries, "go_build_with_progress", lambda *a, **k: 1)
-    with pytest.raises(HarnessError, match="coverage build failed .go exit 1.*Command: go build -v -cover"):
+    with pytest.raises(HarnessError, match="coverage build failed .go exit 1.*Command: go build -v -modfile=.* -cover"):
         coverage.build(out=open(os.devnull, "w"))
-    assert not any((tmp_path / "coverage").glob("cert-manager-*"))
+    assert not any((tmp_path / "cache" / "coverage").glob("cert-manager-*"))
 
 
 def test_the_run_gets_gocoverdir_through_the_environment_and_refuses_old_counters(tmp_path, monkeypatch):
@@ -254,12 +269,17 @@ import (
 func main() {
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM)
+	lib.Started()
 	os.WriteFile(os.Args[1], []byte("ready"), 0o644)
 	<-stop
 	lib.Stopped(len(os.Args))
 }
 """
 TOY_LIB = """package lib
+
+func Started() {
+	_ = 1
+}
 
 func Stopped(n int) int {
 	if n > 100 {
@@ -274,35 +294,59 @@ func Never() int {
 """
 
 
+def _wait(what, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not what():
+        assert time.monotonic() < deadline, "the toy program did not get there"
+        time.sleep(0.05)
+
+
 @pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain")
-def test_an_instrumented_program_writes_counters_when_it_exits_after_sigterm_and_none_when_killed(tmp_path):
-    """The premise of `coverage run`: counters at a normal exit only, so the lab's SIGTERM stop keeps them."""
+def test_counters_come_at_a_normal_exit_and_from_the_flush_snapshots_a_sigkill_does_not_lose(tmp_path):
+    """The premise of `coverage run`, on a toy program built as the coverage build builds (atomic, FLUSH_GO in
+    its main package): killed before its first snapshot it leaves nothing; killed after one it leaves what it
+    had run; stopped by SIGTERM it exits 0 and writes everything."""
     go = shutil.which("go")
     source = tmp_path / "toy"
     (source / "lib").mkdir(parents=True)
     (source / "go.mod").write_text("module example.com/toy\n\ngo 1.20\n")
     (source / "main.go").write_text(TOY_MAIN)
+    (source / coverage.FLUSH_FILE).write_text(coverage.FLUSH_GO)
     (source / "lib" / "lib.go").write_text(TOY_LIB)
     env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
-    subprocess.run([go, "build", "-cover", "-covermode=set", "-coverpkg=example.com/toy/...", "-o", "toy", "."],
-                   cwd=source, env=env, check=True, timeout=300)
+    subprocess.run([go, "build", "-cover", f"-covermode={coverage.COVERMODE}", "-coverpkg=example.com/toy/...",
+                    "-o", "toy", "."], cwd=source, env=env, check=True, timeout=300)
     counters = tmp_path / "counters"
     counters.mkdir()
-    for signum in (signal.SIGTERM, signal.SIGKILL):
-        ready = tmp_path / f"ready-{signum}"
+
+    def start(name: str) -> subprocess.Popen:
+        ready = tmp_path / f"ready-{name}"
         process = subprocess.Popen([source / "toy", ready], env=dict(env, GOCOVERDIR=str(counters)))
-        deadline = time.monotonic() + 30
-        while not ready.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        process.send_signal(signum)
-        process.wait(timeout=30)
-        if signum == signal.SIGTERM:
-            assert process.returncode == 0 and len(coverage.counter_files(counters)) == 1
-    assert len(coverage.counter_files(counters)) == 1  # the SIGKILLed one wrote nothing
-    assert coverage.covdata_percent(go, counters, ["example.com/toy/lib"]) == {"example.com/toy/lib": 50.0}
+        _wait(ready.exists)
+        return process
+
+    def written_by(process: subprocess.Popen) -> list[Path]:
+        return [path for path in coverage.counter_files(counters) if path.name.split(".")[2] == str(process.pid)]
+
+    early = start("early")
+    early.kill()
+    early.wait(timeout=30)
+    assert written_by(early) == []  # SIGKILL: no exit-time write, and no snapshot yet
+    late = start("late")
+    _wait(lambda: written_by(late), coverage.FLUSH_EVERY * 4)  # a snapshot: the flush goroutine's first tick
+    late.kill()
+    late.wait(timeout=30)
+    stopped = start("stopped")
+    stopped.send_signal(signal.SIGTERM)
+    assert stopped.wait(timeout=30) == 0 and written_by(stopped)
+    assert coverage.processes(counters) == 2
+    coverage.merge(go, counters)
+    assert len(coverage.counter_files(counters)) == 1  # one binary: one merged counters file
+    assert coverage.covdata_percent(go, counters, ["example.com/toy/lib"]) == {"example.com/toy/lib": 60.0}  # 3 of 5
     profile = coverage.covdata_textfmt(go, counters, tmp_path / "cov.txt")
     assert profile.executed("example.com/toy/lib/lib.go", 4) is True
-    assert profile.executed("example.com/toy/lib/lib.go", 5) is False
+    assert profile.executed("example.com/toy/lib/lib.go", 8) is True
+    assert profile.executed("example.com/toy/lib/lib.go", 9) is False
     listing = coverage.function_listing(go, profile, ["example.com/toy/lib"], tmp_path, module_dir=source)
     unreached = coverage.never_reached(coverage.functions(listing, profile.blocks))
     assert [(f.name, f.statements) for f in unreached] == [("Never", 1)]
