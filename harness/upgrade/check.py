@@ -133,9 +133,11 @@ class UpgradeCheck:
         self._phase("validate", lambda: self._validate(schemas, objects))
         # On kind, a private ACME CA must be trusted when A's controller starts (helm install): decided from A's
         # CRDs now, done by the lab's provision step (harness.lab.kind.trust_values).
-        lab = Lab(bin_dir=self.source.bin_dir, run_dir=self.report_dir / "lab", provider=self.provider,
+        # The lab's run dir holds its keys and tokens: a temp dir, only its logs copied to the report's lab/.
+        lab = Lab(bin_dir=self.source.bin_dir, logs_to=self.report_dir / "lab", provider=self.provider,
                   values=self.values if self.provider == "kind" else None,
                   trust_acme_ca=self.provider == "kind" and not acme_ca_bundle_field(schemas))
+        self.facts["lab_run_dir"] = str(lab.run_dir)
         try:
             self._phase("start", lambda: self._start(lab))
             rewritten = self._run_phase_apply(lab, objects)

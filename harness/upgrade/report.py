@@ -85,6 +85,7 @@ def build(check) -> dict:
         "credentials_replaced": facts.get("credentials", []),
         "certificates_before": (facts.get("before") or {}).get("certificates", {}),
         "components": {"A": facts.get("components_a"), "B": facts.get("components_b")},
+        "lab_run_dir": facts.get("lab_run_dir"),  # removed when the lab stops; its logs are in lab/
         "side_by_side": side_by_side(facts),
     }
 

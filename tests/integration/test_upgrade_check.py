@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from harness.cli.main import main
+from harness.report.secrets import scan_for_secrets
 from harness.stack import binaries
 from harness.stack.local import stack_processes
 from harness.upgrade import versions
@@ -25,9 +26,11 @@ def run_check(tmp_path: Path, *args: str, source: str = "v1.10.2") -> tuple[int,
     return code, json.loads((report_dir / "upgrade-report.json").read_text())
 
 
-def assert_nothing_left(tmp_path: Path) -> None:
-    run_dir = tmp_path / "report" / "lab" / "stack"
+def assert_nothing_left(tmp_path: Path, report: dict) -> None:
+    run_dir = Path(report["lab_run_dir"]) / "stack"
     assert stack_processes(run_dir) == [], "processes of the lab still running after the check"
+    assert not run_dir.exists(), "the lab's run dir (keys, tokens) outlived the check"
+    assert scan_for_secrets(tmp_path / "report") == [], "the report holds a private key"
 
 
 def test_an_upgrade_to_v1_11_5_keeps_every_certificate_and_renews_on_it(tmp_path):
@@ -51,7 +54,7 @@ def test_an_upgrade_to_v1_11_5_keeps_every_certificate_and_renews_on_it(tmp_path
     assert ("ClusterIssuer letsencrypt", "spec.acme.solvers[0].dns01.route53") in fields
     assert any("route53-credentials" in c["what"] for c in report["credentials_replaced"])
     assert set(report["side_by_side"]["metrics"]) == {"appeared", "vanished"}
-    assert_nothing_left(tmp_path)
+    assert_nothing_left(tmp_path, report)
 
 
 def test_an_upgrade_that_fails_half_way_is_torn_down_and_reported(tmp_path):
@@ -74,4 +77,4 @@ def test_an_upgrade_that_fails_half_way_is_torn_down_and_reported(tmp_path):
     phases = {phase["name"]: phase for phase in report["phases"]}
     assert [phases[n]["verdict"] for n in ("ready", "upgrade", "kept")] == ["passed", "error", "not run"]
     assert "cert-manager-webhook" in phases["upgrade"]["error"]
-    assert_nothing_left(tmp_path)
+    assert_nothing_left(tmp_path, report)
