@@ -1,7 +1,7 @@
 """certchaos pytest plugin: options, markers, the `scenario` fixture, verdicts and the run's summary.md.
 
 Only hooks, options, markers and thin fixtures live here; the logic is in harness.chaos.scenario,
-harness.report.journal and harness.report.summary. The lab fixtures (harness.lab.fixtures) fill
+harness.report.journal and harness.report.summary. The lab fixtures (harness.fixtures) fill
 `run_state(config)` (harness.session): `provider` and `components` (name -> version) land in every
 journal written after they are set.
 """
@@ -23,7 +23,7 @@ from harness.chaos.scenario import Scenario, resolve_time_scale, status_for
 from harness.session import RUN, STATE, RunState, run_state
 
 # The lab fixtures (stack, kube, namespace, lab, issuers, timeline) read the options registered here.
-pytest_plugins = ["harness.lab.fixtures"]
+pytest_plugins = ["harness.fixtures"]
 
 REPORT_DIR_KEY = "certchaos_report_dir"  # passed from the xdist controller so workers share one run dir
 DIR_NAME_LIMIT = 120  # journal dir names stay well under the 255-byte file name limit

@@ -17,8 +17,8 @@ running scenario.)
 from __future__ import annotations
 
 from harness.chaos.dns_faults import TsigKeyRevoked
-from harness.chaos.timings import CHALLENGE_BACKOFF_MAX, ISSUANCE
-from harness.lab.certificates import certificate, create_certificate
+from harness.stack.timings import CHALLENGE_BACKOFF_MAX, ISSUANCE
+from harness.chaos.certificates import certificate, create_certificate
 from harness.observe.conditions.alerts import alert_state, no_alert_firing, notification_received
 from harness.observe.conditions.certificates import certificate_done_issuing, certificate_not_ready
 from harness.observe.conditions.dns import refused_updates

@@ -19,8 +19,8 @@ label, the Certificate's Ready condition, the alert and notification entries of 
 from __future__ import annotations
 
 from harness.chaos.proxy_faults import ProxyDown, ProxyLatency
-from harness.chaos.timings import ISSUANCE
-from harness.lab.certificates import certificate, create_certificate
+from harness.stack.timings import ISSUANCE
+from harness.chaos.certificates import certificate, create_certificate
 from harness.observe.conditions.alerts import (
     ACME_ERRORS, alert_state, certificates_quiet, no_alert_firing, notification_received,
 )

@@ -27,8 +27,8 @@ import pytest
 from kubernetes import client
 
 from harness.chaos.process_faults import Controller, ControllerKilled
-from harness.chaos.timings import ISSUANCE
-from harness.lab.certificates import certificate, create_certificate
+from harness.stack.timings import ISSUANCE
+from harness.chaos.certificates import certificate, create_certificate
 from harness.observe.conditions.acme import challenge_presented
 from harness.observe.conditions.alerts import ABSENT, certificates_quiet, no_alert_firing
 from harness.observe.conditions.certificates import certificate_done_issuing, certificate_request_count

@@ -15,8 +15,8 @@ of one issuance), while production's 10 minutes would never page on a 25 s trans
 
 from __future__ import annotations
 
-from harness.chaos.timings import ISSUANCE
-from harness.lab.certificates import certificate, create_certificate
+from harness.stack.timings import ISSUANCE
+from harness.chaos.certificates import certificate, create_certificate
 from harness.observe.conditions.acme import challenge_reason_contains
 from harness.observe.conditions.alerts import NOT_READY, alert_state, certificate_labels
 from harness.observe.conditions.certificates import certificate_done_issuing, certificate_request_count

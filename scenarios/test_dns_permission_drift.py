@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from harness.chaos.actions import expire_authorizations, trigger_renewal
 from harness.chaos.dns_faults import TsigPolicyNarrowed
-from harness.chaos.timings import CHALLENGE_BACKOFF_BASE, ISSUANCE, challenge_backoff, challenge_retry_gaps
-from harness.lab.certificates import certificate, create_certificate
+from harness.stack.timings import CHALLENGE_BACKOFF_BASE, ISSUANCE, challenge_backoff, challenge_retry_gaps
+from harness.chaos.certificates import certificate, create_certificate
 from harness.observe.conditions.acme import challenge_reason_contains
 from harness.observe.conditions.alerts import ACME_ERRORS, certificate_labels, certificates_quiet, no_alert_firing
 from harness.observe.conditions.certificates import (

@@ -30,8 +30,8 @@ from kubernetes import client
 from harness.chaos.actions import backdate_last_failure
 from harness.chaos.dns_faults import PropagationLag
 from harness.chaos.scenario import Limit
-from harness.chaos.timings import DNS01_CHECK_RETRY_PERIOD, DNS01_CHECK_WAIT, ISSUANCE, issuance_backoff
-from harness.lab.certificates import certificate, create_certificate
+from harness.stack.timings import DNS01_CHECK_RETRY_PERIOD, DNS01_CHECK_WAIT, ISSUANCE, issuance_backoff
+from harness.chaos.certificates import certificate, create_certificate
 from harness.observe.conditions.acme import challenge_reason_contains, order_state
 from harness.observe.conditions.alerts import NOT_READY, alert_state, certificate_labels, notification_received
 from harness.observe.conditions.certificates import (

@@ -35,11 +35,11 @@ import pytest
 from kubernetes import client
 
 from harness.chaos.node_faults import NodeDown
-from harness.lab.certificates import certificate, create_certificate
+from harness.chaos.certificates import certificate, create_certificate
 from harness.observe.conditions.certificates import certificate_ready
 from harness.observe.conditions.general import all_of, holds_throughout
 from harness.observe.conditions.nodes import node_paths_to, node_ready, pod_nodes, ready_endpoints, ready_pods_on
-from harness.observe.conditions.webhook import TIMED_OUT, UNREACHABLE, webhook_unreachable
+from harness.chaos.admission import TIMED_OUT, UNREACHABLE, webhook_unreachable
 from harness.pytest_plugin import NOT_APPLICABLE_PREFIX
 from harness.stack.certmanager import NAMESPACE
 from harness.stack.kind.provider import NODE_MONITOR_GRACE_PERIOD, UNREACHABLE_TOLERATION_SECONDS

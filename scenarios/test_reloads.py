@@ -24,7 +24,7 @@ from kubernetes import client
 
 from harness.chaos.actions import trigger_renewal
 from harness.chaos.reload_faults import ReloaderDown
-from harness.lab.certificates import certificate, create_certificate
+from harness.chaos.certificates import certificate, create_certificate
 from harness.observe.conditions.certificates import certificate_done_issuing, secret_serial_changed
 from harness.observe.conditions.general import holds_throughout, holds_until
 from harness.observe.served import every_pod_file, every_pod_serves

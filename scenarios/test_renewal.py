@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives import serialization
 
 from harness.chaos.actions import trigger_renewal
 from harness.chaos.scenario import Limit
-from harness.chaos.timings import renewal_time
+from harness.stack.timings import renewal_time
 from harness.observe.conditions.alerts import certificates_quiet, no_alert_firing
-from harness.lab.certificates import certificate, create_certificate
+from harness.chaos.certificates import certificate, create_certificate
 from harness.observe.conditions.certificates import certificate_done_issuing, certificate_status_field
 from harness.observe.conditions.general import all_of, holds_throughout
 from harness.observe.conditions.metrics import certificate_metrics_equal, certificate_ready_metric

@@ -17,11 +17,11 @@ during the outage), the Certificate's renewalTime and revision, the journal's al
 from __future__ import annotations
 
 from harness.chaos.proxy_faults import ProxyDown, ProxyLatency
-from harness.lab.certificates import certificate, create_certificate
+from harness.chaos.certificates import certificate, create_certificate
 from harness.observe.conditions.alerts import certificate_labels, certificates_quiet, no_alert_firing
 from harness.observe.conditions.certificates import certificate_done_issuing, certificate_status_field, renewal_due
 from harness.observe.conditions.general import all_of, holds_throughout
-from harness.observe.conditions.webhook import (
+from harness.chaos.admission import (
     REFUSED, TIMED_OUT, denied_by_webhook, invalid_probe, webhook_unreachable,
 )
 

@@ -37,10 +37,10 @@ import yaml
 
 from harness.alerts.rules import DAY, JOB, PRODUCTION_LIFETIME, Mode, TimeScale, prepare
 from harness.errors import HarnessError
-from harness.lab.lab import CERTIFICATE_VALIDITY
 from harness.observe import metrics
 from harness.report.journal import EntryKind, Journal, JournalError
 from harness.stack import binaries
+from harness.stack.pebble import CERTIFICATE_VALIDITY
 
 # Seconds between input samples and rule evaluations. Production Prometheus evaluates every minute, but
 # promtool takes ~23 s for a 90-day horizon at 1 m against ~6 s at 5 m (measured on the 2-core lab machine),

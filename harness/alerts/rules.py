@@ -26,7 +26,7 @@ from typing import Literal
 
 import yaml
 
-from harness.chaos.timings import ISSUANCE
+from harness.stack.timings import ISSUANCE
 from harness.errors import HarnessError
 from harness.stack import binaries
 

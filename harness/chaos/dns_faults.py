@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from harness.chaos.faults import DescribedFault
-from harness.lab.dnscontrol import DnsControl
+from harness.stack.dnscontrol import DnsControl
 
 
 @dataclass(repr=False)

@@ -12,7 +12,7 @@ import yaml
 
 from harness.alerts import replay
 from harness.alerts.rules import DAY, MODES, TimeScale, default_rules
-from harness.lab.lab import CERTIFICATE_VALIDITY
+from harness.stack.pebble import CERTIFICATE_VALIDITY
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -76,7 +76,7 @@ def _register_console(actions: argparse._SubParsersAction) -> None:
 
 def _console(args: argparse.Namespace) -> int:
     from harness.cli.labctl import lab_info
-    from harness.lab.dnscontrol import DnsControl
+    from harness.stack.dnscontrol import DnsControl
 
     dns = DnsControl(lab_info(args.lab).dns_control_url)
     try:

@@ -21,7 +21,7 @@ from harness.gameday.workload import Workload
 from harness.lab.lab import LabClient
 from harness.observe.conditions.acme import challenge_reason_contains
 from harness.observe.conditions.metrics import acme_requests_at_least, acme_request_total
-from harness.observe.conditions.webhook import webhook_unreachable
+from harness.chaos.admission import webhook_unreachable
 from harness.wait import Condition
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from harness.lab.certificates import certificate, create_certificate
+from harness.chaos.certificates import certificate, create_certificate
 from harness.lab.issuers import AcmeIssuer, make_acme_issuer, make_ca_issuer
 from harness.lab.lab import LabClient
 from harness.observe.resources import CERTIFICATE, SECRET, condition, get

@@ -28,9 +28,9 @@ from pathlib import Path
 from harness.alerts.pipeline import AlertingClient, AlertingInfo, AlertPipeline
 from harness.alerts.rules import TimeScale
 from harness.stack import binaries
-from harness.lab.dnscontrol import DnsControl
+from harness.stack.dnscontrol import DnsControl
 from harness.stack.kube import api_client
-from harness.stack.pebble import Management, Pebble
+from harness.stack.pebble import CERTIFICATE_VALIDITY, Management, Pebble
 from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK
 from harness.stack.local import LocalStack, component_facts
@@ -41,9 +41,6 @@ from harness.stack.service import Service
 
 ZONE = "certchaos.test."
 LAB_ENV = "CERTCHAOS_LAB"  # path of a running lab's lab.json; fixtures attach to it instead of starting one
-# Pebble's certificate lifetime. An hour keeps cert-manager's own renewal (at 2/3 of the lifetime) out of
-# a scenario's way; scenarios renew on purpose, the way `cmctl renew` does.
-CERTIFICATE_VALIDITY = 3600
 # The fake DNS server's listeners on port 53 (each on a free 127.53.x.y), where cert-manager's default
 # (authoritative) self-check and the controller's resolv.conf reach it. Scenario zones' NS is ns-public;
 # ns-primary and ns-secondary are there for a zone that names them (see docs/ARCHITECTURE.md).

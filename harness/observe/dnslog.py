@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from harness.lab.dnscontrol import DnsControl
+from harness.stack.dnscontrol import DnsControl
 
 POLL_INTERVAL = 1.0  # seconds between log polls: finer than any deadline a scenario uses
 

@@ -30,6 +30,9 @@ READY_TIMEOUT = 30.0
 # A management request is answered from memory; 10 s only guards against a hung process.
 REQUEST_TIMEOUT = 10.0
 PROFILE = "certchaos"
+# The lab's Pebble's certificate lifetime. An hour keeps cert-manager's own renewal (at 2/3 of the lifetime)
+# out of a scenario's way; scenarios renew on purpose, the way `cmctl renew` does.
+CERTIFICATE_VALIDITY = 3600
 _VALIDATION = re.compile(r"authz (\S+) set (VALID|INVALID) by completed challenge (\S+)")
 
 

@@ -28,7 +28,7 @@ Spec: (wrong on purpose) a Certificate created while the webhook is down becomes
 """
 from harness.observe.conditions.certificates import certificate_ready
 from harness.chaos.proxy_faults import ProxyDown
-from harness.lab.certificates import certificate, create_certificate
+from harness.chaos.certificates import certificate, create_certificate
 
 
 def test_wrong_expectation(scenario, kube, namespace, ca_issuer, isolated_webhook):

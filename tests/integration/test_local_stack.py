@@ -20,7 +20,7 @@ from kubernetes import client
 from harness.observe import resources
 from harness.observe.conditions.certificates import certificate_ready
 from harness.errors import ComponentFailed, MissingBinary, PortInUse
-from harness.lab.certificates import certificate, create_certificate
+from harness.chaos.certificates import certificate, create_certificate
 from harness.lab.issuers import make_ca_issuer
 from harness.stack.local import LocalStack, stack_processes
 from harness.observe.tlsinspect import inspect_secret
@@ -176,7 +176,7 @@ def test_fails_while_the_stack_runs(stack):
 def test_a_failing_test_leaves_nothing_running(tmp_path):
     (tmp_path / "test_failing.py").write_text(FAILING_TEST)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "harness.lab.fixtures", "-s", "-q", str(tmp_path / "test_failing.py")],
+        [sys.executable, "-m", "pytest", "-p", "harness.fixtures", "-s", "-q", str(tmp_path / "test_failing.py")],
         capture_output=True, text=True, cwd=tmp_path, timeout=300,
         env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])),
     )

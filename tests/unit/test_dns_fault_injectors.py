@@ -14,7 +14,7 @@ import pytest
 
 from fakes.dns import DnsServer, Policy, TsigKey
 from fakes.dns.control import ControlServer
-from harness.lab.dnscontrol import DnsControl
+from harness.stack.dnscontrol import DnsControl
 from harness.chaos.dns_faults import PropagationLag, TsigKeyRevoked, TsigKeyRotated, TsigPolicyNarrowed
 
 ZONE = "lab.certchaos.test."

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.chaos import timings
+from harness.stack import timings
 from harness.observe.conditions import controller
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from harness.lab.dnscontrol import DnsControl
+from harness.stack.dnscontrol import DnsControl
 from harness.wait import Condition, Seen
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from fakes.dns import DnsServer
 from fakes.dns.control import ControlServer
-from harness.lab.dnscontrol import DnsControl
+from harness.stack.dnscontrol import DnsControl
 
 NAME = "_acme-challenge.www.example.test."
 # Nameserver listeners on port 0 here: the unit tests need no root (the lab binds them on port 53).

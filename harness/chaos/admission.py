@@ -9,7 +9,7 @@ from typing import Callable
 
 from kubernetes import client
 
-from harness.lab.certificates import certificate, create_certificate
+from harness.chaos.certificates import certificate, create_certificate
 from harness.wait import Condition, Seen
 
 WEBHOOK = '"webhook.cert-manager.io"'

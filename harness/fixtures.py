@@ -23,7 +23,7 @@ from harness.stack.kube import ensure_namespace
 from harness.lab.lab import LAB_ENV, Lab, LabClient, LabInfo
 from harness.stack.kind.provider import KindStack
 from harness.stack.local import LocalStack
-from harness.observe.timeline import Timeline
+from harness.chaos.timeline import Timeline
 from harness.session import run_state
 from harness.stack.toxiproxy import Proxy
 
