@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 
 class HarnessError(Exception):
     """A failure of the harness or its stack, as opposed to a scenario's deviation."""
+
+
+@contextmanager
+def as_harness_error(*kinds: type[Exception]) -> Iterator[None]:
+    """Re-raise `kinds` as HarnessError with the same message: the errors of a part that imports nothing of
+    the harness (fakes/ have their own), where the harness starts or checks it."""
+    try:
+        yield
+    except kinds as error:
+        raise HarnessError(str(error)) from error
 
 
 class MissingBinary(HarnessError):

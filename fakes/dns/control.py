@@ -30,7 +30,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from harness.errors import HarnessError
+from fakes.dns.errors import FakeDnsError
 from fakes.dns.faults import Fault
 from fakes.dns.keys import Policy, TsigKey
 from fakes.dns.resolvers import SECONDARY
@@ -99,7 +99,7 @@ class ControlServer:
             status, result = 200, self._route(method, parts, query, body)
         except (NotFound, KeyError) as error:
             status, result = 404, {"error": str(error.args[0] if error.args else error)}
-        except (ValueError, TypeError, HarnessError) as error:
+        except (ValueError, TypeError, FakeDnsError) as error:
             status, result = 400, {"error": str(error)}
         payload = json.dumps(result).encode()
         request.send_response(status)

@@ -8,8 +8,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import dns.name
 
-from harness.errors import HarnessError
-from harness.stack.ports import LOOPBACK
+from fakes.dns.errors import FakeDnsError
 from fakes.dns.faults import Fault, FaultHandle, FaultResolver, FaultSet
 from fakes.dns.handler import WireHandler
 from fakes.dns.keys import KeyStore, Policy, TsigKey
@@ -31,6 +30,7 @@ SETTING_PREFIX = {"resolver": "", "ca_resolver": "ca_", SECONDARY: "secondary_"}
 # Where nameserver listeners bind when given no address: a free address in this loopback network, on a
 # fixed port (53 for what cert-manager's authoritative self-check asks), so several labs coexist.
 NAMESERVER_NETWORK = "127.53.0.0/16"
+LOOPBACK = "127.0.0.1"  # where listeners bind when given no address
 
 
 def check_loopback(what: str, host: str) -> str:
@@ -41,7 +41,7 @@ def check_loopback(what: str, host: str) -> str:
     except (ValueError, TypeError):
         loopback = False
     if not loopback:
-        raise HarnessError(
+        raise FakeDnsError(
             f"{what}: {host!r} is not a loopback address; certchaos servers bind 127.0.0.0/8 only. "
             f"Fix: use {LOOPBACK} (or another 127.x.y.z address)"
         )
@@ -166,7 +166,7 @@ class DnsServer:
         the fake surfaces in the test thread instead of vanishing."""
         errors = self._handler.errors
         if errors:
-            raise HarnessError(f"fake DNS server hit {len(errors)} internal error(s); the first:\n{errors[0]}")
+            raise FakeDnsError(f"fake DNS server hit {len(errors)} internal error(s); the first:\n{errors[0]}")
 
     def address(self, view: str) -> tuple[str, int]:
         """(host, port) of a view's address, or of a nameserver listener by its name."""

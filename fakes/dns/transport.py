@@ -21,7 +21,7 @@ import time
 import traceback
 from typing import Callable, Mapping
 
-from harness.errors import PortInUse
+from fakes.dns.errors import PortInUse
 from fakes.dns.handler import WireHandler
 
 # Datagrams handled per readiness event before the selector is asked again, so one busy socket cannot

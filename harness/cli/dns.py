@@ -11,8 +11,9 @@ import sys
 import threading
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, as_harness_error
 from harness.stack.ports import LOOPBACK
+from fakes.dns.errors import FakeDnsError
 from fakes.dns.keys import ALGORITHMS, Policy, TsigKey
 from fakes.dns.server import DEFAULT_NEGATIVE_TTL, DnsServer, check_loopback
 
@@ -102,7 +103,7 @@ def address(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:5353, port 0 = any free)")
     try:
         check_loopback("listen address", host)
-    except HarnessError as error:
+    except FakeDnsError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return host, int(port)
 
@@ -163,6 +164,11 @@ def _parsed(text: str, where: str) -> TsigKey:
 
 
 def serve_until_interrupted(args: argparse.Namespace) -> int:
+    with as_harness_error(FakeDnsError):  # the fake's refusals (an address in use, ...) end it as ours do
+        return _serve_until_interrupted(args)
+
+
+def _serve_until_interrupted(args: argparse.Namespace) -> int:
     from fakes.dns.control import ControlServer
 
     if args.tsig_key:

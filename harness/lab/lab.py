@@ -35,7 +35,7 @@ from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK
 from harness.stack.local import LocalStack, component_facts
 from harness.stack.supervisor import ControllerSupervisor
-from harness.errors import HarnessError
+from harness.errors import HarnessError, as_harness_error
 from harness.stack.toxiproxy import Proxy, Toxiproxy, ToxiproxyServer
 from harness.stack.service import Service
 
@@ -170,6 +170,12 @@ class Lab(Service):
         return secrets
 
     def _start(self) -> None:
+        from fakes.dns.errors import FakeDnsError
+
+        with as_harness_error(FakeDnsError):  # the fake DNS server's refusals, as the harness's own
+            self._start_parts()
+
+    def _start_parts(self) -> None:
         from fakes.dns import DnsServer
         from fakes.dns.control import ControlServer
 

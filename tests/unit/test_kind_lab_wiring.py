@@ -11,7 +11,7 @@ import pytest
 
 from fakes.dns import DnsServer
 from fakes.dns.transport import bind_pair
-from harness.errors import HarnessError
+from fakes.dns.errors import FakeDnsError
 from harness.lab.kind import chart_values
 from harness.stack.kind.podlog import sortable
 from harness.stack.netns import in_netns, nsenter_argv
@@ -28,7 +28,7 @@ def test_a_binder_places_a_listener_where_the_loopback_check_would_refuse_it():
         made.append(pair)
         return pair
 
-    with pytest.raises(HarnessError, match="not a loopback address"):
+    with pytest.raises(FakeDnsError, match="not a loopback address"):
         DnsServer(zones=["t."], nameservers={"ns-x": ("resolver", ("192.0.2.10", 53))})
     server = DnsServer(zones=["t."], nameservers={"ns-x": ("resolver", ("192.0.2.10", 53))},
                        binders={"ns-x": binder}).start()

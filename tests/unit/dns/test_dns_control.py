@@ -19,7 +19,7 @@ from dns_testkit import KEYS, ZONE, ask, send_update
 from fakes.dns import DnsServer, LogEntry, QueryLog
 from harness.cli.dns import address, tsig_key
 from fakes.dns.control import ControlServer
-from harness.errors import HarnessError
+from fakes.dns.errors import FakeDnsError
 
 NAME = "_acme-challenge.www.example.test."
 
@@ -156,7 +156,7 @@ def test_stop_releases_the_ports_and_joins_the_threads():
 
 
 def test_the_server_refuses_to_listen_beyond_loopback():
-    with pytest.raises(HarnessError, match="not a loopback address"):
+    with pytest.raises(FakeDnsError, match="not a loopback address"):
         DnsServer([ZONE], listen=("0.0.0.0", 0))
 
 
