@@ -16,14 +16,11 @@ running scenario.)
 
 from __future__ import annotations
 
-from harness.chaos.dns_faults import TsigKeyRevoked
-from harness.stack.timings import CHALLENGE_BACKOFF_MAX, ISSUANCE
-from harness.chaos.certificates import certificate, create_certificate
-from harness.observe.conditions.alerts import alert_state, no_alert_firing, notification_received
-from harness.observe.conditions.certificates import certificate_done_issuing, certificate_not_ready
-from harness.observe.conditions.dns import refused_updates
-from harness.observe.conditions.general import holds_throughout, holds_until
-from harness.report.journal import EntryKind
+from harness.scenario_api import (
+    CHALLENGE_BACKOFF_MAX, ISSUANCE, EntryKind, TsigKeyRevoked, alert_state, certificate, certificate_done_issuing,
+    certificate_not_ready, create_certificate, holds_throughout, holds_until, no_alert_firing,
+    notification_received, refused_updates,
+)
 
 NOT_READY = "CertManagerCertificateNotReady"
 # The rule evaluates every second and the metric follows the Certificate's first status within seconds.

@@ -18,15 +18,12 @@ label, the Certificate's Ready condition, the alert and notification entries of 
 
 from __future__ import annotations
 
-from harness.chaos.proxy_faults import ProxyDown, ProxyLatency
-from harness.stack.timings import ISSUANCE
-from harness.chaos.certificates import certificate, create_certificate
-from harness.observe.conditions.alerts import (
-    ACME_ERRORS, alert_state, certificates_quiet, no_alert_firing, notification_received,
+from harness.scenario_api import (
+    ACME_ERRORS, ISSUANCE, ProxyDown, ProxyLatency, acme_duration_totals, acme_request_total,
+    acme_requests_at_least, alert_state, certificate, certificate_done_issuing, certificate_not_ready,
+    certificate_ready, certificates_quiet, create_certificate, holds_throughout, holds_until, mean_durations,
+    no_alert_firing, notification_received,
 )
-from harness.observe.conditions.certificates import certificate_done_issuing, certificate_not_ready, certificate_ready
-from harness.observe.conditions.general import holds_throughout, holds_until
-from harness.observe.conditions.metrics import acme_duration_totals, acme_request_total, mean_durations, acme_requests_at_least
 
 OUTAGE = 20  # seconds the CA stays down after cert-manager noticed
 # Failed ACME requests from the creation to the outage's end (~35 s): an attempt at once and the backed-off

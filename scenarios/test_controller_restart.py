@@ -26,15 +26,11 @@ import time
 import pytest
 from kubernetes import client
 
-from harness.chaos.process_faults import Controller, ControllerKilled
-from harness.stack.timings import ISSUANCE
-from harness.chaos.certificates import certificate, create_certificate
-from harness.observe.conditions.acme import challenge_presented
-from harness.observe.conditions.alerts import ABSENT, certificates_quiet, no_alert_firing
-from harness.observe.conditions.certificates import certificate_done_issuing, certificate_request_count
-from harness.observe.conditions.general import all_of, holds_until
-from harness.observe.conditions.lease import lease_taken_over, lease_view
-from harness.stack.certmanager import CONTROLLER_LEASE, LEADER_ELECTION_NAMESPACE
+from harness.scenario_api import (
+    ABSENT, CONTROLLER_LEASE, ISSUANCE, LEADER_ELECTION_NAMESPACE, Controller, ControllerKilled, all_of,
+    certificate, certificate_done_issuing, certificate_request_count, certificates_quiet, challenge_presented,
+    create_certificate, holds_until, lease_taken_over, lease_view, no_alert_firing,
+)
 
 # A SIGKILLed holder never releases the Lease. The new pod first sees it at start (local: ~2 s after the
 # kill; kind: the ReplicaSet's new pod is scheduled and started first, its image already on the node),

@@ -15,12 +15,10 @@ of one issuance), while production's 10 minutes would never page on a 25 s trans
 
 from __future__ import annotations
 
-from harness.stack.timings import ISSUANCE
-from harness.chaos.certificates import certificate, create_certificate
-from harness.observe.conditions.acme import challenge_reason_contains
-from harness.observe.conditions.alerts import NOT_READY, alert_state, certificate_labels
-from harness.observe.conditions.certificates import certificate_done_issuing, certificate_request_count
-from harness.observe.conditions.general import all_of
+from harness.scenario_api import (
+    ISSUANCE, NOT_READY, alert_state, all_of, certificate, certificate_done_issuing, certificate_labels,
+    certificate_request_count, challenge_reason_contains, create_certificate,
+)
 
 # The secondary's zone transfer lag: longer than cert-manager's first self-check comes after the record
 # is presented (it checks at once, then every 10 s), so at least one check finds it missing there.

@@ -19,19 +19,13 @@ active for the Certificate once the permission is restored and it renewed.
 
 from __future__ import annotations
 
-from harness.chaos.actions import expire_authorizations, trigger_renewal
-from harness.chaos.dns_faults import TsigPolicyNarrowed
-from harness.stack.timings import CHALLENGE_BACKOFF_BASE, ISSUANCE, challenge_backoff, challenge_retry_gaps
-from harness.chaos.certificates import certificate, create_certificate
-from harness.observe.conditions.acme import challenge_reason_contains
-from harness.observe.conditions.alerts import ACME_ERRORS, certificate_labels, certificates_quiet, no_alert_firing
-from harness.observe.conditions.certificates import (
-    certificate_done_issuing, certificate_event, certificate_ready, certificate_status_field, secret_serial_changed,
+from harness.scenario_api import (
+    ACME_ERRORS, CHALLENGE_BACKOFF_BASE, ISSUANCE, SECRET, TsigPolicyNarrowed, all_of, certificate,
+    certificate_done_issuing, certificate_event, certificate_labels, certificate_ready, certificate_status_field,
+    certificates_quiet, challenge_backoff, challenge_reason_contains, challenge_retry_gaps, create_certificate,
+    expire_authorizations, gaps, get, holds_until, inspect_secret, no_alert_firing, not_, refused_updates,
+    secret_serial_changed, trigger_renewal,
 )
-from harness.observe.conditions.dns import gaps, refused_updates
-from harness.observe.conditions.general import all_of, holds_until, not_
-from harness.observe.resources import SECRET, get
-from harness.observe.tlsinspect import inspect_secret
 
 # Refused updates to see before restoring: five give four gaps (0, 5, 20, 40 s, see
 # timings.challenge_retry_gaps), a doubling shape no constant or linear retry has; the base is measured.

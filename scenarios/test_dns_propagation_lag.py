@@ -27,24 +27,15 @@ import time
 
 from kubernetes import client
 
-from harness.chaos.actions import backdate_last_failure
-from harness.chaos.dns_faults import PropagationLag
-from harness.chaos.scenario import Limit
-from harness.stack.timings import DNS01_CHECK_RETRY_PERIOD, DNS01_CHECK_WAIT, ISSUANCE, issuance_backoff
-from harness.chaos.certificates import certificate, create_certificate
-from harness.observe.conditions.acme import challenge_reason_contains, order_state
-from harness.observe.conditions.alerts import NOT_READY, alert_state, certificate_labels, notification_received
-from harness.observe.conditions.certificates import (
-    certificate_condition, certificate_done_issuing, certificate_event, certificate_request_condition,
-    certificate_request_count, certificate_request_replaced, certificate_status_field,
+from harness.scenario_api import (
+    CERTIFICATE, DNS01_CHECK_RETRY_PERIOD, DNS01_CHECK_WAIT, ISSUANCE, NOT_READY, Limit, PropagationLag,
+    alert_state, all_of, backdate_last_failure, ca_answers, certificate, certificate_condition,
+    certificate_done_issuing, certificate_event, certificate_labels, certificate_ready_metric,
+    certificate_request_condition, certificate_request_count, certificate_request_replaced,
+    certificate_status_field, challenge_reason_contains, controller_flag, controller_log, create_certificate, epoch,
+    first_seen, gaps, get, go_duration_seconds, holds_throughout, issuance_backoff, issuance_backoff_announced,
+    next_issuance_attempts, notification_received, order_state, related, txt_queries,
 )
-from harness.observe.conditions.controller import (
-    controller_flag, controller_log, go_duration_seconds, issuance_backoff_announced, next_issuance_attempts,
-)
-from harness.observe.conditions.dns import ca_answers, first_seen, gaps, txt_queries
-from harness.observe.conditions.general import all_of, holds_throughout
-from harness.observe.conditions.metrics import certificate_ready_metric
-from harness.observe.resources import CERTIFICATE, epoch, get, related
 
 SELF_CHECK_LAG = 25  # seconds the self-check's resolver lags: two or three re-checks, enough to measure them
 # The CA's resolver must still lag when the CA asks, i.e. longer than the self-check plus its sleep.

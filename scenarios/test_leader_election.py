@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.chaos.actions import standby_controller
-from harness.chaos.process_faults import Controller, ControllerStopped
-from harness.chaos.scenario import Limit
-from harness.observe.conditions.general import all_of, holds_throughout, not_
-from harness.observe.conditions.lease import lease_held_by, lease_taken_over, lease_view
-from harness.stack.certmanager import CONTROLLER_LEASE, LEADER_ELECTION_NAMESPACE
+from harness.scenario_api import (
+    CONTROLLER_LEASE, LEADER_ELECTION_NAMESPACE, Controller, ControllerStopped, Limit, all_of, holds_throughout,
+    lease_held_by, lease_taken_over, lease_view, not_, standby_controller,
+)
 
 WAITING = "attempting to acquire leader lease"  # client-go's leaderelection, logged as it starts to try
 # cert-manager logs this for each control loop it runs (the process's own start line has no "controller"=).

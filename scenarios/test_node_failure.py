@@ -34,16 +34,12 @@ from typing import Iterator
 import pytest
 from kubernetes import client
 
-from harness.chaos.node_faults import NodeDown
-from harness.chaos.certificates import certificate, create_certificate
-from harness.observe.conditions.certificates import certificate_ready
-from harness.observe.conditions.general import all_of, holds_throughout
-from harness.observe.conditions.nodes import node_paths_to, node_ready, pod_nodes, ready_endpoints, ready_pods_on
-from harness.chaos.admission import TIMED_OUT, UNREACHABLE, webhook_unreachable
-from harness.pytest_plugin import NOT_APPLICABLE_PREFIX
-from harness.stack.certmanager import NAMESPACE
-from harness.stack.kind.provider import NODE_MONITOR_GRACE_PERIOD, UNREACHABLE_TOLERATION_SECONDS
-from harness.wait import Seen, wait_for
+from harness.scenario_api import (
+    NAMESPACE, NODE_MONITOR_GRACE_PERIOD, NOT_APPLICABLE_PREFIX, TIMED_OUT, UNREACHABLE,
+    UNREACHABLE_TOLERATION_SECONDS, NodeDown, Seen, all_of, certificate, certificate_ready, create_certificate,
+    holds_throughout, node_paths_to, node_ready, pod_nodes, ready_endpoints, ready_pods_on, wait_for,
+    webhook_unreachable,
+)
 
 pytestmark = [pytest.mark.requires(node=True), pytest.mark.exclusive]
 

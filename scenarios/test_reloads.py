@@ -22,17 +22,12 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from harness.chaos.actions import trigger_renewal
-from harness.chaos.reload_faults import ReloaderDown
-from harness.chaos.certificates import certificate, create_certificate
-from harness.observe.conditions.certificates import certificate_done_issuing, secret_serial_changed
-from harness.observe.conditions.general import holds_throughout, holds_until
-from harness.observe.served import every_pod_file, every_pod_serves
-from harness.stack.kind.provider import KUBELET_SYNC_FREQUENCY
-from harness.workloads import deploy, reloader
-from harness.workloads.lab import ReloadBench, prepare_images
-from harness.workloads.manifests import MOUNT, WITNESS, Workload
-from harness.wait import Seen
+from harness.scenario_api import (
+    KUBELET_SYNC_FREQUENCY, MOUNT, RELOADER_NAME, WITNESS, ReloadBench, ReloaderDown, Seen, Workload, certificate,
+    certificate_done_issuing, create_certificate, data_hash, env_var_name, every_pod_file, every_pod_serves,
+    holds_throughout, holds_until, prepare_images, restart_workload, rolled_out, secret_serial_changed,
+    trigger_renewal,
+)
 
 pytestmark = pytest.mark.requires(node=True)
 
@@ -173,7 +168,7 @@ def test_an_environment_variable_never_changes_without_a_restart(scenario, kube,
     secret, target = serving(scenario, bench, kube, namespace, ca_issuer, consumer="env", mode="once")
     old, new, _ = renew(scenario, bench, kube, namespace, secret)
     assert_stays_stale(scenario, bench, kube, target, old, new, f"{WITNESS}/tls.crt")
-    deploy.restart(kube, namespace, "web", "the operator restarts it")
+    restart_workload(kube, namespace, "web", "the operator restarts it")
     scenario.expect(every_pod_serves(bench.handshaker, kube, target, REPLICAS, new), subject=f"pods of {namespace}/web",
                     expected="to serve the renewal once restarted", within=ROLLOUT)
 
@@ -186,7 +181,7 @@ def assert_rolled_by_reloader(scenario, bench, kube, namespace, target, new, ren
     secret = client.CoreV1Api(kube).read_namespaced_secret(target.secret, namespace)
     template = client.AppsV1Api(kube).read_namespaced_deployment(target.name, namespace).spec.template
     env = {e.name: e.value for e in template.spec.containers[0].env or []}
-    name, value = reloader.env_var_name(target.secret), reloader.data_hash(secret.data)
+    name, value = env_var_name(target.secret), data_hash(secret.data)
     assert env.get(name) == value, (f"the rollout should set {name}={value} (SHA1 of the Secret's data) in the "
                                     f"pod template, as Reloader's env-vars strategy does; the template has {env}")
 
@@ -197,7 +192,7 @@ def generation(kube, namespace, name) -> int:
 
 def rolling(kube, namespace, name) -> Seen:
     """The Deployment is in the middle of a rollout (not every replica updated and ready)."""
-    seen = deploy.rolled_out(kube, namespace, name)
+    seen = rolled_out(kube, namespace, name)
     return Seen(not seen.ok, seen.state)
 
 
@@ -227,7 +222,7 @@ def test_reloader_down_during_a_renewal_leaves_the_pods_stale_and_does_not_catch
         old, new, _ = renew(scenario, bench, kube, namespace, secret)
         assert_stays_stale(scenario, bench, kube, target, old, new, f"{MOUNT}/tls.crt")
     pods = f"pods of {namespace}/web"
-    scenario.expect(lambda: deploy.rolled_out(kube, namespace, reloader.NAME), subject=bench.reloader.description,
+    scenario.expect(lambda: rolled_out(kube, namespace, RELOADER_NAME), subject=bench.reloader.description,
                     expected="back: its replica ready", within=ROLLOUT, recovers=True)
     scenario.expect(holds_throughout(every_pod_serves(bench.handshaker, kube, target, REPLICAS, old), STALE_WINDOW),
                     subject=pods, expected="to stay stale after the reloader is back (it does not catch up)",
@@ -240,12 +235,12 @@ def test_a_renewal_during_an_unrelated_rollout_leaves_no_pod_on_the_old_certific
         scenario, kube, namespace, ca_issuer, bench):
     secret, target = serving(scenario, bench, kube, namespace, ca_issuer, consumer="volume", mode="once",
                              reloader="auto")
-    deploy.restart(kube, namespace, "web", "a new release")
+    restart_workload(kube, namespace, "web", "a new release")
     scenario.expect(lambda: rolling(kube, namespace, "web"), subject=f"Deployment {namespace}/web",
                     expected="to be rolling out", within=ROLLOUT)
     _, new, renewed_at = renew(scenario, bench, kube, namespace, secret)
     assert_rolled_by_reloader(scenario, bench, kube, namespace, target, new, renewed_at)
-    scenario.expect(lambda: deploy.rolled_out(kube, namespace, "web"), subject=f"Deployment {namespace}/web",
+    scenario.expect(lambda: rolled_out(kube, namespace, "web"), subject=f"Deployment {namespace}/web",
                     expected="rolled out", within=ROLLOUT)
     scenario.expect(every_pod_serves(bench.handshaker, kube, target, REPLICAS, new), subject=f"pods of {namespace}/web",
                     expected="every pod, after both rollouts, serves the renewal", within=RELOAD)

@@ -21,16 +21,11 @@ import time
 
 from cryptography.hazmat.primitives import serialization
 
-from harness.chaos.actions import trigger_renewal
-from harness.chaos.scenario import Limit
-from harness.stack.timings import renewal_time
-from harness.observe.conditions.alerts import certificates_quiet, no_alert_firing
-from harness.chaos.certificates import certificate, create_certificate
-from harness.observe.conditions.certificates import certificate_done_issuing, certificate_status_field
-from harness.observe.conditions.general import all_of, holds_throughout
-from harness.observe.conditions.metrics import certificate_metrics_equal, certificate_ready_metric
-from harness.observe.resources import CERTIFICATE, SECRET, epoch, get
-from harness.observe.tlsinspect import inspect_secret, secret_data
+from harness.scenario_api import (
+    CERTIFICATE, SECRET, Limit, all_of, certificate, certificate_done_issuing, certificate_metrics_equal,
+    certificate_ready_metric, certificate_status_field, certificates_quiet, create_certificate, epoch, get,
+    holds_throughout, inspect_secret, no_alert_firing, renewal_time, secret_data, trigger_renewal,
+)
 
 ISSUED = 30  # a CA issuer signs in well under a second; the margin covers a loaded CI machine
 METRICS = 15  # the metrics are refreshed when the controller syncs the Certificate: within seconds

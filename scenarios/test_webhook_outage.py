@@ -16,13 +16,10 @@ during the outage), the Certificate's renewalTime and revision, the journal's al
 
 from __future__ import annotations
 
-from harness.chaos.proxy_faults import ProxyDown, ProxyLatency
-from harness.chaos.certificates import certificate, create_certificate
-from harness.observe.conditions.alerts import certificate_labels, certificates_quiet, no_alert_firing
-from harness.observe.conditions.certificates import certificate_done_issuing, certificate_status_field, renewal_due
-from harness.observe.conditions.general import all_of, holds_throughout
-from harness.chaos.admission import (
-    REFUSED, TIMED_OUT, denied_by_webhook, invalid_probe, webhook_unreachable,
+from harness.scenario_api import (
+    REFUSED, TIMED_OUT, ProxyDown, ProxyLatency, all_of, certificate, certificate_done_issuing, certificate_labels,
+    certificate_status_field, certificates_quiet, create_certificate, denied_by_webhook, holds_throughout,
+    invalid_probe, no_alert_firing, renewal_due, webhook_unreachable,
 )
 
 ISSUED = 30  # a CA issuer signs in well under a second; the margin covers a loaded CI machine

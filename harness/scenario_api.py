@@ -1,0 +1,113 @@
+"""certchaos's public namespace for scenario authors: everything a scenario module imports.
+
+As `pytest` is to `_pytest`, this module is to the rest of the harness: scenarios import from here and
+nowhere else in harness/ (tests/unit/test_scenario_api.py checks it), so the harness may move its modules
+while what a scenario reads stays put. It re-exports, and defines nothing:
+
+- building:    certificate, create_certificate (Certificate manifests and their creation)
+- faults:      PropagationLag, TsigKeyRevoked, ..., ControllerKilled, NodeDown (apply/revert, never assert)
+- actions:     trigger_renewal (as `cmctl renew`), expire_authorizations, backdate_last_failure, ...
+- conditions:  what expectations wait for (certificate_ready, webhook_unreachable, gaps, ...) and the
+               combinators all_of, not_, holds_throughout, holds_until; Seen and wait_for for one of your own
+- timings:     cert-manager's documented timings (ISSUANCE, DNS01_CHECK_WAIT, issuance_backoff, ...) and the
+               kind cluster's (NODE_MONITOR_GRACE_PERIOD, ...), which deadlines are built from
+- limits:      Limit, a deadline that is the spec's bound rather than the harness's patience
+- resources:   kinds (CERTIFICATE, SECRET), get, related, epoch; tlsinspect; what pods serve
+- names:       cert-manager's namespace and Lease; journal EntryKind; the plugin's NOT_APPLICABLE_PREFIX
+- workloads:   the reload scenarios' bench, workloads and rollouts
+
+A name a new scenario needs is added here, in its group and in __all__.
+"""
+
+from __future__ import annotations
+
+from harness.chaos.actions import backdate_last_failure, expire_authorizations, standby_controller, trigger_renewal
+from harness.chaos.admission import (
+    REFUSED, TIMED_OUT, UNREACHABLE, denied_by_webhook, invalid_probe, webhook_unreachable,
+)
+from harness.chaos.certificates import certificate, create_certificate
+from harness.chaos.dns_faults import PropagationLag, TsigKeyRevoked, TsigPolicyNarrowed
+from harness.chaos.node_faults import NodeDown
+from harness.chaos.process_faults import Controller, ControllerKilled, ControllerStopped
+from harness.chaos.proxy_faults import ProxyDown, ProxyLatency
+from harness.chaos.reload_faults import ReloaderDown
+from harness.chaos.scenario import Limit
+from harness.observe.conditions.acme import challenge_presented, challenge_reason_contains, order_state
+from harness.observe.conditions.alerts import (
+    ABSENT, ACME_ERRORS, NOT_READY, alert_state, certificate_labels, certificates_quiet, no_alert_firing,
+    notification_received,
+)
+from harness.observe.conditions.certificates import (
+    certificate_condition, certificate_done_issuing, certificate_event, certificate_not_ready, certificate_ready,
+    certificate_request_condition, certificate_request_count, certificate_request_replaced,
+    certificate_status_field, renewal_due, secret_serial_changed,
+)
+from harness.observe.conditions.controller import (
+    controller_flag, controller_log, go_duration_seconds, issuance_backoff_announced, next_issuance_attempts,
+)
+from harness.observe.conditions.dns import ca_answers, first_seen, gaps, refused_updates, txt_queries
+from harness.observe.conditions.general import all_of, holds_throughout, holds_until, not_
+from harness.observe.conditions.lease import lease_held_by, lease_taken_over, lease_view
+from harness.observe.conditions.metrics import (
+    acme_duration_totals, acme_request_total, acme_requests_at_least, certificate_metrics_equal,
+    certificate_ready_metric, mean_durations,
+)
+from harness.observe.conditions.nodes import node_paths_to, node_ready, pod_nodes, ready_endpoints, ready_pods_on
+from harness.observe.resources import CERTIFICATE, SECRET, epoch, get, related
+from harness.observe.served import every_pod_file, every_pod_serves
+from harness.observe.tlsinspect import inspect_secret, secret_data
+from harness.pytest_plugin import NOT_APPLICABLE_PREFIX
+from harness.report.journal import EntryKind
+from harness.stack.certmanager import CONTROLLER_LEASE, LEADER_ELECTION_NAMESPACE, NAMESPACE
+from harness.stack.kind.provider import KUBELET_SYNC_FREQUENCY, NODE_MONITOR_GRACE_PERIOD, UNREACHABLE_TOLERATION_SECONDS
+from harness.stack.timings import (
+    CHALLENGE_BACKOFF_BASE, CHALLENGE_BACKOFF_MAX, DNS01_CHECK_RETRY_PERIOD, DNS01_CHECK_WAIT, ISSUANCE,
+    challenge_backoff, challenge_retry_gaps, issuance_backoff, renewal_time,
+)
+from harness.wait import Seen, wait_for
+from harness.workloads.deploy import restart as restart_workload, rolled_out
+from harness.workloads.lab import ReloadBench, prepare_images
+from harness.workloads.manifests import MOUNT, WITNESS, Workload
+from harness.workloads.reloader import NAME as RELOADER_NAME, data_hash, env_var_name
+
+__all__ = [
+    # building
+    "certificate", "create_certificate",
+    # faults
+    "Controller", "ControllerKilled", "ControllerStopped", "NodeDown", "PropagationLag", "ProxyDown",
+    "ProxyLatency", "ReloaderDown", "TsigKeyRevoked", "TsigPolicyNarrowed",
+    # actions
+    "backdate_last_failure", "expire_authorizations", "standby_controller", "trigger_renewal",
+    # conditions: admission (they create probe Certificates)
+    "REFUSED", "TIMED_OUT", "UNREACHABLE", "denied_by_webhook", "invalid_probe", "webhook_unreachable",
+    # conditions: combinators and the wait loop
+    "Seen", "all_of", "holds_throughout", "holds_until", "not_", "wait_for",
+    # conditions: certificates, ACME, controller, DNS, leases, metrics, nodes, alerts
+    "certificate_condition", "certificate_done_issuing", "certificate_event", "certificate_not_ready",
+    "certificate_ready", "certificate_request_condition", "certificate_request_count",
+    "certificate_request_replaced", "certificate_status_field", "renewal_due", "secret_serial_changed",
+    "challenge_presented", "challenge_reason_contains", "order_state",
+    "controller_flag", "controller_log", "go_duration_seconds", "issuance_backoff_announced",
+    "next_issuance_attempts",
+    "ca_answers", "first_seen", "gaps", "refused_updates", "txt_queries",
+    "lease_held_by", "lease_taken_over", "lease_view",
+    "acme_duration_totals", "acme_request_total", "acme_requests_at_least", "certificate_metrics_equal",
+    "certificate_ready_metric", "mean_durations",
+    "node_paths_to", "node_ready", "pod_nodes", "ready_endpoints", "ready_pods_on",
+    "ABSENT", "ACME_ERRORS", "NOT_READY", "alert_state", "certificate_labels", "certificates_quiet",
+    "no_alert_firing", "notification_received",
+    # timings
+    "CHALLENGE_BACKOFF_BASE", "CHALLENGE_BACKOFF_MAX", "DNS01_CHECK_RETRY_PERIOD", "DNS01_CHECK_WAIT", "ISSUANCE",
+    "challenge_backoff", "challenge_retry_gaps", "issuance_backoff", "renewal_time",
+    "KUBELET_SYNC_FREQUENCY", "NODE_MONITOR_GRACE_PERIOD", "UNREACHABLE_TOLERATION_SECONDS",
+    # limits
+    "Limit",
+    # resources and what pods serve
+    "CERTIFICATE", "SECRET", "epoch", "get", "related", "inspect_secret", "secret_data",
+    "every_pod_file", "every_pod_serves",
+    # names
+    "CONTROLLER_LEASE", "LEADER_ELECTION_NAMESPACE", "NAMESPACE", "EntryKind", "NOT_APPLICABLE_PREFIX",
+    # workloads
+    "MOUNT", "RELOADER_NAME", "WITNESS", "ReloadBench", "Workload", "data_hash", "env_var_name", "prepare_images",
+    "restart_workload", "rolled_out",
+]
