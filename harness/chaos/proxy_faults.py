@@ -1,11 +1,11 @@
-"""Faults of a dependency behind a Toxiproxy proxy (the CA, the webhook): down, slow, resetting."""
+"""Faults of a dependency behind a Toxiproxy proxy (the CA, the webhook): down, slow."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from harness.chaos.faults import DescribedFault
-from harness.stack.toxiproxy import Proxy, Toxic, latency, reset_peer
+from harness.stack.toxiproxy import Proxy, Toxic, latency
 
 
 @dataclass(repr=False)
@@ -53,14 +53,3 @@ class ProxyLatency(_ProxyToxic):
 
     def describe(self) -> str:
         return f"{self.proxy.name} responds {self.milliseconds} ms late"
-
-
-@dataclass(repr=False)
-class ProxyResets(_ProxyToxic):
-    """A dependency resets every connection (TCP RST), as a crashing load balancer does."""
-
-    def toxic(self) -> Toxic:
-        return reset_peer(0)
-
-    def describe(self) -> str:
-        return f"{self.proxy.name} resets connections"

@@ -322,10 +322,6 @@ class Function:
     statements: int = 0
     executed: int = 0  # statements in blocks that ran
 
-    @property
-    def reached(self) -> bool:
-        return self.executed > 0
-
 
 _FUNC = re.compile(r"^(?P<file>.+?):(?P<line>\d+):\s+(?P<name>\S+)\s+(?P<percent>[\d.]+)%$")
 

@@ -159,7 +159,6 @@ class MetricSampler:
         self.url = url
         self.selectors = [(s, {}) if isinstance(s, str) else s for s in selectors]
         self.on_sample, self.on_error, self.interval = on_sample, on_error, interval
-        self.scrapes = 0
         self.last_error: str | None = None
         self._values: dict[tuple, float] = {}
         self._stopping = threading.Event()
@@ -191,7 +190,6 @@ class MetricSampler:
             self.last_error = message
             return
         self.last_error = None
-        self.scrapes += 1
         for sample in samples:
             if not any(sample.matches(name, labels) for name, labels in self.selectors):
                 continue

@@ -117,7 +117,6 @@ class LocalStack(Service):
         self.ports: dict[str, int] = {}
         self.kubeconfig = self.run_dir / "kubeconfig"
         self._api: client.ApiClient | None = None
-        self._webhook_url: str | None = None
         self._etcd_data: Path | None = None
         self._jail_dir: Path | None = None
         self.controller_crashes: list[str] = []  # startup crashes restarted as the kubelet would
@@ -316,7 +315,6 @@ class LocalStack(Service):
         """(Re)register cert-manager's admission webhooks at `url` (e.g. a Toxiproxy in front of it)."""
         certmanager.apply_webhook_configurations(
             self.api(), certmanager.webhook_configurations(url, self.pki.ca_pem, timeout_seconds))
-        self._webhook_url = url
 
     def _start_cainjector(self) -> None:
         log = self.log_path("cert-manager-cainjector")

@@ -20,7 +20,6 @@ class ControllerSupervisor:
 
     def __init__(self, stack: LocalStack, pid_file: Path):
         self.stack, self.pid_file = stack, pid_file
-        self.restarts = 0
         self.errors: list[str] = []  # restarts that failed (the next poll tries again); shown by stop()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="controller-supervisor", daemon=True)
@@ -36,7 +35,6 @@ class ControllerSupervisor:
     def _run(self) -> None:
         while not self._stop.wait(self.POLL):
             if not self.stack.processes["cert-manager-controller"].running():
-                self.restarts += 1
                 try:
                     self.stack.restart_controller()
                     self._write_pid()

@@ -25,14 +25,6 @@ def controller_log(kubeconfig: str) -> Path:
     return Path(kubeconfig).parent / "logs" / "cert-manager-controller.log"
 
 
-def controller_restarted(pid_file: str, killed: int) -> Condition:
-    """The controller's PID file names a process other than `killed` (the supervisor restarted it)."""
-    def condition() -> Seen:
-        pid = int(Path(pid_file).read_text())
-        return Seen(pid != killed, {"pid": pid, "killed": killed})
-    return condition
-
-
 def controller_flag(pid_file: str, flag: str) -> str | None:
     """The value the running controller was given for `flag` (`--name=value` or `--name value`), read from
     its command line; None when it runs with the default."""
