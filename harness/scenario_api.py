@@ -47,7 +47,7 @@ from harness.observe.conditions.controller import (
 )
 from harness.observe.conditions.dns import ca_answers, first_seen, gaps, refused_updates, txt_queries
 from harness.observe.conditions.general import all_of, holds_throughout, holds_until, not_
-from harness.observe.conditions.lease import lease_held_by, lease_taken_over, lease_view
+from harness.observe.conditions.lease import lease_held_by, lease_taken_over, lease_unrenewed, lease_view
 from harness.observe.conditions.metrics import (
     acme_duration_totals, acme_request_total, acme_requests_at_least, certificate_metrics_equal,
     certificate_ready_metric, mean_durations,
@@ -90,7 +90,7 @@ __all__ = [
     "controller_flag", "controller_log", "go_duration_seconds", "issuance_backoff_announced",
     "next_issuance_attempts",
     "ca_answers", "first_seen", "gaps", "refused_updates", "txt_queries",
-    "lease_held_by", "lease_taken_over", "lease_view",
+    "lease_held_by", "lease_taken_over", "lease_unrenewed", "lease_view",
     "acme_duration_totals", "acme_request_total", "acme_requests_at_least", "certificate_metrics_equal",
     "certificate_ready_metric", "mean_durations",
     "node_paths_to", "node_ready", "pod_nodes", "ready_endpoints", "ready_pods_on",

@@ -4,7 +4,8 @@ Spec: the controller keeps nothing in memory that issuance depends on: after its
 DNS-01 challenge is presented, the replacement pod waits for the dead holder's Lease to expire (no
 release: it was SIGKILLed), takes it over, picks up the same Order and Challenge from the API and the
 certificate is issued, without a second CertificateRequest and without a failed validation at the CA.
-Evidence: the Lease (kube-system/cert-manager-controller: new holder, one more leaseTransitions), the
+Evidence: the Lease (kube-system/cert-manager-controller: its holder's renewals stop, which is what time to
+detect measures; then a new holder, one more leaseTransitions), the
 LeaderElection Event, the CertificateRequest count, the Challenge states (the one Challenge never
 invalid), the CA resolver's answers (every TXT answer it gave carried the record).
 Alerts: the restart (the supervisor starts the new process within a second; its /metrics answers again
@@ -29,7 +30,7 @@ from kubernetes import client
 from harness.scenario_api import (
     ABSENT, CONTROLLER_LEASE, ISSUANCE, LEADER_ELECTION_NAMESPACE, Controller, ControllerKilled, all_of,
     certificate, certificate_done_issuing, certificate_request_count, certificates_quiet, challenge_presented,
-    create_certificate, holds_until, lease_taken_over, lease_view, no_alert_firing,
+    create_certificate, holds_until, lease_taken_over, lease_unrenewed, lease_view, no_alert_firing,
 )
 
 # A SIGKILLed holder never releases the Lease. The new pod first sees it at start (local: ~2 s after the
@@ -40,6 +41,9 @@ from harness.scenario_api import (
 # CERTCHAOS_TIME_SCALE=2 there.)
 LEASE_TAKEOVER = 120
 QUIET_WITHIN = 30  # Ready is scraped within a second, NotReady goes inactive at the next evaluation
+# The leader renews its Lease every retry period (cert-manager's default 15 s, no jitter in client-go's
+# renew loop): a longer silence shows in the API that the leader is gone, well before the 60 s expiry.
+UNRENEWED = 15 + 5
 
 
 def _challenge_states(scenario, namespace: str) -> dict[str, list[str]]:
@@ -61,14 +65,19 @@ def test_issuance_resumes_after_the_controller_is_killed_mid_order(scenario, lab
                           expected="presented (the order is under way)", within=60)
     before = lease_view(kube, LEADER_ELECTION_NAMESPACE, CONTROLLER_LEASE)
     assert before.get("holder"), f"the controller holds no Lease before the fault: {before}"
+    lease = f"Lease {LEADER_ELECTION_NAMESPACE}/{CONTROLLER_LEASE}"
     with scenario.fault(ControllerKilled(Controller.of(lab.info))):
         killed_at = time.monotonic()
         # Meanwhile the restart must not page: it is shorter than CertManagerAbsent's `for:`.
-        seen = scenario.expect(holds_until(no_alert_firing(lab.alerts, alertnames=[ABSENT]),
-                                           lease_taken_over(kube, LEADER_ELECTION_NAMESPACE, CONTROLLER_LEASE, before)),
-                               subject=f"Lease {LEADER_ELECTION_NAMESPACE}/{CONTROLLER_LEASE}",
-                               expected=f"taken over by the replacement pod, {ABSENT} never firing",
-                               within=LEASE_TAKEOVER, detects=True)
+        not_paged = no_alert_firing(lab.alerts, alertnames=[ABSENT])
+        scenario.expect(holds_until(not_paged, lease_unrenewed(kube, LEADER_ELECTION_NAMESPACE, CONTROLLER_LEASE,
+                                                               before["holder"], UNRENEWED)),
+                        subject=lease, expected=f"no longer renewed by its killed holder ({UNRENEWED}s)",
+                        within=UNRENEWED + 30, detects=True)
+        seen = scenario.expect(holds_until(not_paged, lease_taken_over(kube, LEADER_ELECTION_NAMESPACE,
+                                                                      CONTROLLER_LEASE, before)),
+                               subject=lease, expected=f"taken over by the replacement pod, {ABSENT} never firing",
+                               within=LEASE_TAKEOVER)
         scenario.note("lease taken over", seconds_after_kill=round(time.monotonic() - killed_at, 1), **seen["goal"])
     scenario.expect(all_of(certificate_done_issuing(kube, namespace, "web"),
                            certificate_request_count(kube, namespace, "web", 1)), subject=subject,

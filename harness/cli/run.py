@@ -239,7 +239,8 @@ def _run(args: argparse.Namespace) -> int:
     returncodes = []
     try:
         with lab:
-            print(f"certchaos run: lab ready; running scenarios with {args.workers} workers", flush=True)
+            print(f"certchaos run: lab ready ({LAB_ENV}={lab.info_path} attaches to it); running scenarios with "
+                  f"{args.workers} workers", flush=True)
             # Scenarios that disturb the shared lab (marked exclusive) run after the others, one at a time.
             for marker, workers, junit in (("not exclusive", args.workers, "junit.xml"),
                                            ("exclusive", 0, "junit-exclusive.xml")):

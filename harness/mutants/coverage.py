@@ -7,8 +7,8 @@ normally (main returning or os.Exit, which cert-manager's exit handler does on S
 processes); a SIGKILLed process writes nothing, so the build adds a snapshot every FLUSH_EVERY seconds.
 
 The build goes to $CERTCHAOS_CACHE/coverage/cert-manager-<version>-<inputs hash>/, a valid --bin-dir as a
-mutant's is: only the three instrumented binaries, the other components, the CRDs and the chart come from the
-normal cache (binaries.resolve, certmanager.crd_dir/chart_dir fall back to it). `go tool covdata` merges the
+mutant's is: it holds only the three instrumented binaries; the other components, the CRDs and the chart come
+from the normal cache (binaries.resolve, certmanager.crd_dir/chart_dir fall back to it). `go tool covdata` merges the
 snapshots and turns them into per-package percentages and per-statement blocks (textfmt); `go tool cover
 -func`, run in the wrapper module so it finds the pinned source, names the functions the blocks belong to.
 """
@@ -43,7 +43,7 @@ COVERMODE = "atomic"
 # Go writes counters only at a normal exit, and the catalogue SIGKILLs controllers (ControllerKilled; the
 # supervisor's restarted pod dies with its thread when the lab stops). So each instrumented binary also
 # snapshots its counters every FLUSH_EVERY seconds: a SIGKILL loses at most the last few seconds.
-FLUSH_EVERY = 5
+FLUSH_EVERY = 5  # seconds: what a SIGKILL may lose; a few KB per process per snapshot, merged after the run
 FLUSH_FILE = "zz_certchaos_coverage_flush.go"  # added to each command's main package in the copied source
 FLUSH_GO = f"""// Added by certchaos's coverage build (harness/mutants/coverage.py): counters snapshotted every
 // {FLUSH_EVERY} s into $GOCOVERDIR, so a SIGKILLed process leaves what it ran.

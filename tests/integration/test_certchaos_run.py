@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -69,8 +70,18 @@ def certchaos_run(tmp_path: Path, source: str) -> tuple[list[str], Path]:
              "--scenarios", str(scenario_dir(tmp_path, source))], report)
 
 
-def leftovers(report: Path) -> list[int]:
-    return stack_processes(report / "lab" / "stack")
+def lab_json(output: str) -> Path | None:
+    """The running lab's lab.json, as `certchaos run` says when the lab is ready (its run dir is a temp dir:
+    the report gets only its logs)."""
+    found = re.search(r"\bCERTCHAOS_LAB=(\S+) attaches", output)
+    return Path(found.group(1)) if found else None
+
+
+def leftovers(output: str) -> list[int]:
+    """Processes of the lab `certchaos run` printed it started (none once it has stopped)."""
+    lab = lab_json(output)
+    assert lab is not None, f"certchaos run never said its lab was ready:\n{output[-2000:]}"
+    return stack_processes(lab.parent / "stack")
 
 
 def test_a_wrong_expectation_fails_with_what_was_expected_what_was_seen_and_the_journal(tmp_path):
@@ -90,16 +101,20 @@ def test_a_wrong_expectation_fails_with_what_was_expected_what_was_seen_and_the_
     summary = (report / "summary.md").read_text()
     assert "| deviated |" in summary and "Totals: 1 scenarios: 0 passed, 1 deviated" in summary
     assert (report / "junit.xml").exists()
-    assert leftovers(report) == []
+    assert leftovers(result.stdout) == []
 
 
 def test_an_interrupted_run_reverts_its_fault_and_leaves_nothing_running(tmp_path):
     command, report = certchaos_run(tmp_path, FAULT_THEN_WAIT)
-    run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           start_new_session=True)
+    output = tmp_path / "run.out"
+    with output.open("w") as out:
+        run = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         def fault_applied() -> Seen:
-            info = json.loads((report / "lab" / "lab.json").read_text())
+            lab = lab_json(output.read_text())
+            if lab is None:
+                return Seen(False, "lab not ready yet")
+            info = json.loads(lab.read_text())
             proxies = requests.get(f"{info['toxiproxy_url']}/proxies", timeout=5).json()
             disabled = [name for name, proxy in proxies.items() if not proxy["enabled"]]
             return Seen(bool(disabled), {"disabled proxies": disabled})
@@ -116,4 +131,4 @@ def test_an_interrupted_run_reverts_its_fault_and_leaves_nothing_running(tmp_pat
     assert journal["status"] == "interrupted"
     reverted = [entry for entry in journal["entries"] if entry["kind"] == "fault-reverted"]
     assert len(reverted) == 1 and reverted[0]["detail"].get("outcome") == "succeeded", journal["entries"][-5:]
-    assert leftovers(report) == []
+    assert leftovers(output.read_text()) == []

@@ -163,7 +163,9 @@ def test_ctrl_c_mid_game_reverts_the_fault_writes_the_report_and_leaves_nothing_
     process, out = _start("--scenario", "dns-permission-drift", "--report-dir", str(report))
     try:
         out.wait("fault injected", GAME_TIMEOUT)
-        assert _processes_mentioning(str(report / "lab"))  # the lab it started is running
+        # The lab runs in a temp dir (the report gets only its logs); the game prints its kubeconfig there.
+        stack_dir = str(Path(re.search(r"export KUBECONFIG=(\S+)", out.text).group(1)).parent)
+        assert _processes_mentioning(stack_dir)  # the lab it started is running
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=120) == 130, out.text
     finally:
@@ -173,5 +175,5 @@ def test_ctrl_c_mid_game_reverts_the_fault_writes_the_report_and_leaves_nothing_
     assert entries(data, "fault-reverted")[0]["detail"]["outcome"] == "succeeded"
     assert [e["detail"]["why"] for e in entries(data, "game") if e["subject"] == "ended"] == ["interrupted"]
     assert (report / "summary.md").exists() and "interrupted" in (report / "report.html").read_text()
-    assert not _processes_mentioning(str(report / "lab")), "the lab's processes outlived the game"
+    assert not _processes_mentioning(stack_dir), "the lab's processes outlived the game"
     assert not (report / "tools").exists()

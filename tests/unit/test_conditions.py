@@ -217,3 +217,16 @@ def test_a_timeout_says_what_was_last_seen(cluster):
 def test_not_flips_whether_a_condition_holds_and_keeps_what_it_saw():
     assert general.not_(lambda: Seen(True, {"serial": "ab"}))() == Seen(False, {"serial": "ab"})
     assert general.not_(lambda: Seen(False, "absent"))() == Seen(True, "absent")
+
+
+def test_a_lease_unrenewed_by_its_holder_for_the_window_shows_the_leader_is_gone(monkeypatch):
+    from harness.observe.conditions import lease
+
+    view = {"holder": "pod-a", "leaseTransitions": 1, "renewTime": "2026-12-05T10:00:00+00:00"}
+    monkeypatch.setattr(lease, "lease_view", lambda *args: dict(view))
+    renewed = 1796464800.0  # 2026-12-05T10:00:00Z
+    condition = lambda now: lease.lease_unrenewed(None, "kube-system", "cm", "pod-a", 20, clock=lambda: now)()
+    assert not condition(renewed + 19).ok and condition(renewed + 20).state["unrenewed_for"] == 20.0
+    assert condition(renewed + 20).ok
+    view["holder"] = "pod-b"  # taken over already: not the silence of the old holder
+    assert not condition(renewed + 30).ok

@@ -6,6 +6,10 @@ more leaseTransitions once the old holder's lease expired or was released.
 
 from __future__ import annotations
 
+import datetime
+import time
+from typing import Callable
+
 from kubernetes import client
 
 from harness.wait import Condition, Seen
@@ -39,4 +43,17 @@ def lease_held_by(api: client.ApiClient, namespace: str, name: str, prefix: str)
     def condition() -> Seen:
         now = lease_view(api, namespace, name)
         return Seen(str(now.get("holder") or "").startswith(prefix), now)
+    return condition
+
+
+def lease_unrenewed(api: client.ApiClient, namespace: str, name: str, holder: str, seconds: float,
+                    clock: Callable[[], float] = time.time) -> Condition:
+    """`holder` still holds the Lease but has not renewed it for `seconds`: a leader renews every retry
+    period, so a longer silence is the API's own evidence that the leader is gone."""
+    def condition() -> Seen:
+        now = lease_view(api, namespace, name)
+        renewed = now.get("renewTime")
+        silent = None if not renewed else clock() - datetime.datetime.fromisoformat(renewed).timestamp()
+        return Seen(now.get("holder") == holder and silent is not None and silent >= seconds,
+                    {**now, "unrenewed_for": None if silent is None else round(silent, 1)})
     return condition
