@@ -43,7 +43,7 @@ ZONE = "certchaos.test."
 LAB_ENV = "CERTCHAOS_LAB"  # path of a running lab's lab.json; fixtures attach to it instead of starting one
 # The fake DNS server's listeners on port 53 (each on a free 127.53.x.y), where cert-manager's default
 # (authoritative) self-check and the controller's resolv.conf reach it. Scenario zones' NS is ns-public;
-# ns-primary and ns-secondary are there for a zone that names them (see docs/ARCHITECTURE.md).
+# ns-primary and ns-secondary are there for a zone that names them (see docs/local-stack.md).
 NAMESERVERS = {
     "cluster-dns": ("resolver", ("127.53.0.0/16", 53)),   # the pod's nameserver: resolves NS host names
     "ns-public": ("resolver", ("127.53.0.0/16", 53)),     # the provider's public NS, trailing its API
