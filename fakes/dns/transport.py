@@ -21,7 +21,7 @@ import time
 import traceback
 from typing import Callable, Mapping
 
-from fakes.dns.errors import PortInUse
+from fakes.dns.errors import PortInUse, PortNotPermitted
 from fakes.dns.handler import WireHandler
 
 # Datagrams handled per readiness event before the selector is asked again, so one busy socket cannot
@@ -109,6 +109,10 @@ def bind_pair(component: str, host: str, port: int) -> tuple[socket.socket, sock
             tcp.bind((host, udp.getsockname()[1]))
             tcp.listen(MAX_TCP_CONNECTIONS)
             return udp, tcp
+        except PermissionError:  # EACCES: another address would be refused the same way
+            udp.close()
+            tcp.close()
+            raise PortNotPermitted(component, host, port) from None
         except OSError:
             udp.close()
             tcp.close()

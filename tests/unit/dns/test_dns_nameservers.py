@@ -122,3 +122,23 @@ def test_the_control_api_sets_the_secondary_lag_and_lists_the_listeners(nameserv
 def test_bad_nameserver_listeners_are_refused_with_the_fix(nameservers, message):
     with pytest.raises(Exception, match=message):
         DnsServer([ZONE], nameservers=nameservers)
+
+
+def test_a_refused_privileged_port_says_what_is_needed_not_that_the_port_is_in_use(monkeypatch):
+    """Without root a bind of port 53 fails with EACCES: the error names the capability and the fixes."""
+    import socket
+
+    import pytest
+
+    from fakes.dns.errors import PortNotPermitted
+    from fakes.dns.transport import bind_pair
+
+    def refused(self, address):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(socket.socket, "bind", refused)
+    with pytest.raises(PortNotPermitted) as raised:
+        bind_pair("ns-primary", "127.53.0.0/16", 53)
+    message = str(raised.value)
+    assert "already in use" not in message
+    assert "CAP_NET_BIND_SERVICE" in message and "ip_unprivileged_port_start=53" in message
