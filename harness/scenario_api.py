@@ -12,6 +12,7 @@ while what a scenario reads stays put. It re-exports, and defines nothing:
 - timings:     cert-manager's documented timings (ISSUANCE, DNS01_CHECK_WAIT, issuance_backoff, ...) and the
                kind cluster's (NODE_MONITOR_GRACE_PERIOD, ...), which deadlines are built from
 - limits:      Limit, a deadline that is the spec's bound rather than the harness's patience
+- timeline:    issuance_starts (each Issuing=True in the journal, with the renewalTime and revision before it)
 - resources:   kinds (CERTIFICATE, SECRET), get, related, epoch; tlsinspect; what pods serve
 - names:       cert-manager's namespace and Lease; journal EntryKind; the plugin's NOT_APPLICABLE_PREFIX
 - workloads:   the reload scenarios' bench, workloads and rollouts
@@ -27,6 +28,7 @@ from harness.chaos.admission import (
 )
 from harness.chaos.certificates import certificate, create_certificate
 from harness.chaos.dns_faults import PropagationLag, TsigKeyRevoked, TsigPolicyNarrowed
+from harness.chaos.invariants import issuance_starts
 from harness.chaos.node_faults import NodeDown
 from harness.chaos.process_faults import Controller, ControllerKilled, ControllerStopped
 from harness.chaos.proxy_faults import ProxyDown, ProxyLatency
@@ -88,7 +90,7 @@ __all__ = [
     "certificate_request_replaced", "certificate_status_field", "renewal_due", "secret_serial_changed",
     "challenge_presented", "challenge_reason_contains", "order_state",
     "controller_flag", "controller_log", "go_duration_seconds", "issuance_backoff_announced",
-    "next_issuance_attempts",
+    "next_issuance_attempts", "issuance_starts",
     "ca_answers", "first_seen", "gaps", "refused_updates", "txt_queries",
     "lease_held_by", "lease_taken_over", "lease_unrenewed", "lease_view",
     "acme_duration_totals", "acme_request_total", "acme_requests_at_least", "certificate_metrics_equal",

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from harness.scenario_api import (
     CERTIFICATE, SECRET, Limit, all_of, certificate, certificate_done_issuing, certificate_metrics_equal,
     certificate_ready_metric, certificate_status_field, certificates_quiet, create_certificate, epoch, get,
-    holds_throughout, inspect_secret, no_alert_firing, renewal_time, secret_data, trigger_renewal,
+    holds_throughout, inspect_secret, issuance_starts, no_alert_firing, renewal_time, secret_data, trigger_renewal,
 )
 
 ISSUED = 30  # a CA issuer signs in well under a second; the margin covers a loaded CI machine
@@ -108,21 +108,6 @@ def test_rotation_policy_never_keeps_the_key_and_always_replaces_it(scenario, la
     assert_pages_no_one(scenario, lab, namespace, policies)
 
 
-def renewal_starts(scenario, namespace: str, name: str) -> list[tuple[float, float]]:
-    """(when Issuing=True with reason Renewing was recorded, the renewalTime the timeline showed before it)."""
-    starts, renewal, issuing = [], None, False
-    for entry in scenario.journal.entries:
-        if entry.kind != "resource-condition" or entry.subject != f"Certificate {namespace}/{name}":
-            continue
-        condition = (entry.detail.get("conditions") or {}).get("Issuing") or {}
-        now_issuing = condition.get("status") == "True"
-        if now_issuing and not issuing and condition.get("reason") == "Renewing" and renewal:
-            starts.append((entry.at, epoch(renewal)))
-        issuing = now_issuing
-        renewal = entry.detail.get("renewalTime", renewal)
-    return starts
-
-
 def test_a_certificate_renews_by_itself_at_its_renewal_time(scenario, lab, kube, namespace, ca_issuer):
     name, subject = "web", f"Certificate {namespace}/web"
     create_certificate(kube, namespace, certificate(name, ca_issuer, ["web.example"], duration=f"{DURATION}s",
@@ -141,8 +126,9 @@ def test_a_certificate_renews_by_itself_at_its_renewal_time(scenario, lab, kube,
     # And again from the renewed certificate's own renewalTime: the schedule follows each new certificate.
     scenario.expect(certificate_status_field(kube, namespace, name, "revision", at_least=3), subject=subject,
                     expected="renewed again at the next renewalTime", within=Limit(RENEWS_AFTER + RENEWAL_LATE))
-    starts = renewal_starts(scenario, namespace, name)
-    scenario.note("figure: renewal start after renewalTime", seconds=[round(at - due_at, 1) for at, due_at in starts])
-    assert len(starts) >= 2 and all(-RENEWAL_EARLY <= at - due_at <= RENEWAL_LATE for at, due_at in starts), (
-        f"each renewal should start (Issuing=True, Renewing) at the renewalTime before it, but started "
-        f"{[round(at - due_at, 1) for at, due_at in starts]} s after it")
+    late = [round(start.entry.at - epoch(start.renewal_time), 1) for start in issuance_starts(scenario.journal.entries, name)
+            if start.reason == "Renewing" and start.renewal_time]
+    scenario.note("figure: renewal start after renewalTime", seconds=late)
+    assert len(late) >= 2 and all(-RENEWAL_EARLY <= seconds <= RENEWAL_LATE for seconds in late), (
+        f"each renewal should start (Issuing=True, Renewing) at the renewalTime before it, but started {late} s "
+        f"after it")

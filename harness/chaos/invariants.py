@@ -10,6 +10,7 @@ still wrong after the settling time, with the facts that show it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from harness.observe import endstate
@@ -112,32 +113,55 @@ def _certificate_timeline(entries: Iterable[Entry]) -> dict[str, list[Entry]]:
     return timeline
 
 
+@dataclass(frozen=True)
+class IssuanceStart:
+    """A Certificate's Issuing condition turning True in the timeline, with what was known just before."""
+
+    entry: Entry
+    reason: str | None
+    message: str | None
+    revision: int | None  # the last issued revision (None: never issued)
+    renewal_time: str | None  # status.renewalTime then
+    generation_changed: bool  # the spec's generation differs from the one its last revision was issued for
+
+
+def issuance_starts(entries: Iterable[Entry], name: str | None = None) -> list[IssuanceStart]:
+    """Every start of an issuance the timeline recorded (of Certificate `name`, or of each), oldest first."""
+    starts = []
+    for certificate, timeline in _certificate_timeline(entries).items():
+        if name is not None and certificate != name:
+            continue
+        issued = renewal = generation = None
+        issuing = False
+        for entry in timeline:
+            condition = (entry.detail.get("conditions") or {}).get("Issuing") or {}
+            now_issuing = condition.get("status") == "True"
+            if now_issuing and not issuing:
+                starts.append(IssuanceStart(entry, condition.get("reason"), condition.get("message"), issued,
+                                            renewal, entry.detail.get("generation") != generation))
+            issuing = now_issuing
+            if entry.detail.get("revision") is not None and entry.detail["revision"] != issued:
+                issued, generation = entry.detail["revision"], entry.detail.get("generation")
+            renewal = entry.detail.get("renewalTime", renewal)
+    return starts
+
+
 def reissued_only_with_cause(facts: Facts, entries: list[Entry]) -> list[Violation]:
     """An issued Certificate is issued again only for a cause the timeline shows: a manual renewal, its
     renewalTime reached (Renewing/Expired), or a changed spec (RequestChanged). The trigger controller
     sets Issuing=True only when a trigger policy fails (policies.go: NewTriggerPolicyChain); with the Secret
     untouched, as in every scenario, the others cannot fail for a correct controller."""
     found = []
-    for name, timeline in _certificate_timeline(entries).items():
-        issued = renewal = generation = None
-        issuing = False
-        for entry in timeline:
-            detail = entry.detail
-            condition = (detail.get("conditions") or {}).get("Issuing") or {}
-            now_issuing = condition.get("status") == "True"
-            if now_issuing and not issuing and issued is not None:
-                reason = condition.get("reason")
-                changed = detail.get("generation") != generation
-                due = renewal is not None and entry.at + RENEWAL_SLACK >= epoch(renewal)
-                if not (reason == MANUAL or (reason in (RENEWING, EXPIRED) and due)
-                        or (reason == REQUEST_CHANGED and changed)):
-                    found.append(f"Certificate {name} was issued again at +{entry.offset:.1f}s for {reason!r} "
-                                 f"({condition.get('message')!r}) with no such cause (renewalTime {renewal}, "
-                                 f"spec generation {'changed' if changed else 'unchanged'} since revision {issued})")
-            issuing = now_issuing
-            if detail.get("revision") is not None and detail.get("revision") != issued:
-                issued, generation = detail["revision"], detail.get("generation")
-            renewal = detail.get("renewalTime", renewal)
+    for start in issuance_starts(entries):
+        if start.revision is None:
+            continue  # the first issuance and its retries
+        due = start.renewal_time is not None and start.entry.at + RENEWAL_SLACK >= epoch(start.renewal_time)
+        if not (start.reason == MANUAL or (start.reason in (RENEWING, EXPIRED) and due)
+                or (start.reason == REQUEST_CHANGED and start.generation_changed)):
+            found.append(f"{start.entry.subject} was issued again at +{start.entry.offset:.1f}s for "
+                         f"{start.reason!r} ({start.message!r}) with no such cause (renewalTime "
+                         f"{start.renewal_time}, spec generation {'changed' if start.generation_changed else 'unchanged'}"
+                         f" since revision {start.revision})")
     return found
 
 
