@@ -34,7 +34,7 @@ from harness.chaos.process_faults import Controller, ControllerKilled, Controlle
 from harness.chaos.proxy_faults import ProxyDown, ProxyLatency
 from harness.chaos.reload_faults import ReloaderDown
 from harness.chaos.scenario import Limit
-from harness.observe.conditions.acme import challenge_presented, challenge_reason_contains, order_state
+from harness.observe.conditions.acme import challenge_presented, challenge_reason_contains, challenges_gone, order_state
 from harness.observe.conditions.alerts import (
     ABSENT, ACME_ERRORS, NOT_READY, alert_state, certificate_labels, certificates_quiet, no_alert_firing,
     notification_received,
@@ -88,7 +88,7 @@ __all__ = [
     "certificate_condition", "certificate_done_issuing", "certificate_event", "certificate_not_ready",
     "certificate_ready", "certificate_request_condition", "certificate_request_count",
     "certificate_request_replaced", "certificate_status_field", "renewal_due", "secret_serial_changed",
-    "challenge_presented", "challenge_reason_contains", "order_state",
+    "challenge_presented", "challenge_reason_contains", "challenges_gone", "order_state",
     "controller_flag", "controller_log", "go_duration_seconds", "issuance_backoff_announced",
     "next_issuance_attempts", "issuance_starts",
     "ca_answers", "first_seen", "gaps", "refused_updates", "txt_queries",

@@ -230,3 +230,16 @@ def test_a_lease_unrenewed_by_its_holder_for_the_window_shows_the_leader_is_gone
     assert condition(renewed + 20).ok
     view["holder"] = "pod-b"  # taken over already: not the silence of the old holder
     assert not condition(renewed + 30).ok
+
+
+def test_challenges_gone_holds_only_once_no_challenge_is_left(monkeypatch):
+    from harness.observe import resources
+    from harness.observe.conditions.acme import challenges_gone
+
+    left = [{"metadata": {"name": "web-1-1-0"}, "spec": {"type": "DNS-01", "dnsName": "web.example"},
+             "status": {"state": "valid", "presented": True}}]
+    monkeypatch.setattr(resources, "list_objects", lambda api, kind, namespace: list(left))
+    seen = challenges_gone(None, "ns")()
+    assert not seen.ok and seen.state["challenges"]["web-1-1-0"]["presented"] is True
+    left.clear()
+    assert challenges_gone(None, "ns")().ok

@@ -8,6 +8,7 @@ from kubernetes import client
 
 from harness.observe import resources
 from harness.observe.conditions.certificates import issuance_condition
+from harness.observe.conditions.general import observe
 from harness.observe.resources import Related
 from harness.wait import Condition
 
@@ -70,3 +71,13 @@ def challenge_reason_contains(api: client.ApiClient, namespace: str, certificate
     needle = text.lower()
     return any_challenge(api, namespace, certificate,
                          lambda c: needle in ((c.get("status") or {}).get("reason") or "").lower())
+
+
+def challenges_gone(api: client.ApiClient, namespace: str) -> Condition:
+    """No Challenge is left in the namespace: every Order that completed deleted its Challenges, and each
+    Challenge's finalizer ran its cleanup (the TXT record's removal) before it went. Until then a fault of the
+    DNS provider would also refuse the last issuance's cleanup."""
+    return observe(lambda: resources.list_objects(api, resources.CHALLENGE, namespace),
+                   lambda challenges: not challenges,
+                   lambda challenges: {"challenges": {c["metadata"]["name"]: resources.summary(resources.CHALLENGE, c)
+                                                      for c in challenges}})
