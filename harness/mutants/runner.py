@@ -99,6 +99,15 @@ def classify(returncode: int, report_dir: Path) -> tuple[str, list[str], str]:
     return RUN_ERROR, [], (f"exit {returncode}; " + (", ".join(broken) if broken else "no scenario verdict"))
 
 
+def classify_timeout(report_dir: Path, timeout: float) -> tuple[str, list[str], str]:
+    """A run stopped at its timeout: killed if a scenario had already deviated (its journal says so: the
+    mutant was detected, the rest only waited), else timed out."""
+    killers = sorted(name for name, status in journal_statuses(report_dir).items() if status == "deviated")
+    if killers:
+        return KILLED, killers, f"deviated before the run was stopped at its {timeout:.0f} s timeout"
+    return TIMED_OUT, [], f"no verdict within {timeout:.0f} s; stopped"
+
+
 def _stop(process: subprocess.Popen) -> None:
     """Ctrl-C to the run's process group (the lab tears down), then SIGKILL if it will not stop."""
     try:
@@ -161,7 +170,7 @@ def run_mutant(mutant: Mutant, report_root: Path, *, all_scenarios: bool = False
     returncode, outcome.run_seconds = run_scenarios(built.bin_dir, keyword, run_dir, workers=workers,
                                                     timeout=timeout, scenarios=scenarios)
     if returncode is None:
-        outcome.status, outcome.detail = TIMED_OUT, f"no verdict within {timeout:.0f} s; stopped"
+        outcome.status, outcome.killed_by, outcome.detail = classify_timeout(run_dir, timeout)
         return outcome
     outcome.status, outcome.killed_by, outcome.detail = classify(returncode, run_dir)
     if outcome.status == SURVIVED:

@@ -192,6 +192,16 @@ def test_a_deviated_scenario_kills_a_harness_error_does_not(tmp_path):
     assert runner.classify(2, tmp_path / "d")[0] == RUN_ERROR
 
 
+def test_a_run_stopped_at_its_timeout_is_a_kill_when_a_scenario_had_already_deviated(tmp_path):
+    """Seen in a sample: a mutant that broke every ACME issuance deviated 7 scenarios, then the run hit its
+    15 min timeout waiting for the rest; the deviations are the detection, the timeout only the end."""
+    write_run(tmp_path / "a", {"test_waits": "deviated", "test_other": "interrupted"})
+    status, killers, detail = runner.classify_timeout(tmp_path / "a", 900)
+    assert (status, killers) == (KILLED, ["test_lag.py::test_waits"]) and "900 s timeout" in detail
+    write_run(tmp_path / "b", {"test_other": "interrupted"})
+    assert runner.classify_timeout(tmp_path / "b", 900)[:2] == (TIMED_OUT, [])
+
+
 def test_a_run_past_its_timeout_is_stopped_with_its_whole_process_group(tmp_path):
     # The child ignores nothing and starts a grandchild, as `certchaos run` starts the lab's processes.
     script = ("import subprocess, sys, time; "
