@@ -12,9 +12,32 @@ def certificate(name: str, issuer_ref: dict, dns_names: list[str], **spec) -> di
             "spec": {"secretName": name, "issuerRef": issuer_ref, "dnsNames": dns_names, **spec}}
 
 
+# What the API server says when a validating webhook answered with a denial (not when it could not be called).
+DENIAL = "denied the request"
+
+
+class CertificateRefused(client.ApiException, AssertionError):
+    """cert-manager's webhook denied a Certificate: an AssertionError, so a scenario that built it as valid
+    deviates (a webhook refusing valid Certificates is cert-manager's fault, not the harness's), and still an
+    ApiException for the admission probes that expect a refusal."""
+
+    def __init__(self, error: client.ApiException, where: str):
+        super().__init__(status=error.status, reason=error.reason)
+        self.body, self.headers, self.where = error.body, error.headers, where
+
+    def __str__(self) -> str:
+        return f"cert-manager's webhook denied Certificate {self.where}: {self.status} {self.body}"
+
+
 def create_certificate(api: client.ApiClient, namespace: str, body: dict, dry_run: bool = False) -> dict:
     """Create `body`; with dry_run the API server runs admission (cert-manager's webhooks declare sideEffects
-    None, so they are called) and stores nothing: a probe of admission that leaves nothing to issue."""
-    return client.CustomObjectsApi(api).create_namespaced_custom_object(
-        CERTIFICATE.group, CERTIFICATE.version, namespace, CERTIFICATE.plural, body,
-        dry_run="All" if dry_run else None)
+    None, so they are called) and stores nothing: a probe of admission that leaves nothing to issue. A denial
+    by the webhook raises CertificateRefused."""
+    try:
+        return client.CustomObjectsApi(api).create_namespaced_custom_object(
+            CERTIFICATE.group, CERTIFICATE.version, namespace, CERTIFICATE.plural, body,
+            dry_run="All" if dry_run else None)
+    except client.ApiException as error:
+        if DENIAL in str(error.body or ""):
+            raise CertificateRefused(error, f"{namespace}/{body['metadata'].get('name')}") from None
+        raise
