@@ -3,7 +3,9 @@ scenario, their ratio (target 1.3), the CPU and peak memory of the run's process
 the pytest workers; on kind the node containers run under dockerd and are not counted), and where the time
 outside the longest scenario went.
 
-    python benchmarks/catalogue.py [any `certchaos run` option, e.g. --workers 4 --provider kind]
+    python benchmarks/catalogue.py [--record] [any `certchaos run` option, e.g. --workers 4 --provider kind]
+
+--record writes each scenario's seconds into scenarios/durations.toml (what `certchaos run` orders by).
 
 Exits 1 when the run fails or the ratio is above the target.
 """
@@ -19,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from harness.cli import order
 from harness.cli.run import DEFAULT_WORKERS
 from harness.report.timing import CatalogueTiming
 
@@ -65,7 +68,10 @@ class TreeSampler(threading.Thread):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=None, help="passed to `certchaos run` (default: its own)")
+    parser.add_argument("--provider", default="local", help="passed to `certchaos run` (default local)")
+    parser.add_argument("--record", action="store_true", help="write the durations into scenarios/durations.toml")
     args, run_options = parser.parse_known_args()
+    run_options += ["--provider", args.provider]
     if args.workers is not None:
         run_options += ["--workers", str(args.workers)]
     report = Path(tempfile.mkdtemp(prefix="certchaos-bench-catalogue-"))
@@ -93,6 +99,10 @@ def main() -> int:
           f"peak memory {sampler.peak_rss / 2**20:.0f} MiB")
     for part, seconds in timing.breakdown().items():
         print(f"  {part}: {seconds:.0f} s")
+    if args.record and code == 0:
+        order.record(args.provider, {**{span.node_id: span.seconds for span in timing.spans},
+                                     **{node: 0.0 for node in timing.not_applicable}})
+        print(f"recorded in {order.DURATIONS}")
     return 0 if code == 0 and timing.ratio <= RATIO_TARGET else 1
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterator
 
 from harness.chaos.scenario import TIME_SCALE_ENV, resolve_time_scale
+from harness.cli import order
 from harness.errors import HarnessError
 from harness.lab.lab import LAB_ENV, Lab
 from harness.report.html import write_report_html
@@ -129,18 +130,22 @@ def validate(args: argparse.Namespace) -> float:
     return scale
 
 
-def check_selection(scenarios: str, keyword: str, scale: float) -> None:
-    """-k must select at least one scenario: pytest's own collection says so, in a subprocess (the catalogue's
-    fixtures start the lab; collection runs none of them)."""
-    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", *COLLECT_PLUGINS_OFF, "-k", keyword,
-               scenarios]
+def _collect(scenarios: str, scale: float, *selection: str) -> subprocess.CompletedProcess:
+    """pytest's own collection of the catalogue, in a subprocess (its fixtures start the lab; collecting runs
+    none of them)."""
+    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", *COLLECT_PLUGINS_OFF, *selection, scenarios]
     env = dict(os.environ, **{TIME_SCALE_ENV: str(scale)})  # the checked scale, whatever the environment says
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=COLLECT_TIMEOUT,
-                                stdin=subprocess.DEVNULL, env=env)
+        return subprocess.run(command, capture_output=True, text=True, timeout=COLLECT_TIMEOUT,
+                              stdin=subprocess.DEVNULL, env=env)
     except subprocess.TimeoutExpired:
-        raise HarnessError(f"-k {keyword!r}: collecting {scenarios} took over {COLLECT_TIMEOUT:g}s. Fix: see "
-                           f"`python -m pytest --collect-only -q -k {keyword!r} {scenarios}`") from None
+        raise HarnessError(f"collecting {scenarios} took over {COLLECT_TIMEOUT:g}s. Fix: see `python -m pytest "
+                           f"--collect-only -q {' '.join(selection)} {scenarios}`") from None
+
+
+def check_selection(scenarios: str, keyword: str, scale: float) -> None:
+    """-k must select at least one scenario: pytest's own collection says so."""
+    result = _collect(scenarios, scale, "-k", keyword)
     if result.returncode == 0:
         return
     said = (result.stdout + result.stderr).strip().splitlines()
@@ -154,6 +159,28 @@ def check_selection(scenarios: str, keyword: str, scale: float) -> None:
                            "e.g. -k 'webhook and not slow'")
     raise HarnessError(f"collecting {scenarios} failed (pytest exit {result.returncode}):\n"
                        + "\n".join(said[-20:]))
+
+
+def batch_order(args: argparse.Namespace, scale: float) -> list[str]:
+    """The parallel batch's scenarios as pytest arguments, longest first (harness/cli/order.py); [] when the
+    selection has none."""
+    selection = ["-m", "not exclusive"] + (["-k", args.keyword] if args.keyword else [])
+    result = _collect(args.scenarios, scale, *selection)
+    if result.returncode == NO_TESTS:
+        return []
+    if result.returncode != 0:
+        raise HarnessError(f"collecting {args.scenarios} failed (pytest exit {result.returncode}):\n"
+                           + "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:]))
+    nodes = [line for line in result.stdout.splitlines() if "::" in line]
+    ordered = order.longest_first(nodes, order.measured_seconds(args.provider), args.workers)
+    return [_with_absolute_path(node, Path(args.scenarios).resolve()) for node in ordered]
+
+
+def _with_absolute_path(node: str, scenarios: Path) -> str:
+    """A node id is relative to pytest's rootdir, some ancestor of the scenarios; the child may run elsewhere."""
+    path, _, rest = node.partition("::")
+    base = next((base for base in (scenarios, *scenarios.parents) if (base / path).is_file()), Path.cwd())
+    return f"{base / path}::{rest}"
 
 
 @contextmanager
@@ -200,8 +227,8 @@ def run_pytest(command: list[str], env: dict[str, str]) -> int:
 
 
 def _pytest_command(args: argparse.Namespace, report_dir: Path, scale: float, marker: str, workers: int,
-                    junit: str) -> list[str]:
-    command = [sys.executable, "-c", DIES_WITH_PARENT, str(os.getpid()), "pytest", args.scenarios,
+                    junit: str, targets: list[str]) -> list[str]:
+    command = [sys.executable, "-c", DIES_WITH_PARENT, str(os.getpid()), "pytest", *targets,
                "-p", "no:cacheprovider", "-n", str(workers),
                "-m", marker, "--report-dir", str(report_dir), f"--junitxml={report_dir / junit}",
                "-o", "junit_family=xunit2", "--provider", args.provider,
@@ -230,6 +257,7 @@ def _finish_report(report_dir: Path, secrets: dict[str, str]) -> list[str]:
 
 def _run(args: argparse.Namespace) -> int:
     scale = validate(args)
+    batch = batch_order(args, scale)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     report_dir = Path(args.report_dir or Path("reports") / stamp).resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -244,7 +272,11 @@ def _run(args: argparse.Namespace) -> int:
             # Scenarios that disturb the shared lab (marked exclusive) run after the others, one at a time.
             for marker, workers, junit in (("not exclusive", args.workers, "junit.xml"),
                                            ("exclusive", 0, "junit-exclusive.xml")):
-                command = _pytest_command(args, report_dir, scale, marker, workers, junit)
+                targets = batch if workers else [args.scenarios]
+                if not targets:
+                    returncodes.append(NO_TESTS)
+                    continue
+                command = _pytest_command(args, report_dir, scale, marker, workers, junit, targets)
                 # The checked time scale in the environment too, for anything that reads it there.
                 env = dict(os.environ, **{LAB_ENV: str(lab.info_path), TIME_SCALE_ENV: str(scale)})
                 returncodes.append(run_pytest(command, env))

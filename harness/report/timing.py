@@ -9,12 +9,15 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.report.summary import SKIP_RECORD
+
 EXCLUSIVE_JUNIT = "junit-exclusive.xml"
 
 
 @dataclass(frozen=True)
 class ScenarioSpan:
     name: str  # the report's directory name: <module>.<test>
+    node_id: str
     started: float
     ended: float
     exclusive: bool
@@ -30,6 +33,7 @@ class CatalogueTiming:
     ended: float
     workers: int
     spans: tuple[ScenarioSpan, ...]
+    not_applicable: tuple[str, ...] = ()  # node ids of the scenarios the provider could not run
 
     @classmethod
     def from_report(cls, report_dir: Path, began: float, ended: float, workers: int) -> CatalogueTiming:
@@ -41,9 +45,11 @@ class CatalogueTiming:
             journal = json.loads(path.read_text())
             node = journal["scenario"]["node_id"]  # scenarios/test_x.py::test_y[param]
             module, test = node.split("::", 1)
-            spans.append(ScenarioSpan(path.parent.name, journal["started_at"], journal["ended_at"] or ended,
+            spans.append(ScenarioSpan(path.parent.name, node, journal["started_at"], journal["ended_at"] or ended,
                                       (Path(module).stem, test) in exclusive))
-        return cls(began, ended, workers, tuple(spans))
+        skips = [json.loads(path.read_text()) for path in sorted(report_dir.glob(f"*/{SKIP_RECORD}"))]
+        not_applicable = tuple(skip["node_id"] for skip in skips if skip.get("verdict") == "not-applicable")
+        return cls(began, ended, workers, tuple(spans), not_applicable)
 
     @property
     def wall(self) -> float:

@@ -26,13 +26,18 @@ def report(tmp_path: Path) -> Path:
     (tmp_path / "junit-exclusive.xml").write_text(
         '<testsuites><testsuite><testcase classname="scenarios.test_d" name="test_exclusive" time="150"/>'
         '<testcase classname="scenarios.test_e" name="test_skipped" time="0"/></testsuite></testsuites>')
+    skipped = tmp_path / "test_f.test_needs_a_node"
+    skipped.mkdir()
+    (skipped / "skipped.json").write_text(json.dumps({"node_id": "scenarios/test_f.py::test_needs_a_node",
+                                                      "verdict": "not-applicable", "reason": "needs a node"}))
     return tmp_path
 
 
 def test_the_breakdown_adds_up_to_the_wall_time_and_names_the_idle_capacity(report):
     timing = CatalogueTiming.from_report(report, 0, 400, workers=2)
     assert [span.name for span in timing.spans if span.exclusive] == ["test_d.test_exclusive"]
-    assert timing.longest.name == "test_a.test_long"
+    assert timing.longest.node_id == "scenarios/test_a.py::test_long"
+    assert timing.not_applicable == ("scenarios/test_f.py::test_needs_a_node",)
     assert timing.ratio == pytest.approx(2.0)
     parts = timing.breakdown()
     assert parts == {"lab start and collection": 30, "parallel batch": 200, "between the phases": 10,

@@ -1,0 +1,103 @@
+"""Longest first, checked against pytest-xdist's own load scheduler driven in simulated time: the order must
+start the longest scenario at once with nothing queued before it, whatever xdist does with the rest."""
+
+from __future__ import annotations
+
+import heapq
+from types import SimpleNamespace
+
+from hypothesis import given, strategies as st
+from xdist.scheduler.load import LoadScheduling
+
+from harness.cli import order
+
+
+class FakeWorker:
+    def __init__(self, name: str) -> None:
+        self.gateway = SimpleNamespace(id=name)
+        self.shutting_down = False
+        self.queue: list[int] = []
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        self.queue.extend(indices)
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+def run_under_xdist(nodes: list[str], seconds: dict[str, float], workers: int) -> dict[str, float]:
+    """When each test starts, with `workers` workers running tests one after another as xdist's LoadScheduling
+    hands them out."""
+    config = SimpleNamespace(getvalue=lambda name: [f"{workers}*popen"], getoption=lambda name: None)
+    scheduler = LoadScheduling(config, SimpleNamespace(loadsched=lambda *words: None))
+    fakes = [FakeWorker(f"gw{index}") for index in range(workers)]
+    for worker in fakes:
+        scheduler.add_node(worker)
+    for worker in fakes:
+        scheduler.add_node_collection(worker, nodes)
+    scheduler.schedule()
+    started, running, now = {}, [], 0.0
+    idle = list(fakes)
+    while True:
+        for worker in list(idle):  # an idle worker starts the next test it was given
+            if worker.queue:
+                index = worker.queue[0]
+                started[nodes[index]] = now
+                heapq.heappush(running, (now + seconds[nodes[index]], worker.gateway.id, index, worker))
+                idle.remove(worker)
+        if not running:
+            return started
+        now, _, index, worker = heapq.heappop(running)
+        worker.queue.pop(0)
+        scheduler.mark_test_complete(worker, index, seconds[nodes[index]])
+        idle.append(worker)
+
+
+def makespan(nodes: list[str], seconds: dict[str, float], workers: int) -> float:
+    started = run_under_xdist(nodes, seconds, workers)
+    return max(started[node] + seconds[node] for node in nodes)
+
+
+def measured_batch(provider: str) -> tuple[list[str], dict[str, float]]:
+    seconds = order.measured_seconds(provider)
+    exclusive = ("leader_election", "controller_restart", "node_failure")
+    return [node for node in seconds if not any(module in node for module in exclusive)], seconds
+
+
+def test_the_measured_local_catalogue_ends_with_its_longest_scenario():
+    batch, seconds = measured_batch("local")
+    longest = max(seconds[node] for node in batch)
+    assert makespan(order.longest_first(batch, seconds, 8), seconds, 8) == longest
+    assert makespan(sorted(batch), seconds, 8) > longest  # collection order: the longest queues behind another
+
+
+def test_the_measured_kind_catalogue_ends_no_later_than_in_collection_order():
+    batch, seconds = measured_batch("kind")
+    for workers in (4, 8):
+        assert makespan(order.longest_first(batch, seconds, workers), seconds, workers) <= makespan(
+            sorted(batch), seconds, workers)
+
+
+@given(st.lists(st.integers(0, 300), min_size=1, max_size=40), st.integers(1, 10))
+def test_the_longest_starts_at_once_under_xdist(durations, workers):
+    nodes = [f"scenarios/test_{index}.py::test" for index in range(len(durations))]
+    seconds = dict(zip(nodes, map(float, durations)))
+    ordered = order.longest_first(nodes, seconds, workers)
+    assert sorted(ordered) == sorted(nodes)
+    started = run_under_xdist(ordered, seconds, workers)
+    longest = max(seconds.values())
+    assert min(started[node] for node in nodes if seconds[node] == longest) == 0
+
+
+def test_a_scenario_never_measured_counts_as_the_longest():
+    seconds = {"a": 10.0, "b": 300.0}
+    assert order.longest_first(["a", "b", "new"], seconds, 3) == ["new", "b", "a"]
+
+
+def test_recording_keeps_the_other_providers(tmp_path):
+    path = tmp_path / "durations.toml"
+    order.record("kind", {"scenarios/test_a.py::test[x]": 12.4}, path)
+    order.record("local", {"scenarios/test_a.py::test[x]": 3}, path)
+    assert order.measured_seconds("kind", path) == {"scenarios/test_a.py::test[x]": 12.0}
+    assert order.measured_seconds("local", path) == {"scenarios/test_a.py::test[x]": 3.0}
+    assert order.measured_seconds("kubeconfig", path) == {}
