@@ -77,7 +77,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "scenario is not-applicable, e.g. @pytest.mark.requires(node=True) for a Secret mounted in a pod")
     config.addinivalue_line(
         "markers", "exclusive: a scenario that disturbs the shared lab (restarts the controller); `certchaos run` "
-        "runs it after the others, alone, e.g. @pytest.mark.exclusive")
+        "runs it on a lab of its own, one at a time, e.g. @pytest.mark.exclusive")
     try:
         time_scale = resolve_time_scale(config.getoption("--time-scale"))
     except HarnessError as error:

@@ -4,9 +4,10 @@ The input is checked before anything starts or any report dir is made (a bad opt
 after the lab's minute of start-up). The lab (stack, fake DNS, Pebble, Toxiproxy) starts once in this
 process, in a temp run dir of its own (it holds private keys and credentials); pytest runs the scenarios in
 parallel xdist workers that attach to it through lab.json ($CERTCHAOS_LAB), each scenario in its own
-namespace, DNS zone and TSIG key. Scenarios marked exclusive run afterwards, alone.
+namespace, DNS zone and TSIG key, the longest first (harness/cli/order.py). Scenarios marked exclusive
+run one at a time beside them, on a second lab of their own.
 Writes to --report-dir: junit.xml (junit-exclusive.xml), one journal per scenario, summary.md, report.html,
-and lab/ (the component logs, copied when the lab stops), then checks that nothing there holds a private key
+and lab/ (lab-exclusive/; the component logs, copied when a lab stops), then checks that nothing there holds a private key
 or the lab's TSIG secrets. Exit code 0 only when every scenario passed or is not applicable on the provider
 (listed); a skipped scenario fails the run unless --allow-skips (deselecting with -k is not skipping); 2 for
 bad input, a harness error or a report that is not safe to publish.
@@ -21,7 +22,8 @@ import signal
 import subprocess
 import sys
 import threading
-from contextlib import contextmanager
+import time
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -31,6 +33,7 @@ from harness.errors import HarnessError
 from harness.lab.lab import LAB_ENV, Lab
 from harness.report.html import write_report_html
 from harness.report.secrets import scan_for_secrets
+from harness.report.summary import write_summary
 from harness.stack import binaries
 from harness.stack.service import sigint_ignored
 
@@ -38,7 +41,6 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"  # the repository'
 # Scenarios spend their time waiting on cert-manager (its fixed 60 s DNS-01 sleep), not on the CPU, so
 # more workers than cores pay off; each worker costs ~100 MiB.
 DEFAULT_WORKERS = 8
-INTERRUPTED = 2  # pytest's exit code after Ctrl-C or a collection error: no further phase
 NO_TESTS = 5  # pytest's exit code when nothing was selected: fine for one phase, not for the whole run
 USAGE_ERROR = 4  # pytest's exit code for bad usage, e.g. a -k expression that does not parse
 PYTEST_EXIT = {0: 0, 1: 1}  # passed, a scenario did not pass; any other pytest code is a harness error (2)
@@ -161,19 +163,15 @@ def check_selection(scenarios: str, keyword: str, scale: float) -> None:
                        + "\n".join(said[-20:]))
 
 
-def batch_order(args: argparse.Namespace, scale: float) -> list[str]:
-    """The parallel batch's scenarios as pytest arguments, longest first (harness/cli/order.py); [] when the
-    selection has none."""
-    selection = ["-m", "not exclusive"] + (["-k", args.keyword] if args.keyword else [])
-    result = _collect(args.scenarios, scale, *selection)
+def selected(args: argparse.Namespace, scale: float, marker: str) -> list[str]:
+    """The node ids of the scenarios marked `marker` that the selection takes, as pytest arguments."""
+    result = _collect(args.scenarios, scale, "-m", marker, *(["-k", args.keyword] if args.keyword else []))
     if result.returncode == NO_TESTS:
         return []
     if result.returncode != 0:
         raise HarnessError(f"collecting {args.scenarios} failed (pytest exit {result.returncode}):\n"
                            + "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:]))
-    nodes = [line for line in result.stdout.splitlines() if "::" in line]
-    ordered = order.longest_first(nodes, order.measured_seconds(args.provider), args.workers)
-    return [_with_absolute_path(node, Path(args.scenarios).resolve()) for node in ordered]
+    return [line for line in result.stdout.splitlines() if "::" in line]  # relative to pytest's rootdir
 
 
 def _with_absolute_path(node: str, scenarios: Path) -> str:
@@ -204,31 +202,45 @@ def _signal_group(child: subprocess.Popen, signum: int) -> None:
         pass  # it has exited meanwhile
 
 
-def run_pytest(command: list[str], env: dict[str, str]) -> int:
-    """pytest in a process group of its own, so an interrupt reaches it once, from here: Ctrl-C at a terminal
-    (sent to the foreground group) and SIGTERM (sent to certchaos alone) both become one SIGINT to pytest and
-    its workers, which revert their faults and save their journals; then the interrupt goes on, and the lab
-    stops. Before, Ctrl-C killed pytest a quarter second later (subprocess.run) and SIGTERM never reached it.
-    Should certchaos itself be killed, DIES_WITH_PARENT stops pytest."""
-    child = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        return child.wait()
-    except KeyboardInterrupt:  # also main.Terminated (SIGTERM)
-        with _interrupts_ignored():
-            _signal_group(child, signal.SIGINT)
+def start_pytest(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """pytest in a process group of its own, so an interrupt reaches it once, from here (stop_pytest). Should
+    certchaos itself be killed, DIES_WITH_PARENT stops it."""
+    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def stop_pytest(children: list[subprocess.Popen]) -> None:
+    """Ctrl-C at a terminal (sent to the foreground group) and SIGTERM (sent to certchaos alone) both become one
+    SIGINT to each pytest and its workers, which revert their faults and save their journals; the lab stops
+    only after (or once CHILD_GRACE is over: then they are killed)."""
+    with _interrupts_ignored():
+        for child in children:
+            if child.poll() is None:
+                _signal_group(child, signal.SIGINT)
+        deadline = time.monotonic() + CHILD_GRACE
+        for child in children:
             try:
-                child.wait(timeout=CHILD_GRACE)
+                child.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 print(f"certchaos run: pytest still running {CHILD_GRACE:g}s after the interrupt; killed",
                       file=sys.stderr)
                 _signal_group(child, signal.SIGKILL)
                 child.wait()
+
+
+def run_pytest(command: list[str], env: dict[str, str]) -> int:
+    """One pytest run to its end; an interrupt stops it cleanly (stop_pytest), then goes on."""
+    child = start_pytest(command, env)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:  # also main.Terminated (SIGTERM)
+        stop_pytest([child])
         raise
 
 
 def _pytest_command(args: argparse.Namespace, report_dir: Path, scale: float, marker: str, workers: int,
                     junit: str, targets: list[str]) -> list[str]:
-    command = [sys.executable, "-c", DIES_WITH_PARENT, str(os.getpid()), "pytest", *targets,
+    nodes = [_with_absolute_path(node, Path(args.scenarios).resolve()) for node in targets]
+    command = [sys.executable, "-c", DIES_WITH_PARENT, str(os.getpid()), "pytest", *nodes,
                "-p", "no:cacheprovider", "-n", str(workers),
                "-m", marker, "--report-dir", str(report_dir), f"--junitxml={report_dir / junit}",
                "-o", "junit_family=xunit2", "--provider", args.provider,
@@ -245,8 +257,9 @@ def _pytest_command(args: argparse.Namespace, report_dir: Path, scale: float, ma
 
 
 def _finish_report(report_dir: Path, secrets: dict[str, str]) -> list[str]:
-    """report.html for the whole run (each pytest run wrote one; this one covers both, also after an
-    interrupt), then the publishing check; what it found is said on stderr at once, also after an interrupt."""
+    """summary.md and report.html for the whole run (each pytest run wrote them as it ended; these cover both,
+    also after an interrupt), then the publishing check; what it found is said on stderr at once."""
+    write_summary(report_dir)
     write_report_html(report_dir)
     leaked = scan_for_secrets(report_dir, secrets)
     if leaked:
@@ -257,33 +270,51 @@ def _finish_report(report_dir: Path, secrets: dict[str, str]) -> list[str]:
 
 def _run(args: argparse.Namespace) -> int:
     scale = validate(args)
-    batch = batch_order(args, scale)
+    batch = order.longest_first(selected(args, scale, "not exclusive"), order.measured_seconds(args.provider),
+                                args.workers)
+    exclusive = selected(args, scale, "exclusive")
+    if not batch and not exclusive:
+        raise HarnessError(f"no scenario in {args.scenarios}: check --scenarios and -k")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     report_dir = Path(args.report_dir or Path("reports") / stamp).resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
     print(f"certchaos run: starting the lab (logs copied to {report_dir / 'lab'} when it stops)", flush=True)
-    lab = Lab(bin_dir=args.bin_dir, alert_rules=args.alert_rules, alert_rules_mode=args.alert_rules_mode,
-              provider=args.provider, values=args.values, workers=args.worker_nodes, logs_to=report_dir / "lab")
-    returncodes = []
+
+    def new_lab(logs: str) -> Lab:
+        return Lab(bin_dir=args.bin_dir, alert_rules=args.alert_rules, alert_rules_mode=args.alert_rules_mode,
+                   provider=args.provider, values=args.values, workers=args.worker_nodes, logs_to=report_dir / logs)
+
+    def pytest_on(lab: Lab, marker: str, workers: int, junit: str, targets: list[str]) -> subprocess.Popen:
+        # The checked time scale in the environment too, for anything that reads it there.
+        env = dict(os.environ, **{LAB_ENV: str(lab.info_path), TIME_SCALE_ENV: str(scale)})
+        return start_pytest(_pytest_command(args, report_dir, scale, marker, workers, junit, targets), env)
+
+    labs, children = [], []
     try:
-        with lab:
-            print(f"certchaos run: lab ready ({LAB_ENV}={lab.info_path} attaches to it); running scenarios with "
-                  f"{args.workers} workers", flush=True)
-            # Scenarios that disturb the shared lab (marked exclusive) run after the others, one at a time.
-            for marker, workers, junit in (("not exclusive", args.workers, "junit.xml"),
-                                           ("exclusive", 0, "junit-exclusive.xml")):
-                targets = batch if workers else [args.scenarios]
-                if not targets:
-                    returncodes.append(NO_TESTS)
-                    continue
-                command = _pytest_command(args, report_dir, scale, marker, workers, junit, targets)
-                # The checked time scale in the environment too, for anything that reads it there.
-                env = dict(os.environ, **{LAB_ENV: str(lab.info_path), TIME_SCALE_ENV: str(scale)})
-                returncodes.append(run_pytest(command, env))
-                if returncodes[-1] == INTERRUPTED:
-                    break
-    finally:  # the lab has stopped: its logs are in the report, its keys gone with its run dir
-        leaked = _finish_report(report_dir, lab.tsig_secrets())
+        with ExitStack() as running:
+            try:
+                labs.append(running.enter_context(new_lab("lab")))
+                print(f"certchaos run: lab ready ({LAB_ENV}={labs[0].info_path} attaches to it); running "
+                      f"{len(batch)} scenarios with {args.workers} workers", flush=True)
+                if batch:
+                    children.append(pytest_on(labs[0], "not exclusive", args.workers, "junit.xml", batch))
+                # Scenarios that disturb their lab (marked exclusive) run one at a time on a lab of their own,
+                # started while the batch runs: the catalogue ends with its longest scenario, not after the sum.
+                if exclusive:
+                    if batch:
+                        print(f"certchaos run: starting a second lab for the {len(exclusive)} exclusive scenarios "
+                              f"(logs copied to {report_dir / 'lab-exclusive'})", flush=True)
+                        labs.append(running.enter_context(new_lab("lab-exclusive")))
+                        print(f"certchaos run: second lab ready ({LAB_ENV}={labs[-1].info_path} attaches to it)",
+                              flush=True)
+                    children.append(pytest_on(labs[-1], "exclusive", 0, "junit-exclusive.xml", exclusive))
+                returncodes = [child.wait() for child in children]
+            except BaseException:  # Ctrl-C, SIGTERM, a lab that failed to start: each pytest stops cleanly first
+                stop_pytest(children)
+                raise
+    finally:  # the labs have stopped: their logs are in the report, their keys gone with their run dirs
+        leaked = _finish_report(report_dir, {name: secret for lab in labs for name, secret in
+                                             lab.tsig_secrets().items()})
     print(f"certchaos run: report in {report_dir} (summary.md, report.html, junit.xml, journals)")
     summary = report_dir / "summary.md"
     if summary.exists():
@@ -291,7 +322,4 @@ def _run(args: argparse.Namespace) -> int:
     if leaked:
         raise HarnessError(f"the report holds secrets ({len(leaked)} files, listed above). Fix: delete them "
                            f"before publishing {report_dir}, and report the bug: certchaos must not write them")
-    ran = [code for code in returncodes if code != NO_TESTS]
-    if not ran:
-        raise HarnessError("no scenario matched: check --scenarios and -k")
-    return max(PYTEST_EXIT.get(code, 2) for code in ran)
+    return max(PYTEST_EXIT.get(code, 2) for code in returncodes)

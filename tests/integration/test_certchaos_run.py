@@ -1,5 +1,6 @@
 """`certchaos run` end to end on a real lab: a wrong expectation is reported with its evidence, and a
-run interrupted mid-fault still reverts the fault and leaves nothing running."""
+run interrupted mid-fault (on one lab, or on two: the exclusive scenarios' own beside the batch's) still
+reverts its faults, writes its report and leaves nothing running."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import shutil
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import requests
@@ -55,6 +58,15 @@ def test_waits_during_a_fault(scenario, kube, namespace, isolated_webhook):
                         expected="Ready=True", within=600)
 '''
 
+EXCLUSIVE_FAULT_THEN_WAIT = '''
+import pytest
+
+
+@pytest.mark.exclusive
+def test_waits_alone_during_a_fault(scenario, kube, namespace, isolated_webhook):
+    test_waits_during_a_fault(scenario, kube, namespace, isolated_webhook)
+'''
+
 
 def scenario_dir(tmp_path: Path, source: str) -> Path:
     directory = tmp_path / "scenarios"
@@ -70,18 +82,23 @@ def certchaos_run(tmp_path: Path, source: str) -> tuple[list[str], Path]:
              "--scenarios", str(scenario_dir(tmp_path, source))], report)
 
 
-def lab_json(output: str) -> Path | None:
-    """The running lab's lab.json, as `certchaos run` says when the lab is ready (its run dir is a temp dir:
-    the report gets only its logs)."""
-    found = re.search(r"\bCERTCHAOS_LAB=(\S+) attaches", output)
-    return Path(found.group(1)) if found else None
+def lab_jsons(output: str) -> list[Path]:
+    """The running labs' lab.json files, as `certchaos run` says when each is ready (their run dirs are temp
+    dirs: the report gets only their logs)."""
+    return [Path(found) for found in re.findall(r"\bCERTCHAOS_LAB=(\S+) attaches", output)]
 
 
 def leftovers(output: str) -> list[int]:
-    """Processes of the lab `certchaos run` printed it started (none once it has stopped)."""
-    lab = lab_json(output)
-    assert lab is not None, f"certchaos run never said its lab was ready:\n{output[-2000:]}"
-    return stack_processes(lab.parent / "stack")
+    """Processes of the labs `certchaos run` printed it started (none once they have stopped)."""
+    labs = lab_jsons(output)
+    assert labs, f"certchaos run never said its lab was ready:\n{output[-2000:]}"
+    return [pid for lab in labs for pid in stack_processes(lab.parent / "stack")]
+
+
+def proxies_disabled(lab: Path) -> list[str]:
+    info = json.loads(lab.read_text())
+    proxies = requests.get(f"{info['toxiproxy_url']}/proxies", timeout=5).json()
+    return [name for name, proxy in proxies.items() if not proxy["enabled"]]
 
 
 def test_a_wrong_expectation_fails_with_what_was_expected_what_was_seen_and_the_journal(tmp_path):
@@ -104,31 +121,58 @@ def test_a_wrong_expectation_fails_with_what_was_expected_what_was_seen_and_the_
     assert leftovers(result.stdout) == []
 
 
-def test_an_interrupted_run_reverts_its_fault_and_leaves_nothing_running(tmp_path):
-    command, report = certchaos_run(tmp_path, FAULT_THEN_WAIT)
-    output = tmp_path / "run.out"
+@contextmanager
+def certchaos_started(command: list[str], output: Path) -> Iterator[subprocess.Popen]:
+    """`certchaos run` in a session of its own, its output in `output`; killed if it outlives the test."""
     with output.open("w") as out:
         run = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        def fault_applied() -> Seen:
-            lab = lab_json(output.read_text())
-            if lab is None:
-                return Seen(False, "lab not ready yet")
-            info = json.loads(lab.read_text())
-            proxies = requests.get(f"{info['toxiproxy_url']}/proxies", timeout=5).json()
-            disabled = [name for name, proxy in proxies.items() if not proxy["enabled"]]
-            return Seen(bool(disabled), {"disabled proxies": disabled})
-
-        # Lab start plus one scenario's setup; the fault is applied right after.
-        wait_for(fault_applied, subject="certchaos run", expected="to apply the fault", timeout=300, interval=0.5)
-        os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
-        run.wait(timeout=180)
+        yield run
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
             run.wait()
+
+
+def wait_for_faults(output: Path, labs: int, timeout: float) -> None:
+    """Until `labs` labs are ready and each has a disabled proxy (the scenarios' fault)."""
+    def faults_applied() -> Seen:
+        disabled = {str(lab): proxies_disabled(lab) for lab in lab_jsons(output.read_text())}
+        return Seen(len(disabled) == labs and all(disabled.values()), {"disabled proxies per lab": disabled})
+
+    wait_for(faults_applied, subject="certchaos run", expected=f"a fault applied on each of {labs} labs",
+             timeout=timeout, interval=0.5)
+
+
+def test_an_interrupted_run_reverts_its_fault_and_leaves_nothing_running(tmp_path):
+    command, report = certchaos_run(tmp_path, FAULT_THEN_WAIT)
+    output = tmp_path / "run.out"
+    with certchaos_started(command, output) as run:
+        wait_for_faults(output, labs=1, timeout=300)  # lab start plus one scenario's setup
+        os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+        run.wait(timeout=180)
     journal = json.loads(next(report.glob("*/journal.json")).read_text())
     assert journal["status"] == "interrupted"
     reverted = [entry for entry in journal["entries"] if entry["kind"] == "fault-reverted"]
     assert len(reverted) == 1 and reverted[0]["detail"].get("outcome") == "succeeded", journal["entries"][-5:]
+    assert leftovers(output.read_text()) == []
+
+
+def test_a_run_terminated_with_a_fault_on_each_of_its_two_labs_reverts_both_and_reports_both(tmp_path):
+    """SIGTERM (a cancelled CI job) while the batch's scenario and the exclusive one each hold a fault on
+    their own lab: both faults reverted, both journals interrupted, summary.md for both, no lab left."""
+    command, report = certchaos_run(tmp_path, FAULT_THEN_WAIT + EXCLUSIVE_FAULT_THEN_WAIT)
+    output = tmp_path / "run.out"
+    with certchaos_started(command, output) as run:
+        wait_for_faults(output, labs=2, timeout=420)  # two lab starts, the second beside the first scenario
+        run.send_signal(signal.SIGTERM)  # to certchaos alone, as a CI runner does
+        assert run.wait(timeout=240) == 143
+    journals = [json.loads(path.read_text()) for path in report.glob("*/journal.json")]
+    assert sorted(journal["status"] for journal in journals) == ["interrupted", "interrupted"]
+    for journal in journals:
+        reverted = [entry for entry in journal["entries"] if entry["kind"] == "fault-reverted"]
+        assert [entry["detail"].get("outcome") for entry in reverted] == ["succeeded"], journal["entries"][-5:]
+    summary = (report / "summary.md").read_text()
+    assert "test_waits_during_a_fault" in summary and "test_waits_alone_during_a_fault" in summary
+    assert (report / "lab" / "stack").is_dir() and (report / "lab-exclusive" / "stack").is_dir()
     assert leftovers(output.read_text()) == []

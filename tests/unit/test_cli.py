@@ -6,6 +6,7 @@ and --json for report, doctor and lab status."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 import subprocess
 import sys
 import time
@@ -259,21 +260,24 @@ def test_run_keeps_the_lab_out_of_the_report_and_fails_loudly_if_a_secret_is_in_
     report = tmp_path / "report"
     commands = []
 
-    def scenarios_ran(command, env):
+    def scenarios_started(command, env):
         commands.append((command, env))
         journal = report / "test_a.test_x" / "journal.json"
         journal.parent.mkdir(parents=True, exist_ok=True)
         journal.write_text(json.dumps({"seen": TSIG if leak else "nothing secret"}))
-        return 0
+        return SimpleNamespace(wait=lambda: 0)
 
     FakeLab.made.clear()
     monkeypatch.setattr(run, "Lab", FakeLab)
-    monkeypatch.setattr(run, "run_pytest", scenarios_ran)
+    monkeypatch.setattr(run, "start_pytest", scenarios_started)
     monkeypatch.delenv("CERTCHAOS_TIME_SCALE", raising=False)
     code = main.main(["run", "--report-dir", str(report), "--time-scale", "2"])
     assert code == (2 if leak else 0)
-    [made] = FakeLab.made
-    assert made["logs_to"] == report.resolve() / "lab" and made.get("run_dir") is None  # the lab's own temp dir
+    # The exclusive scenarios get a lab of their own; each lab its own temp dir, its logs in the report.
+    assert [made["logs_to"] for made in FakeLab.made] == [report.resolve() / "lab", report.resolve() / "lab-exclusive"]
+    assert all(made.get("run_dir") is None for made in FakeLab.made)
+    (batch, batch_env), (exclusive, exclusive_env) = commands
+    assert batch[batch.index("-m") + 1] == "not exclusive" and exclusive[exclusive.index("-m") + 1] == "exclusive"
     command, env = commands[0]
     assert command[command.index("--time-scale") + 1] == "2.0" and env["CERTCHAOS_TIME_SCALE"] == "2.0"
     err = capsys.readouterr().err
