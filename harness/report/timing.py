@@ -71,22 +71,26 @@ class CatalogueTiming:
         return self.longest.started - first if self.longest else 0.0
 
     def breakdown(self) -> dict[str, float]:
-        """Seconds per part of the run, in order; they add up to the wall time. 'idle worker slots' is not a part
-        of the wall time but the batch's lost capacity: workers x batch span minus the scenarios' own time."""
+        """Seconds per part of the run. The first, second and fourth add up to the wall time; the rest say what
+        the scenarios' span was made of: the longest scenario, the batch and the exclusive scenarios (these run
+        beside the batch, on a lab of their own), and the batch's lost capacity (workers x batch span minus the
+        scenarios' own time)."""
         batch = [span for span in self.spans if not span.exclusive]
         exclusive = [span for span in self.spans if span.exclusive]
         first = min((span.started for span in self.spans), default=self.ended)
-        batch_end = max((span.ended for span in batch), default=first)
-        exclusive_start = min((span.started for span in exclusive), default=batch_end)
         last = max((span.ended for span in self.spans), default=first)
-        parts = {"lab start and collection": first - self.began,
-                 "parallel batch": batch_end - first,
-                 "between the phases": max(0.0, exclusive_start - batch_end),
-                 "exclusive phase": last - exclusive_start if exclusive else 0.0,
-                 "teardown and report": self.ended - last}
-        busy = sum(span.seconds for span in batch)
-        parts["idle worker slots"] = max(0.0, self.workers * (batch_end - first) - busy)
-        return parts
+        batch_span = _span(batch)
+        return {"lab start and collection": first - self.began,
+                "scenarios (first start to last end)": last - first,
+                "  of which the longest scenario": self.longest.seconds if self.longest else 0.0,
+                "teardown and report": self.ended - last,
+                "parallel batch (span)": batch_span,
+                "exclusive scenarios (span, beside the batch)": _span(exclusive),
+                "idle worker slots": max(0.0, self.workers * batch_span - sum(span.seconds for span in batch))}
+
+
+def _span(spans: list[ScenarioSpan]) -> float:
+    return max(span.ended for span in spans) - min(span.started for span in spans) if spans else 0.0
 
 
 def _exclusive_names(junit: Path) -> set[tuple[str, str]]:
