@@ -132,8 +132,8 @@ def validate(args: argparse.Namespace) -> float:
 def check_selection(scenarios: str, keyword: str, scale: float) -> None:
     """-k must select at least one scenario: pytest's own collection says so, in a subprocess (the catalogue's
     fixtures start the lab; collection runs none of them)."""
-    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", *COLLECT_PLUGINS_OFF, "-k", keyword,
-               scenarios]
+    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "certchaos", *COLLECT_PLUGINS_OFF,
+               "-k", keyword, scenarios]  # -p certchaos: its markers, as in the run itself
     env = dict(os.environ, **{TIME_SCALE_ENV: str(scale)})  # the checked scale, whatever the environment says
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=COLLECT_TIMEOUT,
@@ -201,19 +201,20 @@ def run_pytest(command: list[str], env: dict[str, str]) -> int:
 
 def _pytest_command(args: argparse.Namespace, report_dir: Path, scale: float, marker: str, workers: int,
                     junit: str) -> list[str]:
+    # -p certchaos: the plugin acts on a scenario dir of the user's too, whatever its pytest config says.
     command = [sys.executable, "-c", DIES_WITH_PARENT, str(os.getpid()), "pytest", args.scenarios,
-               "-p", "no:cacheprovider", "-n", str(workers),
-               "-m", marker, "--report-dir", str(report_dir), f"--junitxml={report_dir / junit}",
-               "-o", "junit_family=xunit2", "--provider", args.provider,
-               "--worker-nodes", str(args.worker_nodes), "--time-scale", str(scale)]
+               "-p", "certchaos", "-p", "no:cacheprovider", "-n", str(workers),
+               "-m", marker, "--certchaos-report-dir", str(report_dir), f"--junitxml={report_dir / junit}",
+               "-o", "junit_family=xunit2", "--certchaos-provider", args.provider,
+               "--certchaos-worker-nodes", str(args.worker_nodes), "--certchaos-time-scale", str(scale)]
     if args.bin_dir:
-        command += ["--bin-dir", args.bin_dir]
+        command += ["--certchaos-bin-dir", args.bin_dir]
     if args.keyword:
         command += ["-k", args.keyword]
     if args.allow_skips:
-        command.append("--allow-skips")
+        command.append("--certchaos-allow-skips")
     if args.reloader_image:
-        command += ["--reloader-image", args.reloader_image]
+        command += ["--certchaos-reloader-image", args.reloader_image]
     return command
 
 
