@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.pytest_plugin import NOT_ACTIVE
+from harness.pytest_plugin import FIXTURES, NOT_ACTIVE
 
 pytest_plugins = ["pytester"]
 
@@ -82,6 +82,7 @@ def test_installed_it_adds_only_prefixed_names_to_an_unrelated_project(unrelated
     assert all(re.fullmatch(added, name) for name in extra), f"{listing}: unprefixed: {sorted(extra)}"
     if listing == "--fixtures":
         assert {"kube", "scenario"} <= without and "namespace" not in with_it
+        assert extra == set(FIXTURES), "the setup check that tells how to activate certchaos misses some"
 
 
 def test_a_test_that_asks_for_certchaos_where_it_is_not_active_is_told_how_and_nothing_starts(
