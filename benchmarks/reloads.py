@@ -4,7 +4,7 @@ delay (Secret update to every pod serving the new certificate), median and max o
     python benchmarks/reloads.py REPORT_DIR [REPORT_DIR...]   # journals of scenarios/test_reloads.py runs
     python benchmarks/reloads.py --runs 3 [--reloader-image IMAGE]   # run the two measuring scenarios 3 times
 
-Each run of `--runs` starts its own kind cluster (pytest --provider kind), ~3-6 min per run on this machine.
+Each run of `--runs` starts its own kind cluster (pytest --certchaos-provider kind), ~3-6 min per run on this machine.
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ def run(runs: int, reloader_image: str | None) -> list[Path]:
     for index in range(runs):
         report = Path(tempfile.mkdtemp(prefix=f"certchaos-reloads-{index}-"))
         command = [sys.executable, "-m", "pytest", str(ROOT / "scenarios/test_reloads.py"), "-p", "no:cacheprovider",
-                   "--provider", "kind", "-k", MEASURING, "--report-dir", str(report), "-q"]
+                   "--certchaos-provider", "kind", "-k", MEASURING, "--certchaos-report-dir", str(report), "-q"]
         if reloader_image:
-            command += ["--reloader-image", reloader_image]
+            command += ["--certchaos-reloader-image", reloader_image]
         print(f"run {index + 1}/{runs}: {' '.join(command)}", flush=True)
         subprocess.run(command, cwd=ROOT)
         dirs.append(report)

@@ -2,7 +2,9 @@
 a namespace per test, issuers.
 
 Loaded by the certchaos pytest plugin (harness.pytest_plugin), which registers the options they read
-(--provider, --bin-dir, --keep-stack).
+(--certchaos-provider, --certchaos-bin-dir, --certchaos-keep-stack, ...). Every name is prefixed `certchaos_`, so
+nothing here shadows or answers a project's own `kube` or `namespace`; the catalogue's conftest.py gives its
+scenarios the short names. The plugin fails a test that asks for one of them where certchaos is not active.
 """
 
 from __future__ import annotations
@@ -29,42 +31,44 @@ from harness.stack.toxiproxy import Proxy
 
 
 def make_stack(config: pytest.Config) -> LocalStack | KindStack:
-    """The stack the options ask for: local processes, or a kind cluster (--provider kind)."""
-    keep = config.getoption("--keep-stack", default=False)
-    bin_dir = config.getoption("--bin-dir", default=None)
+    """The stack the options ask for: local processes, or a kind cluster (--certchaos-provider kind)."""
+    keep = config.getoption("--certchaos-keep-stack", default=False)
+    bin_dir = config.getoption("--certchaos-bin-dir", default=None)
     run_dir = tempfile.mkdtemp(prefix="certchaos-stack-") if keep else None
-    if config.getoption("--provider", default="local") == "kind":
-        return KindStack(bin_dir=bin_dir, run_dir=run_dir, workers=config.getoption("--worker-nodes", default=0))
+    if config.getoption("--certchaos-provider", default="local") == "kind":
+        return KindStack(bin_dir=bin_dir, run_dir=run_dir,
+                         workers=config.getoption("--certchaos-worker-nodes", default=0))
     return LocalStack(bin_dir=bin_dir, run_dir=run_dir)
 
 
 @pytest.fixture(scope="session")
-def stack(pytestconfig: pytest.Config) -> Iterator[LocalStack]:
-    """The running stack (local processes by default), started once per session and stopped at its end.
-    With --keep-stack its run dir (logs, kubeconfig, certs) is kept for inspection."""
+def certchaos_stack(pytestconfig: pytest.Config) -> Iterator[LocalStack]:
+    """A bare stack (no lab: no fake DNS, Pebble or Toxiproxy; local processes by default), started once per
+    session and stopped at its end. With --certchaos-keep-stack its run dir (logs, kubeconfig, certs) is kept."""
     running = make_stack(pytestconfig)
     with running:
         yield running
 
 
 @pytest.fixture(scope="session")
-def kube(stack) -> client.ApiClient:
-    """A kubernetes ApiClient for the stack's admin (system:masters)."""
-    return stack.api()
+def certchaos_kube(certchaos_lab: LabClient) -> client.ApiClient:
+    """A kubernetes ApiClient for the lab's admin (system:masters). Tests of the bare stack override it with
+    `certchaos_stack.api()` (tests/integration/conftest.py), so certchaos_namespace starts no lab there."""
+    return certchaos_lab.kube
 
 
 @pytest.fixture
-def namespace(kube: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
+def certchaos_namespace(certchaos_kube: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace named after the test; deleted (in the background) afterwards."""
     slug = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
     name = f"{slug}-{uuid.uuid4().hex[:5]}"
-    ensure_namespace(kube, name)
+    ensure_namespace(certchaos_kube, name)
     yield name
-    client.CoreV1Api(kube).delete_namespace(name, propagation_policy="Background")
+    client.CoreV1Api(certchaos_kube).delete_namespace(name, propagation_policy="Background")
 
 
 @pytest.fixture(scope="session")
-def lab(pytestconfig: pytest.Config) -> Iterator[LabClient]:
+def certchaos_lab(pytestconfig: pytest.Config) -> Iterator[LabClient]:
     """The scenario lab (stack + fake DNS + Pebble + Toxiproxy, see harness.lab.lab), as a client. Attaches
     to the lab in $CERTCHAOS_LAB (what `certchaos run` starts for its workers), else starts one for this
     session and stops it at the end."""
@@ -72,13 +76,13 @@ def lab(pytestconfig: pytest.Config) -> Iterator[LabClient]:
     if os.environ.get(LAB_ENV):
         info = LabInfo.load(os.environ[LAB_ENV])
     else:
-        keep = pytestconfig.getoption("--keep-stack", default=False)
-        owner = Lab(bin_dir=pytestconfig.getoption("--bin-dir", default=None),
-                    run_dir=tempfile.mkdtemp(prefix="certchaos-lab-") if keep else None,
-                    alert_rules=pytestconfig.getoption("--alert-rules", default=None),
-                    alert_rules_mode=pytestconfig.getoption("--alert-rules-mode", default="add"),
-                    provider=pytestconfig.getoption("--provider", default="local"),
-                    workers=pytestconfig.getoption("--worker-nodes", default=0)).start()
+        option = pytestconfig.getoption
+        owner = Lab(bin_dir=option("--certchaos-bin-dir", default=None),
+                    run_dir=tempfile.mkdtemp(prefix="certchaos-lab-") if option("--certchaos-keep-stack") else None,
+                    alert_rules=option("--certchaos-alert-rules", default=None),
+                    alert_rules_mode=option("--certchaos-alert-rules-mode", default="add"),
+                    provider=option("--certchaos-provider", default="local"),
+                    workers=option("--certchaos-worker-nodes", default=0)).start()
         info = owner.info
     state = run_state(pytestconfig)
     state.provider = info.provider
@@ -93,20 +97,21 @@ def lab(pytestconfig: pytest.Config) -> Iterator[LabClient]:
 
 
 @pytest.fixture
-def acme_issuer(lab: LabClient, namespace: str) -> Iterator[AcmeIssuer]:
+def certchaos_acme_issuer(certchaos_lab: LabClient, certchaos_namespace: str) -> Iterator[AcmeIssuer]:
     """An ACME Issuer on Pebble in the test's namespace, reaching Pebble through its own proxy and
     solving DNS-01 through its own fake-DNS zone and TSIG key (see harness.lab.issuers). Undo: deletes the
     proxy; the Issuer goes with the namespace."""
-    issuer = make_acme_issuer(lab, namespace)
+    issuer = make_acme_issuer(certchaos_lab, certchaos_namespace)
     yield issuer
     issuer.proxy.delete()
 
 
 @pytest.fixture
-def isolated_webhook(lab: LabClient, namespace: str) -> Iterator[Proxy]:
+def certchaos_isolated_webhook(certchaos_lab: LabClient, certchaos_namespace: str) -> Iterator[Proxy]:
     """The test's namespace gets its own registration of cert-manager's webhook (the chart's rules and
     failurePolicy Fail) through its own Toxiproxy proxy, which it yields: faulting that proxy breaks the
     webhook for this namespace only. Undo: deletes the registration and the proxy."""
+    lab, namespace = certchaos_lab, certchaos_namespace
     proxy = lab.proxy_to(f"webhook-{namespace}", lab.info.webhook)
     certmanager.apply_webhook_configurations(lab.kube, certmanager.webhook_configurations(
         # On kind by name (the webhook's certificate names the "ca" anchor, the node's DNS resolves it).
@@ -120,16 +125,17 @@ def isolated_webhook(lab: LabClient, namespace: str) -> Iterator[Proxy]:
 
 
 @pytest.fixture
-def ca_issuer(kube: client.ApiClient, namespace: str) -> dict:
+def certchaos_ca_issuer(certchaos_kube: client.ApiClient, certchaos_namespace: str) -> dict:
     """A CA Issuer (bootstrapped by a self-signed one) in the test's namespace; its issuerRef."""
-    return make_ca_issuer(kube, namespace)
+    return make_ca_issuer(certchaos_kube, certchaos_namespace)
 
 
 @pytest.fixture
-def timeline(scenario, lab: LabClient, namespace: str) -> Iterator[Timeline]:
+def certchaos_timeline(certchaos_scenario, certchaos_lab: LabClient, certchaos_namespace: str) -> Iterator[Timeline]:
     """Records the scenario's namespace (resource changes, Events), cert-manager metrics and its zone's
     DNS log into the scenario journal while the test runs, and registers the lifecycle invariants checked
     when the test has passed (harness.chaos.invariants); stops the observers afterwards."""
+    scenario, lab, namespace = certchaos_scenario, certchaos_lab, certchaos_namespace
     scenario.add_end_check(LifecycleCheck(scenario, lab, namespace))  # before the observers: the log's offset
     observers = Timeline(scenario, lab, namespace).start()
     try:

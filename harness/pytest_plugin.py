@@ -1,4 +1,10 @@
-"""certchaos pytest plugin: options, markers, the `scenario` fixture, verdicts and the run's summary.md.
+"""certchaos pytest plugin: options, markers, the `certchaos_scenario` fixture, verdicts and the run's summary.md.
+
+Installed, it is loaded into every pytest run (entry point `certchaos`), so it acts only where it is asked, as
+pytest-asyncio's strict mode does: in a session that activates it (`-p certchaos`, or `certchaos = true` in the
+pytest config), on tests asking for `certchaos_scenario`; elsewhere only on tests marked `@pytest.mark.certchaos`.
+Anything else sees one option group (`--certchaos-*`), the ini key and the marker: no generic fixture, no hook that
+acts (tests/unit/test_pytest_plugin_optin.py runs an unrelated project to prove it).
 
 Only hooks, options, markers and thin fixtures live here; the logic is in harness.chaos.scenario,
 harness.report.journal and harness.report.summary. The lab fixtures (harness.fixtures) fill
@@ -22,76 +28,111 @@ from harness.report.summary import NOT_APPLICABLE, SKIPPED, write_skip_record, w
 from harness.chaos.scenario import Scenario, resolve_time_scale, status_for
 from harness.session import RUN, STATE, RunState, run_state
 
-# The lab fixtures (stack, kube, namespace, lab, issuers, timeline) read the options registered here.
+# The lab fixtures (certchaos_stack, certchaos_lab, ...) read the options registered here.
 pytest_plugins = ["harness.fixtures"]
 
+PLUGIN = "certchaos"  # the entry point's name: `-p certchaos`, the ini key, the marker, the options' prefix
 REPORT_DIR_KEY = "certchaos_report_dir"  # passed from the xdist controller so workers share one run dir
+ACTIVE_KEY = "certchaos_active"  # likewise whether the session asked for certchaos
 DIR_NAME_LIMIT = 120  # journal dir names stay well under the 255-byte file name limit
 # Providers whose stack has nodes (kubelet, pods, Secret volumes); "local" runs processes only.
 PROVIDERS_WITH_NODES: frozenset[str] = frozenset({"kind"})
 NOT_APPLICABLE_PREFIX = "not applicable: "  # a skip reason that says the provider cannot run the scenario
-SKIPS = pytest.StashKey[list]()  # node ids of scenarios that did not run (the controller's count)
+# The fixtures certchaos gives (here and in harness.fixtures); a test that is not certchaos's asking for one is
+# told how to ask for certchaos instead of starting a lab behind the back of a session that did not.
+FIXTURES = ("certchaos_scenario", "certchaos_stack", "certchaos_lab", "certchaos_kube", "certchaos_namespace",
+            "certchaos_acme_issuer", "certchaos_ca_issuer", "certchaos_isolated_webhook", "certchaos_timeline")
+ACTIVE = pytest.StashKey[bool]()
+REPORT_DIR = pytest.StashKey[Path]()
+REPORTS = pytest.StashKey["_ScenarioReports"]()
+MARKER = ('certchaos(failure=None): a certchaos scenario, with a journal and a verdict; in a session that '
+          'activates certchaos (`-p certchaos`, or `certchaos = true` in the pytest config) tests using the '
+          '`certchaos_scenario` fixture get it automatically; failure= overrides the module docstring\'s first '
+          'line, e.g. @pytest.mark.certchaos(failure="TXT record not yet visible to the CA\'s resolver")')
+# Registered only in a session that activates certchaos: elsewhere these generic names are the project's own.
+SCENARIO_MARKERS = (
+    "requires(node=False): what the scenario needs from the stack; on a provider without it the scenario is "
+    "not-applicable, e.g. @pytest.mark.requires(node=True) for a Secret mounted in a pod",
+    "exclusive: a scenario that disturbs the shared lab (restarts the controller); `certchaos run` runs it on a "
+    "lab of its own, one at a time, e.g. @pytest.mark.exclusive",
+)
+NOT_ACTIVE = ("certchaos is not active for this test. Fix: mark it @pytest.mark.certchaos, set `certchaos = true` "
+              "in the pytest config ([tool.pytest.ini_options] or pytest.ini), or run pytest with -p certchaos")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("certchaos", "certchaos: cert-manager chaos scenarios")
-    group.addoption("--provider", choices=("local", "kind"), default="local",
+    group = parser.getgroup(PLUGIN, "certchaos: cert-manager chaos scenarios (act only where certchaos is asked for)")
+    parser.addini(PLUGIN, type="bool", default=False,
+                  help="certchaos: treat every test using the certchaos_scenario fixture as a scenario in this "
+                       "project, as -p certchaos does (default: only tests marked @pytest.mark.certchaos)")
+    group.addoption("--certchaos-provider", choices=("local", "kind"), default="local",
                     help="stack provider: local processes on loopback, or a kind cluster with cert-manager installed "
                          "by its chart and the lab on the kind network (needs `certchaos images build`) "
                          "(default: local)")
-    group.addoption("--worker-nodes", type=int, metavar="N", default=0,
+    group.addoption("--certchaos-worker-nodes", type=int, metavar="N", default=0,
                     help="kind: worker nodes beside the control plane; the node-failure scenarios need 2 (default: 0)")
-    group.addoption("--bin-dir", metavar="DIR", default=None,
-                    help="directory of user-built binaries that take precedence over the cache (default: none)")
-    group.addoption("--report-dir", metavar="DIR", default=None,
+    group.addoption("--certchaos-bin-dir", metavar="DIR", default=None,
+                    help="directory of user-built binaries that take precedence over the cache (default: "
+                         "$CERTCHAOS_BIN_DIR, else none)")
+    group.addoption("--certchaos-report-dir", metavar="DIR", default=None,
                     help="where journals and summary.md go (default: reports/<UTC timestamp>/ under rootdir)")
-    group.addoption("--keep-stack", action="store_true", default=False,
+    group.addoption("--certchaos-keep-stack", action="store_true", default=False,
                     help="keep the stack's run dir (logs, kubeconfig, certs) after the session (default: removed)")
-    group.addoption("--time-scale", metavar="FACTOR", default=None,
+    group.addoption("--certchaos-time-scale", metavar="FACTOR", default=None,
                     help="multiply every deadline by FACTOR on slow machines (default: $CERTCHAOS_TIME_SCALE or 1)")
-    group.addoption("--allow-skips", action="store_true", default=False,
+    group.addoption("--certchaos-allow-skips", action="store_true", default=False,
                     help="skipped scenarios do not fail the run (default: they do; not-applicable ones never do, they "
                          "are listed; -k deselection is not a skip)")
-    group.addoption("--alert-rules", metavar="FILE", default=None,
-                    help="the user's alert rules (rule file or PrometheusRule) the lab's Prometheus loads (default: none)")
-    group.addoption("--alert-rules-mode", choices=("add", "replace"), default="add",
+    group.addoption("--certchaos-alert-rules", metavar="FILE", default=None,
+                    help="the user's alert rules (rule file or PrometheusRule) the lab's Prometheus loads "
+                         "(default: none)")
+    group.addoption("--certchaos-alert-rules-mode", choices=("add", "replace"), default="add",
                     help="add: beside the default rules; replace: instead of them (default: add)")
-    group.addoption("--reloader-image", metavar="IMAGE", default=None,
+    group.addoption("--certchaos-reloader-image", metavar="IMAGE", default=None,
                     help="kind: Stakater Reloader's image (already in Docker) for the reload scenarios, installed "
                          "with its documented settings (default: certchaos's reloader stand-in)")
 
 
+def _asked_for(config: pytest.Config) -> bool:
+    """Whether the session activates certchaos: `-p certchaos` (also through addopts) or the ini key; an xdist
+    worker takes its controller's answer."""
+    worker_input = getattr(config, "workerinput", {})
+    if ACTIVE_KEY in worker_input:
+        return worker_input[ACTIVE_KEY]
+    plugins = [name.strip() for name in (config.getoption("plugins", default=None) or [])]
+    return PLUGIN in plugins or config.getini(PLUGIN)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        'scenario(failure=None): a chaos scenario with a journal and a verdict; tests using the `scenario` '
-        'fixture get it automatically; failure= overrides the module docstring\'s first line, e.g. '
-        '@pytest.mark.scenario(failure="TXT record not yet visible to the CA\'s resolver")',
-    )
-    config.addinivalue_line("markers", "integration: needs the real stack, e.g. @pytest.mark.integration")
-    config.addinivalue_line(
-        "markers", "kind: needs Docker and the kind images (`certchaos images build`); not in `make test`, "
-        "run by `make test-kind`, e.g. @pytest.mark.kind")
-    config.addinivalue_line(
-        "markers", "requires(node=False): what the scenario needs from the stack; on a provider without it the "
-        "scenario is not-applicable, e.g. @pytest.mark.requires(node=True) for a Secret mounted in a pod")
-    config.addinivalue_line(
-        "markers", "exclusive: a scenario that disturbs the shared lab (restarts the controller); `certchaos run` "
-        "runs it on a lab of its own, one at a time, e.g. @pytest.mark.exclusive")
-    try:
-        time_scale = resolve_time_scale(config.getoption("--time-scale"))
-    except HarnessError as error:
-        raise pytest.UsageError(str(error)) from None
-    config.stash[STATE] = RunState(_report_dir(config), time_scale, config.getoption("--provider"))
-    config.stash[SKIPS] = []
-    config.pluginmanager.register(_SkipCounter(config.stash[SKIPS]), "certchaos-skips")
+    active = config.stash[ACTIVE] = _asked_for(config)
+    config.addinivalue_line("markers", MARKER)
+    config.stash[REPORT_DIR] = _report_dir(config)  # a path only: made when the first journal is written
+    config.stash[REPORTS] = _ScenarioReports()
+    config.pluginmanager.register(config.stash[REPORTS], "certchaos-reports")
+    if active:
+        for line in SCENARIO_MARKERS:
+            config.addinivalue_line("markers", line)
+        try:
+            _run_state(config)  # a bad time scale is a usage error before anything starts
+        except HarnessError as error:
+            raise pytest.UsageError(str(error)) from None
+
+
+def _run_state(config: pytest.Config) -> RunState:
+    """The run's state, made when certchaos first acts: at configure in an active session, else at the first
+    test marked certchaos (an unrelated run never reads $CERTCHAOS_TIME_SCALE)."""
+    if STATE not in config.stash:
+        config.stash[STATE] = RunState(config.stash[REPORT_DIR],
+                                       resolve_time_scale(config.getoption("--certchaos-time-scale")),
+                                       config.getoption("--certchaos-provider"))
+    return config.stash[STATE]
 
 
 def _report_dir(config: pytest.Config) -> Path:
     worker_input = getattr(config, "workerinput", {})
     if REPORT_DIR_KEY in worker_input:
         return Path(worker_input[REPORT_DIR_KEY])
-    option = config.getoption("--report-dir")
+    option = config.getoption("--certchaos-report-dir")
     if option:
         return config.invocation_params.dir / option
     run_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -100,14 +141,18 @@ def _report_dir(config: pytest.Config) -> Path:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node) -> None:
-    """xdist controller: give every worker the same report dir."""
-    node.workerinput[REPORT_DIR_KEY] = str(run_state(node.config).report_dir)
+    """xdist controller: give every worker the same report dir and the session's activation."""
+    node.workerinput[REPORT_DIR_KEY] = str(node.config.stash[REPORT_DIR])
+    node.workerinput[ACTIVE_KEY] = node.config.stash[ACTIVE]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In an active session a test asking for certchaos_scenario is a scenario (`-m certchaos` selects them)."""
+    if not config.stash[ACTIVE]:
+        return
     for item in items:
-        if "scenario" in getattr(item, "fixturenames", ()) and item.get_closest_marker("scenario") is None:
-            item.add_marker("scenario")
+        if "certchaos_scenario" in getattr(item, "fixturenames", ()) and item.get_closest_marker(PLUGIN) is None:
+            item.add_marker(PLUGIN)
 
 
 def _journal_dir(item: pytest.Item) -> str:
@@ -117,11 +162,16 @@ def _journal_dir(item: pytest.Item) -> str:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Start the run before any fixture, so a stack that fails to start still leaves a harness-error journal."""
-    if item.get_closest_marker("scenario") is None:
+    """Start the run before any fixture, so a stack that fails to start still leaves a harness-error journal.
+    A test certchaos is not active for that asks for its fixtures errors here, before any of them starts."""
+    marker = item.get_closest_marker(PLUGIN)
+    if marker is None:
+        if not item.config.stash[ACTIVE]:
+            asked = [name for name in FIXTURES if name in getattr(item, "fixturenames", ())]
+            if asked:
+                pytest.fail(f"{item.nodeid} asks for {', '.join(asked)}, but {NOT_ACTIVE}", pytrace=False)
         return
-    state = run_state(item.config)
-    marker = item.get_closest_marker("scenario")
+    state = _run_state(item.config)
     info = ScenarioInfo.from_docstring(item.nodeid, getattr(getattr(item, "module", None), "__doc__", None))
     if marker.kwargs.get("failure"):
         info = ScenarioInfo(info.node_id, marker.kwargs["failure"], info.spec)
@@ -136,7 +186,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture
-def scenario(request: pytest.FixtureRequest) -> Iterator[Scenario]:
+def certchaos_scenario(request: pytest.FixtureRequest) -> Iterator[Scenario]:
     """The scenario run (steady_state, fault, expect, note) writing <report-dir>/<module.test>/journal.json.
     Undo: reverts every fault still applied, newest first; a failed revert errors the test (harness-error)."""
     run = request.node.stash[RUN]
@@ -180,6 +230,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     run = item.stash.get(RUN, None)
     if run is None:
         return report
+    report.certchaos_scenario = True  # what the session's count reads (it survives xdist's serialisation)
     status, error = _outcome(call, report)
     if status is None:
         del item.stash[RUN]
@@ -201,17 +252,21 @@ def _skip_reason(report: pytest.TestReport) -> str:
     return reason.removeprefix("Skipped: ")
 
 
-class _SkipCounter:
-    """Counts skipped scenarios where the session's exit status is decided: the xdist controller sees every
-    worker's reports in pytest_runtest_logreport (which gets no config, hence a plugin object). A
-    not-applicable scenario (the provider cannot run it, e.g. no node on local) is listed in the summary but
-    not counted: the catalogue on local passes without kind's scenarios, and says which it did not run."""
+class _ScenarioReports:
+    """Whether any scenario reported, and which were skipped, where the session's exit status is decided: the
+    xdist controller sees every worker's reports in pytest_runtest_logreport (which gets no config, hence a plugin
+    object). A not-applicable scenario (the provider cannot run it, e.g. no node on local) is listed in the
+    summary but not counted: the catalogue on local passes without kind's scenarios, and says which it did not run."""
 
-    def __init__(self, skips: list) -> None:
-        self.skips = skips
+    def __init__(self) -> None:
+        self.seen = False
+        self.skips: list[str] = []  # node ids of scenarios that did not run
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.skipped and not hasattr(report, "wasxfail") and "scenario" in report.keywords:
+        if not getattr(report, "certchaos_scenario", False):
+            return
+        self.seen = True
+        if report.skipped and not hasattr(report, "wasxfail"):
             if not _skip_reason(report).startswith(NOT_APPLICABLE_PREFIX):
                 self.skips.append(report.nodeid)
 
@@ -225,21 +280,25 @@ def _finish(run: Scenario, state: RunState) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
     """After the runner tore fixtures down (reverting faults; after Ctrl-C this is where it happens), save
-    the runs that got no teardown report and write summary.md."""
-    state = run_state(session.config)
+    the runs that got no teardown report and write summary.md. A session where no scenario ran is left alone."""
+    config = session.config
     try:
         return (yield)
     finally:
-        for run in state.running.values():
+        state = config.stash.get(STATE, None)
+        for run in state.running.values() if state is not None else ():
             interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED
             run.conclude(Status.INTERRUPTED if interrupted else Status.HARNESS_ERROR, phase="session")
             _finish(run, state)
-        state.running.clear()
-        if not hasattr(session.config, "workerinput"):
-            if state.report_dir.is_dir():
-                write_summary(state.report_dir)
-                write_report_html(state.report_dir)
-            skips = session.config.stash[SKIPS]
-            if skips and not session.config.getoption("--allow-skips") and session.exitstatus == pytest.ExitCode.OK:
+        reports = config.stash[REPORTS]
+        ran = reports.seen or (state is not None and state.running)
+        if state is not None:
+            state.running.clear()
+        if ran and not hasattr(config, "workerinput"):
+            if config.stash[REPORT_DIR].is_dir():
+                write_summary(config.stash[REPORT_DIR])
+                write_report_html(config.stash[REPORT_DIR])
+            skips = reports.skips
+            if skips and not config.getoption("--certchaos-allow-skips") and session.exitstatus == pytest.ExitCode.OK:
                 # A scenario that did not run proved nothing: the run is not a pass unless the user said so.
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,4 +1,5 @@
-"""Webhook unavailability during a node failure (kind, 1 control plane + 2 workers: `--worker-nodes 2`).
+"""Webhook unavailability during a node failure (kind, 1 control plane + 2 workers: `certchaos run
+--worker-nodes 2`, pytest's `--certchaos-worker-nodes 2`).
 
 Spec (a): with one webhook replica (the chart's default), the node it runs on fails: the API server's calls to
 the webhook time out (failurePolicy Fail), so creating a Certificate or a CertificateRequest is rejected
@@ -104,7 +105,8 @@ def _nodes(api: client.ApiClient, control_plane: bool) -> list[str]:
 def workers(kube) -> list[str]:
     found = _nodes(kube, control_plane=False)
     if len(found) < 2:
-        pytest.skip(f"{NOT_APPLICABLE_PREFIX}needs 2 worker nodes (a cluster with --worker-nodes 2); this one has {found}")
+        pytest.skip(f"{NOT_APPLICABLE_PREFIX}needs 2 worker nodes (`certchaos run --worker-nodes 2`, pytest's "
+                    f"--certchaos-worker-nodes 2); this one has {found}")
     return found
 
 

@@ -11,8 +11,8 @@ annotations (auto, or the Secret named) the Deployment is rolled (env var STAKAT
 of the Secret's data) and every pod serves the renewal; a reloader that is down during the renewal leaves
 the pods stale, and once back it does not catch up (Reloader ignores Secrets it sees appear at start:
 --reload-on-create is off by default); a renewal during an unrelated rollout leaves no pod on the old
-certificate. The reloader is the user's Reloader image (--reloader-image) or certchaos's reloader stand-in,
-named as such in the journal. Evidence: per-pod served serials and "stale since" on the timeline, the
+certificate. The reloader is the user's Reloader image (--reloader-image; pytest's --certchaos-reloader-image)
+or certchaos's reloader stand-in, named as such in the journal. Evidence: per-pod served serials and "stale since" on the timeline, the
 projected file's serial in each pod, the Deployment's rollout status and Events; figures (kubelet
 propagation delay, Reloader delay) as notes.
 """
@@ -50,10 +50,10 @@ OBSERVED = 30
 
 @pytest.fixture(scope="session")
 def reloader_image(kube, pytestconfig) -> str:
-    """The reloader image for this session (--reloader-image, else the stand-in), loaded into the cluster
+    """The reloader image for this session (--certchaos-reloader-image, else the stand-in), loaded into the cluster
     together with the workload image. A missing image is a clear error."""
-    return prepare_images(kube, pytestconfig.getoption("--reloader-image", default=None),
-                          pytestconfig.getoption("--bin-dir", default=None))
+    return prepare_images(kube, pytestconfig.getoption("--certchaos-reloader-image", default=None),
+                          pytestconfig.getoption("--certchaos-bin-dir", default=None))
 
 
 @pytest.fixture

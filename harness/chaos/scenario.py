@@ -84,7 +84,8 @@ def resolve_time_scale(option: float | str | None = None, environ: dict[str, str
     except ValueError:
         scale = math.nan
     if not (math.isfinite(scale) and scale > 0):
-        raise HarnessError(f"time scale {raw!r} is not a positive number. Fix: pass --time-scale or set "
+        raise HarnessError(f"time scale {raw!r} is not a positive number. Fix: pass --time-scale (pytest: "
+                           "--certchaos-time-scale) or set "
                            f"{TIME_SCALE_ENV} to e.g. 2 to double every deadline on a slow machine")
     return scale
 

@@ -134,8 +134,9 @@ def validate(args: argparse.Namespace) -> float:
 
 def _collect(scenarios: str, scale: float, *selection: str) -> subprocess.CompletedProcess:
     """pytest's own collection of the catalogue, in a subprocess (its fixtures start the lab; collecting runs
-    none of them)."""
-    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", *COLLECT_PLUGINS_OFF, *selection, scenarios]
+    none of them); -p certchaos: its markers, as in the run itself."""
+    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "certchaos", *COLLECT_PLUGINS_OFF,
+               *selection, scenarios]
     env = dict(os.environ, **{TIME_SCALE_ENV: str(scale)})  # the checked scale, whatever the environment says
     try:
         return subprocess.run(command, capture_output=True, text=True, timeout=COLLECT_TIMEOUT,
@@ -240,19 +241,20 @@ def run_pytest(command: list[str], env: dict[str, str]) -> int:
 def _pytest_command(args: argparse.Namespace, report_dir: Path, scale: float, marker: str, workers: int,
                     junit: str, targets: list[str]) -> list[str]:
     nodes = [_with_absolute_path(node, Path(args.scenarios).resolve()) for node in targets]
+    # -p certchaos: the plugin acts on a scenario dir of the user's too, whatever its pytest config says.
     command = [sys.executable, "-c", DIES_WITH_PARENT, str(os.getpid()), "pytest", *nodes,
-               "-p", "no:cacheprovider", "-n", str(workers),
-               "-m", marker, "--report-dir", str(report_dir), f"--junitxml={report_dir / junit}",
-               "-o", "junit_family=xunit2", "--provider", args.provider,
-               "--worker-nodes", str(args.worker_nodes), "--time-scale", str(scale)]
+               "-p", "certchaos", "-p", "no:cacheprovider", "-n", str(workers),
+               "-m", marker, "--certchaos-report-dir", str(report_dir), f"--junitxml={report_dir / junit}",
+               "-o", "junit_family=xunit2", "--certchaos-provider", args.provider,
+               "--certchaos-worker-nodes", str(args.worker_nodes), "--certchaos-time-scale", str(scale)]
     if args.bin_dir:
-        command += ["--bin-dir", args.bin_dir]
+        command += ["--certchaos-bin-dir", args.bin_dir]
     if args.keyword:
         command += ["-k", args.keyword]
     if args.allow_skips:
-        command.append("--allow-skips")
+        command.append("--certchaos-allow-skips")
     if args.reloader_image:
-        command += ["--reloader-image", args.reloader_image]
+        command += ["--certchaos-reloader-image", args.reloader_image]
     return command
 
 

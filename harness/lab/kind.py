@@ -172,7 +172,7 @@ def node_port(api: client.ApiClient, name: str, selector: str, target: int | str
 
 def isolate_chart_webhooks(api: client.ApiClient) -> str:
     """The chart's webhook registrations skip namespaces labelled isolated (they get their own, through a
-    proxy: harness.fixtures.isolated_webhook), as the local lab's cluster-wide one does; returns the PEM
+    proxy: harness.fixtures.certchaos_isolated_webhook), as the local lab's cluster-wide one does; returns the PEM
     of the CA that signs the webhook's serving certificate (the chart's cainjector CA Secret)."""
     registration = client.AdmissionregistrationV1Api(api)
     isolated = client.V1LabelSelectorRequirement(key=certmanager.ISOLATION_LABEL, operator="NotIn",

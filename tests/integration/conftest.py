@@ -102,6 +102,32 @@ def pebble(make_pebble, dns) -> Pebble:
     return make_pebble(resolver=dns.ca_resolver)
 
 
+# The tests of the bare stack (test_local_stack, test_observers) need no lab: certchaos's Kubernetes client is
+# the stack's here, so certchaos_namespace starts no lab either; short names as the catalogue's conftest gives.
+@pytest.fixture(scope="session")
+def certchaos_kube(certchaos_stack):
+    """The bare stack's admin client (system:masters); overrides certchaos's, which is the lab's."""
+    return certchaos_stack.api()
+
+
+@pytest.fixture(scope="session")
+def stack(certchaos_stack):
+    """The bare stack (certchaos_stack): local processes, started once per session."""
+    return certchaos_stack
+
+
+@pytest.fixture(scope="session")
+def kube(certchaos_kube):
+    """The bare stack's admin client."""
+    return certchaos_kube
+
+
+@pytest.fixture
+def namespace(certchaos_namespace):
+    """A fresh namespace on the bare stack (certchaos_namespace), deleted afterwards."""
+    return certchaos_namespace
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked `kind` run only when asked for (`-m kind`, `make test-kind`): each cluster costs minutes."""
     if "kind" in (config.getoption("-m") or ""):

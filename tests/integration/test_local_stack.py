@@ -167,8 +167,8 @@ def test_ctrl_c_of_certchaos_up_stops_every_component(tmp_path):
 
 
 FAILING_TEST = """
-def test_fails_while_the_stack_runs(stack):
-    print("STACK_RUN_DIR", stack.run_dir)
+def test_fails_while_the_stack_runs(certchaos_stack):
+    print("STACK_RUN_DIR", certchaos_stack.run_dir)
     assert False, "deliberate failure"
 """
 
@@ -176,7 +176,7 @@ def test_fails_while_the_stack_runs(stack):
 def test_a_failing_test_leaves_nothing_running(tmp_path):
     (tmp_path / "test_failing.py").write_text(FAILING_TEST)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "harness.fixtures", "-s", "-q", str(tmp_path / "test_failing.py")],
+        [sys.executable, "-m", "pytest", "-p", "certchaos", "-s", "-q", str(tmp_path / "test_failing.py")],
         capture_output=True, text=True, cwd=tmp_path, timeout=300,
         env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])),
     )

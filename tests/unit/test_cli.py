@@ -279,7 +279,8 @@ def test_run_keeps_the_lab_out_of_the_report_and_fails_loudly_if_a_secret_is_in_
     (batch, batch_env), (exclusive, exclusive_env) = commands
     assert batch[batch.index("-m") + 1] == "not exclusive" and exclusive[exclusive.index("-m") + 1] == "exclusive"
     command, env = commands[0]
-    assert command[command.index("--time-scale") + 1] == "2.0" and env["CERTCHAOS_TIME_SCALE"] == "2.0"
+    assert command[command.index("--certchaos-time-scale") + 1] == "2.0" and env["CERTCHAOS_TIME_SCALE"] == "2.0"
+    assert command[command.index("-p", command.index("pytest")) + 1] == "certchaos"  # a user's scenario dir too
     err = capsys.readouterr().err
     if leak:
         assert "NOT SAFE TO PUBLISH" in err and "test_a.test_x/journal.json: TSIG key scenario-a" in err

@@ -12,6 +12,20 @@ from harness.report.journal import Journal, EntryKind, Status
 
 pytest_plugins = ["pytester"]
 
+
+@pytest.fixture(autouse=True)
+def certchaos_project(pytester: pytest.Pytester) -> None:
+    """Each pytester project asks for certchaos as this repository does (`certchaos = true` in its config) and
+    gives `scenario` as the catalogue's conftest.py does (tests/unit/test_pytest_plugin_optin.py: the other ways)."""
+    pytester.makeini("[pytest]\ncertchaos = true\n")
+    pytester.makeconftest("""
+        import pytest
+
+        @pytest.fixture
+        def scenario(certchaos_scenario):
+            return certchaos_scenario
+    """)
+
 SCENARIOS = '''
 """Webhook unavailable: the admission webhook does not answer.
 
@@ -75,7 +89,7 @@ def test_left_applied_is_reverted_in_teardown(scenario):
     scenario.fault(CallableFault("left applied", nothing, nothing)).__enter__()
 
 
-@pytest.mark.scenario(failure="a failure named by the marker")
+@pytest.mark.certchaos(failure="a failure named by the marker")
 def test_marker_names_the_failure(scenario):
     pass
 
@@ -106,7 +120,7 @@ def journals(directory: Path) -> dict[str, Journal]:
 
 def test_each_scenario_gets_a_journal_with_its_verdict_and_the_run_a_summary(pytester: pytest.Pytester):
     pytester.makepyfile(test_webhook=SCENARIOS)
-    result = pytester.runpytest("--report-dir", "out", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--certchaos-report-dir", "out", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=4, failed=3, errors=1, skipped=1)
 
     found = journals(pytester.path / "out")
@@ -153,7 +167,7 @@ def test_ctrl_c_reverts_the_applied_fault_and_saves_an_interrupted_journal(pytes
             scenario.fault(CallableFault("dns lag", nothing, nothing)).__enter__()
             raise KeyboardInterrupt
     ''')
-    result = pytester.inline_run("--report-dir", "out", "-p", "no:cacheprovider", no_reraise_ctrlc=True)
+    result = pytester.inline_run("--certchaos-report-dir", "out", "-p", "no:cacheprovider", no_reraise_ctrlc=True)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     (journal,) = journals(pytester.path / "out").values()
     assert journal.status is Status.INTERRUPTED
@@ -176,21 +190,22 @@ def test_a_session_without_scenarios_writes_nothing_and_one_with_them_writes_und
 
 def test_time_scale_option_reaches_the_journal_and_a_bad_one_is_a_usage_error(pytester: pytest.Pytester):
     pytester.makepyfile(test_scale="def test_one(scenario):\n    pass\n")
-    pytester.runpytest("--report-dir", "out", "--time-scale", "3", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.runpytest("--certchaos-report-dir", "out", "--certchaos-time-scale", "3", "-p", "no:cacheprovider").assert_outcomes(passed=1)
     (journal,) = journals(pytester.path / "out").values()
     assert journal.time_scale == 3
 
-    result = pytester.runpytest("--time-scale", "fast", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--certchaos-time-scale", "fast", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*time scale 'fast' is not a positive number*"])
 
 
 def test_scenario_tests_are_marked_and_the_markers_are_documented(pytester: pytest.Pytester):
     pytester.makepyfile(test_marks="def test_scenario(scenario):\n    pass\n\ndef test_plain():\n    pass\n")
-    pytester.runpytest("-m", "scenario", "--report-dir", "out", "-p", "no:cacheprovider").assert_outcomes(
+    pytester.runpytest("-m", "certchaos", "--certchaos-report-dir", "out", "-p", "no:cacheprovider").assert_outcomes(
         passed=1, deselected=1)
     markers = pytester.runpytest("--markers").stdout.str()
-    assert "@pytest.mark.scenario(failure=None)" in markers and "@pytest.mark.integration" in markers
+    assert all(f"@pytest.mark.{marker}" in markers
+               for marker in ("certchaos(failure=None)", "requires(node=False)", "exclusive")), markers
 
 
 def test_xdist_workers_share_the_default_report_dir_and_the_controller_writes_the_summary(pytester: pytest.Pytester):
@@ -212,7 +227,7 @@ def test_report_command_prints_the_summary_and_the_lifecycle_of_what_did_not_pas
     from harness.cli.main import main
 
     pytester.makepyfile(test_webhook=SCENARIOS)
-    pytester.runpytest("--report-dir", "out", "-p", "no:cacheprovider")
+    pytester.runpytest("--certchaos-report-dir", "out", "-p", "no:cacheprovider")
     capsys.readouterr()
     assert main(["report", str(pytester.path / "out")]) == 1  # the run's verdict: a scenario deviated
     out = capsys.readouterr().out
@@ -258,11 +273,11 @@ def test_plain_skip():
 
 def test_a_scenario_that_did_not_run_is_listed_and_fails_the_run_unless_allowed_or_deselected(pytester: pytest.Pytester):
     pytester.makepyfile(test_skips=SKIPPING)
-    alone = pytester.runpytest("--report-dir", "not-applicable", "-k", "passes or mounts", "-p", "no:cacheprovider")
+    alone = pytester.runpytest("--certchaos-report-dir", "not-applicable", "-k", "passes or mounts", "-p", "no:cacheprovider")
     alone.assert_outcomes(passed=1, skipped=1)
     assert alone.ret == pytest.ExitCode.OK  # not applicable on the provider: listed, not a failure
     assert "1 not-applicable" in (pytester.path / "not-applicable" / "summary.md").read_text()
-    result = pytester.runpytest("--report-dir", "out", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--certchaos-report-dir", "out", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, skipped=3)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     summary = (pytester.path / "out" / "summary.md").read_text()
@@ -273,16 +288,16 @@ def test_a_scenario_that_did_not_run_is_listed_and_fails_the_run_unless_allowed_
     assert "test_skips.py::test_plain_skip" not in rows  # not a scenario: pytest's own business
     assert "1 passed, 0 deviated, 0 harness-error, 0 interrupted, 1 skipped, 1 not-applicable" in summary
 
-    allowed = pytester.runpytest("--report-dir", "allowed", "--allow-skips", "-p", "no:cacheprovider")
+    allowed = pytester.runpytest("--certchaos-report-dir", "allowed", "--certchaos-allow-skips", "-p", "no:cacheprovider")
     assert allowed.ret == pytest.ExitCode.OK
-    deselected = pytester.runpytest("--report-dir", "deselected", "-k", "passes", "-p", "no:cacheprovider")
+    deselected = pytester.runpytest("--certchaos-report-dir", "deselected", "-k", "passes", "-p", "no:cacheprovider")
     assert deselected.ret == pytest.ExitCode.OK
     assert "0 skipped" in (pytester.path / "deselected" / "summary.md").read_text()
 
 
 def test_skips_on_xdist_workers_fail_the_run_too(pytester: pytest.Pytester):
     pytester.makepyfile(test_skips=SKIPPING)
-    result = pytester.runpytest("-n", "2", "--report-dir", "out", "-p", "no:cacheprovider")
+    result = pytester.runpytest("-n", "2", "--certchaos-report-dir", "out", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, skipped=3)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert "1 skipped, 1 not-applicable" in (pytester.path / "out" / "summary.md").read_text()
@@ -320,7 +335,7 @@ def test_end_checks_did_not_run_for_a_failed_scenario():
 def test_an_end_check_that_fails_makes_a_passing_scenario_deviate_and_is_skipped_after_a_failure(
         pytester: pytest.Pytester):
     pytester.makepyfile(test_leftovers=END_CHECKS)
-    result = pytester.runpytest("--report-dir", "out", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--certchaos-report-dir", "out", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=2)
     found = journals(pytester.path / "out")
     ended = found["test_own_steps_pass_but_the_end_check_fails"]
