@@ -52,7 +52,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("report_dirs", nargs="*", type=Path)
     parser.add_argument("--runs", type=int, default=0, help="run the measuring scenarios this many times first")
-    parser.add_argument("--reloader-image", help="Stakater Reloader's image instead of the stand-in")
+    parser.add_argument("--reloader-image", help="another Stakater Reloader image than our build of v1.4.22")
     args = parser.parse_args()
     dirs = list(args.report_dirs) + (run(args.runs, args.reloader_image) if args.runs else [])
     if not dirs:

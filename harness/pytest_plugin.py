@@ -89,8 +89,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--certchaos-alert-rules-mode", choices=("add", "replace"), default="add",
                     help="add: beside the default rules; replace: instead of them (default: add)")
     group.addoption("--certchaos-reloader-image", metavar="IMAGE", default=None,
-                    help="kind: Stakater Reloader's image (already in Docker) for the reload scenarios, installed "
-                         "with its documented settings (default: certchaos's reloader stand-in)")
+                    help="kind: another Stakater Reloader image (already in Docker) for the reload scenarios, "
+                         "installed with its default settings (default: certchaos.local/reloader:v1.4.22, built "
+                         "by `certchaos images build`)")
 
 
 def _asked_for(config: pytest.Config) -> bool:

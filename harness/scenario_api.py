@@ -49,6 +49,7 @@ from harness.observe.conditions.controller import (
 )
 from harness.observe.conditions.dns import ca_answers, first_seen, gaps, refused_updates, txt_queries
 from harness.observe.conditions.general import all_of, holds_throughout, holds_until, not_
+from harness.observe.conditions.kube import event_on
 from harness.observe.conditions.lease import lease_held_by, lease_taken_over, lease_unrenewed, lease_view
 from harness.observe.conditions.metrics import (
     acme_duration_totals, acme_request_total, acme_requests_at_least, certificate_metrics_equal,
@@ -69,7 +70,7 @@ from harness.stack.timings import (
 from harness.wait import Seen, wait_for
 from harness.workloads.deploy import restart as restart_workload, rolled_out
 from harness.workloads.lab import ReloadBench, prepare_images
-from harness.workloads.manifests import MOUNT, WITNESS, Workload
+from harness.workloads.manifests import IGNORE_ANNOTATION, MATCH_ANNOTATION, MOUNT, WITNESS, Workload
 from harness.workloads.reloader import NAME as RELOADER_NAME, data_hash, env_var_name
 
 __all__ = [
@@ -84,7 +85,8 @@ __all__ = [
     "REFUSED", "TIMED_OUT", "UNREACHABLE", "denied_by_webhook", "invalid_probe", "webhook_unreachable",
     # conditions: combinators and the wait loop
     "Seen", "all_of", "holds_throughout", "holds_until", "not_", "wait_for",
-    # conditions: certificates, ACME, controller, DNS, leases, metrics, nodes, alerts
+    # conditions: Events of an object; certificates, ACME, controller, DNS, leases, metrics, nodes, alerts
+    "event_on",
     "certificate_condition", "certificate_done_issuing", "certificate_event", "certificate_not_ready",
     "certificate_ready", "certificate_request_condition", "certificate_request_count",
     "certificate_request_replaced", "certificate_status_field", "renewal_due", "secret_serial_changed",
@@ -110,6 +112,6 @@ __all__ = [
     # names
     "CONTROLLER_LEASE", "LEADER_ELECTION_NAMESPACE", "NAMESPACE", "EntryKind", "NOT_APPLICABLE_PREFIX",
     # workloads
-    "MOUNT", "RELOADER_NAME", "WITNESS", "ReloadBench", "Workload", "data_hash", "env_var_name", "prepare_images",
+    "IGNORE_ANNOTATION", "MATCH_ANNOTATION", "MOUNT", "RELOADER_NAME", "WITNESS", "ReloadBench", "Workload", "data_hash", "env_var_name", "prepare_images",
     "restart_workload", "rolled_out",
 ]

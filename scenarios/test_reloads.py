@@ -6,15 +6,17 @@ Kubernetes documentation says: a mounted Secret volume is updated after the kube
 syncFrequency, 10 s in this stack, plus jitter), so a server that reloads on change serves the renewal;
 a server that loaded its certificate once keeps the old one although the file changed; a subPath mount
 never changes, even after the kubelet synced the pod (a plain volume of the same Secret, the witness, shows
-the sync); an environment variable from the Secret never changes without a restart. With Reloader's
-annotations (auto, or the Secret named) the Deployment is rolled (env var STAKATER_<SECRET>_SECRET = SHA1
-of the Secret's data) and every pod serves the renewal; a reloader that is down during the renewal leaves
-the pods stale, and once back it does not catch up (Reloader ignores Secrets it sees appear at start:
---reload-on-create is off by default); a renewal during an unrelated rollout leaves no pod on the old
-certificate. The reloader is the user's Reloader image (--reloader-image; pytest's --certchaos-reloader-image)
-or certchaos's reloader stand-in, named as such in the journal. Evidence: per-pod served serials and "stale since" on the timeline, the
-projected file's serial in each pod, the Deployment's rollout status and Events; figures (kubelet
-propagation delay, Reloader delay) as notes.
+the sync); an environment variable from the Secret never changes without a restart. With Stakater
+Reloader's annotations as users write them (auto; the Secret named, each name a regex matched whole; search
+with match on the Secret; on the Deployment or only on its pod template) the Deployment is rolled (env var
+STAKATER_<SECRET>_SECRET = SHA1 of the Secret's data, an Event "Reloaded" on it) and every pod serves the
+renewal; a Secret annotated ignore rolls nothing; a reloader that is down during the renewal leaves the pods
+stale, and once back it does not catch up (Reloader ignores Secrets it sees appear at start:
+--reload-on-create and --sync-after-restart are off by default); a renewal during an unrelated rollout
+leaves no pod on the old certificate. The reloader is our build of Reloader v1.4.22, or the user's image
+(`certchaos run --reloader-image`; pytest's --certchaos-reloader-image). Evidence: per-pod served serials
+and "stale since" on the timeline, the projected file's serial in each pod, the Deployment's rollout status
+and Events; figures (kubelet propagation delay, Reloader delay) as notes.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ import pytest
 from kubernetes import client
 
 from harness.scenario_api import (
-    KUBELET_SYNC_FREQUENCY, MOUNT, RELOADER_NAME, WITNESS, ReloadBench, ReloaderDown, Seen, Workload, certificate,
-    certificate_done_issuing, create_certificate, data_hash, env_var_name, every_pod_file, every_pod_serves,
-    holds_throughout, holds_until, prepare_images, restart_workload, rolled_out, secret_serial_changed,
-    trigger_renewal,
+    IGNORE_ANNOTATION, KUBELET_SYNC_FREQUENCY, MATCH_ANNOTATION, MOUNT, RELOADER_NAME, WITNESS, ReloadBench,
+    ReloaderDown, Seen, Workload, certificate, certificate_done_issuing, create_certificate, data_hash,
+    env_var_name, event_on, every_pod_file, every_pod_serves, holds_throughout, holds_until, prepare_images,
+    restart_workload, rolled_out, secret_serial_changed, trigger_renewal,
 )
 
 pytestmark = pytest.mark.requires(node=True)
@@ -50,7 +52,7 @@ OBSERVED = 30
 
 @pytest.fixture(scope="session")
 def reloader_image(kube, pytestconfig) -> str:
-    """The reloader image for this session (--certchaos-reloader-image, else the stand-in), loaded into the cluster
+    """The reloader image for this session (--certchaos-reloader-image, else our build of Reloader), loaded into the cluster
     together with the workload image. A missing image is a clear error."""
     return prepare_images(kube, pytestconfig.getoption("--certchaos-reloader-image", default=None),
                           pytestconfig.getoption("--certchaos-bin-dir", default=None))
@@ -64,8 +66,11 @@ def bench(scenario, kube, namespace, reloader_image):
     made.close()
 
 
-def issue(scenario, kube, namespace, issuer, name="web") -> str:
-    create_certificate(kube, namespace, certificate(name, issuer, [f"{name}.{namespace}.svc"]))
+def issue(scenario, kube, namespace, issuer, name="web", secret_annotations=None) -> str:
+    """A Certificate `name` issued; `secret_annotations` go on its Secret (spec.secretTemplate, as users put
+    Reloader's match or ignore on a Secret cert-manager owns)."""
+    spec = {"secretTemplate": {"annotations": secret_annotations}} if secret_annotations else {}
+    create_certificate(kube, namespace, certificate(name, issuer, [f"{name}.{namespace}.svc"], **spec))
     scenario.steady_state(certificate_done_issuing(kube, namespace, name), subject=f"Certificate {namespace}/{name}",
                           expected="issued", within=ISSUED)
     return name
@@ -92,10 +97,10 @@ def serve_steadily(scenario, bench, kube, target) -> None:
                           expected="each serves the Secret's certificate", within=SERVES)
 
 
-def serving(scenario, bench, kube, namespace, issuer, **workload):
+def serving(scenario, bench, kube, namespace, issuer, secret_annotations=None, **workload):
     """A certificate "web", a Deployment "web" consuming it as `workload` says, every pod serving it; the
     reloader first when the workload is annotated for it. Returns (Secret name, observed target)."""
-    secret = issue(scenario, kube, namespace, issuer)
+    secret = issue(scenario, kube, namespace, issuer, secret_annotations=secret_annotations)
     if workload.get("reloader"):
         bench.install_reloader()
     target = bench.deploy(Workload("web", secret, replicas=REPLICAS, **workload))
@@ -184,10 +189,18 @@ def assert_rolled_by_reloader(scenario, bench, kube, namespace, target, new, ren
     name, value = env_var_name(target.secret), data_hash(secret.data)
     assert env.get(name) == value, (f"the rollout should set {name}={value} (SHA1 of the Secret's data) in the "
                                     f"pod template, as Reloader's env-vars strategy does; the template has {env}")
+    scenario.expect(event_on(kube, namespace, "Deployment", target.name, "Reloaded"),
+                    subject=f"Events of Deployment {namespace}/{target.name}",
+                    expected=f"{bench.reloader.description}'s record of the rollout", within=OBSERVED)
 
 
 def generation(kube, namespace, name) -> int:
     return client.AppsV1Api(kube).read_namespaced_deployment(name, namespace).metadata.generation
+
+
+def assert_not_rolled(before: dict[str, int], kube, namespace, why: str) -> None:
+    after = {name: generation(kube, namespace, name) for name in before}
+    assert after == before, f"{why}; generations went from {before} to {after}"
 
 
 def rolling(kube, namespace, name) -> Seen:
@@ -196,12 +209,14 @@ def rolling(kube, namespace, name) -> Seen:
     return Seen(not seen.ok, seen.state)
 
 
-@pytest.mark.parametrize("annotation", ["auto", "named"])
+@pytest.mark.parametrize("annotation", ["auto", "named", "search"])
 def test_reloader_rolls_the_workload_and_every_pod_serves_the_renewal(
         scenario, kube, namespace, ca_issuer, bench, annotation):
+    # search rolls on a change of a Secret annotated match: both Secrets carry it.
+    match = {MATCH_ANNOTATION: "true"} if annotation == "search" else None
     secret, target = serving(scenario, bench, kube, namespace, ca_issuer, consumer="volume", mode="once",
-                             reloader=annotation)
-    other = issue(scenario, kube, namespace, ca_issuer, name="other")
+                             reloader=annotation, secret_annotations=match)
+    other = issue(scenario, kube, namespace, ca_issuer, name="other", secret_annotations=match)
     # A Deployment without Reloader's annotations, mounting the renewed Secret too: it must not roll.
     bench.deploy(Workload("bystander", secret, consumer="volume", mode="once", replicas=REPLICAS))
     # One with the annotation whose Secret does not change: it must not roll either.
@@ -209,9 +224,36 @@ def test_reloader_rolls_the_workload_and_every_pod_serves_the_renewal(
     before = {name: generation(kube, namespace, name) for name in ("bystander", "other")}
     _, new, renewed_at = renew(scenario, bench, kube, namespace, secret)
     assert_rolled_by_reloader(scenario, bench, kube, namespace, target, new, renewed_at)
-    after = {name: generation(kube, namespace, name) for name in before}
-    assert after == before, (f"only the annotated Deployment of the changed Secret may roll; generations went "
-                             f"from {before} to {after}")
+    assert_not_rolled(before, kube, namespace, "only the annotated Deployment of the changed Secret may roll")
+
+
+def test_reloader_reads_its_annotation_on_the_pod_template_when_the_deployment_has_none(
+        scenario, kube, namespace, ca_issuer, bench):
+    secret, target = serving(scenario, bench, kube, namespace, ca_issuer, consumer="volume", mode="once",
+                             reloader="auto", annotated="template")
+    _, new, renewed_at = renew(scenario, bench, kube, namespace, secret)
+    assert_rolled_by_reloader(scenario, bench, kube, namespace, target, new, renewed_at)
+
+
+def test_the_named_secret_is_a_regex_matched_against_the_whole_name(scenario, kube, namespace, ca_issuer, bench):
+    # "w.b" matches "web" only as a regex; "we", a prefix of "web", matches only if the regex is not anchored.
+    secret, target = serving(scenario, bench, kube, namespace, ca_issuer, consumer="volume", mode="once",
+                             reloader="named", reload_names="nothing, w.b")
+    bench.deploy(Workload("prefix", secret, consumer="volume", mode="once", replicas=REPLICAS, reloader="named",
+                          reload_names="we"))
+    before = {"prefix": generation(kube, namespace, "prefix")}
+    _, new, renewed_at = renew(scenario, bench, kube, namespace, secret)
+    assert_rolled_by_reloader(scenario, bench, kube, namespace, target, new, renewed_at)
+    assert_not_rolled(before, kube, namespace, "a name pattern matches the whole Secret name, not a prefix")
+
+
+def test_a_secret_annotated_ignore_rolls_nothing_and_the_pods_stay_stale(scenario, kube, namespace, ca_issuer, bench):
+    secret, target = serving(scenario, bench, kube, namespace, ca_issuer, consumer="volume", mode="once",
+                             reloader="auto", secret_annotations={IGNORE_ANNOTATION: "true"})
+    before = {target.name: generation(kube, namespace, target.name)}
+    old, new, _ = renew(scenario, bench, kube, namespace, secret)
+    assert_stays_stale(scenario, bench, kube, target, old, new, f"{MOUNT}/tls.crt")
+    assert_not_rolled(before, kube, namespace, "Reloader rolls nothing for a Secret annotated ignore")
 
 
 def test_reloader_down_during_a_renewal_leaves_the_pods_stale_and_does_not_catch_up(

@@ -12,11 +12,11 @@ from harness.workloads import reloader
 
 @dataclass(repr=False)
 class ReloaderDown(BaseFault):
-    """The reloader (Reloader or the stand-in) is scaled to 0: nothing rolls the workloads on a Secret change."""
+    """Reloader is scaled to 0: nothing rolls the workloads on a Secret change."""
 
     api: client.ApiClient
     namespace: str
-    reloader: str = reloader.STAND_IN  # what is installed, for the journal
+    reloader: str = "Stakater Reloader"  # what is installed, for the journal
     _replicas: int | None = field(default=None)
 
     def apply(self) -> None:

@@ -88,7 +88,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="kind: worker nodes beside the control plane; the node-failure scenarios need 2 (default 0)")
     run.add_argument("--values", metavar="FILE", help="kind: your Helm values for cert-manager's chart, after ours")
     run.add_argument("--reloader-image", metavar="IMAGE",
-                     help="kind: Stakater Reloader's image (in Docker) for the reload scenarios (default: our stand-in)")
+                     help="kind: another Stakater Reloader image (in Docker) for the reload scenarios "
+                          "(default: our build of v1.4.22, certchaos.local/reloader:v1.4.22)")
     run.set_defaults(handler=_run)
 
 

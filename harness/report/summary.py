@@ -168,7 +168,7 @@ def _evidence(journal: Journal) -> str:
         text = head + ("" if whole else _one_line(outcome))
         text = text if len(text) <= EVIDENCE_WIDTH else text[: EVIDENCE_WIDTH - 3] + "..."
         parts.append(text + (_one_line(outcome) if whole else "") + log)
-    # Measured figures (the reload scenarios' notes "figure: <name>"), with who was measured (e.g. the stand-in).
+    # Measured figures (the reload scenarios' notes "figure: <name>"), with who was measured (e.g. which Reloader).
     figures = [f"{e.subject.removeprefix('figure: ')}: {e.detail.get('seconds')}s"
                + (f" ({e.detail['reloader']})" if e.detail.get("reloader") else "")
                for e in entries if e.kind == EntryKind.NOTE and e.subject.startswith("figure: ")]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from kubernetes import client
 
 from harness.observe.served import Handshaker, ServedCertificates, Target, secret_serial
-from harness.stack.kind.images import RELOADER_STANDIN_IMAGE, WORKLOAD_IMAGE
+from harness.stack.kind.images import RELOADER_IMAGE, WORKLOAD_IMAGE
 from harness.workloads import deploy, reloader
 from harness.workloads.manifests import PORT, Workload, deployment, service
 from harness.wait import Condition, Seen
@@ -21,10 +21,9 @@ RELOADER_READY = 120.0
 
 def prepare_images(api: client.ApiClient, reloader_image: str | None, bin_dir=None) -> str:
     """Load the workload image and the reloader's into the cluster of `api`; return the reloader image."""
-    image = reloader_image or RELOADER_STANDIN_IMAGE
+    image = reloader_image or RELOADER_IMAGE
     deploy.load_images(api, WORKLOAD_IMAGE, what="workload image", bin_dir=bin_dir)
-    deploy.load_images(api, image, what="reloader image" if reloader_image else "reloader stand-in image",
-                       bin_dir=bin_dir)
+    deploy.load_images(api, image, what="reloader image", bin_dir=bin_dir)
     return image
 
 
@@ -57,7 +56,7 @@ class ReloadBench:
 
     def install_reloader(self) -> reloader.ReloaderInstall:
         installed = reloader.ReloaderInstall(self.namespace, self.reloader_image)
-        self.scenario.note(f"reloader: {installed.description}", image=installed.image, stand_in=installed.stand_in)
+        self.scenario.note(f"reloader: {installed.description}", image=installed.image)
         deploy.create(self.api, self.namespace, reloader.manifests(self.namespace, installed.image))
         deploy.wait_rolled_out(self.api, self.namespace, reloader.NAME, {"app": reloader.NAME}, RELOADER_READY)
         self.reloader = installed

@@ -19,6 +19,11 @@ WITNESS = "/witness"
 APP_LABEL = "certchaos.io/workload"
 AUTO_ANNOTATION = "reloader.stakater.com/auto"
 RELOAD_ANNOTATION = "secret.reloader.stakater.com/reload"
+SEARCH_ANNOTATION = "reloader.stakater.com/search"  # rolls on a change of a Secret annotated MATCH_ANNOTATION
+MATCH_ANNOTATION = "reloader.stakater.com/match"
+IGNORE_ANNOTATION = "reloader.stakater.com/ignore"  # on a Secret: Reloader rolls nothing for its changes
+RELOADERS = (None, "auto", "named", "search")
+ANNOTATED = ("deployment", "template")
 # The server polls the files every second (its -poll): a reload lags the kubelet's swap by at most that.
 POLL = "1s"
 # Readiness: /healthz over HTTPS every 2 s; 1 failure makes the pod unready (a rollout waits for readiness).
@@ -27,7 +32,10 @@ PROBE_PERIOD = 2
 
 @dataclass(frozen=True)
 class Workload:
-    """A Deployment of our TLS server consuming Secret `secret`; `reloader`: "auto", "named" or None."""
+    """A Deployment of our TLS server consuming Secret `secret`. `reloader`: which of Reloader's annotations
+    it carries ("auto", "named", "search" or None); `reload_names`: the named annotation's value (default the
+    Secret's name; Reloader reads each comma-separated entry as a regex); `annotated`: on the Deployment's
+    metadata or only on its pod template's."""
 
     name: str
     secret: str
@@ -35,6 +43,8 @@ class Workload:
     mode: str = "reload"
     replicas: int = 2
     reloader: str | None = None
+    reload_names: str | None = None
+    annotated: str = "deployment"
     protocol: str = "https"  # "http": a server that does not speak TLS (bad input for the observer)
     extra_env: dict = field(default_factory=dict)
 
@@ -46,8 +56,13 @@ class Workload:
         if self.consumer == "env" and self.mode == "reload":
             raise HarnessError(f"workload {self.name}: an environment variable never changes in a running "
                                "process; use mode 'once' with consumer 'env'")
-        if self.reloader not in (None, "auto", "named"):
-            raise HarnessError(f"workload {self.name}: reloader {self.reloader!r}; expected 'auto', 'named' or None")
+        if self.reloader not in RELOADERS:
+            raise HarnessError(f"workload {self.name}: reloader {self.reloader!r}; expected one of {RELOADERS}")
+        if self.reload_names is not None and self.reloader != "named":
+            raise HarnessError(f"workload {self.name}: reload_names is the value of {RELOAD_ANNOTATION}; it needs "
+                               f"reloader='named', not {self.reloader!r}")
+        if self.annotated not in ANNOTATED:
+            raise HarnessError(f"workload {self.name}: annotated {self.annotated!r}; expected one of {ANNOTATED}")
 
     @property
     def selector(self) -> dict[str, str]:
@@ -80,12 +95,21 @@ def _container(w: Workload, image: str) -> dict:
     return container
 
 
-def deployment(w: Workload, image: str) -> dict:
-    annotations = {}
+def reloader_annotations(w: Workload) -> dict[str, str]:
     if w.reloader == "auto":
-        annotations[AUTO_ANNOTATION] = "true"
-    elif w.reloader == "named":
-        annotations[RELOAD_ANNOTATION] = w.secret
+        return {AUTO_ANNOTATION: "true"}
+    if w.reloader == "named":
+        return {RELOAD_ANNOTATION: w.secret if w.reload_names is None else w.reload_names}
+    if w.reloader == "search":
+        return {SEARCH_ANNOTATION: "true"}
+    return {}
+
+
+def deployment(w: Workload, image: str) -> dict:
+    annotations = reloader_annotations(w)
+    template = {"labels": w.selector}
+    if w.annotated == "template" and annotations:
+        template["annotations"], annotations = annotations, {}
     spec = {"containers": [_container(w, image)],
             # A killed replica goes at once: the scenarios measure the new pods, not a 30 s grace period.
             "terminationGracePeriodSeconds": 1}
@@ -93,7 +117,7 @@ def deployment(w: Workload, image: str) -> dict:
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": w.name, "labels": w.selector, "annotations": annotations},
             "spec": {"replicas": w.replicas, "selector": {"matchLabels": w.selector},
-                     "template": {"metadata": {"labels": w.selector}, "spec": spec}}}
+                     "template": {"metadata": template, "spec": spec}}}
 
 
 def service(w: Workload) -> dict:

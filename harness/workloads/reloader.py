@@ -1,10 +1,10 @@
-"""The reloader of the reload scenarios: Stakater Reloader's image when the user has one (--reloader-image),
-else our reloader stand-in (harness/stack/gomodules/reloader: Reloader's documented contract, not Reloader).
+"""The reloader of the reload scenarios: Stakater Reloader, our build of its release (image
+certchaos.local/reloader, harness/stack/gomodules/stakater-reloader) or the user's image (--reloader-image).
 
 Installed per scenario namespace, watching only it (KUBERNETES_NAMESPACE, as Reloader's chart does with
 watchGlobally: false), with a ServiceAccount and a namespaced Role, so scenarios running at once never roll
-each other's Deployments. The contract both must meet is written here once (env_var_name, data_hash) and
-the scenarios check the rolled Deployments against it.
+each other's Deployments. Its env-vars strategy is written here once (env_var_name, data_hash) and the
+scenarios check the rolled Deployments against it.
 """
 
 from __future__ import annotations
@@ -16,12 +16,9 @@ from dataclasses import dataclass
 
 from kubernetes import client
 
-from harness.stack.kind.images import RELOADER_STANDIN_IMAGE
-
 NAME = "reloader"
-STAND_IN = "reloader stand-in"  # how the stand-in is named in journals and summaries: it is not Reloader
-# Reloader's RBAC, namespaced: it reads ConfigMaps and Secrets, rolls workloads and records Events (the real
-# image lists every workload kind it supports and may take a Lease; the stand-in uses only part of this).
+# Reloader's RBAC, namespaced: it reads ConfigMaps and Secrets, lists every workload kind it supports to find
+# the annotated ones, rolls them and records an Event on each ("Reloaded"); a Lease only with --enable-ha.
 RULES = [
     {"apiGroups": [""], "resources": ["secrets", "configmaps"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
@@ -47,18 +44,14 @@ def data_hash(data: dict[str, str]) -> str:
 
 @dataclass(frozen=True)
 class ReloaderInstall:
-    """What is installed: the image and whether it is the stand-in (for the journal)."""
+    """What is installed: the image (for the journal)."""
 
     namespace: str
     image: str
 
     @property
-    def stand_in(self) -> bool:
-        return self.image == RELOADER_STANDIN_IMAGE
-
-    @property
     def description(self) -> str:
-        return f"{STAND_IN} ({self.image})" if self.stand_in else f"Stakater Reloader ({self.image})"
+        return f"Stakater Reloader ({self.image})"
 
 
 def manifests(namespace: str, image: str) -> list[dict]:

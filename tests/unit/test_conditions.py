@@ -183,6 +183,24 @@ def test_present_and_absent(cluster):
     assert not kube.resource_present(None, resources.CERTIFICATE, NS, "web")()
 
 
+def _event(name: str, involved: tuple[str, str], reason: str) -> dict:
+    return {"kind": "Event", "metadata": {"name": name, "namespace": NS}, "type": "Normal", "reason": reason,
+            "message": f"{reason} {involved[1]}", "involvedObject": {"kind": involved[0], "name": involved[1]},
+            "lastTimestamp": "2026-12-06T02:00:00Z"}
+
+
+def test_event_on_holds_only_for_that_reason_on_that_object(cluster):
+    reloaded = kube.event_on(None, NS, "Deployment", "web", "Reloaded")
+    cluster.put(_event("a", ("Deployment", "web"), "ScalingReplicaSet"))
+    cluster.put(_event("b", ("Deployment", "bystander"), "Reloaded"))  # another Deployment
+    cluster.put(_event("c", ("ReplicaSet", "web"), "Reloaded"))  # another kind of the same name
+    seen = reloaded()
+    assert not seen.ok and seen.state == {"reasons": ["ScalingReplicaSet"]}
+    cluster.put(_event("d", ("Deployment", "web"), "Reloaded"))
+    seen = reloaded()
+    assert seen.ok and seen.state["matching"] == 1 and seen.state["event"]["involvedObject"] == "Deployment/web"
+
+
 def test_all_of_shows_every_part(cluster):
     both = general.all_of(certificates.certificate_ready(None, NS, "web"),
                              certificates.certificate_status_field(None, NS, "web", "revision", at_least=2))

@@ -44,11 +44,22 @@ def test_an_env_consumer_reads_the_pem_from_the_secret_and_loads_once():
     assert "-source=env" in c["args"] and [m["mountPath"] for m in c["volumeMounts"]] == [WITNESS]
 
 
-def test_reloader_annotations_both_ways_and_none():
-    meta = lambda r: deployment(Workload("web", "s", reloader=r), "img")["metadata"]["annotations"]  # noqa: E731
-    assert meta("auto") == {"reloader.stakater.com/auto": "true"}
-    assert meta("named") == {"secret.reloader.stakater.com/reload": "s"}
-    assert meta(None) == {}
+def test_reloader_annotations_each_way_and_none():
+    meta = lambda **kw: deployment(Workload("web", "s", **kw), "img")["metadata"]["annotations"]  # noqa: E731
+    assert meta(reloader="auto") == {"reloader.stakater.com/auto": "true"}
+    assert meta(reloader="named") == {"secret.reloader.stakater.com/reload": "s"}
+    assert meta(reloader="named", reload_names="w.b,x") == {"secret.reloader.stakater.com/reload": "w.b,x"}
+    assert meta(reloader="search") == {"reloader.stakater.com/search": "true"}
+    assert meta() == {}
+
+
+def test_an_annotation_on_the_pod_template_only_leaves_the_deployments_metadata_bare():
+    made = deployment(Workload("web", "s", reloader="auto", annotated="template"), "img")
+    assert made["metadata"]["annotations"] == {}
+    assert made["spec"]["template"]["metadata"] == {"labels": {"certchaos.io/workload": "web"},
+                                                    "annotations": {"reloader.stakater.com/auto": "true"}}
+    assert "annotations" not in deployment(Workload("web", "s", annotated="template"), "img")["spec"]["template"][
+        "metadata"]
 
 
 def test_service_selects_the_deployments_pods():
@@ -58,7 +69,8 @@ def test_service_selects_the_deployments_pods():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"consumer": "configmap"}, "consumer"), ({"mode": "sometimes"}, "mode"),
-    ({"consumer": "env", "mode": "reload"}, "never changes"), ({"reloader": "yes"}, "reloader")])
+    ({"consumer": "env", "mode": "reload"}, "never changes"), ({"reloader": "yes"}, "reloader"),
+    ({"reloader": "auto", "reload_names": "x"}, "needs reloader='named'"), ({"annotated": "pod"}, "annotated")])
 def test_bad_workloads_are_clear_errors(kwargs, message):
     with pytest.raises(HarnessError, match=message):
         Workload("web", "s", **kwargs)
@@ -67,8 +79,9 @@ def test_bad_workloads_are_clear_errors(kwargs, message):
 @pytest.mark.parametrize("name, want", [
     ("web", "STAKATER_WEB_SECRET"), ("web-tls", "STAKATER_WEB_TLS_SECRET"), ("a.b--c", "STAKATER_A_B_C_SECRET"),
     ("-lead", "STAKATER_LEAD_SECRET"), ("trail-", "STAKATER_TRAIL__SECRET")])
-def test_env_var_name_matches_the_stand_ins_table(name, want):
-    # The same table as the stand-in's Go test (gomodules/reloader/main_test.go): both sides agree.
+def test_env_var_name_is_reloaders_conversion(name, want):
+    # As Reloader v1.4.22's util.ConvertToEnvVarName: upper-cased, a run of other characters after a valid one
+    # is one "_", leading ones dropped (the scenarios check the rolled templates against it on kind).
     assert reloader.env_var_name(name) == want
 
 
@@ -88,9 +101,9 @@ def test_the_reloader_watches_only_its_namespace_with_a_namespaced_role():
     assert objects["RoleBinding"]["subjects"][0]["namespace"] == "ns1"
 
 
-def test_the_install_names_the_stand_in_as_a_stand_in():
-    assert "stand-in" in reloader.ReloaderInstall("ns", reloader.RELOADER_STANDIN_IMAGE).description
-    assert "Stakater Reloader" in reloader.ReloaderInstall("ns", "stakater/reloader:v1.0.0").description
+def test_the_install_names_reloader_and_its_image():
+    assert reloader.ReloaderInstall("ns", "stakater/reloader:v1.0.0").description == (
+        "Stakater Reloader (stakater/reloader:v1.0.0)")
 
 
 def test_the_kubelet_sync_frequency_is_a_kubelet_configuration_patch():
@@ -103,6 +116,6 @@ def test_the_kubelet_sync_frequency_is_a_kubelet_configuration_patch():
 
 
 def test_reloader_down_has_a_valid_python_repr_without_the_client():
-    fault = ReloaderDown(api=object(), namespace="ns", reloader="reloader stand-in")
-    assert repr(fault) == "ReloaderDown(namespace='ns', reloader='reloader stand-in')"
+    fault = ReloaderDown(api=object(), namespace="ns", reloader="Stakater Reloader")
+    assert repr(fault) == "ReloaderDown(namespace='ns', reloader='Stakater Reloader')"
     assert "scaled to 0" in fault.describe()

@@ -44,3 +44,21 @@ def resource_ready(api: client.ApiClient, kind: ResourceKind, namespace: str | N
     return resource_condition(api, kind, namespace, name,
                               lambda obj: (resources.condition(obj, "Ready") or {}).get("status") == "True",
                               lambda obj: resources.condition(obj, "Ready"))
+
+
+def event_on(api: client.ApiClient, namespace: str, kind: str, name: str, reason: str) -> Condition:
+    """An Event of `reason` was recorded on object `kind`/`name` (Reloader's "Reloaded" on the Deployment it
+    rolled, say); the view is the newest such Event, or the reasons recorded on the object so far."""
+
+    def events() -> list[dict]:
+        return [e for e in resources.list_objects(api, resources.EVENT, namespace)
+                if (e.get("involvedObject") or {}).get("kind") == kind
+                and (e.get("involvedObject") or {}).get("name") == name]
+
+    def view(found: list[dict]) -> dict:
+        hits = [e for e in found if e.get("reason") == reason]
+        if hits:
+            return {"event": resources.summary(resources.EVENT, hits[-1]), "matching": len(hits)}
+        return {"reasons": sorted({e.get("reason") for e in found})}
+
+    return observe(events, lambda found: any(e.get("reason") == reason for e in found), view)

@@ -119,12 +119,13 @@ CERT_MANAGER_IMAGES = tuple(image.tag for image in COMPONENT_IMAGES if not image
 # The reload scenarios' images (harness/workloads): built with the others, neither preloaded nor loaded by the
 # stack; `kind load`-ed by the workloads fixture into the clusters whose scenarios need them.
 WORKLOAD_IMAGE = "certchaos.local/tlsserver:v1"
-RELOADER_STANDIN_IMAGE = "certchaos.local/reloader-stand-in:v1"
+RELOADER_IMAGE = "certchaos.local/reloader:v1.4.22"  # Stakater Reloader, built from its published module
 WORKLOAD_IMAGES = (
     Image(WORKLOAD_IMAGE, (("tlsserver", "/usr/local/bin/tlsserver"),), entrypoint=("/usr/local/bin/tlsserver",),
           user="1000", preload=False),
-    Image(RELOADER_STANDIN_IMAGE, (("reloader-stand-in", "/usr/local/bin/reloader-stand-in"),),
-          entrypoint=("/usr/local/bin/reloader-stand-in",), user="1000", preload=False),
+    # Upstream's image runs its binary as a non-root user with no arguments: every flag at its default.
+    Image(RELOADER_IMAGE, (("stakater-reloader", "/usr/local/bin/reloader"),), entrypoint=("/usr/local/bin/reloader",),
+          user="1000", preload=False),
 )
 COMPONENT_IMAGES = COMPONENT_IMAGES + WORKLOAD_IMAGES
 
