@@ -16,26 +16,31 @@ from typing import Iterator
 import pytest
 
 from harness.errors import HarnessError
+from harness.lab import providers
 from harness.report.journal import Journal, ScenarioInfo, Status, environment_facts
 from harness.report.html import write_report_html
 from harness.report.summary import NOT_APPLICABLE, SKIPPED, write_skip_record, write_summary
 from harness.chaos.scenario import Scenario, resolve_time_scale, status_for
 from harness.session import RUN, STATE, RunState, run_state
+from harness.stack.protocol import DESCRIPTIONS
 
 # The lab fixtures (stack, kube, namespace, lab, issuers, timeline) read the options registered here.
 pytest_plugins = ["harness.fixtures"]
 
 REPORT_DIR_KEY = "certchaos_report_dir"  # passed from the xdist controller so workers share one run dir
 DIR_NAME_LIMIT = 120  # journal dir names stay well under the 255-byte file name limit
-# Providers whose stack has nodes (kubelet, pods, Secret volumes); "local" runs processes only.
-PROVIDERS_WITH_NODES: frozenset[str] = frozenset({"kind"})
+# A scenario's needs, as capabilities of its provider (harness.stack.protocol): requires(node=True) asks for
+# nodes; a scenario on the lab (the `lab` fixture, directly or through timeline, issuers, webhook proxies) asks
+# for the lab's network (fake DNS, Pebble, Toxiproxy, metrics reachable by cert-manager).
+REQUIREMENTS = {"node": "nodes"}
+LAB_FIXTURE_NEEDS = ("lab_network",)
 NOT_APPLICABLE_PREFIX = "not applicable: "  # a skip reason that says the provider cannot run the scenario
 SKIPS = pytest.StashKey[list]()  # node ids of scenarios that did not run (the controller's count)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("certchaos", "certchaos: cert-manager chaos scenarios")
-    group.addoption("--provider", choices=("local", "kind"), default="local",
+    group.addoption("--provider", choices=providers.NAMES, default=providers.DEFAULT,
                     help="stack provider: local processes on loopback, or a kind cluster with cert-manager installed "
                          "by its chart and the lab on the kind network (needs `certchaos images build`) "
                          "(default: local)")
@@ -73,8 +78,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "kind: needs Docker and the kind images (`certchaos images build`); not in `make test`, "
         "run by `make test-kind`, e.g. @pytest.mark.kind")
     config.addinivalue_line(
-        "markers", "requires(node=False): what the scenario needs from the stack; on a provider without it the "
-        "scenario is not-applicable, e.g. @pytest.mark.requires(node=True) for a Secret mounted in a pod")
+        "markers", "requires(node=False, **capabilities): what the scenario needs from the stack (node, or any "
+        "harness.stack.protocol.Capabilities name); on a provider without it the scenario is not-applicable, "
+        "e.g. @pytest.mark.requires(node=True) for a Secret mounted in a pod")
     config.addinivalue_line(
         "markers", "exclusive: a scenario that disturbs the shared lab (restarts the controller); `certchaos run` "
         "runs it after the others, alone, e.g. @pytest.mark.exclusive")
@@ -130,9 +136,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     run = Scenario(journal, time_scale=state.time_scale)
     item.stash[RUN] = run
     state.running[item.nodeid] = run
+    lacking = providers.provider(state.provider).CAPABILITIES.lacking(*scenario_needs(item))
+    if lacking:
+        pytest.skip(f"{NOT_APPLICABLE_PREFIX}needs {'; '.join(DESCRIPTIONS[need] for need in lacking)}; "
+                    f"provider {state.provider} has none")
+
+
+def scenario_needs(item: pytest.Item) -> list[str]:
+    """The capabilities a scenario needs: its requires(...) marker's, and the lab's network if it uses the lab."""
     requires = item.get_closest_marker("requires")
-    if requires is not None and requires.kwargs.get("node") and state.provider not in PROVIDERS_WITH_NODES:
-        pytest.skip(f"{NOT_APPLICABLE_PREFIX}needs a node (pods, Secret volumes); provider {state.provider} has none")
+    needs = [REQUIREMENTS.get(name, name) for name, wanted in (requires.kwargs if requires else {}).items() if wanted]
+    if "lab" in getattr(item, "fixturenames", ()):
+        needs += [need for need in LAB_FIXTURE_NEEDS if need not in needs]
+    return needs
 
 
 @pytest.fixture

@@ -53,8 +53,9 @@ def version_dir(version: str) -> Path:
 
 
 def build_command(source: str, target: str, provider: str = "local") -> str:
-    kind = " --provider kind" if provider == "kind" else ""
-    return f"certchaos upgrade-check --from {source} --to {target} --build-only{kind}"
+    """The command that builds both sides (and, where the provider runs images, their images)."""
+    chosen = "" if provider == "local" else f" --provider {provider}"
+    return f"certchaos upgrade-check --from {source} --to {target} --build-only{chosen}"
 
 
 def is_built(version: str) -> bool:

@@ -22,12 +22,13 @@ from kubernetes import client
 
 from harness.errors import HarnessError
 from harness.stack import binaries, certmanager
+from harness.stack.binaries import component_facts
 from harness.stack.kind import images
 from harness.stack.kind.engine import DockerEngine
 from harness.stack.kind.podlog import CONTROLLER_SELECTOR
-from harness.stack.kube import api_client, apply_crds
-from harness.stack.local import component_facts
+from harness.stack.kube import api_client, apply_crds, copy_kubeconfig
 from harness.stack.ports import LOOPBACK, free_port
+from harness.stack.protocol import Capabilities
 from harness.stack.service import Service, sigint_ignored, wait_until_interrupted
 from harness.wait import Seen, wait_for
 
@@ -115,6 +116,10 @@ class KindStack(Service):
     """A running kind cluster with cert-manager. Use as a context manager, or start()/stop()."""
 
     provider = "kind"
+    # Real nodes and the chart's Deployments; the lab's servers sit on the kind network (harness.lab.providers.kind).
+    capabilities = Capabilities(nodes=True, multi_node=True, images=True, helm_values=True,
+                                controller_process=False, controller_pods=True, lab_network=True,
+                                installs_cert_manager=True, owns_cluster=True)
 
     def __init__(self, bin_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
                  name: str | None = None, values: str | os.PathLike | None = None, workers: int = 0,
@@ -222,11 +227,7 @@ class KindStack(Service):
         return None
 
     def write_kubeconfig(self, path: str | os.PathLike) -> Path:
-        target = Path(path).expanduser().resolve()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self.kubeconfig, target)
-        target.chmod(0o600)
-        return target
+        return copy_kubeconfig(self.kubeconfig, path)
 
     # -- steps -------------------------------------------------------------------------------------
 
