@@ -1,8 +1,9 @@
 """The kind provider: a throw-away kind cluster on our node image, with cert-manager installed by its own
 Helm chart, waited for until it serves (deployments available, webhook answering).
 
-kind is called directly (the pinned binary from the cache), not through pytest-kind-ng: its create()
-neither waits nor takes our API address, and its files land in ./.pytest-kind. Everything made here (the
+kind is called directly (the pinned binary from the cache), not through pytest-kind-ng: 26.7.0 takes our binary
+and config, but makes ./.pytest-kind/, re-uses a cluster of the same name and runs kind without capturing its
+output or our engine's environment (docs/providers.md). Everything made here (the
 cluster, its kubeconfig, the `kind` network when no one else uses it, dockerd when we started it) is removed
 on stop, on failure and on Ctrl-C.
 """
