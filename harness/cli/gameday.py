@@ -96,6 +96,10 @@ def _gameday(args: argparse.Namespace) -> int:
         raise HarnessError(f"--provider {args.provider} starts a lab; an attached lab ({attach}) is what it is. "
                            "Fix: drop --provider or --attach")
     attached = lab_info(attach) if attach else None  # a bad lab.json is refused before anything is made
+    if attached is not None and attached.capabilities is not None and not attached.capabilities.lab_network:
+        raise HarnessError(f"--attach {attach}: a lab on provider {attached.provider}, whose cert-manager does not "
+                           "reach the lab's DNS, ACME CA or proxies, where every game fault acts. Fix: attach a "
+                           f"lab of {' or '.join(providers.providers_with('lab_network'))}")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     report_dir = Path(args.report_dir or Path("reports") / f"gameday-{stamp}").resolve()
     report_dir.mkdir(parents=True, exist_ok=True)

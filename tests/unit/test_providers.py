@@ -135,3 +135,21 @@ def test_a_scenario_on_the_lab_is_not_applicable_on_an_existing_cluster(pytester
     summary = (pytester.path / "out" / "summary.md").read_text()
     assert "| not-applicable |" in summary and "needs the lab's fake DNS, ACME CA (Pebble), Toxiproxy" in summary
     assert "provider kubeconfig has none" in summary
+
+
+def test_a_game_day_refuses_a_lab_on_an_existing_cluster_before_anything_is_made(tmp_path, capsys, monkeypatch):
+    from dataclasses import asdict
+
+    from harness.cli import gameday
+    from harness.lab.info import LabInfo
+
+    monkeypatch.setattr(gameday, "Lab", lambda *a, **k: pytest.fail("a lab was built"))
+    info = LabInfo(kubeconfig="k", metrics_url=None, dns_control_url=None, dns_authoritative=None, zone=None,
+                   pebble_listen=None, pebble_management_url=None, pebble_ca_bundle_path=None, toxiproxy_url=None,
+                   controller_pid_file=None, webhook=None, webhook_ca_bundle=None, components={},
+                   provider="kubeconfig", capabilities=providers.PROVIDERS["kubeconfig"].CAPABILITIES)
+    lab_json = info.save(tmp_path / "lab.json")
+    assert LabInfo.load(lab_json) == info and asdict(LabInfo.load(lab_json)) == asdict(info)
+    report = tmp_path / "report"
+    assert main(["gameday", "--attach", str(lab_json), "--report-dir", str(report)]) == 2
+    assert "a lab on provider kubeconfig" in capsys.readouterr().err and not report.exists()
