@@ -27,8 +27,8 @@ from harness.cli.labctl import lab_info
 from harness.cli.main import TERMINATED, Terminated, raise_terminated
 from harness.gameday import runbook as runbooks
 from harness.gameday.access import access_text, make_tools, operator_env
-from harness.gameday.faults import CATALOGUE, choose
-from harness.gameday.session import GameDay
+from harness.gameday.catalogue import CATALOGUE, choose
+from harness.gameday.game import GameDay
 from harness.gameday.status import PlainBoard, make_board
 from harness.gameday.workload import create_workload, delete_workload
 from harness.lab import providers
