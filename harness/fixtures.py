@@ -25,7 +25,7 @@ from harness.lab.lab import LAB_ENV, Lab, LabClient, LabInfo
 from harness.lab.providers.seam import ProviderOptions
 from harness.stack.protocol import Stack
 from harness.chaos.timeline import Timeline
-from harness.session import run_state
+from harness.run_state import run_state
 from harness.stack.toxiproxy import Proxy
 
 

@@ -2,7 +2,7 @@
 
 Only hooks, options, markers and thin fixtures live here; the logic is in harness.chaos.scenario,
 harness.report.journal and harness.report.summary. The lab fixtures (harness.fixtures) fill
-`run_state(config)` (harness.session): `provider` and `components` (name -> version) land in every
+`run_state(config)` (harness.run_state): `provider` and `components` (name -> version) land in every
 journal written after they are set.
 """
 
@@ -21,7 +21,7 @@ from harness.report.journal import Journal, ScenarioInfo, Status, environment_fa
 from harness.report.html import write_report_html
 from harness.report.summary import NOT_APPLICABLE, SKIPPED, write_skip_record, write_summary
 from harness.chaos.scenario import Scenario, resolve_time_scale, status_for
-from harness.session import RUN, STATE, RunState, run_state
+from harness.run_state import RUN, STATE, RunState, run_state
 from harness.stack.protocol import DESCRIPTIONS
 
 # The lab fixtures (stack, kube, namespace, lab, issuers, timeline) read the options registered here.

@@ -20,7 +20,7 @@ Spec: creating cert-manager resources is rejected with a clear error; recovery r
 import pytest
 from harness.errors import HarnessError
 from harness.chaos.faults import CallableFault
-from harness.session import run_state
+from harness.run_state import run_state
 from harness.wait import Seen
 
 
