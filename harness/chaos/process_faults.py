@@ -22,7 +22,7 @@ from typing import ClassVar
 
 from kubernetes import client
 
-from harness.chaos.faults import DescribedFault
+from harness.chaos.fault import DescribedFault
 from harness.errors import HarnessError
 from harness.observe.conditions.lease import lease_view
 from harness.stack.certmanager import CONTROLLER_LEASE, LEADER_ELECTION_NAMESPACE, NAMESPACE

@@ -119,7 +119,7 @@ def test_the_check_names_file_line_and_both_layers(path, source, expected):
 
 @pytest.mark.parametrize("path, source", [
     ("harness/observe/x.py", "from harness.observe import metrics\nfrom harness.alerts import rules\n"),
-    ("harness/lab/x.py", "from harness.chaos import faults\nfrom harness.stack.timings import ISSUANCE\n"),
+    ("harness/lab/x.py", "from harness.chaos import fault\nfrom harness.stack.timings import ISSUANCE\n"),
     ("harness/cli/x.py", "import harness.lab.lab\nfrom harness import run_state\n"),
     ("fakes/dns/x.py", "from fakes.dns.errors import FakeDnsError\nimport dns.name\n"),
 ])

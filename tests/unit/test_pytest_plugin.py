@@ -19,7 +19,7 @@ Spec: creating cert-manager resources is rejected with a clear error; recovery r
 """
 import pytest
 from harness.errors import HarnessError
-from harness.chaos.faults import CallableFault
+from harness.chaos.fault import CallableFault
 from harness.run_state import run_state
 from harness.wait import Seen
 
@@ -144,7 +144,7 @@ def test_each_scenario_gets_a_journal_with_its_verdict_and_the_run_a_summary(pyt
 
 def test_ctrl_c_reverts_the_applied_fault_and_saves_an_interrupted_journal(pytester: pytest.Pytester):
     pytester.makepyfile(test_interrupt='''
-        from harness.chaos.faults import CallableFault
+        from harness.chaos.fault import CallableFault
 
         def nothing():
             pass
