@@ -54,7 +54,6 @@ def check_kubeconfig(path: str | os.PathLike | None) -> Path:
 class ExistingCluster(Service):
     """A cluster certchaos does not own, reached with the user's kubeconfig. Use as a context manager."""
 
-    provider = "kubeconfig"
     # Only the Kubernetes API: certchaos can exec into none of its nodes, does not run its controller, and the
     # cluster's cert-manager does not reach the lab's fake DNS, Pebble or Toxiproxy (nor do we its metrics).
     capabilities = Capabilities(nodes=False, multi_node=False, images=False, helm_values=False,

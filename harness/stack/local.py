@@ -85,7 +85,6 @@ def _scratch_dir(purpose: str) -> Path:
 class LocalStack(Service):
     """The running local stack. Use as a context manager, or start()/stop()."""
 
-    provider = "local"
     # Processes on loopback: no nodes; the lab supervises the controller and its servers are on loopback too.
     capabilities = Capabilities(nodes=False, multi_node=False, images=False, helm_values=False,
                                 controller_process=True, controller_pods=False, lab_network=True,

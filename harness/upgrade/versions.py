@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from harness.errors import HarnessError
+from harness.lab import providers
 from harness.stack import binaries, certmanager
 from harness.stack.kube import load_documents
 
@@ -54,7 +55,7 @@ def version_dir(version: str) -> Path:
 
 def build_command(source: str, target: str, provider: str = "local") -> str:
     """The command that builds both sides (and, where the provider runs images, their images)."""
-    chosen = "" if provider == "local" else f" --provider {provider}"
+    chosen = "" if provider == providers.DEFAULT else f" --provider {provider}"
     return f"certchaos upgrade-check --from {source} --to {target} --build-only{chosen}"
 
 

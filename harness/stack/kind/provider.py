@@ -116,7 +116,6 @@ def remove_network_if_unused(engine: DockerEngine) -> None:
 class KindStack(Service):
     """A running kind cluster with cert-manager. Use as a context manager, or start()/stop()."""
 
-    provider = "kind"
     # Real nodes and the chart's Deployments; the lab's servers sit on the kind network (harness.lab.providers.kind).
     capabilities = Capabilities(nodes=True, multi_node=True, images=True, helm_values=True,
                                 controller_process=False, controller_pods=True, lab_network=True,
