@@ -22,27 +22,35 @@ from harness.chaos.invariants import LifecycleCheck
 from harness.stack import certmanager
 from harness.lab.issuers import AcmeIssuer, make_acme_issuer, make_ca_issuer
 from harness.stack.kube import ensure_namespace
+from harness.lab import providers
 from harness.lab.lab import LAB_ENV, Lab, LabClient, LabInfo
-from harness.stack.kind.provider import KindStack
-from harness.stack.local import LocalStack
+from harness.lab.providers.seam import ProviderOptions
+from harness.stack.protocol import Stack
 from harness.chaos.timeline import Timeline
-from harness.session import run_state
+from harness.run_state import run_state
 from harness.stack.toxiproxy import Proxy
 
 
-def make_stack(config: pytest.Config) -> LocalStack | KindStack:
-    """The stack the options ask for: local processes, or a kind cluster (--certchaos-provider kind)."""
+KUBECONFIG_ENV = "CERTCHAOS_KUBECONFIG"  # the existing cluster's kubeconfig for --provider kubeconfig under pytest
+
+
+def provider_options(config: pytest.Config) -> ProviderOptions:
+    """The provider options pytest's command line (and $CERTCHAOS_KUBECONFIG) gives."""
+    return ProviderOptions(bin_dir=config.getoption("--certchaos-bin-dir", default=None),
+                           workers=config.getoption("--certchaos-worker-nodes", default=0),
+                           kubeconfig=os.environ.get(KUBECONFIG_ENV) or None)
+
+
+def make_stack(config: pytest.Config) -> Stack:
+    """The stack of the --certchaos-provider the options ask for (harness.lab.providers), not started."""
     keep = config.getoption("--certchaos-keep-stack", default=False)
-    bin_dir = config.getoption("--certchaos-bin-dir", default=None)
-    run_dir = tempfile.mkdtemp(prefix="certchaos-stack-") if keep else None
-    if config.getoption("--certchaos-provider", default="local") == "kind":
-        return KindStack(bin_dir=bin_dir, run_dir=run_dir,
-                         workers=config.getoption("--certchaos-worker-nodes", default=0))
-    return LocalStack(bin_dir=bin_dir, run_dir=run_dir)
+    options = provider_options(config)
+    chosen = providers.validate(config.getoption("--certchaos-provider", default=providers.DEFAULT), options)
+    return chosen.make_stack(options, tempfile.mkdtemp(prefix="certchaos-stack-") if keep else None)
 
 
 @pytest.fixture(scope="session")
-def certchaos_stack(pytestconfig: pytest.Config) -> Iterator[LocalStack]:
+def certchaos_stack(pytestconfig: pytest.Config) -> Iterator[Stack]:
     """A bare stack (no lab: no fake DNS, Pebble or Toxiproxy; local processes by default), started once per
     session and stopped at its end. With --certchaos-keep-stack its run dir (logs, kubeconfig, certs) is kept."""
     running = make_stack(pytestconfig)
@@ -76,13 +84,14 @@ def certchaos_lab(pytestconfig: pytest.Config) -> Iterator[LabClient]:
     if os.environ.get(LAB_ENV):
         info = LabInfo.load(os.environ[LAB_ENV])
     else:
-        option = pytestconfig.getoption
-        owner = Lab(bin_dir=option("--certchaos-bin-dir", default=None),
-                    run_dir=tempfile.mkdtemp(prefix="certchaos-lab-") if option("--certchaos-keep-stack") else None,
-                    alert_rules=option("--certchaos-alert-rules", default=None),
-                    alert_rules_mode=option("--certchaos-alert-rules-mode", default="add"),
-                    provider=option("--certchaos-provider", default="local"),
-                    workers=option("--certchaos-worker-nodes", default=0)).start()
+        keep = pytestconfig.getoption("--certchaos-keep-stack", default=False)
+        owner = Lab(bin_dir=pytestconfig.getoption("--certchaos-bin-dir", default=None),
+                    run_dir=tempfile.mkdtemp(prefix="certchaos-lab-") if keep else None,
+                    alert_rules=pytestconfig.getoption("--certchaos-alert-rules", default=None),
+                    alert_rules_mode=pytestconfig.getoption("--certchaos-alert-rules-mode", default="add"),
+                    provider=pytestconfig.getoption("--certchaos-provider", default=providers.DEFAULT),
+                    workers=pytestconfig.getoption("--certchaos-worker-nodes", default=0),
+                    kubeconfig=os.environ.get(KUBECONFIG_ENV) or None).start()
         info = owner.info
     state = run_state(pytestconfig)
     state.provider = info.provider

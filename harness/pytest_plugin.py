@@ -8,7 +8,7 @@ acts (tests/unit/test_pytest_plugin_optin.py runs an unrelated project to prove 
 
 Only hooks, options, markers and thin fixtures live here; the logic is in harness.chaos.scenario,
 harness.report.journal and harness.report.summary. The lab fixtures (harness.fixtures) fill
-`run_state(config)` (harness.session): `provider` and `components` (name -> version) land in every
+`run_state(config)` (harness.run_state): `provider` and `components` (name -> version) land in every
 journal written after they are set.
 """
 
@@ -22,11 +22,13 @@ from typing import Iterator
 import pytest
 
 from harness.errors import HarnessError
+from harness.lab import providers
 from harness.report.journal import Journal, ScenarioInfo, Status, environment_facts
 from harness.report.html import write_report_html
 from harness.report.summary import NOT_APPLICABLE, SKIPPED, write_skip_record, write_summary
 from harness.chaos.scenario import Scenario, resolve_time_scale, status_for
-from harness.session import RUN, STATE, RunState, run_state
+from harness.run_state import RUN, STATE, RunState, run_state
+from harness.stack.protocol import DESCRIPTIONS
 
 # The lab fixtures (certchaos_stack, certchaos_lab, ...) read the options registered here.
 pytest_plugins = ["harness.fixtures"]
@@ -35,8 +37,11 @@ PLUGIN = "certchaos"  # the entry point's name: `-p certchaos`, the ini key, the
 REPORT_DIR_KEY = "certchaos_report_dir"  # passed from the xdist controller so workers share one run dir
 ACTIVE_KEY = "certchaos_active"  # likewise whether the session asked for certchaos
 DIR_NAME_LIMIT = 120  # journal dir names stay well under the 255-byte file name limit
-# Providers whose stack has nodes (kubelet, pods, Secret volumes); "local" runs processes only.
-PROVIDERS_WITH_NODES: frozenset[str] = frozenset({"kind"})
+# A scenario's needs, as capabilities of its provider (harness.stack.protocol): requires(node=True) asks for
+# nodes; a scenario on the lab (the `lab` fixture, directly or through timeline, issuers, webhook proxies) asks
+# for the lab's network (fake DNS, Pebble, Toxiproxy, metrics reachable by cert-manager).
+REQUIREMENTS = {"node": "nodes"}
+LAB_FIXTURE_NEEDS = ("lab_network",)
 NOT_APPLICABLE_PREFIX = "not applicable: "  # a skip reason that says the provider cannot run the scenario
 # The fixtures certchaos gives (here and in harness.fixtures); a test that is not certchaos's asking for one is
 # told how to ask for certchaos instead of starting a lab behind the back of a session that did not.
@@ -51,8 +56,9 @@ MARKER = ('certchaos(failure=None): a certchaos scenario, with a journal and a v
           'line, e.g. @pytest.mark.certchaos(failure="TXT record not yet visible to the CA\'s resolver")')
 # Registered only in a session that activates certchaos: elsewhere these generic names are the project's own.
 SCENARIO_MARKERS = (
-    "requires(node=False): what the scenario needs from the stack; on a provider without it the scenario is "
-    "not-applicable, e.g. @pytest.mark.requires(node=True) for a Secret mounted in a pod",
+    "requires(node=False, **capabilities): what the scenario needs from the stack (node, or any "
+    "harness.stack.protocol.Capabilities name); on a provider without it the scenario is not-applicable, "
+    "e.g. @pytest.mark.requires(node=True) for a Secret mounted in a pod",
     "exclusive: a scenario that disturbs the shared lab (restarts the controller); `certchaos run` runs it on a "
     "lab of its own, one at a time, e.g. @pytest.mark.exclusive",
 )
@@ -65,7 +71,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(PLUGIN, type="bool", default=False,
                   help="certchaos: treat every test using the certchaos_scenario fixture as a scenario in this "
                        "project, as -p certchaos does (default: only tests marked @pytest.mark.certchaos)")
-    group.addoption("--certchaos-provider", choices=("local", "kind"), default="local",
+    group.addoption("--certchaos-provider", choices=providers.NAMES, default=providers.DEFAULT,
                     help="stack provider: local processes on loopback, or a kind cluster with cert-manager installed "
                          "by its chart and the lab on the kind network (needs `certchaos images build`) "
                          "(default: local)")
@@ -181,9 +187,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     run = Scenario(journal, time_scale=state.time_scale)
     item.stash[RUN] = run
     state.running[item.nodeid] = run
+    lacking = providers.provider(state.provider).CAPABILITIES.lacking(*scenario_needs(item))
+    if lacking:
+        pytest.skip(f"{NOT_APPLICABLE_PREFIX}needs {'; '.join(DESCRIPTIONS[need] for need in lacking)}; "
+                    f"provider {state.provider} has none")
+
+
+def scenario_needs(item: pytest.Item) -> list[str]:
+    """The capabilities a scenario needs: its requires(...) marker's, and the lab's network if it uses the lab
+    (certchaos_lab, directly or through another fixture such as the catalogue's `lab`)."""
     requires = item.get_closest_marker("requires")
-    if requires is not None and requires.kwargs.get("node") and state.provider not in PROVIDERS_WITH_NODES:
-        pytest.skip(f"{NOT_APPLICABLE_PREFIX}needs a node (pods, Secret volumes); provider {state.provider} has none")
+    needs = [REQUIREMENTS.get(name, name) for name, wanted in (requires.kwargs if requires else {}).items() if wanted]
+    if "certchaos_lab" in getattr(item, "fixturenames", ()):
+        needs += [need for need in LAB_FIXTURE_NEEDS if need not in needs]
+    return needs
 
 
 @pytest.fixture

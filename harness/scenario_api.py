@@ -69,7 +69,7 @@ from harness.stack.timings import (
 )
 from harness.wait import Seen, wait_for
 from harness.workloads.deploy import restart as restart_workload, rolled_out
-from harness.workloads.lab import ReloadBench, prepare_images
+from harness.workloads.bench import ReloadBench, prepare_images
 from harness.workloads.manifests import IGNORE_ANNOTATION, MATCH_ANNOTATION, MOUNT, WITNESS, Workload
 from harness.workloads.reloader import NAME as RELOADER_NAME, data_hash, env_var_name
 

@@ -93,7 +93,7 @@ Not modelled: wildcards, delegations below the apex (NS there is just data), DNS
 only), SOA changes through updates (ignored: the server keeps the SOA).
 """
 
-from fakes.dns.faults import Fault, FaultHandle
+from fakes.dns.resolver_faults import Fault, FaultHandle
 from fakes.dns.keys import Policy, TsigKey
 from fakes.dns.log import LogEntry, QueryLog
 from fakes.dns.server import DnsServer

@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from fakes.dns.errors import FakeDnsError
-from fakes.dns.faults import Fault
+from fakes.dns.resolver_faults import Fault
 from fakes.dns.keys import Policy, TsigKey
 from fakes.dns.resolvers import SECONDARY
 from fakes.dns.server import SETTING_PREFIX, DnsServer, check_loopback

@@ -9,7 +9,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import dns.name
 
 from fakes.dns.errors import FakeDnsError
-from fakes.dns.faults import Fault, FaultHandle, FaultResolver, FaultSet
+from fakes.dns.resolver_faults import Fault, FaultHandle, FaultResolver, FaultSet
 from fakes.dns.handler import WireHandler
 from fakes.dns.keys import KeyStore, Policy, TsigKey
 from fakes.dns.log import QueryLog

@@ -163,10 +163,10 @@ def _pod_log_contains(api: client.ApiClient, namespace: str, pod: str) -> Callab
 @contextmanager
 def standby_controller(info, log_dir: Path) -> Iterator[Standby]:
     """A second replica of the cert-manager controller (the chart's replicaCount: 2), removed when the block
-    ends. `info`: the lab's LabInfo. local: the same command line (controller_argv) in a pod of its own (its
-    own hostname, hence its own Lease identity) with its own metrics port. kind: the chart's Deployment scaled
-    to 2 (and back to 1), the standby being the new pod."""
-    if info.provider == "kind":
+    ends. `info`: the lab's LabInfo. A controller process (local): the same command line (controller_argv) in a
+    pod of its own (its own hostname, hence its own Lease identity) with its own metrics port. The chart's
+    Deployment (kind): scaled to 2 (and back to 1), the standby being the new pod."""
+    if not info.capabilities.controller_process:
         with _scaled_controller(Controller.of(info)) as standby:
             yield standby
         return

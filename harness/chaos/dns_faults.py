@@ -7,7 +7,7 @@ import base64
 import secrets
 from dataclasses import dataclass, field
 
-from harness.chaos.faults import DescribedFault
+from harness.chaos.fault import DescribedFault
 from harness.stack.dnscontrol import DnsControl
 
 

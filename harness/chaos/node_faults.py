@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.chaos.faults import DescribedFault
+from harness.chaos.fault import DescribedFault
 from harness.errors import HarnessError
 from harness.observe.conditions.nodes import node_ready
 from harness.stack.kind.engine import DockerEngine

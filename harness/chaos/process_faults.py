@@ -1,9 +1,10 @@
 """Faults of cert-manager's processes: the controller killed mid-work, or stopped gracefully.
 
-Each fault takes a Controller handle (where the controller runs) and decides per provider, so one scenario
-means the same on both: on "local" the lab's supervisor runs the controller as a process (a PID file; it
-starts a new one with a fresh hostname, as a Deployment starts a new pod); on "kind" it is the chart's
-Deployment, and the fault deletes the leader's pod (its ReplicaSet starts a new pod, a new Lease identity).
+Each fault takes a Controller handle (where the controller runs) and decides by the provider's capabilities,
+so one scenario means the same on both: where the controller is a process of the lab (controller_process,
+local) the supervisor runs it (a PID file; it starts a new one with a fresh hostname, as a Deployment starts a
+new pod); where it is the chart's Deployment (controller_pods, kind) the fault deletes the leader's pod (its
+ReplicaSet starts a new pod, a new Lease identity).
 
 Killed on kind: a pod deleted with grace period 0 still gets SIGTERM and 2 s from its kubelet (the kubelet's
 minimum grace), which is enough for cert-manager to release its Lease: a crash it would not be. So the
@@ -21,7 +22,7 @@ from typing import ClassVar
 
 from kubernetes import client
 
-from harness.chaos.faults import DescribedFault
+from harness.chaos.fault import DescribedFault
 from harness.errors import HarnessError
 from harness.observe.conditions.lease import lease_view
 from harness.stack.certmanager import CONTROLLER_LEASE, LEADER_ELECTION_NAMESPACE, NAMESPACE
@@ -36,17 +37,25 @@ IDENTITY_SUFFIX = "-external-cert-manager-controller"
 
 @dataclass(frozen=True)
 class Controller:
-    """Where cert-manager's controller runs: `provider` "local" (the supervisor's `pid_file`) or "kind" (the
-    chart's Deployment, reached with `kubeconfig`)."""
+    """Where cert-manager's controller runs: a process of the lab (`process`: the supervisor's `pid_file`), or the
+    chart's Deployment (reached with `kubeconfig`). `provider` names the provider, for the journal."""
 
     provider: str
     kubeconfig: str
     pid_file: str | None = None
+    process: bool = False
 
     @classmethod
     def of(cls, info) -> "Controller":
-        """The handle of a lab (a LabInfo, or anything with provider, kubeconfig and controller_pid_file)."""
-        return cls(info.provider, str(info.kubeconfig), getattr(info, "controller_pid_file", None) or None)
+        """The handle of a lab (a LabInfo, or anything with provider, kubeconfig, controller_pid_file and
+        capabilities)."""
+        capabilities = info.capabilities
+        if not (capabilities.controller_process or capabilities.controller_pods):
+            raise HarnessError(f"provider {info.provider}: certchaos can neither signal nor delete its cert-manager "
+                               "controller (a scenario faulting it should require controller_process or "
+                               "controller_pods)")
+        return cls(info.provider, str(info.kubeconfig), getattr(info, "controller_pid_file", None) or None,
+                   process=capabilities.controller_process)
 
     def api(self) -> client.ApiClient:
         return api_client(Path(self.kubeconfig))
@@ -79,7 +88,7 @@ class ControllerKilled(DescribedFault):
     GRACE: ClassVar[int | None] = 0
 
     def apply(self) -> None:
-        if self.controller.provider == "local":
+        if self.controller.process:
             self.killed = int(Path(self.controller.pid_file).read_text())
             os.kill(self.killed, self.SIGNAL)
             return

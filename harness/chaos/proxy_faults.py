@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.chaos.faults import DescribedFault
+from harness.chaos.fault import DescribedFault
 from harness.stack.toxiproxy import Proxy, Toxic, latency
 
 

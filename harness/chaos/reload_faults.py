@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from kubernetes import client
 
-from harness.chaos.faults import BaseFault
+from harness.chaos.fault import BaseFault
 from harness.workloads import reloader
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from harness.errors import HarnessError
-from harness.chaos.faults import Fault
+from harness.chaos.fault import Fault
 from harness.observe.resources import short
 from harness.report.journal import SEVERITY, Journal, EntryKind, Status, worst
 from harness.wait import Condition, Hopeless, WaitTimeout, wait_for

@@ -27,10 +27,11 @@ from harness.cli.labctl import lab_info
 from harness.cli.main import TERMINATED, Terminated, raise_terminated
 from harness.gameday import runbook as runbooks
 from harness.gameday.access import access_text, make_tools, operator_env
-from harness.gameday.faults import CATALOGUE, choose
-from harness.gameday.session import GameDay
+from harness.gameday.catalogue import CATALOGUE, choose
+from harness.gameday.game import GameDay
 from harness.gameday.status import PlainBoard, make_board
 from harness.gameday.workload import create_workload, delete_workload
+from harness.lab import providers
 from harness.lab.lab import LAB_ENV, Lab, LabClient
 from harness.report.html import write_report_html
 from harness.report.journal import Journal, ScenarioInfo, Status, environment_facts
@@ -62,7 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help=f"minutes from the injection to recover (default {DEFAULT_DEADLINE_MIN:g})")
     game.add_argument("--step-timeout", type=float, default=STEP_TIMEOUT, metavar="SECONDS",
                       help=f"per runbook step (default {STEP_TIMEOUT:g})")
-    game.add_argument("--provider", choices=("local", "kind"), default="local",
+    # Every game fault works through the lab's servers (DNS, ACME CA, proxies): not on an existing cluster.
+    game.add_argument("--provider", choices=providers.providers_with("lab_network"), default=providers.DEFAULT,
                       help="the lab to start: local processes (default) or a kind cluster (not with --attach)")
     game.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
     game.add_argument("--time-scale", metavar="FACTOR",
@@ -90,10 +92,14 @@ def _gameday(args: argparse.Namespace) -> int:
     # Checked before anything starts: a runbook with nothing for this fault is refused before the injection.
     steps = runbooks.steps_for(runbooks.load(args.runbook), fault.name, args.runbook) if args.runbook else None
     attach = args.attach or os.environ.get(LAB_ENV) or None
-    if attach and args.provider != "local":
+    if attach and args.provider != providers.DEFAULT:
         raise HarnessError(f"--provider {args.provider} starts a lab; an attached lab ({attach}) is what it is. "
                            "Fix: drop --provider or --attach")
     attached = lab_info(attach) if attach else None  # a bad lab.json is refused before anything is made
+    if attached is not None and attached.capabilities is not None and not attached.capabilities.lab_network:
+        raise HarnessError(f"--attach {attach}: a lab on provider {attached.provider}, whose cert-manager does not "
+                           "reach the lab's DNS, ACME CA or proxies, where every game fault acts. Fix: attach a "
+                           f"lab of {' or '.join(providers.providers_with('lab_network'))}")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     report_dir = Path(args.report_dir or Path("reports") / f"gameday-{stamp}").resolve()
     report_dir.mkdir(parents=True, exist_ok=True)

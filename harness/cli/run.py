@@ -30,7 +30,9 @@ from typing import Iterator
 from harness.chaos.scenario import TIME_SCALE_ENV, resolve_time_scale
 from harness.cli import order
 from harness.errors import HarnessError
+from harness.lab import providers
 from harness.lab.lab import LAB_ENV, Lab
+from harness.lab.providers.seam import ProviderOptions
 from harness.report.html import write_report_html
 from harness.report.secrets import scan_for_secrets
 from harness.report.summary import write_summary
@@ -67,7 +69,8 @@ COLLECT_PLUGINS_OFF = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    run = subparsers.add_parser("run", help="run the scenario catalogue on a lab (local or kind) and write a report")
+    run = subparsers.add_parser("run", help=f"run the scenario catalogue on a lab ({', '.join(providers.NAMES)}) and "
+                                            "write a report")
     run.add_argument("--report-dir", help="where the report goes (default: reports/<UTC timestamp>/)")
     run.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help=f"parallel scenarios (default {DEFAULT_WORKERS})")
     run.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
@@ -82,8 +85,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--alert-rules", metavar="FILE", help="the user's alert rules (rule file or PrometheusRule)")
     run.add_argument("--alert-rules-mode", choices=("add", "replace"), default="add",
                      help="add: beside the default rules; replace: instead of them (default: add)")
-    run.add_argument("--provider", choices=("local", "kind"), default="local",
-                     help="the lab's stack: local processes on loopback (default), or a kind cluster")
+    run.add_argument("--provider", choices=providers.NAMES, default=providers.DEFAULT,
+                     help=f"the lab's stack (default {providers.DEFAULT}): {providers.help_text()}")
+    run.add_argument("--kubeconfig", metavar="PATH",
+                     help="kubeconfig: the existing cluster's kubeconfig (scenarios it cannot run are not applicable)")
     run.add_argument("--worker-nodes", type=int, default=0, metavar="N",
                      help="kind: worker nodes beside the control plane; the node-failure scenarios need 2 (default 0)")
     run.add_argument("--values", metavar="FILE", help="kind: your Helm values for cert-manager's chart, after ours")
@@ -93,15 +98,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=_run)
 
 
-def _kind_only(args: argparse.Namespace) -> None:
-    if args.provider == "kind":
-        return
-    for given, option, why in ((args.worker_nodes, f"--worker-nodes {args.worker_nodes}", "has no nodes"),
-                               (args.values, f"--values {args.values}", "runs cert-manager's binaries, no chart"),
-                               (args.reloader_image, f"--reloader-image {args.reloader_image}", "has no pods")):
-        if given:
-            raise HarnessError(f"{option} is for --provider kind: the local provider {why}. Fix: add --provider "
-                               f"kind, or drop {option.split()[0]}")
+def provider_options(args: argparse.Namespace) -> ProviderOptions:
+    return ProviderOptions(bin_dir=args.bin_dir, values=args.values, workers=args.worker_nodes,
+                           reloader_image=args.reloader_image, kubeconfig=args.kubeconfig,
+                           alert_rules=args.alert_rules)
 
 
 def _existing_file(option: str, value: str | None, what: str) -> None:
@@ -115,13 +115,10 @@ def validate(args: argparse.Namespace) -> float:
     each a HarnessError that says what and the fix; returns the time scale."""
     if args.workers < 1:
         raise HarnessError(f"--workers {args.workers}: give at least 1")
-    if args.worker_nodes < 0:
-        raise HarnessError(f"--worker-nodes {args.worker_nodes}: give 0 or more (the node-failure scenarios need 2)")
     if not Path(args.scenarios).exists():
         raise HarnessError(f"--scenarios {args.scenarios}: no such file or directory. Fix: give a scenario "
                            f"module or directory (default {SCENARIOS})")
-    _kind_only(args)
-    _existing_file("--values", args.values, "your Helm values YAML file")
+    providers.validate(args.provider, provider_options(args))
     _existing_file("--alert-rules", args.alert_rules, "your rule file or PrometheusRule YAML")
     if args.alert_rules_mode == "replace" and not args.alert_rules:
         raise HarnessError("--alert-rules-mode replace replaces the default rules with yours. Fix: add "
@@ -285,7 +282,8 @@ def _run(args: argparse.Namespace) -> int:
 
     def new_lab(logs: str) -> Lab:
         return Lab(bin_dir=args.bin_dir, alert_rules=args.alert_rules, alert_rules_mode=args.alert_rules_mode,
-                   provider=args.provider, values=args.values, workers=args.worker_nodes, logs_to=report_dir / logs)
+                   provider=args.provider, values=args.values, workers=args.worker_nodes, logs_to=report_dir / logs,
+                   kubeconfig=args.kubeconfig)
 
     def pytest_on(lab: Lab, marker: str, workers: int, junit: str, targets: list[str]) -> subprocess.Popen:
         # The checked time scale in the environment too, for anything that reads it there.

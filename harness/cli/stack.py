@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from harness.errors import HarnessError
+from harness.lab import providers
+from harness.lab.providers.seam import ProviderOptions
 from harness.stack import binaries, certmanager
 
 
@@ -16,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build_cmd = build_sub.add_parser("build", help="build missing Go components (default: all)")
     build_cmd.add_argument("components", nargs="*", help="component names (see `certchaos doctor`)")
     build_cmd.add_argument("--force", action="store_true", help="rebuild even if cached")
-    build_cmd.add_argument("--provider", choices=["local", "kind"], default="local",
+    build_cmd.add_argument("--provider", choices=providers.NAMES, default=providers.DEFAULT,
                            help="also build the components only this provider needs (kind: node image, kind)")
     build_cmd.set_defaults(handler=_build)
 
@@ -31,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     doctor.set_defaults(handler=_doctor)
 
     up = subparsers.add_parser("up", help="start the stack (local, or a kind cluster) and keep it running until Ctrl-C")
-    up.add_argument("--provider", choices=["local", "kind"], default="local",
+    # An existing cluster (kubeconfig) is up already: `up` starts what certchaos owns.
+    up.add_argument("--provider", choices=providers.providers_with("owns_cluster"), default=providers.DEFAULT,
                     help="local processes on loopback (default), or a kind cluster with cert-manager's chart")
     up.add_argument("--values", metavar="FILE", help="kind: your Helm values for cert-manager's chart, after ours")
     up.add_argument("--worker-nodes", dest="workers", metavar="N", type=int, default=0,
@@ -111,18 +113,8 @@ def _doctor_kind() -> dict:
 
 
 def _up(args: argparse.Namespace) -> int:
-    if args.provider == "kind":
-        from harness.stack.kind.provider import KindStack
-
-        stack = KindStack(bin_dir=args.bin_dir, run_dir=args.run_dir, values=args.values, workers=args.workers)
-    else:
-        if args.values:
-            raise HarnessError("--values is for --provider kind (the local provider runs cert-manager's binaries)")
-        if args.workers:
-            raise HarnessError("--worker-nodes is for --provider kind (the local provider has no nodes)")
-        from harness.stack.local import LocalStack
-
-        stack = LocalStack(bin_dir=args.bin_dir, run_dir=args.run_dir)
+    options = ProviderOptions(bin_dir=args.bin_dir, values=args.values, workers=args.workers)
+    stack = providers.validate(args.provider, options).make_stack(options, args.run_dir)
     with stack:
         if args.kubeconfig:
             stack.write_kubeconfig(args.kubeconfig)

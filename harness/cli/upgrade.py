@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.lab import providers
+from harness.lab.providers.seam import ProviderOptions
 from harness.upgrade import report, setup, versions
 from harness.upgrade.check import UpgradeCheck
 
@@ -24,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     command.add_argument("--setup", help="directory of your manifests (Issuers, ClusterIssuers, Certificates, Ingresses)")
     command.add_argument("--values", metavar="FILE",
                          help="kind: your Helm values for cert-manager's chart, after ours, for A's install and B's upgrade")
-    command.add_argument("--provider", choices=("local", "kind"), default="local")
+    # The check installs cert-manager A and upgrades it: only on a provider where certchaos installs it.
+    command.add_argument("--provider", choices=providers.providers_with("installs_cert_manager"),
+                         default=providers.DEFAULT)
     command.add_argument("--bin-dir-from", metavar="DIR", help="your build of the --from version (with crds/)")
     command.add_argument("--bin-dir-to", metavar="DIR", help="your build of the --to version (with crds/)")
     command.add_argument("-k", dest="keyword", help="only catalogue scenarios matching this pytest -k expression")
@@ -37,19 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _upgrade_check(args: argparse.Namespace) -> int:
-    if args.values and args.provider != "kind":
-        raise HarnessError(f"--values {args.values}: Helm values apply to the kind provider (--provider kind); "
-                           f"the local provider runs cert-manager's binaries with the chart's defaults. Drop "
-                           f"--values")
+    chosen = providers.validate(args.provider, ProviderOptions(values=args.values))
     values = Path(args.values).expanduser().resolve() if args.values else None
-    if values is not None and not values.is_file():
-        raise HarnessError(f"--values {args.values}: no such file. Fix: give your Helm values YAML file")
     hint = versions.build_command(args.source, args.target, args.provider)
     if args.build_only:
         for version, bin_dir in ((args.source, args.bin_dir_from), (args.target, args.bin_dir_to)):
             if bin_dir is None:
                 versions.build(version, out=sys.stderr)
-            if args.provider == "kind":
+            if chosen.CAPABILITIES.images:
                 versions.build_images(versions.locate(version, bin_dir, build_hint=hint), out=sys.stderr)
         return 0
     if not args.setup:
@@ -64,7 +63,7 @@ def _upgrade_check(args: argparse.Namespace) -> int:
         if bin_dir is None and not args.no_build and version in versions.known_versions():
             versions.build(version, out=sys.stderr)
         sides.append(versions.locate(version, bin_dir, build_hint=hint))
-    if args.provider == "kind":
+    if chosen.CAPABILITIES.images:
         # Each side's images (one `docker import` per binary, seconds) before anything starts.
         for side in sides:
             if args.no_build:

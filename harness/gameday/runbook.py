@@ -1,7 +1,7 @@
 """A Markdown runbook's shell steps per failure, and running one step the way an operator's shell would.
 
 Convention (documented in examples/runbooks/README.md): a section for a failure starts at an HTML comment
-`<!-- certchaos: NAME[, NAME...] -->` naming game faults (harness.gameday.faults) and runs to the next such
+`<!-- certchaos: NAME[, NAME...] -->` naming game faults (harness.gameday.catalogue) and runs to the next such
 comment or the end of the file; its ```sh / ```bash / ```shell blocks are its steps, in order. Prose,
 headings and blocks in other languages are for people and are not run.
 """

@@ -69,22 +69,22 @@ def _hover(entry: Entry) -> str:
 
 
 @dataclass(frozen=True)
-class Scenario:
+class ReportedScenario:
     """One row of the report: a loaded journal, or why there is none (skip record, unreadable file)."""
 
     row: Row
     journal: Journal | None
 
 
-def load(path: Path) -> Scenario:
+def load(path: Path) -> ReportedScenario:
     """The row summary.md has for `path` (the same figures), with its journal when it could be read."""
     if path.name == SKIP_RECORD:
-        return Scenario(Row.of(path), None)
+        return ReportedScenario(Row.of(path), None)
     try:
         journal = load_journal(path)
     except JournalError as error:
-        return Scenario(Row.unreadable(path, error), None)
-    return Scenario(Row.of_journal(path, journal), journal)
+        return ReportedScenario(Row.unreadable(path, error), None)
+    return ReportedScenario(Row.of_journal(path, journal), journal)
 
 
 # --- lanes -------------------------------------------------------------------------------------------------
@@ -288,7 +288,7 @@ def _anchor(index: int) -> str:
     return f"s{index}"
 
 
-def _summary_table(scenarios: list[Scenario]) -> str:
+def _summary_table(scenarios: list[ReportedScenario]) -> str:
     rows = []
     for index, scenario in enumerate(scenarios):
         row = scenario.row
@@ -346,7 +346,7 @@ def _game_summary(journal: Journal) -> str:
             + (f"; <span class=missed>runbook failed at {escape(failed)}</span>" if failed else "") + "</p>")
 
 
-def _section(index: int, scenario: Scenario, directory: Path) -> str:
+def _section(index: int, scenario: ReportedScenario, directory: Path) -> str:
     journal = scenario.journal
     info = journal.scenario
     head = (f'<h2 id="{_anchor(index)}">{escape(info.node_id)} {_verdict(scenario.row.verdict)}</h2>'

@@ -285,3 +285,8 @@ def build(
                 built.append(target)
         print(f"built gomodules/{module} in {time.monotonic() - started:.0f}s", file=out, flush=True)
     return built
+
+
+def component_facts(resolved: Resolved) -> dict[str, str]:
+    """What a journal records of one component: its version, where its binary came from, its path."""
+    return {"version": reported_version(resolved), "source": resolved.source, "path": str(resolved.path)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Iterable
 
@@ -31,6 +32,15 @@ def write_kubeconfig(path: Path, server: str, ca_cert: Path, client_cert: Path |
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     path.chmod(0o600)
     return path
+
+
+def copy_kubeconfig(source: Path, path) -> Path:
+    """`source` copied to `path` (made private: it holds credentials)."""
+    target = Path(path).expanduser().resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    target.chmod(0o600)
+    return target
 
 
 def api_client(kubeconfig: Path) -> client.ApiClient:

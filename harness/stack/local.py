@@ -22,6 +22,7 @@ from kubernetes import client
 
 from harness.errors import ComponentFailed
 from harness.stack import binaries, certmanager
+from harness.stack.binaries import component_facts
 from harness.stack.netjail import LoopbackJail
 from harness.stack.kube import api_client, apply_crds, apply_rbac, ensure_namespace, write_kubeconfig
 from harness.stack.pod import pod_argv, pod_name, write_resolv_conf
@@ -29,6 +30,7 @@ from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK, free_port, port_or_free
 from harness.stack.probes import http_ok, log_contains
 from harness.stack.process import ManagedProcess
+from harness.stack.protocol import Capabilities
 from harness.wait import Seen, wait_for
 from harness.stack.service import Service, sigint_ignored, wait_until_interrupted
 
@@ -49,11 +51,6 @@ STACK_MARKER = "CERTCHAOS_STACK"
 # kubelet restarts the container. Three crashes in a row would be a real failure to start.
 CONTROLLER_START_ATTEMPTS = 3
 SERVICE_CIDR = "10.96.0.0/16"  # only allocated, never routed: no Service traffic leaves loopback here
-
-
-def component_facts(resolved: binaries.Resolved) -> dict[str, str]:
-    """What a journal records of one component: its version, where its binary came from, its path."""
-    return {"version": binaries.reported_version(resolved), "source": resolved.source, "path": str(resolved.path)}
 
 
 def stack_processes(run_dir: Path) -> list[int]:
@@ -88,7 +85,10 @@ def _scratch_dir(purpose: str) -> Path:
 class LocalStack(Service):
     """The running local stack. Use as a context manager, or start()/stop()."""
 
-    provider = "local"
+    # Processes on loopback: no nodes; the lab supervises the controller and its servers are on loopback too.
+    capabilities = Capabilities(nodes=False, multi_node=False, images=False, helm_values=False,
+                                controller_process=True, controller_pods=False, lab_network=True,
+                                installs_cert_manager=True, owns_cluster=True)
 
     def __init__(
         self,

@@ -33,6 +33,7 @@ from kubernetes import client
 from harness.chaos.actions import trigger_renewal
 from harness.errors import HarnessError
 from harness.lab.issuers import NEGATIVE_TTL, TSIG_ALGORITHM
+from harness.lab import providers
 from harness.lab.lab import Lab, LabClient
 from harness.observe.conditions.general import holds_throughout
 from harness.observe.conditions.lease import lease_held_by
@@ -90,7 +91,7 @@ class UpgradeCheck:
     report_dir: Path
     keyword: str | None = None  # -k of the catalogue
     catalogue: bool = True
-    provider: str = "local"  # or "kind": the lab on a kind cluster, cert-manager from its chart
+    provider: str = "local"  # a provider that installs cert-manager (harness.lab.providers): local or kind
     values: Path | None = None  # kind: the user's Helm values, after the lab's, for A's install and B's upgrade
     out: TextIO = sys.stdout
     phases: dict[str, Phase] = field(default_factory=dict)
@@ -132,11 +133,12 @@ class UpgradeCheck:
         self.report_dir.mkdir(parents=True, exist_ok=True)
         self._phase("validate", lambda: self._validate(schemas, objects))
         # On kind, a private ACME CA must be trusted when A's controller starts (helm install): decided from A's
-        # CRDs now, done by the lab's provision step (harness.lab.kind.trust_values).
+        # CRDs now, done by the lab's provision step (harness.lab.providers.kind.trust_values).
         # The lab's run dir holds its keys and tokens: a temp dir, only its logs copied to the report's lab/.
+        chart = providers.provider(self.provider).CAPABILITIES.helm_values
         lab = Lab(bin_dir=self.source.bin_dir, logs_to=self.report_dir / "lab", provider=self.provider,
-                  values=self.values if self.provider == "kind" else None,
-                  trust_acme_ca=self.provider == "kind" and not acme_ca_bundle_field(schemas))
+                  values=self.values if chart else None,
+                  trust_acme_ca=chart and not acme_ca_bundle_field(schemas))
         self.facts["lab_run_dir"] = str(lab.run_dir)
         try:
             self._phase("start", lambda: self._start(lab))
@@ -229,8 +231,8 @@ class UpgradeCheck:
         the controller's SSL_CERT_FILE, as a user adds a private ACME CA to the image's trust store, and
         the controller is replaced to read it (no Certificate exists yet). B's controller inherits it.
         On kind the lab did it at install (Lab(trust_acme_ca=True)); B's helm upgrade gets the same values."""
-        if lab.provider == "kind":
-            from harness.lab.kind import TRUST_CONFIG_MAP, TRUST_DIR, TRUST_FILE
+        if lab.capabilities.helm_values:
+            from harness.lab.providers.kind import TRUST_CONFIG_MAP, TRUST_DIR, TRUST_FILE
 
             note = (f"cert-manager {self.source.version} has no spec.acme.caBundle: Pebble's CA was added to the "
                     f"controller's trust roots instead, through the chart's values at install: ConfigMap "
@@ -429,9 +431,9 @@ def catalogue_command(versions: VersionBinaries, report_dir: Path, keyword: str 
     command = [sys.executable, "-m", "harness.cli", "run", "--report-dir", str(report_dir)]
     if versions.bin_dir is not None:
         command += ["--bin-dir", str(versions.bin_dir)]
-    if provider != "local":
+    if provider != providers.DEFAULT:
         command += ["--provider", provider]
-    if values is not None and provider == "kind":
+    if values is not None and providers.provider(provider).CAPABILITIES.helm_values:
         command += ["--values", str(values)]
     if keyword:
         command += ["-k", keyword]

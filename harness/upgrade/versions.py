@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from harness.errors import HarnessError
+from harness.lab import providers
 from harness.stack import binaries, certmanager
 from harness.stack.kube import load_documents
 
@@ -53,8 +54,9 @@ def version_dir(version: str) -> Path:
 
 
 def build_command(source: str, target: str, provider: str = "local") -> str:
-    kind = " --provider kind" if provider == "kind" else ""
-    return f"certchaos upgrade-check --from {source} --to {target} --build-only{kind}"
+    """The command that builds both sides (and, where the provider runs images, their images)."""
+    chosen = "" if provider == providers.DEFAULT else f" --provider {provider}"
+    return f"certchaos upgrade-check --from {source} --to {target} --build-only{chosen}"
 
 
 def is_built(version: str) -> bool:

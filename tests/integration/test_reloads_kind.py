@@ -22,7 +22,7 @@ from harness.stack.kind.images import RELOADER_IMAGE
 from harness.stack.kube import ensure_namespace
 from harness.wait import Seen, WaitTimeout, wait_for
 from harness.workloads import reloader
-from harness.workloads.lab import ReloadBench, prepare_images
+from harness.workloads.bench import ReloadBench, prepare_images
 from harness.workloads.manifests import Workload
 
 # A CA Issuer signs in seconds; the rollout of 1-replica workloads takes 5-40 s under load: 180 s margins.
@@ -97,7 +97,7 @@ def test_reloader_rolls_only_annotated_deployments_of_the_changed_secret_and_say
 
 @pytest.mark.kind
 def test_a_workload_that_never_gets_ready_is_one_error_naming_its_pods(bench, monkeypatch):
-    monkeypatch.setattr("harness.workloads.lab.READY", 30.0)  # it crashes at once: no need to wait longer
+    monkeypatch.setattr("harness.workloads.bench.READY", 30.0)  # it crashes at once: no need to wait longer
     with pytest.raises(HarnessError, match=r"did not become ready.*no-such-secret") as error:
         bench.deploy(Workload("broken", "no-such-secret", consumer="volume", replicas=1))
     assert "broken-" in str(error.value)  # the pod's name

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.gameday.faults import CATALOGUE
+from harness.gameday.catalogue import CATALOGUE
 from harness.gameday.runbook import RunbookError, Step, load, parse, run_step, steps_for
 from harness.wait import Seen, wait_for
 

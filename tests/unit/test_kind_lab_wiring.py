@@ -12,7 +12,7 @@ import pytest
 from fakes.dns import DnsServer
 from fakes.dns.transport import bind_pair
 from fakes.dns.errors import FakeDnsError
-from harness.lab.kind import chart_values
+from harness.lab.providers.kind import chart_values
 from harness.stack.kind.podlog import sortable
 from harness.stack.netns import in_netns, nsenter_argv
 

@@ -69,5 +69,5 @@ def test_the_labs_tsig_secrets_are_those_its_dns_server_holds(tmp_path):
     lab = Lab(run_dir=tmp_path / "run")
     assert lab.tsig_secrets() == {}
     dns = DnsServer(zones=["certchaos.test."], keys=[TsigKey("scenario-a", "hmac-sha256", SECRET)])
-    lab._started(dns, stop=lambda: None)  # what harness.lab.kind does with the server it starts
+    lab._started(dns, stop=lambda: None)  # what harness.lab.providers.kind does with the server it starts
     assert lab.tsig_secrets() == {"TSIG key scenario-a": SECRET}

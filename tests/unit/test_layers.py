@@ -1,7 +1,7 @@
 """Layers point down (docs/ARCHITECTURE.md, "Dependencies point one way"): every import in harness/ and
 fakes/, at module level or inside a function, names a module of its own layer or of one below.
 
-    cli, session, pytest_plugin, fixtures, scenario_api      (the top: commands and the pytest plugin)
+    cli, run_state, pytest_plugin, fixtures, scenario_api      (the top: commands and the pytest plugin)
     gameday, upgrade, mutants                                 (what the commands run)
     lab
     chaos
@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = [  # top first
-    {"cli", "session", "pytest_plugin", "fixtures", "scenario_api"},
+    {"cli", "run_state", "pytest_plugin", "fixtures", "scenario_api"},
     {"gameday", "upgrade", "mutants"},
     {"lab"},
     {"chaos"},
@@ -119,8 +119,8 @@ def test_the_check_names_file_line_and_both_layers(path, source, expected):
 
 @pytest.mark.parametrize("path, source", [
     ("harness/observe/x.py", "from harness.observe import metrics\nfrom harness.alerts import rules\n"),
-    ("harness/lab/x.py", "from harness.chaos import faults\nfrom harness.stack.timings import ISSUANCE\n"),
-    ("harness/cli/x.py", "import harness.lab.lab\nfrom harness import session\n"),
+    ("harness/lab/x.py", "from harness.chaos import fault\nfrom harness.stack.timings import ISSUANCE\n"),
+    ("harness/cli/x.py", "import harness.lab.lab\nfrom harness import run_state\n"),
     ("fakes/dns/x.py", "from fakes.dns.errors import FakeDnsError\nimport dns.name\n"),
 ])
 def test_same_layer_and_downward_imports_pass(path, source):

@@ -15,6 +15,7 @@ from kubernetes import client
 from harness.chaos.node_faults import NodeDown
 from harness.chaos.process_faults import Controller, ControllerKilled, ControllerStopped, IDENTITY_SUFFIX
 from harness.errors import HarnessError
+from harness.lab import providers
 from harness.lab.lab import LabInfo
 from harness.observe.conditions.nodes import node_paths_to
 from harness.stack.kind.provider import (KindStack, NODE_MONITOR_GRACE_PERIOD, UNREACHABLE_TOLERATION_SECONDS,
@@ -49,7 +50,7 @@ def _info(provider: str, pid_file: str = "/run/cm.pid") -> LabInfo:
     return LabInfo(kubeconfig="/lab/kubeconfig", metrics_url="", dns_control_url="", dns_authoritative=("", 0),
                    zone="", pebble_listen=("", 0), pebble_management_url="", pebble_ca_bundle_path="",
                    toxiproxy_url="", controller_pid_file=pid_file, webhook=("", 0), webhook_ca_bundle="",
-                   components={}, provider=provider)
+                   components={}, provider=provider, capabilities=providers.provider(provider).CAPABILITIES)
 
 
 @pytest.mark.parametrize("fault", [ControllerKilled, ControllerStopped])

@@ -33,8 +33,8 @@ Spec: creating cert-manager resources is rejected with a clear error; recovery r
 """
 import pytest
 from harness.errors import HarnessError
-from harness.chaos.faults import CallableFault
-from harness.session import run_state
+from harness.chaos.fault import CallableFault
+from harness.run_state import run_state
 from harness.wait import Seen
 
 
@@ -158,7 +158,7 @@ def test_each_scenario_gets_a_journal_with_its_verdict_and_the_run_a_summary(pyt
 
 def test_ctrl_c_reverts_the_applied_fault_and_saves_an_interrupted_journal(pytester: pytest.Pytester):
     pytester.makepyfile(test_interrupt='''
-        from harness.chaos.faults import CallableFault
+        from harness.chaos.fault import CallableFault
 
         def nothing():
             pass
@@ -205,7 +205,7 @@ def test_scenario_tests_are_marked_and_the_markers_are_documented(pytester: pyte
         passed=1, deselected=1)
     markers = pytester.runpytest("--markers").stdout.str()
     assert all(f"@pytest.mark.{marker}" in markers
-               for marker in ("certchaos(failure=None)", "requires(node=False)", "exclusive")), markers
+               for marker in ("certchaos(failure=None)", "requires(node=False", "exclusive")), markers
 
 
 def test_xdist_workers_share_the_default_report_dir_and_the_controller_writes_the_summary(pytester: pytest.Pytester):

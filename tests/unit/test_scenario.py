@@ -17,7 +17,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from harness.errors import HarnessError
-from harness.chaos.faults import BaseFault, CallableFault, Fault
+from harness.chaos.fault import BaseFault, CallableFault, Fault
 from harness.report.journal import Clock, Journal, EntryKind, ScenarioInfo, Status
 from harness.chaos.scenario import (ExpectationFailed, FaultFailed, ObserverFailed, RollbackFailed, Scenario,
                               ScenarioMisuse, resolve_time_scale, status_for)

@@ -155,7 +155,7 @@ def test_an_upgrade_whose_images_are_missing_changes_nothing(stack, monkeypatch,
 
 
 def test_the_private_acme_ca_is_mounted_and_named_by_ssl_cert_file(monkeypatch, tmp_path):
-    from harness.lab import kind
+    from harness.lab.providers import kind
 
     made = {}
 
@@ -179,7 +179,7 @@ def test_the_private_acme_ca_is_mounted_and_named_by_ssl_cert_file(monkeypatch, 
 
 
 def test_trusting_the_acme_ca_through_chart_values_is_for_kind():
-    with pytest.raises(HarnessError, match="trust_acme_ca is for the kind provider"):
+    with pytest.raises(HarnessError, match="trust_acme_ca is for --provider kind"):
         Lab(provider="local", trust_acme_ca=True)
 
 
@@ -209,8 +209,8 @@ def test_values_are_refused_on_local_with_the_reason(tmp_path, capsys):
     values = tmp_path / "values.yaml"
     values.write_text("{}\n")
     assert main(["upgrade-check", "--from", "v1.10.2", "--to", "v1.11.5", "--values", str(values)]) == 2
-    assert "Helm values apply to the kind provider (--provider kind); the local provider runs cert-manager's " \
-           "binaries with the chart's defaults. Drop --values" in capsys.readouterr().err
+    assert "is for --provider kind: the local provider lacks cert-manager installed by its Helm chart. Fix: add " \
+           "--provider kind, or drop --values" in capsys.readouterr().err
 
 
 def test_values_and_kind_are_accepted_and_a_missing_values_file_is_named(tmp_path, capsys):
@@ -230,7 +230,7 @@ def test_values_and_kind_are_accepted_and_a_missing_values_file_is_named(tmp_pat
 def test_both_charts_mount_the_trusted_ca_and_run_the_images_of_their_version(version, tmp_path, monkeypatch):
     """The chart values the kind lab gives A's install and B's upgrade, rendered by each version's own chart:
     the controller mounts the bundle and SSL_CERT_FILE names it, and every image carries the chart's version."""
-    from harness.lab import kind
+    from harness.lab.providers import kind
     from harness.stack import certmanager, helm
 
     if not binaries.resolve("helm").path.exists():

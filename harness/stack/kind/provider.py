@@ -1,8 +1,9 @@
 """The kind provider: a throw-away kind cluster on our node image, with cert-manager installed by its own
 Helm chart, waited for until it serves (deployments available, webhook answering).
 
-kind is called directly (the pinned binary from the cache), not through pytest-kind-ng: its create()
-neither waits nor takes our API address, and its files land in ./.pytest-kind. Everything made here (the
+kind is called directly (the pinned binary from the cache), not through pytest-kind-ng: 26.7.0 takes our binary
+and config, but makes ./.pytest-kind/, re-uses a cluster of the same name and runs kind without capturing its
+output or our engine's environment (docs/providers.md). Everything made here (the
 cluster, its kubeconfig, the `kind` network when no one else uses it, dockerd when we started it) is removed
 on stop, on failure and on Ctrl-C.
 """
@@ -22,12 +23,13 @@ from kubernetes import client
 
 from harness.errors import HarnessError
 from harness.stack import binaries, certmanager
+from harness.stack.binaries import component_facts
 from harness.stack.kind import images
 from harness.stack.kind.engine import DockerEngine
 from harness.stack.kind.podlog import CONTROLLER_SELECTOR
-from harness.stack.kube import api_client, apply_crds
-from harness.stack.local import component_facts
+from harness.stack.kube import api_client, apply_crds, copy_kubeconfig
 from harness.stack.ports import LOOPBACK, free_port
+from harness.stack.protocol import Capabilities
 from harness.stack.service import Service, sigint_ignored, wait_until_interrupted
 from harness.wait import Seen, wait_for
 
@@ -114,7 +116,10 @@ def remove_network_if_unused(engine: DockerEngine) -> None:
 class KindStack(Service):
     """A running kind cluster with cert-manager. Use as a context manager, or start()/stop()."""
 
-    provider = "kind"
+    # Real nodes and the chart's Deployments; the lab's servers sit on the kind network (harness.lab.providers.kind).
+    capabilities = Capabilities(nodes=True, multi_node=True, images=True, helm_values=True,
+                                controller_process=False, controller_pods=True, lab_network=True,
+                                installs_cert_manager=True, owns_cluster=True)
 
     def __init__(self, bin_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
                  name: str | None = None, values: str | os.PathLike | None = None, workers: int = 0,
@@ -222,11 +227,7 @@ class KindStack(Service):
         return None
 
     def write_kubeconfig(self, path: str | os.PathLike) -> Path:
-        target = Path(path).expanduser().resolve()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self.kubeconfig, target)
-        target.chmod(0o600)
-        return target
+        return copy_kubeconfig(self.kubeconfig, path)
 
     # -- steps -------------------------------------------------------------------------------------
 

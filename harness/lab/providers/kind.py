@@ -1,4 +1,4 @@
-"""The scenario lab on a kind cluster: the same servers and views as on local, where pods reach them.
+"""The lab on the "kind" provider: the same servers and views as on local, where pods reach them (docs/kind.md).
 
     kind create --> anchors on the kind network (harness.stack.kind.labnet), one per address pods need:
         "cluster-dns", "ns-public", "ns-primary", "ns-secondary": the fake DNS's nameserver listeners on
@@ -17,25 +17,34 @@ The DNS control API, Prometheus, Alertmanager and the receiver stay on the host'
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 from typing import Callable
 
 import yaml
 from kubernetes import client
 
+from harness.errors import HarnessError
+from harness.lab.info import LabInfo
+from harness.lab.providers.seam import LabWiring, ProviderOptions, Wired
 from harness.stack import binaries, certmanager
+from harness.stack.binaries import component_facts
 from harness.stack.kind import images
 from harness.stack.kind.labnet import LabNetwork
 from harness.stack.kind.podlog import CONTROLLER_SELECTOR, ControllerFollower
 from harness.stack.kind.provider import KindStack
 from harness.stack.kube import ensure_namespace
-from harness.stack.local import component_facts
 from harness.stack.pebble import Pebble
 from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK
 from harness.stack.probes import http_ok, tls_answers
 from harness.stack.toxiproxy import ToxiproxyServer
 from harness.wait import Seen, wait_for
+
+NAME = "kind"
+SUMMARY = "a kind cluster: real nodes, cert-manager installed by its chart (needs `certchaos images build`)"
+CAPABILITIES = KindStack.capabilities
+OPTIONS: frozenset[str] = frozenset()
 
 ANCHORS = ("ca", "cluster-dns", "ns-public", "ns-primary", "ns-secondary")
 METRICS_SERVICE = "certchaos-controller-metrics"
@@ -88,13 +97,27 @@ def trust_values(api: client.ApiClient, ca_pem: bytes, system_roots: str = SYSTE
             "extraEnv": [{"name": "SSL_CERT_FILE", "value": f"{TRUST_DIR}/{TRUST_FILE}"}]}
 
 
-def start_kind_lab(lab, alerting, *, zone: str, nameservers: dict, validity: int,
-                   started: Callable) -> dict:
-    """Start the kind stack and the lab's servers on its network; `started(thing)` registers a thing's stop
-    with the lab (newest first). Returns LabInfo's fields."""
+def validate(options: ProviderOptions) -> None:
+    """The user's values file exists, and the worker count is not negative."""
+    if options.workers < 0:
+        raise HarnessError(f"--worker-nodes {options.workers}: give 0 or more (the node-failure scenarios need 2)")
+    if options.values is not None and not Path(options.values).expanduser().is_file():
+        problem = "is a directory" if Path(options.values).expanduser().is_dir() else "no such file"
+        raise HarnessError(f"--values {options.values}: {problem}. Fix: give the path of your Helm values YAML file")
+
+
+def make_stack(options: ProviderOptions, run_dir: str | os.PathLike | None = None) -> KindStack:
+    return KindStack(bin_dir=options.bin_dir, run_dir=run_dir, values=options.values, workers=options.workers)
+
+
+def start_lab(wiring: LabWiring) -> Wired:
+    """Start the kind stack and the lab's servers on its network; `wiring.started(thing)` registers a thing's
+    stop with the lab (newest first)."""
     from fakes.dns import DnsServer
     from fakes.dns.control import ControlServer
 
+    options, started, run_dir, alerting = wiring.options, wiring.started, wiring.run_dir, wiring.alerting
+    zone, nameservers, validity = wiring.zone, wiring.nameservers, wiring.validity
     servers: dict = {}
 
     def provision(stack: KindStack) -> dict:
@@ -107,18 +130,18 @@ def start_kind_lab(lab, alerting, *, zone: str, nameservers: dict, validity: int
             ca_resolver_listen=(net["ca"].ip, 0), binders=binders).start())
         servers["control"] = started(ControlServer(dns, LOOPBACK).start())
         ca = net["ca"]
-        servers["pebble"] = started(Pebble(lab.run_dir / "pebble", RunPKI(lab.run_dir / "lab-pki"),
-                                           resolver=dns.ca_resolver, validity=validity, bin_dir=lab.bin_dir,
+        servers["pebble"] = started(Pebble(run_dir / "pebble", RunPKI(run_dir / "lab-pki"),
+                                           resolver=dns.ca_resolver, validity=validity, bin_dir=options.bin_dir,
                                            netns=ca.netns, host=ca.ip).start())
-        servers["toxiproxy"] = started(ToxiproxyServer(lab.run_dir / "toxiproxy", bin_dir=lab.bin_dir,
+        servers["toxiproxy"] = started(ToxiproxyServer(run_dir / "toxiproxy", bin_dir=options.bin_dir,
                                                        netns=ca.netns, host=ca.ip).start())
         values = chart_values(net["cluster-dns"].ip, net["ca"].container)
-        if lab.trust_acme_ca:
+        if options.trust_acme_ca:
             values.update(trust_values(stack.api(), servers["pebble"].ca_bundle.read_bytes()))
         return values
 
-    stack = lab.stack = KindStack(bin_dir=lab.bin_dir, run_dir=lab.run_dir / "stack", values=lab.values,
-                                  workers=lab.workers, provision=provision)
+    stack = KindStack(bin_dir=options.bin_dir, run_dir=run_dir / "stack", values=options.values,
+                      workers=options.workers, provision=provision)
     # Registered before it starts, so the anchors (registered by provision, after it) go first and the
     # `kind` network can be removed by whichever stop comes last.
     started(stack, stack.stop)
@@ -128,7 +151,7 @@ def start_kind_lab(lab, alerting, *, zone: str, nameservers: dict, validity: int
     metrics_url = f"http://{node_ip}:{node_port(api, METRICS_SERVICE, CONTROLLER_SELECTOR, METRICS_PORT)}/metrics"
     wait_for(http_ok(metrics_url), subject="cert-manager controller metrics",
              expected=f"to answer at {metrics_url}", timeout=METRICS_TIMEOUT, interval=1.0)
-    pid_file = lab.run_dir / "cert-manager-controller.pid"
+    pid_file = run_dir / "cert-manager-controller.pid"
     follower = started(ControllerFollower(api, stack.run_dir / "logs" / "cert-manager-controller.log",
                                           pid_file).start())
     wait_for(lambda: Seen(pid_file.exists(), f"pid file {pid_file}"), subject="controller follower",
@@ -143,21 +166,21 @@ def start_kind_lab(lab, alerting, *, zone: str, nameservers: dict, validity: int
     dns, pebble, toxiproxy, net = servers["dns"], servers["pebble"], servers["toxiproxy"], servers["net"]
     components = dict(stack.versions())
     components["kind-node-image"] = {"version": images.NODE_IMAGE, "source": "docker", "path": images.NODE_IMAGE}
-    chart = certmanager.chart_dir(lab.bin_dir)
+    chart = certmanager.chart_dir(options.bin_dir)
     components["cert-manager-chart"] = {"version": yaml.safe_load((chart / "Chart.yaml").read_text())["version"],
                                         "source": "chart", "path": str(chart)}
     for name in ("pebble", "toxiproxy-server", *alerting.versions()):
-        components[name] = component_facts(binaries.resolve(name, lab.bin_dir))
-    return dict(
+        components[name] = component_facts(binaries.resolve(name, options.bin_dir))
+    return Wired(LabInfo(
         kubeconfig=str(stack.kubeconfig), controller_pid_file=str(pid_file), metrics_url=metrics_url,
         dns_control_url=servers["control"].url, dns_authoritative=dns.authoritative, zone=zone,
         pebble_listen=(net["ca"].ip, pebble.listen_port), pebble_management_url=pebble.management_url,
         pebble_ca_bundle_path=str(pebble.ca_bundle), toxiproxy_url=toxiproxy.url,
         webhook=webhook,
-        webhook_ca_bundle=isolate_chart_webhooks(api), components=components, provider="kind",
+        webhook_ca_bundle=isolate_chart_webhooks(api), components=components, provider=NAME,
         dns_nameservers={name: list(dns.address(name)) for name in nameservers},
         controller_argv=None, alerting=alerting.info, proxy_host=net["ca"].ip,
-        proxy_name=net["ca"].container)
+        proxy_name=net["ca"].container, capabilities=CAPABILITIES), stack)
 
 
 def node_port(api: client.ApiClient, name: str, selector: str, target: int | str) -> int:
@@ -193,11 +216,11 @@ def isolate_chart_webhooks(api: client.ApiClient) -> str:
     return base64.b64decode(secret.data["ca.crt"]).decode()
 
 
-def upgrade_kind_lab(lab, bin_dir, on_step: Callable[[str], None]) -> None:
+def upgrade(stack: KindStack, bin_dir, on_step: Callable[[str], None]) -> None:
     """cert-manager upgraded in place on the lab's cluster (KindStack.upgrade_cert_manager: helm upgrade with
     the same values), then what the lab changed on the chart's objects made true again: its webhook
     registrations skip isolated namespaces (a three-way merge puts the chart's namespaceSelector back).
     The NodePort Services, the trust ConfigMap and the log follower need nothing: they select by label."""
-    lab.stack.upgrade_cert_manager(bin_dir, on_step=on_step)
+    stack.upgrade_cert_manager(bin_dir, on_step=on_step)
     on_step("webhook registrations")
-    isolate_chart_webhooks(lab.stack.api())
+    isolate_chart_webhooks(stack.api())

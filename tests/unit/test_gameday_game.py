@@ -15,9 +15,9 @@ import pytest
 
 from harness.chaos.scenario import Scenario
 from harness.errors import HarnessError
-from harness.gameday import session
-from harness.gameday.faults import CATALOGUE, choose
-from harness.gameday.session import GameDay, Monitor
+from harness.gameday import game as game_module
+from harness.gameday.catalogue import CATALOGUE, choose
+from harness.gameday.game import GameDay, Monitor
 from harness.gameday.status import PlainBoard, plain_line
 from harness.report.html import timeline_svg
 from harness.report.journal import Clock, EntryKind, Journal, ScenarioInfo, Status, time_to_recover
@@ -121,7 +121,7 @@ def test_the_interactive_loop_ends_at_the_deadline(tmp_path):
 
 
 def test_the_monitor_records_the_symptom_once_and_the_first_healthy_poll_as_recovery(tmp_path, monkeypatch):
-    monkeypatch.setattr(session, "MONITOR_INTERVAL", 0.01)
+    monkeypatch.setattr(game_module, "MONITOR_INTERVAL", 0.01)
     journal = Journal(tmp_path / "j.json", ScenarioInfo("gameday::x"), environment={})
     scenario = Scenario(journal)
     health = iter([False, False, True])

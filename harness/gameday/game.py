@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 from harness.chaos.actions import expire_authorizations, trigger_renewal
 from harness.chaos.scenario import Scenario
 from harness.stack.timings import ISSUANCE
-from harness.gameday.faults import GameFault
+from harness.gameday.catalogue import GameFault
 from harness.gameday.runbook import Step, StepResult, run_step
 from harness.gameday.workload import Workload, health, revisions
 from harness.lab.lab import LabClient

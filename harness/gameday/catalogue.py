@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from harness.chaos.dns_faults import TsigKeyRevoked, TsigPolicyNarrowed
-from harness.chaos.faults import Fault
+from harness.chaos.fault import Fault
 from harness.chaos.proxy_faults import ProxyDown
 from harness.errors import HarnessError
 from harness.gameday.workload import Workload
