@@ -25,6 +25,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from harness.stack.leftovers import owned_prefix
 from harness.alerts.pipeline import AlertingClient, AlertingInfo, AlertPipeline
 from harness.alerts.rules import TimeScale
 from harness.stack import binaries
@@ -143,7 +144,8 @@ class Lab(Service):
         self.bin_dir = bin_dir
         self.alert_rules, self.alert_rules_mode = alert_rules, alert_rules_mode
         self._own_run_dir = run_dir is None
-        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="certchaos-lab-")).resolve()
+        # The owner (this process) in the dir's name: `certchaos clean` removes it only once the owner is gone.
+        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix=owned_prefix("lab"))).resolve()
         self.logs_to = None if logs_to is None else Path(logs_to).resolve()
         self._stops: list = []
         self.info: LabInfo | None = None

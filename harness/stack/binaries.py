@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, TextIO
 
+from harness.stack.leftovers import owned_prefix
 from harness.errors import HarnessError, MissingBinary
 
 HERE = Path(__file__).resolve().parent
@@ -265,7 +266,7 @@ def build(
     for module, members in by_module.items():
         started = time.monotonic()
         print(f"building {', '.join(c.name for c in members)} from gomodules/{module} ...", file=out, flush=True)
-        with tempfile.TemporaryDirectory(prefix="certchaos-build-") as scratch:
+        with tempfile.TemporaryDirectory(prefix=owned_prefix("build")) as scratch:
             settings = _versions().get("modules", {}).get(module, {})
             ldflags = " ".join([*settings.get("link_flags", []), *(f"-X {s}" for s in settings.get("ldflags", []))])
             command = [go, "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", scratch + "/",

@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 
 from kubernetes import client
 
+from harness.stack.leftovers import owned_prefix
 from harness.errors import ComponentFailed
 from harness.stack import binaries, certmanager
 from harness.stack.netjail import LoopbackJail
@@ -105,7 +106,7 @@ class LocalStack(Service):
         nameserver of the controller's resolv.conf (the pod's cluster DNS), which resolves their names."""
         self.bin_dir = bin_dir
         self._own_run_dir = run_dir is None
-        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="certchaos-stack-")).resolve()
+        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix=owned_prefix("stack"))).resolve()
         self.api_port = api_port
         self.dns01_recursive_nameservers = list(dns01_recursive_nameservers)
         self.controller_args = list(controller_args)

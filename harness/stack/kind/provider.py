@@ -20,6 +20,7 @@ from typing import Callable
 import yaml
 from kubernetes import client
 
+from harness.stack.leftovers import owned_name, owned_prefix
 from harness.errors import HarnessError
 from harness.stack import binaries, certmanager
 from harness.stack.kind import images
@@ -129,13 +130,13 @@ class KindStack(Service):
         self.provision = provision
         self.provisioned_values: dict = {}
         self.bin_dir = bin_dir
-        self.name = name or f"certchaos-{secrets.token_hex(3)}"
+        self.name = name or owned_name(secrets.token_hex(2))  # the owner in the name: `certchaos clean`
         self.values = Path(values).expanduser().resolve() if values else None
         if workers < 0:
             raise HarnessError(f"kind provider: --worker-nodes must be 0 or more, not {workers}")
         self.workers = workers
         self._own_run_dir = run_dir is None
-        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="certchaos-kind-")).resolve()
+        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix=owned_prefix("kind"))).resolve()
         self.kubeconfig = self.run_dir / "kubeconfig"
         self.engine = DockerEngine()
         self.created = False
@@ -308,7 +309,7 @@ class KindStack(Service):
     def _helm(self, action: str, chart: Path, *extra: str) -> None:
         """`helm install|upgrade cert-manager CHART` with our values then the user's, waiting for the rollout."""
         helm = self.resolved["helm"].path
-        with tempfile.TemporaryDirectory(prefix="certchaos-helm-") as scratch:
+        with tempfile.TemporaryDirectory(prefix=owned_prefix("helm")) as scratch:
             env = {**self.engine.env(), "KUBECONFIG": str(self.kubeconfig),
                    **{key: str(Path(scratch, key.lower())) for key in
                       ("HELM_CONFIG_HOME", "HELM_CACHE_HOME", "HELM_DATA_HOME")}}
