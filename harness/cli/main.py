@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "harness.cli.labctl",
     "harness.cli.upgrade",
     "harness.cli.coverage",
+    "harness.cli.clean",
 )
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"  # a source checkout's, when not installed
 
