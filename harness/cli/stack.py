@@ -8,7 +8,7 @@ import sys
 
 from harness.cli.clean import leftover_report
 from harness.errors import HarnessError
-from harness.stack import binaries, certmanager
+from harness.stack import binaries, certmanager, versions
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "doctor", help="list each component, its version, path and fix if missing",
         epilog='exit code: 0 every required component is present, 1 one is missing, 2 a bad --bin-dir. --json '
                'prints {"bin_dir", "components": [{"name", "version", "status" (cache, bin-dir, apt, ... when '
-               'found; MISSING, optional, "<provider> only" when not), "required", "path", "fix"}], '
+               'found; MISSING, optional, "<provider> only" when not), "version_from" (how the version was learnt: its flag, its Go build info, dpkg), "origin", "required", "path", "fix"}], '
                '"missing_required", "kind": {"engine", "running", "images": [{"image", "state", "fix"}]}, "leftovers": {"docker_checked", '
                '"items": [{"what", "name", "why", "removable", "fix"}]}} (earlier runs\' leftovers: `certchaos clean`)')
     doctor.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
@@ -69,7 +69,9 @@ def doctor_report(bin_dir_option: str | None) -> dict:
             components.append({"name": name, "version": component.version, "status": status, "required": required,
                                "path": None, "fix": error.fix})
             continue
-        components.append({"name": name, "version": binaries.reported_version(resolved), "status": resolved.source,
+        said = versions.facts(resolved)  # what the binary says, not the pin
+        components.append({"name": name, "version": said["version"], "status": resolved.source,
+                           "version_from": said["version_from"], "origin": said["origin"],
                            "required": required, "path": str(resolved.path), "fix": None})
     return {"bin_dir": None if bin_dir is None else str(bin_dir), "components": components,
             "missing_required": sum(c["required"] and c["path"] is None for c in components), "kind": _doctor_kind(),

@@ -30,7 +30,6 @@ VERSIONS_FILE = HERE / "versions.toml"
 GOMODULES = HERE / "gomodules"
 
 BUILD_COMMAND = "certchaos binaries build"
-_VERSION = re.compile(r"v?\d+\.\d+\.\d+[\w.+-]*")
 
 
 def cache_dir() -> Path:
@@ -145,21 +144,6 @@ def resolve(name: str, bin_dir: str | os.PathLike | None = None) -> Resolved:
 
 def binary(name: str, bin_dir: str | os.PathLike | None = None) -> Path:
     return resolve(name, bin_dir).path
-
-
-def reported_version(resolved: Resolved) -> str:
-    """The version the binary says it is (first line), or the pinned one if it will not say."""
-    if resolved.source == "cache" or not resolved.component.version_args:
-        return resolved.component.version
-    try:
-        result = subprocess.run(
-            [str(resolved.path), *resolved.component.version_args],
-            capture_output=True, text=True, timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    found = _VERSION.search(result.stdout + result.stderr) if result.returncode == 0 else None
-    return found.group(0) if found else "unknown"
 
 
 def go_binary_name(package: str) -> str:

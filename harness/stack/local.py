@@ -22,7 +22,7 @@ from kubernetes import client
 
 from harness.stack.leftovers import owned_prefix
 from harness.errors import ComponentFailed
-from harness.stack import binaries, certmanager
+from harness.stack import binaries, certmanager, versions
 from harness.stack.netjail import LoopbackJail
 from harness.stack.kube import api_client, apply_crds, apply_rbac, ensure_namespace, write_kubeconfig
 from harness.stack.pod import pod_argv, pod_name, write_resolv_conf
@@ -53,8 +53,9 @@ SERVICE_CIDR = "10.96.0.0/16"  # only allocated, never routed: no Service traffi
 
 
 def component_facts(resolved: binaries.Resolved) -> dict[str, str]:
-    """What a journal records of one component: its version, where its binary came from, its path."""
-    return {"version": binaries.reported_version(resolved), "source": resolved.source, "path": str(resolved.path)}
+    """What a journal records of one component: the version the binary says (harness.stack.versions), where
+    the binary came from, its path."""
+    return versions.facts(resolved)
 
 
 def stack_processes(run_dir: Path) -> list[int]:

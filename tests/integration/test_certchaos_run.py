@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from harness.stack import binaries, versions
 from harness.stack.local import stack_processes
 from harness.wait import Seen, wait_for
 
@@ -102,6 +103,11 @@ def test_a_wrong_expectation_fails_with_what_was_expected_what_was_seen_and_the_
     assert "| deviated |" in summary and "Totals: 1 scenarios: 0 passed, 1 deviated" in summary
     assert (report / "junit.xml").exists()
     assert leftovers(result.stdout) == []
+    # The versions that ran, as the binaries say them (Pebble's the build info's, or Debian's package's).
+    components = journal["environment"]["components"]
+    for name in ("pebble", "etcd", "kube-apiserver", "cert-manager-controller"):
+        said = versions.reported(binaries.resolve(name))
+        assert (components[name]["version"], components[name]["version_from"]) == (said.version, said.version_from)
 
 
 def test_an_interrupted_run_reverts_its_fault_and_leaves_nothing_running(tmp_path):
