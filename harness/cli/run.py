@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import Iterator
 
 from harness.chaos.scenario import TIME_SCALE_ENV, resolve_time_scale
-from harness.errors import HarnessError
+from harness.errors import HarnessError, Terminated
 from harness.lab.lab import LAB_ENV, Lab
 from harness.report.html import write_report_html
+from harness.report.interrupted import record_interrupted_start
 from harness.report.secrets import scan_for_secrets
+from harness.report.summary import find_rows
 from harness.stack import binaries
 from harness.stack.service import sigint_ignored
 
@@ -237,6 +239,7 @@ def _run(args: argparse.Namespace) -> int:
     lab = Lab(bin_dir=args.bin_dir, alert_rules=args.alert_rules, alert_rules_mode=args.alert_rules_mode,
               provider=args.provider, values=args.values, workers=args.worker_nodes, logs_to=report_dir / "lab")
     returncodes = []
+    interrupted: KeyboardInterrupt | None = None
     try:
         with lab:
             print(f"certchaos run: lab ready ({LAB_ENV}={lab.info_path} attaches to it); running scenarios with "
@@ -250,7 +253,14 @@ def _run(args: argparse.Namespace) -> int:
                 returncodes.append(run_pytest(command, env))
                 if returncodes[-1] == INTERRUPTED:
                     break
+    except KeyboardInterrupt as error:  # also SIGTERM (main.Terminated)
+        interrupted = error
+        raise
     finally:  # the lab has stopped: its logs are in the report, its keys gone with its run dir
+        if interrupted is not None and not find_rows(report_dir):  # before any scenario ran: say so
+            how = "SIGTERM" if isinstance(interrupted, Terminated) else "SIGINT (Ctrl-C)"
+            record_interrupted_start(report_dir, f"interrupted by {how} while the {args.provider} lab was starting: "
+                                                 "no scenario ran")
         leaked = _finish_report(report_dir, lab.tsig_secrets())
     print(f"certchaos run: report in {report_dir} (summary.md, report.html, junit.xml, journals)")
     summary = report_dir / "summary.md"

@@ -1,5 +1,7 @@
 """Leftovers for real on the local provider: a `certchaos run` SIGKILLed with its lab up leaves its run dirs;
-`certchaos doctor` lists them, `certchaos clean` removes them and keeps the lab of a run that is alive."""
+`certchaos doctor` lists them, `certchaos clean` removes them and keeps the lab of a run that is alive. A run
+SIGTERMed while its lab starts leaves nothing and a report that says so. `left_by` (what a certchaos process
+made that is still there) serves the kind tests too."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.stack import leftovers
+from harness.stack.kind.engine import DockerEngine
 from harness.stack.local import stack_processes
 from harness.wait import Seen, wait_for
 from test_certchaos_run import FAULT_THEN_WAIT, certchaos_run, lab_json
@@ -45,6 +49,27 @@ def wait_lab(output: Path) -> Path:
 def certchaos(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "harness.cli.main", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=600)
+
+
+def left_by(pid: int) -> list[str]:
+    """Everything certchaos process `pid` made that is still there: its temp dirs, the processes it owns (the
+    dockerd it started among them), its kind clusters' nodes and its lab anchors (named after the cluster)."""
+    found = [str(path) for root in leftovers.temp_roots() for path in root.glob(f"certchaos-*-{pid}-*")]
+    found += [f"process {other}" for other in leftovers._pids()
+              if leftovers._environ(other).get(leftovers.OWNER_ENV) == str(pid)]
+    engine = DockerEngine()
+    if engine.info() is not None:
+        names = engine.docker("ps", "-a", "--format", "{{.Names}}", check=False).stdout.split()
+        found += [f"container {name}" for name in names if name.startswith(f"certchaos-{pid}-")]
+    return found
+
+
+def interrupted_report(report: Path) -> str:
+    """summary.md, report.html and the JUnit file of an interrupted run, read; summary.md's text."""
+    summary = (report / "summary.md").read_text()
+    assert "interrupted" in summary and "interrupted" in (report / "report.html").read_text()
+    assert "interrupted" in (report / "junit.xml").read_text()
+    return summary
 
 
 def listed(report: dict) -> set[str]:
@@ -83,3 +108,21 @@ def test_clean_removes_what_a_killed_run_left_and_keeps_a_live_lab(tmp_path):
             if run is not None and run.poll() is None:
                 os.killpg(run.pid, signal.SIGKILL)
                 run.wait()
+
+
+def test_sigterm_while_the_lab_starts_leaves_nothing_and_a_report_that_says_so(tmp_path):
+    run, output = start_run(tmp_path / "run")
+    try:
+        # The worst moment on local: components half started (etcd up, the API server coming).
+        wait_for(lambda: Seen(any(any(root.glob(f"certchaos-etcd-{run.pid}-*")) for root in leftovers.temp_roots()),
+                              output.read_text()[-300:]),
+                 subject="certchaos run", expected="to be starting its stack", timeout=LAB_READY, interval=0.2)
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=300) == 143, output.read_text()[-3000:]
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert left_by(run.pid) == []
+    summary = interrupted_report(tmp_path / "run" / "report")
+    assert "SIGTERM" in summary and "no scenario ran" in summary
