@@ -29,7 +29,7 @@ from harness.chaos.scenario import TIME_SCALE_ENV, resolve_time_scale
 from harness.errors import HarnessError, Terminated
 from harness.lab.lab import LAB_ENV, Lab
 from harness.report.html import write_report_html
-from harness.report.interrupted import record_interrupted_start
+from harness.report.interrupted import mark_interrupted_in_junit, record_interrupted_start
 from harness.report.secrets import scan_for_secrets
 from harness.report.summary import find_rows
 from harness.stack import binaries
@@ -223,6 +223,8 @@ def _finish_report(report_dir: Path, secrets: dict[str, str]) -> list[str]:
     """report.html for the whole run (each pytest run wrote one; this one covers both, also after an
     interrupt), then the publishing check; what it found is said on stderr at once, also after an interrupt."""
     write_report_html(report_dir)
+    for junit in ("junit.xml", "junit-exclusive.xml"):
+        mark_interrupted_in_junit(report_dir, junit)
     leaked = scan_for_secrets(report_dir, secrets)
     if leaked:
         print(f"certchaos run: NOT SAFE TO PUBLISH: {report_dir} holds secrets:\n  " + "\n  ".join(leaked),
