@@ -139,16 +139,28 @@ def _is_our_dockerd(argv: list[str]) -> bool:
     return bool(argv) and Path(argv[0]).name == "dockerd" and str(dockerd_config()) in argv
 
 
+# dockerd's own machinery inherits its environment (the owner's marker with it) and serves every container on
+# it, other runs' too: never a leftover of its own; stopping dockerd stops it.
+DOCKER_MACHINERY = frozenset({"containerd", "containerd-shim", "containerd-shim-runc-v2", "docker-proxy", "runc",
+                              "docker-init"})
+
+
 def find_processes() -> list[Leftover]:
-    """Processes certchaos started whose owner is gone; an older one (no OWNER_ENV) when it was orphaned (its
-    parent is init) or its stack's run dir is gone."""
+    """Processes certchaos started whose owner is gone (the root of each tree: its children carry the same
+    marker and go with it; dockerd's machinery goes with dockerd); an older one (no OWNER_ENV) when it was
+    orphaned (its parent is init) or its stack's run dir is gone."""
     found = []
     me = os.getpid()
     for pid in _pids():
         if pid == me:
             continue
         env, argv = _environ(pid), _cmdline(pid)
+        if argv and Path(argv[0]).name in DOCKER_MACHINERY:
+            continue
         dockerd = _is_our_dockerd(argv)
+        parent = _ppid(pid)
+        if OWNER_ENV in env and parent is not None and _environ(parent).get(OWNER_ENV) == env[OWNER_ENV]:
+            continue  # a child in an owned tree: stopped with its root
         if OWNER_ENV in env:
             owner = int(env[OWNER_ENV]) if env[OWNER_ENV].isdigit() else 0
             if owner_alive(owner, process_start(pid)):
@@ -341,27 +353,44 @@ def find(docker: Callable[..., subprocess.CompletedProcess] | None = None) -> li
     found = [p for p in processes if p.what == "process"]
     if docker is not None:
         found += find_docker(docker)
-    found += [p for p in processes if p.what == "dockerd"]
+    for item in (p for p in processes if p.what == "dockerd"):
+        leaving = {f.name for f in found if f.what in ("cluster", "container")}
+        running = _docker_lines(docker, "ps", "--format", '{{.Names}}\t{{.Label "%s"}}' % CLUSTER_LABEL) \
+            if docker is not None else []
+        others = [line.split("\t")[0] for line in running
+                  if line.split("\t")[0] not in leaving and line.partition("\t")[2] not in leaving]
+        if others:  # another run uses it (it found Docker answering and did not start its own)
+            item = Leftover(item.what, item.name, f"{item.why}; kept: it runs {len(others)} container(s) of "
+                                                  f"others ({others[0]}, ...)", removable=False,
+                            fix="nothing to do: the run using it stops it, or `certchaos clean` once it is idle")
+        found.append(item)
     dirs = find_dirs()
     for path in mounts_under([d.name for d in dirs]):
         found.append(Leftover("mount", path, "mounted inside a leftover dir: unmounted before the dir goes"))
     return found + dirs
 
 
-def _stop_process(pid: int, grace: float) -> None:
+def _signal_tree(pid: int, signum: int) -> None:
+    """`signum` to the process group `pid` leads (ManagedProcess makes each its own group), else to `pid`."""
     try:
-        os.kill(pid, signal.SIGTERM)
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signum)
+        else:
+            os.kill(pid, signum)
     except ProcessLookupError:
+        pass
+
+
+def _stop_process(pid: int, grace: float) -> None:
+    if process_start(pid) is None:
         return
+    _signal_tree(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         if process_start(pid) is None or _zombie(pid):
             return
         time.sleep(0.1)  # polling the process's exit: there is no waiting on a process that is not our child
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    _signal_tree(pid, signal.SIGKILL)
 
 
 def _zombie(pid: int) -> bool:

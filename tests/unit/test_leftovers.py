@@ -95,6 +95,35 @@ def test_a_process_whose_owner_is_gone_is_found_and_stopped_and_one_whose_owner_
                 pass
 
 
+def test_only_the_root_of_an_owned_tree_is_listed_and_stopping_it_stops_its_group():
+    """A leftover dockerd's containerd and shims carry its marker too (other runs' containers among them): they
+    are never listed; a tree's children go with its root."""
+    marker = {leftovers.OWNER_ENV: str(dead_pid())}
+    driver = ("import os, subprocess, sys; p = subprocess.Popen(['sh', '-c', 'sleep 120 & sleep 120'], "
+              "start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, "
+              "env=dict(os.environ, **eval(sys.argv[1]))); print(p.pid)")
+    root = int(subprocess.run([sys.executable, "-c", driver, repr(marker)], capture_output=True, text=True,
+                              check=True).stdout)
+    try:
+        wait_for(lambda: Seen(len(children(root)) == 2, children(root)), subject=f"sh {root}",
+                 expected="to start its two sleeps", timeout=15)
+        found = [item for item in leftovers.find_processes() if item.name in {str(root), *map(str, children(root))}]
+        assert [item.name for item in found] == [str(root)]
+        leftovers.remove(found[0], docker=None)
+        wait_for(lambda: Seen(not [pid for pid in [root, *children(root)] if not leftovers._zombie(pid)],
+                              children(root)), subject=f"sh {root} and its children", expected="stopped", timeout=15)
+    finally:
+        for pid in [root, *children(root)]:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+
+def children(pid: int) -> list[int]:
+    return [other for other in leftovers._pids() if leftovers._ppid(other) == pid]
+
+
 def test_an_older_stack_process_is_left_over_when_its_run_dir_is_gone(tmp_path):
     gone = _orphan({STACK_MARKER: str(tmp_path / "gone")})
     try:
