@@ -138,3 +138,6 @@ def test_an_interrupted_run_reverts_its_fault_and_leaves_nothing_running(tmp_pat
     reverted = [entry for entry in journal["entries"] if entry["kind"] == "fault-reverted"]
     assert len(reverted) == 1 and reverted[0]["detail"].get("outcome") == "succeeded", journal["entries"][-5:]
     assert leftovers(output.read_text()) == []
+    # The report says so too: summary.md, and the JUnit case of the scenario the interrupt cut short.
+    assert "| interrupted |" in (report / "summary.md").read_text()
+    assert 'type="interrupted"' in (report / "junit.xml").read_text()

@@ -107,3 +107,29 @@ def test_ctrl_c_during_a_fault_on_kind_reverts_it_and_leaves_nothing(tmp_path):
     reverted = [entry for entry in journal["entries"] if entry["kind"] == "fault-reverted"]
     assert len(reverted) == 1 and reverted[0]["detail"].get("outcome") == "succeeded", journal["entries"][-5:]
     interrupted_report(report)
+
+
+def test_clean_removes_what_a_killed_kind_run_left(tmp_path):
+    """SIGKILL leaves a kind run's cluster, anchors, run dir and the dockerd it started (a session of its own:
+    no parent-death signal reaches it); `certchaos clean` removes them all, dockerd last."""
+    run, output, _ = start_kind_run(tmp_path)
+    try:
+        wait_for(lambda: Seen(lab_json(output.read_text()) is not None, output.read_text()[-300:]),
+                 subject="certchaos run --provider kind", expected="its lab ready", timeout=FAULT_APPLIED,
+                 interval=1.0)
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+    finally:
+        stop(run)
+    left = left_by(run.pid)
+    assert any(item.startswith("container certchaos-") for item in left), left
+    cleaned = subprocess.run([sys.executable, "-m", "harness.cli.main", "clean", "--json"], cwd=REPO,
+                             capture_output=True, text=True, timeout=STOPPED)
+    results = json.loads(cleaned.stdout)
+    removed = {item["name"] for item in results if item["removed"]}
+    assert any(name.startswith(f"certchaos-{run.pid}-") for name in removed), cleaned.stdout
+    # The dockerd it started stays only while another run (which found it answering) has containers on it.
+    shared = {f"process {item['name']}" for item in results if item["what"] == "dockerd" and not item["removable"]}
+    assert set(left_by(run.pid)) <= shared, cleaned.stdout
+    with DockerEngine():
+        assert set(left_by(run.pid)) <= shared, cleaned.stdout
