@@ -23,7 +23,7 @@ from harness.stack import leftovers
 from harness.stack.kind.engine import DockerEngine
 from harness.wait import Seen, wait_for
 from test_certchaos_run import FAULT_THEN_WAIT, REPO, lab_json, scenario_dir
-from test_leftovers import interrupted_report, left_by
+from test_clean_leftovers import interrupted_report, left_by
 
 pytestmark = pytest.mark.kind
 
