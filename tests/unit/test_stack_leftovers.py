@@ -180,7 +180,8 @@ def test_a_cluster_is_left_over_once_its_owner_is_gone_and_an_unowned_one_is_onl
     assert "kind delete cluster --name certchaos-a1b2c3" in found[("cluster", "certchaos-a1b2c3")].fix
 
 
-def test_the_kind_network_is_left_over_when_only_leftovers_are_attached():
+def test_the_kind_network_is_left_over_when_only_leftovers_are_attached(monkeypatch):
+    monkeypatch.setattr(leftovers, "_kind_running", lambda: False)  # a kind create would be making it now
     dead = f"certchaos-{dead_pid()}-ab12"
     docker = FakeDocker(nodes={f"{dead}-control-plane": dead}, anchors={f"{dead}-lab-ca": dead},
                         attached=[f"{dead}-control-plane", f"{dead}-lab-ca"])
