@@ -114,8 +114,13 @@ def test_clean_removes_what_a_killed_kind_run_left(tmp_path):
     no parent-death signal reaches it); `certchaos clean` removes them all, dockerd last."""
     run, output, _ = start_kind_run(tmp_path)
     try:
-        wait_for(lambda: Seen(lab_json(output.read_text()) is not None, output.read_text()[-300:]),
-                 subject="certchaos run --provider kind", expected="its lab ready", timeout=FAULT_APPLIED,
+        def lab_ready() -> Seen:
+            if run.poll() is not None:
+                raise AssertionError(f"certchaos run ended ({run.returncode}) before its lab was ready:\n"
+                                     + output.read_text()[-2000:])
+            return Seen(lab_json(output.read_text()) is not None, output.read_text()[-300:])
+
+        wait_for(lab_ready, subject="certchaos run --provider kind", expected="its lab ready", timeout=FAULT_APPLIED,
                  interval=1.0)
         os.kill(run.pid, signal.SIGKILL)
         run.wait()
