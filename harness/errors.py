@@ -50,3 +50,9 @@ class ComponentFailed(HarnessError):
         if log_tail:
             message += "\n  last log lines:\n" + "\n".join("    " + line for line in log_tail.splitlines())
         super().__init__(message)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, like Ctrl-C's KeyboardInterrupt (harness.cli.main installs it):
+    everything that cleans up after Ctrl-C (a KeyboardInterrupt handler, `finally`, `with`) does so after
+    SIGTERM too."""

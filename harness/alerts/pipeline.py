@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness.alerts.receiver import ReceiverClient, WebhookReceiver
 from harness.alerts.rules import Mode, RuleSet, TimeScale, prepare
-from harness.stack import binaries
+from harness.stack import binaries, versions
 from harness.stack.prometheus import (
     Alertmanager, BlackboxExporter, ProbeTargets, Prometheus, PrometheusClient,
 )
@@ -56,7 +56,7 @@ class AlertPipeline(Service):
                                  str(prometheus.probes_dir), str(blackbox.config_path), tuple(sorted(self.rules.alerts)))
 
     def versions(self) -> dict[str, str]:
-        return {name: binaries.reported_version(binaries.resolve(name, self.bin_dir))
+        return {name: versions.reported(binaries.resolve(name, self.bin_dir)).version
                 for name in ("prometheus", "alertmanager", "blackbox-exporter", "promtool")}
 
     def _started(self, service: Service):

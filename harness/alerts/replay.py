@@ -35,6 +35,7 @@ from pathlib import Path
 
 import yaml
 
+from harness.stack.leftovers import owned_prefix
 from harness.alerts.rules import DAY, JOB, PRODUCTION_LIFETIME, Mode, TimeScale, prepare
 from harness.errors import HarnessError
 from harness.observe import metrics
@@ -349,7 +350,7 @@ def replay(report_dir: str | Path, user_rules: str | Path | None = None, mode: M
     """Every journal of the run with metric samples, replayed against the production rules."""
     if not scale >= 1:
         raise HarnessError(f"--scale {scale!r}: give a factor of 1 or more (production lifetime / lab lifetime)")
-    with tempfile.TemporaryDirectory(prefix="certchaos-replay-") as scratch:
+    with tempfile.TemporaryDirectory(prefix=owned_prefix("replay")) as scratch:
         workdir = Path(scratch)
         rules = prepare(workdir / "rules", TimeScale(1), user_rules, mode)
         outcomes = []

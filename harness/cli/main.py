@@ -20,7 +20,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Iterator
 
-from harness.errors import HarnessError
+# Terminated lives in harness.errors: `python -m harness.cli.main` runs this file as __main__, and a class
+# defined here would be another class than the one harness.cli.run and gameday import.
+from harness.errors import HarnessError, Terminated
 
 # Modules that contribute subcommands, each with register(subparsers).
 COMMAND_MODULES = (
@@ -35,6 +37,7 @@ COMMAND_MODULES = (
     "harness.cli.labctl",
     "harness.cli.upgrade",
     "harness.cli.coverage",
+    "harness.cli.clean",
 )
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"  # a source checkout's, when not installed
 
@@ -50,11 +53,6 @@ exit codes (every command):
   {TERMINATED:<4} interrupted by SIGTERM: the same clean-up as Ctrl-C
 `certchaos report DIR` exits with the run's verdict (0, 1; 2 when a journal is unreadable). `up` and
 `dns serve` run until stopped: Ctrl-C or SIGTERM once they are ready is their normal end (0)."""
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is, like Ctrl-C's KeyboardInterrupt: everything that cleans up after
-    Ctrl-C (a KeyboardInterrupt handler, `finally`, `with`) does so after SIGTERM too."""
 
 
 def raise_terminated(signum: int, frame) -> None:

@@ -29,13 +29,14 @@ from typing import Iterator
 
 from harness.chaos.scenario import TIME_SCALE_ENV, resolve_time_scale
 from harness.cli import order
-from harness.errors import HarnessError
+from harness.errors import HarnessError, Terminated
 from harness.lab import providers
 from harness.lab.lab import LAB_ENV, Lab
 from harness.lab.providers.seam import ProviderOptions
 from harness.report.html import write_report_html
+from harness.report.interrupted import mark_interrupted_in_junit, record_interrupted_start
 from harness.report.secrets import scan_for_secrets
-from harness.report.summary import write_summary
+from harness.report.summary import find_rows, write_summary
 from harness.stack import binaries
 from harness.stack.service import sigint_ignored
 
@@ -261,6 +262,8 @@ def _finish_report(report_dir: Path, secrets: dict[str, str]) -> list[str]:
     also after an interrupt), then the publishing check; what it found is said on stderr at once."""
     write_summary(report_dir)
     write_report_html(report_dir)
+    for junit in ("junit.xml", "junit-exclusive.xml"):
+        mark_interrupted_in_junit(report_dir, junit)
     leaked = scan_for_secrets(report_dir, secrets)
     if leaked:
         print(f"certchaos run: NOT SAFE TO PUBLISH: {report_dir} holds secrets:\n  " + "\n  ".join(leaked),
@@ -291,6 +294,7 @@ def _run(args: argparse.Namespace) -> int:
         return start_pytest(_pytest_command(args, report_dir, scale, marker, workers, junit, targets), env)
 
     labs, children = [], []
+    interrupted: KeyboardInterrupt | None = None
     try:
         with ExitStack() as running:
             try:
@@ -313,7 +317,14 @@ def _run(args: argparse.Namespace) -> int:
             except BaseException:  # Ctrl-C, SIGTERM, a lab that failed to start: each pytest stops cleanly first
                 stop_pytest(children)
                 raise
+    except KeyboardInterrupt as error:  # also SIGTERM (Terminated)
+        interrupted = error
+        raise
     finally:  # the labs have stopped: their logs are in the report, their keys gone with their run dirs
+        if interrupted is not None and not find_rows(report_dir):  # before any scenario ran: say so
+            how = "SIGTERM" if isinstance(interrupted, Terminated) else "SIGINT (Ctrl-C)"
+            record_interrupted_start(report_dir, f"interrupted by {how} while the {args.provider} lab was starting: "
+                                                 "no scenario ran")
         leaked = _finish_report(report_dir, {name: secret for lab in labs for name, secret in
                                              lab.tsig_secrets().items()})
     print(f"certchaos run: report in {report_dir} (summary.md, report.html, junit.xml, journals)")

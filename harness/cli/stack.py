@@ -6,9 +6,11 @@ import argparse
 import json
 import sys
 
+from harness.cli.clean import leftover_report
+from harness.errors import HarnessError
 from harness.lab import providers
 from harness.lab.providers.seam import ProviderOptions
-from harness.stack import binaries, certmanager
+from harness.stack import binaries, certmanager, versions
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,8 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "doctor", help="list each component, its version, path and fix if missing",
         epilog='exit code: 0 every required component is present, 1 one is missing, 2 a bad --bin-dir. --json '
                'prints {"bin_dir", "components": [{"name", "version", "status" (cache, bin-dir, apt, ... when '
-               'found; MISSING, optional, "<provider> only" when not), "required", "path", "fix"}], '
-               '"missing_required", "kind": {"engine", "running", "images": [{"image", "state", "fix"}]}}')
+               'found; MISSING, optional, "<provider> only" when not), "version_from" (how the version was learnt: its flag, its Go build info, dpkg), "origin", "required", "path", "fix"}], '
+               '"missing_required", "kind": {"engine", "running", "images": [{"image", "state", "fix"}]}, "leftovers": {"docker_checked", '
+               '"items": [{"what", "name", "why", "removable", "fix"}]}} (earlier runs\' leftovers: `certchaos clean`)')
     doctor.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
     doctor.add_argument("--json", action="store_true", help="print JSON instead of the table (see below)")
     doctor.set_defaults(handler=_doctor)
@@ -69,10 +72,13 @@ def doctor_report(bin_dir_option: str | None) -> dict:
             components.append({"name": name, "version": component.version, "status": status, "required": required,
                                "path": None, "fix": error.fix})
             continue
-        components.append({"name": name, "version": binaries.reported_version(resolved), "status": resolved.source,
+        said = versions.facts(resolved)  # what the binary says, not the pin
+        components.append({"name": name, "version": said["version"], "status": resolved.source,
+                           "version_from": said["version_from"], "origin": said["origin"],
                            "required": required, "path": str(resolved.path), "fix": None})
     return {"bin_dir": None if bin_dir is None else str(bin_dir), "components": components,
-            "missing_required": sum(c["required"] and c["path"] is None for c in components), "kind": _doctor_kind()}
+            "missing_required": sum(c["required"] and c["path"] is None for c in components), "kind": _doctor_kind(),
+            "leftovers": leftover_report()}
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -92,6 +98,13 @@ def _doctor(args: argparse.Namespace) -> int:
     for image in kind["images"]:
         fix = f"  fix: `{image['fix']}`" if image["fix"] else ""
         print(f"  {image['image']:<52} {image['state']}{fix}")
+    left = report["leftovers"]["items"]
+    print(f"leftovers of earlier runs: {len(left) or 'none'}" + ("" if report["leftovers"]["docker_checked"] else
+                                                                 " (Docker not running: containers not checked)"))
+    for item in left:
+        print(f"  {item['what']:<9} {item['name']}  ({item['why']})" + (f"  fix: {item['fix']}" if item["fix"] else ""))
+    if any(item["removable"] for item in left):
+        print("  `certchaos clean` removes them")
     if missing:
         print(f"{missing} required component(s) missing", file=sys.stderr)
         return 1

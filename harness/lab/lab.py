@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from harness.alerts.pipeline import AlertingClient, AlertPipeline
+from harness.stack.leftovers import owned_prefix
 from harness.alerts.rules import TimeScale
 from harness.errors import as_harness_error
 from harness.lab import providers
@@ -99,7 +100,8 @@ class Lab(Service):
         self.bin_dir = bin_dir
         self.alert_rules, self.alert_rules_mode = alert_rules, alert_rules_mode
         self._own_run_dir = run_dir is None
-        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="certchaos-lab-")).resolve()
+        # The owner (this process) in the dir's name: `certchaos clean` removes it only once the owner is gone.
+        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix=owned_prefix("lab"))).resolve()
         self.logs_to = None if logs_to is None else Path(logs_to).resolve()
         self._stops: list = []
         self.info: LabInfo | None = None

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, TextIO
 
+from harness.stack.leftovers import owned_prefix
 from harness.errors import HarnessError, MissingBinary
 
 HERE = Path(__file__).resolve().parent
@@ -29,7 +30,6 @@ VERSIONS_FILE = HERE / "versions.toml"
 GOMODULES = HERE / "gomodules"
 
 BUILD_COMMAND = "certchaos binaries build"
-_VERSION = re.compile(r"v?\d+\.\d+\.\d+[\w.+-]*")
 
 
 def cache_dir() -> Path:
@@ -146,21 +146,6 @@ def binary(name: str, bin_dir: str | os.PathLike | None = None) -> Path:
     return resolve(name, bin_dir).path
 
 
-def reported_version(resolved: Resolved) -> str:
-    """The version the binary says it is (first line), or the pinned one if it will not say."""
-    if resolved.source == "cache" or not resolved.component.version_args:
-        return resolved.component.version
-    try:
-        result = subprocess.run(
-            [str(resolved.path), *resolved.component.version_args],
-            capture_output=True, text=True, timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    found = _VERSION.search(result.stdout + result.stderr) if result.returncode == 0 else None
-    return found.group(0) if found else "unknown"
-
-
 def go_binary_name(package: str) -> str:
     """The file `go build -o dir/` writes for `package`: its last element, or the one before a /vN suffix."""
     parts = package.split("/")
@@ -265,7 +250,7 @@ def build(
     for module, members in by_module.items():
         started = time.monotonic()
         print(f"building {', '.join(c.name for c in members)} from gomodules/{module} ...", file=out, flush=True)
-        with tempfile.TemporaryDirectory(prefix="certchaos-build-") as scratch:
+        with tempfile.TemporaryDirectory(prefix=owned_prefix("build")) as scratch:
             settings = _versions().get("modules", {}).get(module, {})
             ldflags = " ".join([*settings.get("link_flags", []), *(f"-X {s}" for s in settings.get("ldflags", []))])
             command = [go, "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", scratch + "/",
@@ -286,7 +271,3 @@ def build(
         print(f"built gomodules/{module} in {time.monotonic() - started:.0f}s", file=out, flush=True)
     return built
 
-
-def component_facts(resolved: Resolved) -> dict[str, str]:
-    """What a journal records of one component: its version, where its binary came from, its path."""
-    return {"version": reported_version(resolved), "source": resolved.source, "path": str(resolved.path)}

@@ -16,6 +16,7 @@ from typing import Mapping
 
 import yaml
 
+from harness.stack.leftovers import owned_prefix
 from harness.errors import HarnessError
 from harness.stack import binaries
 from harness.stack.kube import load_documents
@@ -29,7 +30,7 @@ def render(chart: Path, release: str, namespace: str, values: Mapping, *, kube_v
     """The documents `helm template <release> <chart> --namespace <namespace>` renders with `values`
     for a cluster of `kube_version` (the chart's kubeVersion constraint is checked against it)."""
     helm = binaries.binary("helm", bin_dir)
-    with tempfile.TemporaryDirectory(prefix="certchaos-helm-") as scratch:
+    with tempfile.TemporaryDirectory(prefix=owned_prefix("helm")) as scratch:
         values_file = Path(scratch, "values.yaml")
         values_file.write_text(yaml.safe_dump(dict(values)))
         env = {**os.environ, **{key: str(Path(scratch, key.lower())) for key in

@@ -20,9 +20,9 @@ from typing import Callable, Sequence
 
 from kubernetes import client
 
+from harness.stack.leftovers import owned_prefix
 from harness.errors import ComponentFailed
-from harness.stack import binaries, certmanager
-from harness.stack.binaries import component_facts
+from harness.stack import binaries, certmanager, versions
 from harness.stack.netjail import LoopbackJail
 from harness.stack.kube import api_client, apply_crds, apply_rbac, ensure_namespace, write_kubeconfig
 from harness.stack.pod import pod_argv, pod_name, write_resolv_conf
@@ -105,7 +105,7 @@ class LocalStack(Service):
         nameserver of the controller's resolv.conf (the pod's cluster DNS), which resolves their names."""
         self.bin_dir = bin_dir
         self._own_run_dir = run_dir is None
-        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="certchaos-stack-")).resolve()
+        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix=owned_prefix("stack"))).resolve()
         self.api_port = api_port
         self.dns01_recursive_nameservers = list(dns01_recursive_nameservers)
         self.controller_args = list(controller_args)
@@ -198,7 +198,7 @@ class LocalStack(Service):
     def versions(self) -> dict[str, dict]:
         """Per component: the version it ran, where the binary came from (cache, bin-dir, apt, ...) and its
         path: a journal says which build was tested, never ours by mistake for the user's."""
-        return {name: component_facts(resolved) for name, resolved in self.resolved.items()}
+        return {name: versions.facts(resolved) for name, resolved in self.resolved.items()}
 
     def write_kubeconfig(self, path: str | os.PathLike) -> Path:
         return write_kubeconfig(Path(path).expanduser().resolve(), self.api_url, self.pki.ca_cert,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from harness.errors import ComponentFailed
+from harness.stack.leftovers import owner_env
 from harness.wait import Hopeless, Seen, WaitTimeout, wait_for
 
 _PR_SET_PDEATHSIG = 1
@@ -48,7 +49,8 @@ class ManagedProcess:
         self.name = name
         self.argv = [str(arg) for arg in argv]
         self.log_path = Path(log_path)
-        self.env = dict(os.environ, **(env or {}))
+        # OWNER_ENV names this process as the owner: `certchaos clean` stops it once this process is gone.
+        self.env = dict(os.environ, **owner_env(), **(env or {}))
         self.cwd = cwd
         self._popen: subprocess.Popen | None = None
 

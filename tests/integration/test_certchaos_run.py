@@ -18,6 +18,7 @@ from typing import Iterator
 import pytest
 import requests
 
+from harness.stack import binaries, versions
 from harness.stack.local import stack_processes
 from harness.wait import Seen, wait_for
 
@@ -119,6 +120,11 @@ def test_a_wrong_expectation_fails_with_what_was_expected_what_was_seen_and_the_
     assert "| deviated |" in summary and "Totals: 1 scenarios: 0 passed, 1 deviated" in summary
     assert (report / "junit.xml").exists()
     assert leftovers(result.stdout) == []
+    # The versions that ran, as the binaries say them (Pebble's the build info's, or Debian's package's).
+    components = journal["environment"]["components"]
+    for name in ("pebble", "etcd", "kube-apiserver", "cert-manager-controller"):
+        said = versions.reported(binaries.resolve(name))
+        assert (components[name]["version"], components[name]["version_from"]) == (said.version, said.version_from)
 
 
 @contextmanager
@@ -156,6 +162,9 @@ def test_an_interrupted_run_reverts_its_fault_and_leaves_nothing_running(tmp_pat
     reverted = [entry for entry in journal["entries"] if entry["kind"] == "fault-reverted"]
     assert len(reverted) == 1 and reverted[0]["detail"].get("outcome") == "succeeded", journal["entries"][-5:]
     assert leftovers(output.read_text()) == []
+    # The report says so too: summary.md, and the JUnit case of the scenario the interrupt cut short.
+    assert "| interrupted |" in (report / "summary.md").read_text()
+    assert 'type="interrupted"' in (report / "junit.xml").read_text()
 
 
 def test_a_run_terminated_with_a_fault_on_each_of_its_two_labs_reverts_both_and_reports_both(tmp_path):

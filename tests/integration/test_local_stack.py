@@ -227,6 +227,6 @@ def test_versions_name_source_and_path_of_every_binary(stack):
     versions = stack.versions()
     assert {"kube-apiserver", "cert-manager-controller", "helm", "etcd"} <= set(versions)
     for name, facts in versions.items():
-        assert set(facts) == {"version", "source", "path"}, (name, facts)
+        assert set(facts) == {"version", "version_from", "source", "origin", "path"}, (name, facts)
         assert Path(facts["path"]).is_file() and facts["source"] in ("cache", "bin-dir", "apt", "apt-fallback")
     assert versions["cert-manager-controller"]["version"] == "v1.11.5"

@@ -23,7 +23,7 @@ from harness.report.summary import NOT_APPLICABLE, SKIPPED, write_skip_record
 def test_every_command_module_registers_its_subcommands():
     parser = main.parser()
     subcommands = parser._subparsers._group_actions[0].choices  # argparse keeps them here
-    for expected in ("binaries", "doctor", "up", "dns", "run", "report"):
+    for expected in ("binaries", "doctor", "up", "dns", "run", "report", "clean"):
         assert expected in subcommands, f"`certchaos {expected}` is missing; registered: {sorted(subcommands)}"
 
 

@@ -28,7 +28,7 @@ from harness.errors import HarnessError
 from harness.lab.info import LabInfo
 from harness.lab.providers.seam import LabWiring, ProviderOptions, Wired
 from harness.stack import binaries, certmanager
-from harness.stack.binaries import component_facts
+from harness.stack.versions import facts as component_facts
 from harness.stack.kind import images
 from harness.stack.kind.labnet import LabNetwork
 from harness.stack.kind.podlog import CONTROLLER_SELECTOR, ControllerFollower

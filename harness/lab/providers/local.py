@@ -13,7 +13,7 @@ from typing import Callable
 from harness.lab.info import LabInfo
 from harness.lab.providers.seam import LabWiring, ProviderOptions, Wired
 from harness.stack import binaries
-from harness.stack.binaries import component_facts
+from harness.stack.versions import facts as component_facts
 from harness.stack.local import LocalStack
 from harness.stack.pebble import Pebble
 from harness.stack.pki import RunPKI

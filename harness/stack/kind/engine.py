@@ -16,6 +16,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.stack import binaries
 from harness.stack.kind import runc_capfilter
+from harness.stack.leftovers import owner_env
 from harness.stack.service import Service
 from harness.wait import Seen, wait_for
 
@@ -117,6 +118,7 @@ class DockerEngine(Service):
             self._process = subprocess.Popen(
                 [dockerd, "--config-file", str(config)], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True,  # not in our process group: Ctrl-C reaches us, we stop it in order
+                env=dict(os.environ, **owner_env()),  # `certchaos clean` stops it once we are gone
             )
         self.started = True
 

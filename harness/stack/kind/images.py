@@ -24,6 +24,7 @@ from typing import TextIO
 
 import yaml
 
+from harness.stack.leftovers import owned_prefix
 from harness.errors import HarnessError
 from harness.stack import binaries
 from harness.stack.kind.engine import DockerEngine, docker_cli, state_dir
@@ -362,7 +363,7 @@ class Builder:
                                f"{result.returncode}: {result.stderr.strip()}")
 
     def import_image(self, image: Image, inputs: str) -> None:
-        with tempfile.TemporaryDirectory(prefix="certchaos-image-", dir=self.root) as scratch:
+        with tempfile.TemporaryDirectory(prefix=owned_prefix("image"), dir=self.root) as scratch:
             stage = Path(scratch)
             added = []
             for component, target in image.files:
@@ -380,7 +381,7 @@ class Builder:
             self._import(tar, image.tag, image.changes(), inputs)
 
     def node_image(self, inputs: str) -> None:
-        with tempfile.TemporaryDirectory(prefix="certchaos-node-", dir=self.root) as scratch:
+        with tempfile.TemporaryDirectory(prefix=owned_prefix("node"), dir=self.root) as scratch:
             rootfs = Path(scratch) / "rootfs"
             subprocess.run(["cp", "-a", str(self.rootfs_dir("node")), str(rootfs)], check=True)
             subprocess.run(["cp", "-a", f"{NODE_FILES}/.", str(rootfs)], check=True)

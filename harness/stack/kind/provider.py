@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -21,9 +22,10 @@ from typing import Callable
 import yaml
 from kubernetes import client
 
+from harness.stack.leftovers import owned_name, owned_prefix
 from harness.errors import HarnessError
 from harness.stack import binaries, certmanager
-from harness.stack.binaries import component_facts
+from harness.stack.versions import facts as component_facts
 from harness.stack.kind import images
 from harness.stack.kind.engine import DockerEngine
 from harness.stack.kind.podlog import CONTROLLER_SELECTOR
@@ -31,7 +33,7 @@ from harness.stack.kube import api_client, apply_crds, copy_kubeconfig
 from harness.stack.ports import LOOPBACK, free_port
 from harness.stack.protocol import Capabilities
 from harness.stack.service import Service, sigint_ignored, wait_until_interrupted
-from harness.wait import Seen, wait_for
+from harness.wait import Seen, WaitTimeout, wait_for
 
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"  # kind labels each node container with its cluster name
 KIND_NETWORK = "kind"
@@ -48,6 +50,8 @@ HELM_TIMEOUT = "10m"
 WEBHOOK_TIMEOUT = 120.0
 # kind delete takes 2-15 s here; 5 min means docker itself hangs.
 DELETE_TIMEOUT = 300.0
+# A `docker run` of a kind node returns in 1-10 s here; 2 min means dockerd hangs.
+DOCKER_COMMAND_TIMEOUT = 120.0
 
 
 # Node failure, compressed (multi-node clusters only, where node faults run). Kubernetes' defaults make a
@@ -113,6 +117,23 @@ def remove_network_if_unused(engine: DockerEngine) -> None:
         engine.docker("network", "rm", KIND_NETWORK, check=False)
 
 
+def _group_gone(pgid: int) -> Seen:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return Seen(True, f"process group {pgid} is empty")
+    return Seen(False, f"process group {pgid} still has a process (a docker command kind started)")
+
+
+def _wait_group_gone(pgid: int) -> None:
+    """Wait until the `docker` commands of a killed kind are done; SIGKILL them after DOCKER_COMMAND_TIMEOUT."""
+    try:
+        wait_for(lambda: _group_gone(pgid), subject="kind's docker commands", expected="to finish",
+                 timeout=DOCKER_COMMAND_TIMEOUT, interval=0.2)
+    except WaitTimeout:
+        os.killpg(pgid, signal.SIGKILL)
+
+
 class KindStack(Service):
     """A running kind cluster with cert-manager. Use as a context manager, or start()/stop()."""
 
@@ -134,13 +155,13 @@ class KindStack(Service):
         self.provision = provision
         self.provisioned_values: dict = {}
         self.bin_dir = bin_dir
-        self.name = name or f"certchaos-{secrets.token_hex(3)}"
+        self.name = name or owned_name(secrets.token_hex(2))  # the owner in the name: `certchaos clean`
         self.values = Path(values).expanduser().resolve() if values else None
         if workers < 0:
             raise HarnessError(f"kind provider: --worker-nodes must be 0 or more, not {workers}")
         self.workers = workers
         self._own_run_dir = run_dir is None
-        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="certchaos-kind-")).resolve()
+        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix=owned_prefix("kind"))).resolve()
         self.kubeconfig = self.run_dir / "kubeconfig"
         self.engine = DockerEngine()
         self.created = False
@@ -174,6 +195,12 @@ class KindStack(Service):
                     if self.created:
                         self._kind("delete", "cluster", "--name", self.name, "--kubeconfig", str(self.kubeconfig),
                                    timeout=DELETE_TIMEOUT)
+                        # A node whose creation dockerd finished after an interrupted `kind create` was killed
+                        # is not in kind's list when it deletes: removed by its label.
+                        nodes = self.engine.docker("ps", "-aq", "--filter", f"label={CLUSTER_LABEL}={self.name}",
+                                                   check=False).stdout.split()
+                        if nodes:
+                            self.engine.docker("rm", "-f", "-v", *nodes, check=False)
                         self.created = False
                         remove_network_if_unused(self.engine)
                         self._remove_lib_modules_if_ours()
@@ -232,8 +259,21 @@ class KindStack(Service):
     # -- steps -------------------------------------------------------------------------------------
 
     def _kind(self, *args: str, timeout: float = CREATE_TIMEOUT) -> subprocess.CompletedProcess:
+        """kind in a process group of its own. On an interrupt (or the timeout) kind is killed and the `docker`
+        commands it started are waited for: a `docker run` killed half way leaves a node dockerd lists but
+        cannot remove until it restarts (docker 20.10), and one left running starts a node after stop() has
+        deleted the cluster."""
         command = [str(self.resolved["kind"].path), *args]
-        result = subprocess.run(command, capture_output=True, text=True, env=self.engine.env(), timeout=timeout)
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=self.engine.env(), start_new_session=True) as process:
+            try:
+                stdout, stderr = process.communicate(timeout=timeout)
+            except BaseException:
+                process.kill()
+                process.wait()
+                _wait_group_gone(process.pid)
+                raise
+        result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
         if result.returncode != 0:
             raise HarnessError(f"`{' '.join(command)}` failed (exit {result.returncode}):\n{result.stderr.strip()}")
         return result
@@ -309,7 +349,7 @@ class KindStack(Service):
     def _helm(self, action: str, chart: Path, *extra: str) -> None:
         """`helm install|upgrade cert-manager CHART` with our values then the user's, waiting for the rollout."""
         helm = self.resolved["helm"].path
-        with tempfile.TemporaryDirectory(prefix="certchaos-helm-") as scratch:
+        with tempfile.TemporaryDirectory(prefix=owned_prefix("helm")) as scratch:
             env = {**self.engine.env(), "KUBECONFIG": str(self.kubeconfig),
                    **{key: str(Path(scratch, key.lower())) for key in
                       ("HELM_CONFIG_HOME", "HELM_CACHE_HOME", "HELM_DATA_HOME")}}
