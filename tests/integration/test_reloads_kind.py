@@ -7,7 +7,6 @@ The kind tests need Docker and `certchaos images build`; they run only with `-m 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import uuid
 
@@ -21,6 +20,7 @@ from harness.observe.conditions.certificates import certificate_ready
 from harness.observe.served import every_pod_serves
 from harness.report.journal import EntryKind, Journal, ScenarioInfo
 from harness.stack.binaries import GOMODULES
+from harness.stack.gotoolchain import find_go
 from harness.stack.kube import ensure_namespace
 from harness.wait import Seen, WaitTimeout, wait_for
 from harness.workloads import deploy, reloader
@@ -34,9 +34,10 @@ SETTLE = 180.0
 def test_the_stand_ins_go_tests_pin_the_contract():
     """Variable name table, SHA1 of sorted pairs, which annotations roll what (gomodules/reloader/main_test.go).
     -vet=off: go vet hangs on this machine's loaded toolchain; the tests themselves take under a second."""
-    if shutil.which("go") is None:
+    go = find_go()
+    if go is None:
         pytest.skip("needs the Go toolchain")
-    result = subprocess.run(["go", "test", "-vet=off", "-count=1", "."], cwd=GOMODULES / "reloader",
+    result = subprocess.run([go, "test", "-vet=off", "-count=1", "."], cwd=GOMODULES / "reloader",
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
 
