@@ -52,8 +52,14 @@ if [ "$PYTHON" = "$VENV/bin/python" ] && [ ! -x "$PYTHON" ]; then
     echo "setup: creating the virtual environment $VENV ($("$BASE_PYTHON" --version))"
     "$BASE_PYTHON" -m venv "$VENV"
 fi
-echo "setup: installing certchaos and its Python dependencies into $PYTHON (pip install -e .)"
-PIP_ROOT_USER_ACTION=ignore "$PYTHON" -m pip install -q --disable-pip-version-check -e .
+# In the venv, pip runs again only when pyproject.toml changed (an editable install follows the code by itself).
+STAMP="$VENV/.certchaos-pyproject.sha256"
+WANT="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$PYTHON" != "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+    echo "setup: installing certchaos and its Python dependencies into $PYTHON (pip install -e .)"
+    PIP_ROOT_USER_ACTION=ignore "$PYTHON" -m pip install -q --disable-pip-version-check -e .
+    if [ "$PYTHON" = "$VENV/bin/python" ]; then echo "$WANT" > "$STAMP"; fi
+fi
 if [ "$FOR" = python ]; then exit 0; fi
 
 # The fake DNS answers on port 53 (cert-manager's self-check asks there): root, CAP_NET_BIND_SERVICE or a lowered
