@@ -24,6 +24,7 @@ from harness.errors import HarnessError
 from harness.mutants import patch
 from harness.mutants.catalogue import Mutant
 from harness.stack import binaries
+from harness.stack.gotoolchain import require_go
 
 MODULE = "github.com/cert-manager/cert-manager"
 WRAPPER = binaries.GOMODULES / "cert-manager"
@@ -65,10 +66,7 @@ def is_built(mutant: Mutant) -> bool:
 
 
 def _go() -> str:
-    go = shutil.which("go")
-    if go is None:
-        raise HarnessError("building a mutant needs the Go toolchain: `go` is not on PATH. Fix: install Go (>= 1.25)")
-    return go
+    return require_go()
 
 
 def pristine_source(go: str, version: str) -> Path:

@@ -156,22 +156,6 @@ PROGRESS_EVERY = 15.0  # seconds between progress lines: a cold build runs for m
 _PACKAGE_LINE = re.compile(r"^[\w.~+-]+(/[\w.~+-]+)*$")  # what `go build -v` prints per compiled package
 
 
-# Go 1.21 is the first that fetches the toolchain a module asks for (`go` line above its own, GOTOOLCHAIN=auto,
-# from the module proxy as golang.org/toolchain); older ones refuse the newer modules with a cryptic error.
-MIN_GO = (1, 21)
-
-
-def check_go_version(go: str, version: str | None = None) -> None:
-    """Refuse a Go older than MIN_GO with the fix (Debian 12's golang-go is 1.19)."""
-    if version is None:
-        version = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True).stdout.strip()
-    found = re.match(r"go(\d+)\.(\d+)", version)
-    if found and tuple(map(int, found.groups())) < MIN_GO:
-        raise HarnessError(f"{go} is {version}: too old for the pinned modules (they need Go >= 1.25; Go >= 1.21 "
-                           "fetches that toolchain itself). Fix: install a newer Go (e.g. from your distribution's "
-                           "backports) and put it first on PATH")
-
-
 def go_build_with_progress(command: list[str], cwd: Path, env: dict[str, str], out: TextIO, *, label: str,
                            every: float = PROGRESS_EVERY) -> int:
     """Run `go build -v ...`, printing every `every` seconds the elapsed time, the packages compiled so far
@@ -237,12 +221,11 @@ def build(
     if unknown:
         buildable = sorted(n for n, c in components.items() if c.module)
         raise HarnessError(f"cannot build {', '.join(unknown)}: buildable components are {', '.join(buildable)}")
-    go = shutil.which("go")
     todo = [components[n] for n in wanted if force or not _executable(components[n].cached)]
-    if todo and go is None:
-        raise HarnessError("building needs the Go toolchain: `go` is not on PATH. Fix: install Go (>= 1.25)")
     if todo:
-        check_go_version(go)
+        from harness.stack.gotoolchain import require_go  # it imports this module
+
+        go = require_go(out)
     by_module: dict[str, list[Component]] = {}
     for component in todo:
         by_module.setdefault(component.module, []).append(component)

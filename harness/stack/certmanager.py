@@ -26,6 +26,7 @@ from kubernetes import client
 from harness.stack import binaries
 from harness.errors import HarnessError
 from harness.stack import helm
+from harness.stack.gotoolchain import require_go
 from harness.stack.kube import load_documents, service_account_token
 
 MODULE = "github.com/cert-manager/cert-manager"
@@ -42,9 +43,10 @@ _TEMPLATE_LABELS = {
 
 def _module_dir(what: str, version: str, fix: str) -> Path:
     """The cert-manager module's source of `version` (downloaded through the Go proxy if needed)."""
-    go = shutil.which("go")
-    if go is None:
-        raise HarnessError(f"cert-manager {what}: not cached and `go` is not on PATH to fetch them. Fix: {fix}")
+    try:
+        go = require_go()
+    except HarnessError as error:
+        raise HarnessError(f"cert-manager {what}: not cached, and fetching them needs Go: {error}; or {fix}") from None
     result = subprocess.run([go, "mod", "download", "-json", f"{MODULE}@{version}"],
                             capture_output=True, text=True)
     info = json.loads(result.stdout or "{}")

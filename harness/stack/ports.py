@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 
-from harness.errors import PortInUse
+from harness.errors import HarnessError, PortInUse
 
 LOOPBACK = "127.0.0.1"
 
@@ -17,13 +18,21 @@ def free_port(host: str = LOOPBACK) -> int:
 
 
 def ensure_free(component: str, port: int, host: str = LOOPBACK) -> int:
-    """Return `port` if it can be bound on `host`, else raise PortInUse naming the component."""
+    """Return `port` if it can be bound on `host`; else PortInUse naming the component when it is in use, or
+    the true cause (a privileged port, an address not on this machine) with its fix."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-        except OSError:
-            raise PortInUse(component, host, port) from None
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise PortInUse(component, host, port) from None
+            if error.errno == errno.EACCES:
+                fix = ("run as root, or leave the port unset so a free one is chosen (ports below 1024 need root "
+                       "or CAP_NET_BIND_SERVICE)")
+            else:
+                fix = f"choose an address of this machine's loopback (e.g. {LOOPBACK}) or leave the port unset"
+            raise HarnessError(f"{component}: binding {host}:{port} was refused: {error.strerror}. Fix: {fix}") from None
     return port
 
 

@@ -22,6 +22,7 @@ from typing import TextIO
 from harness.errors import HarnessError
 from harness.lab import providers
 from harness.stack import binaries, certmanager
+from harness.stack.gotoolchain import require_go
 from harness.stack.kube import load_documents
 
 # What an upgrade check restarts (controller, webhook, cainjector) and uses to renew (cmctl).
@@ -101,10 +102,7 @@ def build(version: str, *, out: TextIO = sys.stderr) -> Path | None:
     target = version_dir(version)
     if is_built(version):
         return target
-    go = shutil.which("go")
-    if go is None:
-        raise HarnessError(f"building cert-manager {version} needs the Go toolchain: `go` is not on PATH. "
-                           f"Fix: install Go (>= 1.25)")
+    go = require_go(out)
     spec = pinned_versions()[version]
     module_dir = binaries.GOMODULES / spec["module"]
     components = binaries.load_components()

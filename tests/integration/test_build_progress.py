@@ -9,14 +9,14 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 
 import pytest
 
 from harness.stack.binaries import go_build_with_progress
+from harness.stack.gotoolchain import find_go
 
-GO = shutil.which("go")
-pytestmark = pytest.mark.skipif(GO is None, reason="needs the Go toolchain (scripts/setup.sh installs it)")
+GO = find_go()  # PATH's if new enough, else the one scripts/setup.sh fetched
+pytestmark = pytest.mark.skipif(GO is None, reason="needs the Go toolchain (scripts/setup.sh fetches it)")
 
 PROGRESS = re.compile(r"^  tiny: (\d+)s, (\d+) of at most (\d+) packages compiled \(cached ones are not rebuilt\)"
                       r"(, now \S+)?$")

@@ -24,7 +24,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def chromium(*args: str, profile) -> subprocess.CompletedProcess:
     if CHROMIUM is None:
-        pytest.fail("chromium is not installed. Fix: bash scripts/setup.sh (installs Debian's chromium package)")
+        pytest.fail("chromium is not installed. Fix: bash scripts/setup.sh test (installs Debian's chromium package)")
     command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                f"--user-data-dir={profile}", *args]

@@ -9,16 +9,16 @@ Fits CI easily (90 min budget, ~13 used).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
 import pytest
 
 from harness.mutants import build, catalogue
+from harness.stack.gotoolchain import find_go
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("go") is None, reason="building a mutant needs the Go toolchain"),
+    pytest.mark.skipif(find_go() is None, reason="building a mutant needs the Go toolchain"),
 ]
 MUTANT = "dns01-no-wait-after-self-check"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -17,6 +16,7 @@ import pytest
 from harness.errors import HarnessError
 from harness.mutants import coverage
 from harness.mutants.coverage import MODULE, Block, Function, Profile
+from harness.stack.gotoolchain import find_go
 
 PKI = f"{MODULE}/pkg/util/pki"
 # A package of two files as `go tool covdata textfmt` writes it; csr.go (line numbers are the source's):
@@ -301,12 +301,12 @@ def _wait(what, seconds: float = 30) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain")
+@pytest.mark.skipif(find_go() is None, reason="needs the Go toolchain")
 def test_counters_come_at_a_normal_exit_and_from_the_flush_snapshots_a_sigkill_does_not_lose(tmp_path):
     """The premise of `coverage run`, on a toy program built as the coverage build builds (atomic, FLUSH_GO in
     its main package): killed before its first snapshot it leaves nothing; killed after one it leaves what it
     had run; stopped by SIGTERM it exits 0 and writes everything."""
-    go = shutil.which("go")
+    go = find_go()
     source = tmp_path / "toy"
     (source / "lib").mkdir(parents=True)
     (source / "go.mod").write_text("module example.com/toy\n\ngo 1.20\n")
