@@ -305,13 +305,16 @@ def _run(args: argparse.Namespace) -> int:
                     children.append(pytest_on(labs[0], "not exclusive", args.workers, "junit.xml", batch))
                 # Scenarios that disturb their lab (marked exclusive) run one at a time on a lab of their own,
                 # started while the batch runs: the catalogue ends with its longest scenario, not after the sum.
+                # On a cluster certchaos does not own (the user's) a second lab would share it: they run after.
+                if exclusive and batch and not providers.provider(args.provider).CAPABILITIES.owns_cluster:
+                    children[0].wait()
+                elif exclusive and batch:
+                    print(f"certchaos run: starting a second lab for the {len(exclusive)} exclusive scenarios "
+                          f"(logs copied to {report_dir / 'lab-exclusive'})", flush=True)
+                    labs.append(running.enter_context(new_lab("lab-exclusive")))
+                    print(f"certchaos run: second lab ready ({LAB_ENV}={labs[-1].info_path} attaches to it)",
+                          flush=True)
                 if exclusive:
-                    if batch:
-                        print(f"certchaos run: starting a second lab for the {len(exclusive)} exclusive scenarios "
-                              f"(logs copied to {report_dir / 'lab-exclusive'})", flush=True)
-                        labs.append(running.enter_context(new_lab("lab-exclusive")))
-                        print(f"certchaos run: second lab ready ({LAB_ENV}={labs[-1].info_path} attaches to it)",
-                              flush=True)
                     children.append(pytest_on(labs[-1], "exclusive", 0, "junit-exclusive.xml", exclusive))
                 returncodes = [child.wait() for child in children]
             except BaseException:  # Ctrl-C, SIGTERM, a lab that failed to start: each pytest stops cleanly first

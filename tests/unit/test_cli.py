@@ -6,11 +6,11 @@ and --json for report, doctor and lab status."""
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 import subprocess
 import sys
 import time
 from importlib import metadata
+from types import SimpleNamespace
 
 import pytest
 
@@ -287,3 +287,41 @@ def test_run_keeps_the_lab_out_of_the_report_and_fails_loudly_if_a_secret_is_in_
         assert TSIG not in err
     else:
         assert "NOT SAFE" not in err
+
+
+class FakePytest:
+    """A pytest child that records when it was waited for (the run's order of events)."""
+
+    def __init__(self, events: list[str], marker: str) -> None:
+        self.events, self.marker = events, marker
+        events.append(f"start {marker}")
+
+    def wait(self) -> int:
+        if f"end {self.marker}" not in self.events:
+            self.events.append(f"end {self.marker}")
+        return 0
+
+
+@pytest.mark.parametrize("provider, expected", [
+    ("local", ["lab lab", "start not exclusive", "lab lab-exclusive", "start exclusive", "end not exclusive",
+               "end exclusive"]),
+    # The user's cluster: a second lab would share it, so the exclusive scenarios run after the batch, on its lab.
+    ("kubeconfig", ["lab lab", "start not exclusive", "end not exclusive", "start exclusive", "end exclusive"]),
+])
+def test_exclusive_scenarios_run_beside_the_batch_only_on_a_cluster_of_their_own(tmp_path, monkeypatch, provider,
+                                                                                  expected):
+    events: list[str] = []
+
+    class Lab(FakeLab):
+        def __init__(self, **options):
+            super().__init__(**options)
+            events.append(f"lab {options['logs_to'].name}")
+
+    monkeypatch.setattr(run, "Lab", Lab)
+    monkeypatch.setattr(run.providers, "validate", lambda name, options: run.providers.provider(name))
+    monkeypatch.setattr(run, "start_pytest", lambda command, env: FakePytest(events, command[command.index("-m") + 1]))
+    options = ["--provider", provider] + (["--kubeconfig", str(tmp_path / "kubeconfig")] if provider == "kubeconfig"
+                                          else [])
+    (tmp_path / "kubeconfig").write_text("")
+    assert main.main(["run", "--report-dir", str(tmp_path / "report"), *options]) == 0
+    assert events == expected
