@@ -89,6 +89,11 @@ def lab_jsons(output: str) -> list[Path]:
     return [Path(found) for found in re.findall(r"\bCERTCHAOS_LAB=(\S+) attaches", output)]
 
 
+def lab_json(output: str) -> Path | None:
+    """The first lab's lab.json (the batch's), once `certchaos run` said it is ready."""
+    return next(iter(lab_jsons(output)), None)
+
+
 def leftovers(output: str) -> list[int]:
     """Processes of the labs `certchaos run` printed it started (none once they have stopped)."""
     labs = lab_jsons(output)
