@@ -112,9 +112,21 @@ def _update_status(api: client.ApiClient, namespace: str, name: str, change: Cal
     raise AssertionError("unreachable")
 
 
+# When this process triggered each Certificate's renewal, by (namespace, name): the lifecycle invariants accept
+# a ManuallyTriggered issuance only after one of these, not on cert-manager's own word.
+_TRIGGERED: dict[tuple[str, str], list[float]] = {}
+
+
+def renewals_triggered(namespace: str) -> dict[str, list[float]]:
+    """The times (epoch s) trigger_renewal was called for each Certificate of `namespace` in this process."""
+    return {name: list(times) for (ns, name), times in _TRIGGERED.items() if ns == namespace}
+
+
 def trigger_renewal(api: client.ApiClient, namespace: str, name: str) -> dict:
     """What `cmctl renew` v1.11 does: set Issuing=True, reason ManuallyTriggered, through the status
     subresource, so the controller re-issues now instead of at renewalTime. Returns the updated object."""
+    # Noted before the write: the watch may journal the condition before the update call returns.
+    _TRIGGERED.setdefault((namespace, name), []).append(time.time())
     return _update_status(api, namespace, name, lambda crt: set_certificate_condition(
         crt, "Issuing", "True", "ManuallyTriggered", "Certificate re-issuance manually triggered"),
         "trigger issuance")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from harness.chaos.actions import renewals_triggered
 from harness.observe import endstate
 from harness.observe.conditions.controller import controller_log
 from harness.observe.resources import epoch
@@ -146,17 +147,27 @@ def issuance_starts(entries: Iterable[Entry], name: str | None = None) -> list[I
     return starts
 
 
+def _manual_cause(start: IssuanceStart, triggers: list[float], since: float) -> bool:
+    """A trigger of the harness's own (facts' manualTriggers) between the previous start and this one: the
+    reason alone is cert-manager's word, and a controller renewing early could give ManuallyTriggered."""
+    return start.reason == MANUAL and any(since < at <= start.entry.at for at in triggers)
+
+
 def reissued_only_with_cause(facts: Facts, entries: list[Entry]) -> list[Violation]:
-    """An issued Certificate is issued again only for a cause the timeline shows: a manual renewal, its
-    renewalTime reached (Renewing/Expired), or a changed spec (RequestChanged). The trigger controller
-    sets Issuing=True only when a trigger policy fails (policies.go: NewTriggerPolicyChain); with the Secret
-    untouched, as in every scenario, the others cannot fail for a correct controller."""
-    found = []
+    """An issued Certificate is issued again only for a cause the timeline shows: a manual renewal the
+    harness made (actions.trigger_renewal, as `cmctl renew`), its renewalTime reached (Renewing/Expired), or a
+    changed spec (RequestChanged). The trigger controller sets Issuing=True only when a trigger policy fails
+    (policies.go: NewTriggerPolicyChain); with the Secret untouched, as in every scenario, the others cannot
+    fail for a correct controller."""
+    found, previous = [], {}
     for start in issuance_starts(entries):
+        name = start.entry.subject.rsplit("/", 1)[-1]
+        since, previous[name] = previous.get(name, float("-inf")), start.entry.at
         if start.revision is None:
             continue  # the first issuance and its retries
         due = start.renewal_time is not None and start.entry.at + RENEWAL_SLACK >= epoch(start.renewal_time)
-        if not (start.reason == MANUAL or (start.reason in (RENEWING, EXPIRED) and due)
+        manual = _manual_cause(start, facts.get("manualTriggers", {}).get(name, []), since)
+        if not (manual or (start.reason in (RENEWING, EXPIRED) and due)
                 or (start.reason == REQUEST_CHANGED and start.generation_changed)):
             found.append(f"{start.entry.subject} was issued again at +{start.entry.offset:.1f}s for "
                          f"{start.reason!r} ({start.message!r}) with no such cause (renewalTime "
@@ -218,9 +229,10 @@ class LifecycleCheck:
                        if e.kind is EntryKind.DNS_LOG and e.detail.get("name")})
 
     def capture(self) -> Facts:
-        return endstate.capture(self.lab.kube, self.lab.dns, self.namespace, self.zone,
-                                acme_roots=self.lab.pebble.roots().encode(), controller_log=self.log,
-                                log_offset=self.offset, logged_names=self._logged_names())
+        facts = endstate.capture(self.lab.kube, self.lab.dns, self.namespace, self.zone,
+                                 acme_roots=self.lab.pebble.roots().encode(), controller_log=self.log,
+                                 log_offset=self.offset, logged_names=self._logged_names())
+        return {**facts, "manualTriggers": renewals_triggered(self.namespace)}
 
     def __call__(self) -> None:
         last: dict = {}

@@ -141,7 +141,24 @@ def test_a_renewal_before_the_renewal_time_is_a_reissue_without_cause():
 ])
 def test_each_reissue_needs_its_own_cause(reason, generation, ok):
     entries = issued_once() + [certificate_entry(2000, issuing="True", reason=reason, revision=1, generation=generation)]
-    assert (violations(kept(), entries) == {}) is ok
+    assert (violations(triggered(1999), entries) == {}) is ok
+
+
+def triggered(*times: float) -> dict:
+    return {**kept(), "manualTriggers": {"web": list(times)}}
+
+
+def test_manually_triggered_counts_only_after_a_renewal_the_harness_triggered():
+    """cert-manager's reason is its word: an early renewal it labels ManuallyTriggered is still without cause."""
+    manual = issued_once() + [certificate_entry(2000, issuing="True", reason="ManuallyTriggered", revision=1)]
+    assert "'ManuallyTriggered'" in violations(kept(), manual)["reissued_only_with_cause"][0]
+    assert violations(triggered(2001), manual) != {}  # after the start: not its cause
+    assert violations(triggered(1990), manual) == {}
+    # One trigger is the cause of one issuance: a second ManuallyTriggered start needs a trigger of its own.
+    twice = manual + [certificate_entry(2100, issuing="False", reason="Issued", revision=2),
+                      certificate_entry(3000, issuing="True", reason="ManuallyTriggered", revision=2)]
+    assert len(violations(triggered(1990), twice)["reissued_only_with_cause"]) == 1
+    assert violations(triggered(1990, 2500), twice) == {}
 
 
 def test_the_first_issuance_and_its_retries_are_not_reissues():
