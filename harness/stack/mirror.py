@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import gzip
 import http.server
+import io
 import json
 import os
 import shutil
@@ -185,9 +186,23 @@ def package_chart(version: str, destination: Path) -> Path:
         (chart / "templates" / "crds.yaml").write_text(
             "{{- if .Values.installCRDs }}\n" + "\n---\n".join(crds) + "\n{{- end }}\n")
         destination.mkdir(parents=True, exist_ok=True)
-        _helm("package", "--version", version, "--app-version", version, "--destination", str(destination),
-              str(chart))
-    return destination / f"{official.CHART}-{version}.tgz"
+        _helm("package", "--version", version, "--app-version", version, "--destination", scratch, str(chart))
+        packaged = destination / f"{official.CHART}-{version}.tgz"
+        packaged.write_bytes(reproducible(Path(scratch, packaged.name).read_bytes()))
+    return packaged
+
+
+def reproducible(archive: bytes) -> bytes:
+    """A .tgz with every mtime (tar members and gzip header) at 0: the same chart packages to the same digest, so
+    a mirror started again serves the digest a fetched bin dir was keyed by (helm stamps the packaging time)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as source, \
+            gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as compressed, \
+            tarfile.open(fileobj=compressed, mode="w") as target:
+        for member in source.getmembers():
+            member.mtime = 0
+            target.addfile(member, source.extractfile(member) if member.isfile() else None)
+    return out.getvalue()
 
 
 class Mirror(Service):

@@ -3,12 +3,14 @@ dir means downstream: the journal's facts and the kind images (pulled, never bui
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import tarfile
 
 import pytest
 import yaml
+from hypothesis import given, strategies as st
 
 from harness.errors import HarnessError
 from harness.stack import binaries, oci, official, versions
@@ -112,3 +114,33 @@ def test_where_from_without_a_version_and_two_sources_are_refused_at_once(tmp_pa
                  "--report-dir", str(tmp_path / "r")]) == 2
     assert "Fix: drop one of them" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_an_upgrade_side_from_official_images_without_cmctl_renews_with_the_labs(fetched):
+    from harness.upgrade import versions as upgrade_versions
+
+    for name in ("cert-manager-webhook", "cert-manager-cainjector"):
+        (fetched / name).write_bytes(b"#!/bin/sh\n")
+        (fetched / name).chmod(0o755)
+    assert upgrade_versions.locate("v1.16.0", fetched, build_hint="").source == "bin-dir"
+    (fetched / official.MANIFEST).unlink()  # a user's own bin dir still needs its cmctl
+    with pytest.raises(HarnessError, match="lacks executable cmctl"):
+        upgrade_versions.locate("v1.16.0", fetched, build_hint="")
+
+
+@given(st.integers(min_value=0, max_value=2**31), st.integers(min_value=0, max_value=2**31))
+def test_a_packaged_chart_has_one_digest_whenever_it_was_packaged(first, second):
+    from harness.stack.mirror import reproducible
+
+    def packaged(mtime: int) -> bytes:
+        buffer = io.BytesIO()
+        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=mtime) as compressed, \
+                tarfile.open(fileobj=compressed, mode="w") as tar:
+            info = tarfile.TarInfo("cert-manager/Chart.yaml")
+            info.size, info.mtime = 5, mtime
+            tar.addfile(info, io.BytesIO(b"name:"))
+        return buffer.getvalue()
+
+    assert reproducible(packaged(first)) == reproducible(packaged(second))
+    with tarfile.open(fileobj=io.BytesIO(reproducible(packaged(first))), mode="r:gz") as tar:
+        assert tar.extractfile("cert-manager/Chart.yaml").read() == b"name:"
