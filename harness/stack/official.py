@@ -253,6 +253,8 @@ def fetch(found: Plan, *, out: TextIO = sys.stderr) -> Path:
             "version": version, "image_registry": found.request.image_registry,
             "chart_repo": found.request.chart_repo, "chart": {"url": chart.url, "digest": chart.digest},
             "images": images}, indent=2) + "\n")
+        if describe(target) is not None:  # another run made it meanwhile, from the same digests: keep that one
+            return target
         if target.exists():
             shutil.rmtree(target)
         staged.rename(target)
