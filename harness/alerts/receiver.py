@@ -12,12 +12,13 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Mapping
 
 import requests
 
 from harness.errors import HarnessError
+from harness.stack.httpserver import ThreadedServer
 from harness.stack.ports import LOOPBACK
 from harness.stack.service import Service
 
@@ -61,13 +62,11 @@ class WebhookReceiver(Service):
         self._lock = threading.Lock()
         self.payloads: list[tuple[float, dict]] = []
         self.errors: list[str] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def notifications(self) -> list[Notification]:
         with self._lock:
@@ -110,17 +109,12 @@ class WebhookReceiver(Service):
             def log_message(self, *args) -> None:  # the payloads are the record; no stderr noise
                 pass
 
-        self._server = ThreadingHTTPServer(self._address, Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="alert-receiver", daemon=True)
-        self._thread.start()
+        self._server = ThreadedServer(self._address, Handler, "alert-receiver")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
+            self._server.close()
             self._server = None
 
 

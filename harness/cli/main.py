@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "harness.cli.mutants",
     "harness.cli.alerts",
     "harness.cli.images",
+    "harness.cli.mirror",
     "harness.cli.gameday",
     "harness.cli.labctl",
     "harness.cli.upgrade",

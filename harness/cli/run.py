@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Iterator
 
 from harness.chaos.scenario import TIME_SCALE_ENV, resolve_time_scale
-from harness.cli import order
+from harness.cli import artifacts, order
 from harness.errors import HarnessError, Terminated
 from harness.lab import providers
 from harness.lab.lab import LAB_ENV, Lab
@@ -96,6 +96,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--reloader-image", metavar="IMAGE",
                      help="kind: another Stakater Reloader image (in Docker) for the reload scenarios "
                           "(default: our build of v1.4.22, certchaos.local/reloader:v1.4.22)")
+    run.add_argument("--cert-manager", metavar="VERSION",
+                     help="run cert-manager VERSION as its users do: its official chart and images (kind), or the "
+                          "binaries taken out of those images (local); see --chart-repo, --image-registry "
+                          "(default: the lab's v1.11.5, built from source)")
+    artifacts.add_sources(run)
     run.set_defaults(handler=_run)
 
 
@@ -128,7 +133,22 @@ def validate(args: argparse.Namespace) -> float:
     scale = resolve_time_scale(args.time_scale)
     if args.keyword is not None:
         check_selection(args.scenarios, args.keyword, scale)
+    args.official_plan = _official_plan(args)
     return scale
+
+
+def _official_plan(args: argparse.Namespace):
+    """--cert-manager VERSION checked against its chart repository and registry (None without it)."""
+    if not args.cert_manager:
+        artifacts.refuse_without_version(args, "--cert-manager VERSION")
+        return None
+    if args.bin_dir:
+        raise HarnessError(f"--cert-manager {args.cert_manager} takes cert-manager from its official artifacts, "
+                           f"--bin-dir {args.bin_dir} from your binaries. Fix: drop one of them")
+    if not providers.provider(args.provider).CAPABILITIES.installs_cert_manager:
+        raise HarnessError(f"--cert-manager {args.cert_manager}: the {args.provider} provider runs the cert-manager "
+                           f"already in the cluster. Fix: drop --cert-manager, or use --provider local or kind")
+    return artifacts.plan(args.cert_manager, args)
 
 
 def _collect(scenarios: str, scale: float, *selection: str) -> subprocess.CompletedProcess:
@@ -273,6 +293,8 @@ def _finish_report(report_dir: Path, secrets: dict[str, str]) -> list[str]:
 
 def _run(args: argparse.Namespace) -> int:
     scale = validate(args)
+    if args.official_plan is not None:  # pulled once (blobs cached by digest), then a bin dir like a user's
+        args.bin_dir = str(artifacts.fetch(args.official_plan))
     batch = order.longest_first(selected(args, scale, "not exclusive"), order.measured_seconds(args.provider),
                                 args.workers)
     exclusive = selected(args, scale, "exclusive")

@@ -11,6 +11,7 @@ import datetime
 import sys
 from pathlib import Path
 
+from harness.cli import artifacts
 from harness.errors import HarnessError
 from harness.lab import providers
 from harness.lab.providers.seam import ProviderOptions
@@ -37,13 +38,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     command.add_argument("--no-build", action="store_true", help="never build a pinned version; fail naming the command")
     command.add_argument("--build-only", action="store_true",
                          help="build both versions' binaries (with --provider kind: and images), then stop")
+    artifacts.add_sources(command)
     command.set_defaults(handler=_upgrade_check)
 
+
+def official_sides(args: argparse.Namespace) -> None:
+    """A side without a bin dir takes its version's official chart and images when --chart-repo or
+    --image-registry is given, or when certchaos cannot build that version: both checked (registry, chart
+    repository, manifests) before anything is pulled, then pulled into bin dirs (--bin-dir-from/--bin-dir-to)."""
+    wanted = bool(args.chart_repo or args.image_registry)
+    plans = {}
+    for version, option in ((args.source, "bin_dir_from"), (args.target, "bin_dir_to")):
+        if getattr(args, option) is None and (wanted or version not in versions.known_versions()):
+            plans[option] = artifacts.plan(version, args)
+    for option, found in plans.items():
+        setattr(args, option, str(artifacts.fetch(found)))
 
 def _upgrade_check(args: argparse.Namespace) -> int:
     chosen = providers.validate(args.provider, ProviderOptions(values=args.values))
     values = Path(args.values).expanduser().resolve() if args.values else None
     hint = versions.build_command(args.source, args.target, args.provider)
+    official_sides(args)
     if args.build_only:
         for version, bin_dir in ((args.source, args.bin_dir_from), (args.target, args.bin_dir_to)):
             if bin_dir is None:

@@ -25,6 +25,12 @@ from harness.stack.kube import load_documents
 RENDER_TIMEOUT = 60.0
 
 
+def isolated_env(scratch: str | os.PathLike, base: dict[str, str] | None = None) -> dict[str, str]:
+    """`base` (default: ours) with helm's config, cache and data dirs under `scratch`: never the user's."""
+    return {**(os.environ if base is None else base),
+            **{key: str(Path(scratch, key.lower())) for key in ("HELM_CONFIG_HOME", "HELM_CACHE_HOME", "HELM_DATA_HOME")}}
+
+
 def render(chart: Path, release: str, namespace: str, values: Mapping, *, kube_version: str,
            bin_dir: str | os.PathLike | None = None) -> list[dict]:
     """The documents `helm template <release> <chart> --namespace <namespace>` renders with `values`
@@ -33,8 +39,7 @@ def render(chart: Path, release: str, namespace: str, values: Mapping, *, kube_v
     with tempfile.TemporaryDirectory(prefix=owned_prefix("helm")) as scratch:
         values_file = Path(scratch, "values.yaml")
         values_file.write_text(yaml.safe_dump(dict(values)))
-        env = {**os.environ, **{key: str(Path(scratch, key.lower())) for key in
-                                ("HELM_CONFIG_HOME", "HELM_CACHE_HOME", "HELM_DATA_HOME")}}
+        env = isolated_env(scratch)
         command = [str(helm), "template", release, str(chart), "--namespace", namespace,
                    "--values", str(values_file), "--kube-version", kube_version]
         try:

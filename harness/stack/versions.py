@@ -17,6 +17,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.stack import official
 from harness.stack.binaries import Component, Resolved
 
 _VERSION = re.compile(r"v?\d+\.\d+\.\d+[\w.+~-]*")
@@ -143,8 +144,12 @@ def reported(resolved: Resolved) -> Reported:
 
 
 def origin(resolved: Resolved) -> str:
-    """Where the binary came from, in words: built from our module, a Debian package, the user's bin dir."""
+    """Where the binary came from, in words: built from our module, a Debian package, the user's bin dir, or
+    an official image (`--cert-manager VERSION`: the image it was taken out of, by digest)."""
     component = resolved.component
+    image = official.component_image(resolved.path.parent, component.name) if resolved.source == "bin-dir" else None
+    if image is not None:
+        return f"taken out of the image {image['pulled']}@{image['digest']} ({image['entrypoint']})"
     if resolved.source == "cache":
         return f"built from harness/stack/gomodules/{component.module} ({component.package})"
     if resolved.source == "bin-dir":
@@ -158,5 +163,11 @@ def facts(resolved: Resolved) -> dict[str, str]:
     """What a journal and doctor record of one component: the version that runs, how it was learnt, where the
     binary came from (source: cache, bin-dir, apt, apt-fallback; origin: in words) and its path."""
     said = reported(resolved)
-    return {"version": said.version, "version_from": said.version_from, "source": resolved.source,
-            "origin": origin(resolved), "path": str(resolved.path)}
+    result = {"version": said.version, "version_from": said.version_from, "source": resolved.source,
+              "origin": origin(resolved), "path": str(resolved.path)}
+    image = official.component_image(resolved.path.parent, resolved.component.name) \
+        if resolved.source == "bin-dir" else None
+    if image is not None:  # the digests a user compares with what they deploy
+        result.update(source="image", image=image["pulled"], digest=image["digest"],
+                      index_digest=image["index_digest"], binary_sha256=image["binary_sha256"])
+    return result

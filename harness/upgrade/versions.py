@@ -21,7 +21,7 @@ from typing import TextIO
 
 from harness.errors import HarnessError
 from harness.lab import providers
-from harness.stack import binaries, certmanager
+from harness.stack import binaries, certmanager, official
 from harness.stack.gotoolchain import require_go
 from harness.stack.kube import load_documents
 
@@ -74,7 +74,9 @@ def locate(version: str, bin_dir: str | os.PathLike | None, *, build_hint: str) 
     built, or naming --bin-dir-* when the version is not pinned at all."""
     if bin_dir is not None:
         folder = binaries.validate_bin_dir(Path(bin_dir).expanduser().resolve())
-        missing = [name for name in COMPONENTS if not os.access(folder / name, os.X_OK)]
+        # Official images after v1.14 have no cmctl (it left for its own repository): the lab's cmctl renews then.
+        missing = [name for name in COMPONENTS if not os.access(folder / name, os.X_OK)
+                   and not (name == "cmctl" and official.describe(folder) is not None)]
         if missing:
             raise HarnessError(f"cert-manager {version}: bin dir {folder} lacks executable {', '.join(missing)}. "
                                f"Fix: put all of {', '.join(COMPONENTS)} there (and crds/ of that version)")

@@ -27,7 +27,7 @@ from kubernetes import client
 from harness.errors import HarnessError
 from harness.lab.info import LabInfo
 from harness.lab.providers.seam import LabWiring, ProviderOptions, Wired
-from harness.stack import binaries, certmanager
+from harness.stack import binaries, certmanager, official
 from harness.stack.versions import facts as component_facts
 from harness.stack.kind import images
 from harness.stack.kind.labnet import LabNetwork
@@ -169,6 +169,7 @@ def start_lab(wiring: LabWiring) -> Wired:
     chart = certmanager.chart_dir(options.bin_dir)
     components["cert-manager-chart"] = {"version": yaml.safe_load((chart / "Chart.yaml").read_text())["version"],
                                         "source": "chart", "path": str(chart)}
+    components["cert-manager-chart"].update(official.chart_facts(options.bin_dir) or {})
     for name in ("pebble", "toxiproxy-server", *alerting.versions()):
         components[name] = component_facts(binaries.resolve(name, options.bin_dir))
     return Wired(LabInfo(

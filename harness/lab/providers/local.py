@@ -12,7 +12,7 @@ from typing import Callable
 
 from harness.lab.info import LabInfo
 from harness.lab.providers.seam import LabWiring, ProviderOptions, Wired
-from harness.stack import binaries
+from harness.stack import binaries, official
 from harness.stack.versions import facts as component_facts
 from harness.stack.local import LocalStack
 from harness.stack.pebble import Pebble
@@ -64,6 +64,8 @@ def start_lab(wiring: LabWiring) -> Wired:
     components = dict(stack.versions())
     for name in ("pebble", "toxiproxy-server", *alerting.versions()):
         components[name] = component_facts(binaries.resolve(name, bin_dir))
+    if official.chart_facts(bin_dir):  # `--cert-manager VERSION`: the chart whose RBAC the lab applied
+        components["cert-manager-chart"] = official.chart_facts(bin_dir)
     info = LabInfo(
         kubeconfig=str(stack.kubeconfig),
         controller_pid_file=str(supervisor.pid_file),

@@ -26,7 +26,7 @@ import yaml
 
 from harness.stack.leftovers import owned_prefix
 from harness.errors import HarnessError
-from harness.stack import binaries
+from harness.stack import binaries, official
 from harness.stack.kind.engine import DockerEngine, docker_cli, state_dir
 from harness.wait import Seen, wait_for
 
@@ -74,6 +74,7 @@ class Image:
     user: str | None = None
     preload: bool = True  # into the node image (cert-manager's are `kind load`-ed per cluster instead)
     bin_dir: Path | None = None  # where its binaries come from (None: the cache); set for another cert-manager
+    pulled: str | None = None  # an official image pulled into bin_dir (harness/stack/official.py): its name there
 
     def changes(self) -> list[str]:
         result = [ENV_PATH]
@@ -162,6 +163,11 @@ def cert_manager_images(version: str, bin_dir: str | os.PathLike | None = None) 
     images build` makes from the cache; any other version gets the same recipe from `bin_dir`'s binaries,
     tagged with `version` (acmesolver only when the bin dir has it). A missing required binary is an
     error naming the bin dir."""
+    described = official.describe(bin_dir)
+    if described is not None:  # `--cert-manager VERSION`: the images pulled, under their official names
+        folder = Path(bin_dir).expanduser().resolve()
+        return tuple(Image(image["name"], (), preload=False, bin_dir=folder, pulled=name)
+                     for name, image in described["images"].items())
     if version == CERT_MANAGER:
         return tuple(image for image in COMPONENT_IMAGES if image.tag in CERT_MANAGER_IMAGES)
     if bin_dir is None:
@@ -304,13 +310,17 @@ class Builder:
         self._step(NODE_IMAGE, self.label(NODE_IMAGE) == inputs, lambda: self.node_image(inputs))
 
     def outdated(self, wanted: tuple[Image, ...]) -> list[str]:
-        """Tags of `wanted` that are missing or were built from other inputs (other binaries)."""
-        return [image.tag for image in wanted if self.label(image.tag) != self.image_inputs(image)]
+        """Tags of `wanted` that are missing or were built from other inputs (other binaries); pulled images
+        are never built here (their archives are written when a cluster loads them)."""
+        return [image.tag for image in wanted
+                if image.pulled is None and self.label(image.tag) != self.image_inputs(image)]
 
     def build_cert_manager(self, version: str, bin_dir: str | os.PathLike | None) -> tuple[Image, ...]:
         """The images of cert-manager `version` from `bin_dir` (cheap: one `docker import` each; no root, no
         debootstrap); the lab's version is `certchaos images build`'s and only checked here."""
         wanted = cert_manager_images(version, bin_dir)
+        if any(image.pulled for image in wanted):
+            return wanted  # official images, pulled: nothing to build
         self.engine.start()
         if version == CERT_MANAGER:
             stale = self.outdated(wanted)

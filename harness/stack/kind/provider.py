@@ -24,7 +24,7 @@ from kubernetes import client
 
 from harness.stack.leftovers import owned_name, owned_prefix
 from harness.errors import HarnessError
-from harness.stack import binaries, certmanager
+from harness.stack import binaries, certmanager, helm, official
 from harness.stack.versions import facts as component_facts
 from harness.stack.kind import images
 from harness.stack.kind.engine import DockerEngine
@@ -236,6 +236,10 @@ class KindStack(Service):
             name, version = image.tag.rsplit("/", 1)[-1].split(":")
             result[name] = {"version": version, "source": "image" if image.bin_dir is None else f"image from {image.bin_dir}",
                             "path": image.tag}
+            pulled = (official.describe(image.bin_dir) or {}).get("images", {}).get(image.pulled or "")
+            if pulled:
+                result[name].update(source="image", origin=f"pulled from {pulled['pulled']}", digest=pulled["digest"],
+                                    index_digest=pulled["index_digest"])
         return result
 
     @property
@@ -279,7 +283,9 @@ class KindStack(Service):
         return result
 
     def _check_images(self) -> None:
-        missing = [tag for tag in (images.NODE_IMAGE, *images.CERT_MANAGER_IMAGES)
+        # With `--cert-manager VERSION` the chart's images are the pulled ones, not ours.
+        ours = () if official.describe(self.bin_dir) else images.CERT_MANAGER_IMAGES
+        missing = [tag for tag in (images.NODE_IMAGE, *ours)
                    if self.engine.docker("image", "inspect", tag, check=False).returncode != 0]
         if missing:
             raise HarnessError(f"kind provider: image(s) {', '.join(missing)} not built. "
@@ -328,8 +334,35 @@ class KindStack(Service):
                  timeout=NODE_READY_TIMEOUT, interval=1.0)
 
     def _load_images(self, wanted: tuple[images.Image, ...] | None = None) -> None:
-        self._kind("load", "docker-image", "--name", self.name,
-                   *(image.tag for image in (wanted or self.cert_manager_images)))
+        """Our images from Docker; pulled official images as OCI archives (their manifests byte for byte) into
+        every node's containerd under their official names: the registry binds loopback only, which the
+        nodes cannot reach, so `kind load` stands in for a containerd registry mirror."""
+        wanted = wanted or self.cert_manager_images
+        built = [image.tag for image in wanted if image.pulled is None]
+        if built:
+            self._kind("load", "docker-image", "--name", self.name, *built)
+        for image in wanted:
+            if image.pulled is not None:
+                archive = official.write_archive(image.bin_dir, image.pulled,
+                                                 self.run_dir / "images" / f"{image.pulled}.tar")
+                try:
+                    self._kind("load", "image-archive", "--name", self.name, str(archive))
+                finally:
+                    archive.unlink(missing_ok=True)
+                self._check_loaded(image)
+
+    def _check_loaded(self, image: images.Image) -> None:
+        """Every node's containerd holds `image` under its official name with the manifest digest pulled from the
+        registry (what the kubelet will run), read back from the node, not assumed from the load."""
+        expected = official.describe(image.bin_dir)["images"][image.pulled]["digest"]
+        nodes = self.engine.docker("ps", "-q", "--filter", f"label={CLUSTER_LABEL}={self.name}").stdout.split()
+        for node in nodes:
+            listed = self.engine.docker("exec", node, "ctr", "-n", "k8s.io", "images", "ls",
+                                        f"name=={image.tag}").stdout.split("\n")[1:]
+            found = [line.split()[2] for line in listed if line.strip()]
+            if found != [expected]:
+                raise HarnessError(f"kind node {node}: image {image.tag} has digest {found or 'none'} after the load, "
+                                   f"not the registry's {expected}")
 
     def node_ip(self) -> str:
         """The control-plane node's address on the kind network (the host reaches its NodePorts there)."""
@@ -348,12 +381,10 @@ class KindStack(Service):
 
     def _helm(self, action: str, chart: Path, *extra: str) -> None:
         """`helm install|upgrade cert-manager CHART` with our values then the user's, waiting for the rollout."""
-        helm = self.resolved["helm"].path
+        program = self.resolved["helm"].path
         with tempfile.TemporaryDirectory(prefix=owned_prefix("helm")) as scratch:
-            env = {**self.engine.env(), "KUBECONFIG": str(self.kubeconfig),
-                   **{key: str(Path(scratch, key.lower())) for key in
-                      ("HELM_CONFIG_HOME", "HELM_CACHE_HOME", "HELM_DATA_HOME")}}
-            command = [str(helm), action, "cert-manager", str(chart), "--namespace", certmanager.NAMESPACE, *extra,
+            env = helm.isolated_env(scratch, {**self.engine.env(), "KUBECONFIG": str(self.kubeconfig)})
+            command = [str(program), action, "cert-manager", str(chart), "--namespace", certmanager.NAMESPACE, *extra,
                        "--set", "installCRDs=false", *self._values_arguments(), "--wait", "--timeout", HELM_TIMEOUT]
             result = subprocess.run(command, capture_output=True, text=True, env=env)
         if result.returncode != 0:
