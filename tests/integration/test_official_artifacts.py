@@ -8,7 +8,8 @@ byte for byte the one the image was built from. kind (`-m kind`): the chart from
 loaded into the nodes with the registry's digests. Bad input (a registry that does not answer, a version the
 chart repository lacks) is exit 2 before any lab starts.
 
-Needs the registry binary (`certchaos binaries build registry`), Docker and `certchaos images build`.
+Needs the registry binary (`certchaos binaries build registry`), Docker and `certchaos images build`: all of it
+`-m kind`, run by `make test-kind`, whose set-up builds them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from harness.stack.kind.provider import CLUSTER_LABEL
 from harness.stack.leftovers import owned_name
 from harness.stack.mirror import Mirror
 
+pytestmark = pytest.mark.kind  # Docker and the images, on either provider
+
 SCENARIO = "test_renewal_time_and_metrics"  # one short scenario that issues and renews through all three binaries
 
 
@@ -33,11 +36,11 @@ SCENARIO = "test_renewal_time_and_metrics"  # one short scenario that issues and
 def mirror(tmp_path_factory):
     """The mirror of v1.11.5, stopped (registry process, chart server, storage) after the module."""
     if not os.access(binaries.load_components()["registry"].cached, os.X_OK):
-        pytest.skip("the registry is not built: `certchaos binaries build registry`")
+        pytest.fail("the registry is not built. Fix: `certchaos binaries build registry` (make test-kind does)")
     with DockerEngine() as engine:
         if engine.docker("image", "inspect", "quay.io/jetstack/cert-manager-controller:v1.11.5",
                          check=False).returncode != 0:
-            pytest.skip("v1.11.5's images are not built: `certchaos images build`")
+            pytest.fail("v1.11.5's images are not built. Fix: `certchaos images build` (make test-kind does)")
     with Mirror(tmp_path_factory.mktemp("mirror"), versions=("v1.11.5",)) as running:
         yield running
 
@@ -87,7 +90,6 @@ def test_a_version_the_chart_repository_lacks_is_exit_2_naming_what_it_has(mirro
     assert not (tmp_path / "report").exists()
 
 
-@pytest.mark.kind
 def test_the_kind_lab_installs_the_repositorys_chart_with_the_registrys_images(mirror, tmp_path):
     with DockerEngine() as engine:
         report_dir = tmp_path / "report"
