@@ -30,7 +30,9 @@ from harness.chaos.admission import (
 )
 from harness.chaos.certificates import certificate, create_certificate
 from harness.chaos.dns_faults import PropagationLag, TsigKeyRevoked, TsigPolicyNarrowed
-from harness.chaos.ingress_faults import ARecordElsewhere, IngressControllerDown, NodeLabelRemoved, SolverIngressClassWrong
+from harness.chaos.ingress_faults import (
+    ARecordElsewhere, HttpsRedirectInFront, IngressControllerDown, NodeLabelRemoved, SolverIngressClassWrong,
+)
 from harness.chaos.invariants import issuance_starts
 from harness.chaos.node_faults import NodeDown
 from harness.chaos.process_faults import Controller, ControllerKilled, ControllerStopped
@@ -55,7 +57,8 @@ from harness.observe.conditions.controller import (
 from harness.observe.conditions.dns import ca_answers, first_seen, gaps, refused_updates, txt_queries
 from harness.observe.conditions.general import all_of, holds_throughout, holds_until, not_
 from harness.observe.conditions.http01 import (
-    serves_secret, shim_certificate, solver_pod_unschedulable, solvers_gone, solvers_present,
+    challenge_path_redirected, serves_secret, shim_certificate, solver_pod_unschedulable, solvers_gone,
+    solvers_present,
 )
 from harness.observe.conditions.kube import event_on
 from harness.observe.conditions.lease import lease_held_by, lease_taken_over, lease_unrenewed, lease_view
@@ -89,7 +92,8 @@ __all__ = [
     # faults
     "Controller", "ControllerKilled", "ControllerStopped", "NodeDown", "PropagationLag", "ProxyDown",
     "ProxyLatency", "ReloaderDown", "TsigKeyRevoked", "TsigPolicyNarrowed",
-    "ARecordElsewhere", "IngressControllerDown", "NodeLabelRemoved", "SolverIngressClassWrong",
+    "ARecordElsewhere", "HttpsRedirectInFront", "IngressControllerDown", "NodeLabelRemoved",
+    "SolverIngressClassWrong",
     # actions
     "backdate_last_failure", "expire_authorizations", "standby_controller", "trigger_renewal",
     # conditions: admission (they create probe Certificates)
@@ -102,7 +106,7 @@ __all__ = [
     "certificate_ready", "certificate_request_condition", "certificate_request_count",
     "certificate_request_replaced", "certificate_status_field", "renewal_due", "secret_serial_changed",
     "challenge_presented", "challenge_reason_contains", "challenge_state", "challenges_gone", "order_state",
-    "serves_secret", "shim_certificate", "solver_pod_unschedulable", "solvers_gone", "solvers_present",
+    "challenge_path_redirected", "serves_secret", "shim_certificate", "solver_pod_unschedulable", "solvers_gone", "solvers_present",
     "controller_flag", "controller_log", "go_duration_seconds", "issuance_backoff_announced",
     "next_issuance_attempts", "issuance_starts",
     "ca_answers", "first_seen", "gaps", "refused_updates", "txt_queries",

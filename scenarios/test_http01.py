@@ -17,11 +17,13 @@ deleteLeftoverChallenges; the controller watches ClusterIssuers; seen 1.3 s afte
 cannot be scheduled (its nodeSelector's label gone from the node): Pending with the scheduler's reason, the
 self-check failing; once the label is back the pod runs and the renewal completes by itself. An A record
 pointing elsewhere: the self-check's connection is refused; fixed, the next check (10 s) passes. The ingress
-controller down: nothing answers on 80 or 443, the self-check is refused; back, the renewal completes.
+controller down: nothing answers on 80 or 443, the self-check is refused; back, the renewal completes. A
+redirect of all plain HTTP to HTTPS in the controller (Traefik's entrypoint redirection): the self-check follows
+it, and on 443 no route serves the challenge path (the solver's Ingress has no tls: 404); removed, it renews.
 Never presented to the CA while the self-check fails: Pebble sees no validation, the Order stays pending.
 Evidence: Challenge reasons, solver objects and pod status, the served certificate per host before and after,
 the Secret's serial. Not here: a NetworkPolicy blocking the solver (the kind lab's CNI, bridge + portmap,
-enforces no NetworkPolicy: such a scenario would pass for the wrong reason) and a redirect-to-HTTPS middleware.
+enforces no NetworkPolicy: such a scenario would pass for the wrong reason) and an auth middleware.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ import pytest
 from kubernetes import client
 
 from harness.scenario_api import (
-    DNS01_CHECK_RETRY_PERIOD, HTTP01_ISSUANCE, SECRET, ARecordElsewhere, IngressControllerDown, NodeLabelRemoved,
-    SolverIngressClassWrong, all_of, annotated_ingress, certificate, certificate_done_issuing,
+    DNS01_CHECK_RETRY_PERIOD, HTTP01_ISSUANCE, SECRET, ARecordElsewhere, HttpsRedirectInFront, IngressControllerDown,
+    NodeLabelRemoved, SolverIngressClassWrong, all_of, challenge_path_redirected, annotated_ingress, certificate, certificate_done_issuing,
     challenge_reason_contains, challenge_state, create_certificate, create_ingress, get, holds_throughout,
     inspect_secret, not_, secret_serial_changed, serves_secret, shim_certificate,
     solver_pod_unschedulable, solvers_gone, solvers_present, trigger_renewal,
@@ -201,5 +203,22 @@ def test_the_ingress_controller_down_stalls_the_renewal_until_it_is_back(
         scenario.expect(holds_throughout(challenge_state(kube, namespace, SECRET_NAME, "pending"), STALLED),
                         subject=f"Challenge for Certificate {namespace}/{SECRET_NAME}",
                         expected="pending, not accepted at the CA", within=STALLED + 30)
+    renewal_completes(scenario, kube, namespace, controller, issuer, before,
+                      DNS01_CHECK_RETRY_PERIOD + HTTP01_ISSUANCE)
+
+
+@pytest.mark.exclusive
+def test_a_redirect_to_https_in_front_of_the_challenge_path_stalls_the_renewal_until_it_is_removed(
+        scenario, kube, namespace, http01_issuer, ingress_controller, timeline):
+    controller, issuer = ingress_controller, http01_issuer
+    before = issue_through_annotated_ingress(scenario, kube, namespace, controller, issuer)
+    host = issuer.dns_name(HOSTS[0])
+    with scenario.fault(HttpsRedirectInFront(kube)):
+        scenario.expect(challenge_path_redirected(controller.address, controller.http_port, host),
+                        subject=f"http://{host}/.well-known/acme-challenge/", expected="redirected to https",
+                        within=SERVED, probe=True)
+        # The self-check follows the redirect (http.go: "follow any redirects"); on 443 the challenge path has no
+        # route (the solver's Ingress has no tls): Traefik answers 404 there (observed).
+        renewal_stalls(scenario, kube, namespace, controller, issuer, "wrong status code '404'")
     renewal_completes(scenario, kube, namespace, controller, issuer, before,
                       DNS01_CHECK_RETRY_PERIOD + HTTP01_ISSUANCE)

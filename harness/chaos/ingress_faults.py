@@ -103,3 +103,31 @@ class IngressControllerDown(DescribedFault):
     def revert(self) -> None:
         ingress.scale(self.api, 1, self.namespace)
         ingress.wait_ready(self.api, namespace=self.namespace)
+
+
+# Traefik's entrypoint redirection, as its documentation configures it for all HTTP traffic; to the node's port 443
+# (the entrypoint's own :8443 is not what the outside reaches).
+REDIRECT_ARGUMENTS = ("--entryPoints.web.http.redirections.entryPoint.to=:443",
+                      "--entryPoints.web.http.redirections.entryPoint.scheme=https")
+
+
+@dataclass(repr=False)
+class HttpsRedirectInFront(DescribedFault):
+    """The ingress controller redirects all plain HTTP to HTTPS, the challenge path included (restarted with it)."""
+
+    api: client.ApiClient
+    namespace: str = ingress.NAMESPACE
+
+    def apply(self) -> None:
+        self._set_arguments(lambda args: [*args, *(a for a in REDIRECT_ARGUMENTS if a not in args)])
+
+    def revert(self) -> None:
+        self._set_arguments(lambda args: [a for a in args if a not in REDIRECT_ARGUMENTS])
+
+    def _set_arguments(self, change) -> None:
+        apps = client.AppsV1Api(self.api)
+        deployment = apps.read_namespaced_deployment(ingress.NAME, self.namespace)
+        container = deployment.spec.template.spec.containers[0]
+        apps.patch_namespaced_deployment(ingress.NAME, self.namespace, {"spec": {"template": {"spec": {
+            "containers": [{"name": container.name, "args": change(list(container.args or []))}]}}}})
+        ingress.wait_ready(self.api, namespace=self.namespace)

@@ -108,3 +108,35 @@ def test_a_wrong_solver_class_is_set_on_every_http01_solver_and_the_original_com
     assert issuers.obj["spec"]["acme"]["solvers"] == [{"http01": {"ingress": {"class": "traefik",
                                                                                "serviceType": "ClusterIP"}}}]
     assert repr(fault) == "SolverIngressClassWrong(issuer='http01-ns', ingress_class='nginx')"
+
+
+@pytest.fixture
+def redirecting():
+    """A loopback HTTP server that redirects every GET to https on the Host it was asked for."""
+    import http.server
+    import threading
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            self.send_response(308)
+            self.send_header("Location", f"https://{self.headers['Host']}{self.path}")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_the_challenge_path_is_seen_redirected_to_https_with_the_host_asked_for(redirecting):
+    from harness.observe.conditions.http01 import challenge_path_redirected
+
+    seen = challenge_path_redirected(*redirecting, "web.example")()
+    assert seen.ok and seen.state["status"] == 308
+    assert seen.state["location"] == "https://web.example/.well-known/acme-challenge/certchaos-probe"

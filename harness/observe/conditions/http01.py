@@ -4,6 +4,7 @@ the ingress controller serves for each host (a real handshake)."""
 
 from __future__ import annotations
 
+import requests
 from kubernetes import client
 
 from harness.observe import tlsinspect
@@ -12,6 +13,9 @@ from harness.observe.endstate import SOLVER_LABEL, solver_facts
 from harness.observe.resources import CERTIFICATE, SECRET, get, list_objects, summary
 from harness.wait import Condition
 
+# One plain GET answers in milliseconds; 5 s means the controller hangs.
+REQUEST_TIMEOUT = 5.0
+REDIRECTS = (301, 302, 303, 307, 308)
 # ingress-shim names the Ingress a Certificate came from in an owner reference (pkg/controller/certificate-shim/
 # sync.go: buildCertificates, metav1.NewControllerRef(ingress, ...)).
 INGRESS_KIND = "Ingress"
@@ -81,3 +85,15 @@ def serves_secret(api: client.ApiClient, namespace: str, secret: str, address: s
                    lambda found: found["served"].serial == found["secret"] and host in found["served"].dns_names,
                    lambda found: {"host": host, "secret serial": found["secret"], **found["served"].summary()})
 
+
+
+def challenge_path_redirected(address: str, port: int, host: str) -> Condition:
+    """A plain GET of http://`host`/.well-known/acme-challenge/ at `address`:`port` (the harness's own request,
+    redirects not followed) is redirected to https: what a redirect in front of the challenge path does."""
+    def fetch() -> requests.Response:
+        return requests.get(f"http://{address}:{port}/.well-known/acme-challenge/certchaos-probe",
+                            headers={"Host": host}, allow_redirects=False, timeout=REQUEST_TIMEOUT)
+
+    return observe(fetch,
+                   lambda r: r.status_code in REDIRECTS and r.headers.get("Location", "").startswith("https://"),
+                   lambda r: {"host": host, "status": r.status_code, "location": r.headers.get("Location")})
