@@ -36,8 +36,9 @@ class SolverIngressClassWrong(DescribedFault):
         found = _issuers(self.api).get_cluster_custom_object(GROUP, VERSION, PLURAL, self.issuer)
         self._solvers = copy.deepcopy(found["spec"]["acme"]["solvers"])
         solvers = copy.deepcopy(self._solvers)
-        for solver in solvers:
-            solver["http01"]["ingress"]["class"] = self.ingress_class
+        for solver in solvers:  # the HTTP-01 ingress solvers; DNS-01 ones are left as they are
+            if (solver.get("http01") or {}).get("ingress") is not None:
+                solver["http01"]["ingress"]["class"] = self.ingress_class
         self._patch(solvers)
 
     def revert(self) -> None:

@@ -98,15 +98,16 @@ class FakeIssuers:
 
 
 def test_a_wrong_solver_class_is_set_on_every_http01_solver_and_the_original_comes_back(monkeypatch):
-    issuers = FakeIssuers([{"http01": {"ingress": {"class": "traefik", "serviceType": "ClusterIP"}}}])
+    dns01 = {"dns01": {"rfc2136": {"nameserver": "10.0.0.1:53"}}}
+    issuers = FakeIssuers([{"http01": {"ingress": {"class": "traefik", "serviceType": "ClusterIP"}}}, dns01])
     monkeypatch.setattr("harness.chaos.ingress_faults._issuers", lambda api: issuers)
     fault = SolverIngressClassWrong(api=None, issuer="http01-ns", ingress_class="nginx")
     fault.apply()
     assert issuers.obj["spec"]["acme"]["solvers"] == [{"http01": {"ingress": {"class": "nginx",
-                                                                               "serviceType": "ClusterIP"}}}]
+                                                                               "serviceType": "ClusterIP"}}}, dns01]
     fault.revert()
     assert issuers.obj["spec"]["acme"]["solvers"] == [{"http01": {"ingress": {"class": "traefik",
-                                                                               "serviceType": "ClusterIP"}}}]
+                                                                               "serviceType": "ClusterIP"}}}, dns01]
     assert repr(fault) == "SolverIngressClassWrong(issuer='http01-ns', ingress_class='nginx')"
 
 
