@@ -20,7 +20,9 @@ from kubernetes import client
 
 from harness.chaos.invariants import LifecycleCheck
 from harness.stack import certmanager
-from harness.lab.issuers import AcmeIssuer, make_acme_issuer, make_ca_issuer
+from harness.lab.issuers import (
+    AcmeIssuer, Http01Issuer, delete_http01_issuer, make_acme_issuer, make_ca_issuer, make_http01_issuer,
+)
 from harness.stack.kube import ensure_namespace
 from harness.lab import providers
 from harness.lab.lab import LAB_ENV, Lab, LabClient, LabInfo
@@ -29,6 +31,10 @@ from harness.stack.protocol import Stack
 from harness.chaos.timeline import Timeline
 from harness.run_state import run_state
 from harness.stack.toxiproxy import Proxy
+from harness.workloads import ingress
+
+# The names an HTTP-01 issuer's zone resolves to the ingress controller (A records): what scenarios certify.
+HTTP01_NAMES = ("web", "www", "api")
 
 
 KUBECONFIG_ENV = "CERTCHAOS_KUBECONFIG"  # the existing cluster's kubeconfig for --provider kubeconfig under pytest
@@ -113,6 +119,26 @@ def certchaos_acme_issuer(certchaos_lab: LabClient, certchaos_namespace: str) ->
     issuer = make_acme_issuer(certchaos_lab, certchaos_namespace)
     yield issuer
     issuer.proxy.delete()
+
+
+@pytest.fixture(scope="session")
+def certchaos_ingress_controller(certchaos_lab: LabClient, pytestconfig: pytest.Config) -> ingress.IngressController:
+    """The lab's ingress controller (Traefik, harness.workloads.ingress): installed once per cluster (a second
+    session on the same lab finds it) and left there; it goes with the cluster."""
+    return ingress.install(certchaos_lab.kube, bin_dir=pytestconfig.getoption("--certchaos-bin-dir", default=None))
+
+
+@pytest.fixture
+def certchaos_http01_issuer(certchaos_lab: LabClient, certchaos_namespace: str,
+                            certchaos_ingress_controller: ingress.IngressController) -> Iterator[Http01Issuer]:
+    """A ClusterIssuer on Pebble solving HTTP-01 through the ingress controller's class, through the test's own
+    proxy, its zone's names (HTTP01_NAMES) pointing at the controller (see harness.lab.issuers). Undo: deletes
+    the ClusterIssuer, its account Secret and the proxy."""
+    controller = certchaos_ingress_controller
+    issuer = make_http01_issuer(certchaos_lab, certchaos_namespace, controller.ingress_class, controller.address,
+                                names=HTTP01_NAMES)
+    yield issuer
+    delete_http01_issuer(certchaos_lab, issuer)
 
 
 @pytest.fixture

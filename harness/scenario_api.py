@@ -4,7 +4,7 @@ As `pytest` is to `_pytest`, this module is to the rest of the harness: scenario
 nowhere else in harness/ (tests/unit/test_scenario_api.py checks it), so the harness may move its modules
 while what a scenario reads stays put. It re-exports, and defines nothing:
 
-- building:    certificate, create_certificate (Certificate manifests and their creation)
+- building:    certificate, create_certificate (Certificate manifests and their creation); annotated Ingresses
 - faults:      PropagationLag, TsigKeyRevoked, ..., ControllerKilled, NodeDown (apply/revert, never assert)
 - actions:     trigger_renewal (as `cmctl renew`), expire_authorizations, backdate_last_failure, ...
 - conditions:  what expectations wait for (certificate_ready, webhook_unreachable, gaps, ...) and the
@@ -22,19 +22,26 @@ A name a new scenario needs is added here, in its group and in __all__.
 
 from __future__ import annotations
 
-from harness.chaos.actions import backdate_last_failure, expire_authorizations, standby_controller, trigger_renewal
+from harness.chaos.actions import (
+    backdate_last_failure, expire_authorizations, standby_controller, trigger_renewal,
+)
 from harness.chaos.admission import (
     REFUSED, TIMED_OUT, UNREACHABLE, denied_by_webhook, invalid_probe, webhook_unreachable,
 )
 from harness.chaos.certificates import certificate, create_certificate
 from harness.chaos.dns_faults import PropagationLag, TsigKeyRevoked, TsigPolicyNarrowed
+from harness.chaos.ingress_faults import (
+    ARecordElsewhere, HttpsRedirectInFront, IngressControllerDown, NodeLabelRemoved, SolverIngressClassWrong,
+)
 from harness.chaos.invariants import issuance_starts
 from harness.chaos.node_faults import NodeDown
 from harness.chaos.process_faults import Controller, ControllerKilled, ControllerStopped
 from harness.chaos.proxy_faults import ProxyDown, ProxyLatency
 from harness.chaos.reload_faults import ReloaderDown
 from harness.chaos.scenario import Limit
-from harness.observe.conditions.acme import challenge_presented, challenge_reason_contains, challenges_gone, order_state
+from harness.observe.conditions.acme import (
+    challenge_presented, challenge_reason_contains, challenge_state, challenges_gone, order_state,
+)
 from harness.observe.conditions.alerts import (
     ABSENT, ACME_ERRORS, NOT_READY, alert_state, certificate_labels, certificates_quiet, no_alert_firing,
     notification_received,
@@ -49,6 +56,10 @@ from harness.observe.conditions.controller import (
 )
 from harness.observe.conditions.dns import ca_answers, first_seen, gaps, refused_updates, txt_queries
 from harness.observe.conditions.general import all_of, holds_throughout, holds_until, not_
+from harness.observe.conditions.http01 import (
+    challenge_path_redirected, serves_secret, shim_certificate, solver_pod_unschedulable, solvers_gone,
+    solvers_present,
+)
 from harness.observe.conditions.kube import event_on
 from harness.observe.conditions.lease import lease_held_by, lease_taken_over, lease_unrenewed, lease_view
 from harness.observe.conditions.metrics import (
@@ -64,7 +75,8 @@ from harness.report.journal import EntryKind
 from harness.stack.certmanager import CONTROLLER_LEASE, LEADER_ELECTION_NAMESPACE, NAMESPACE
 from harness.stack.kind.provider import KUBELET_SYNC_FREQUENCY, NODE_MONITOR_GRACE_PERIOD, UNREACHABLE_TOLERATION_SECONDS
 from harness.stack.timings import (
-    CHALLENGE_BACKOFF_BASE, CHALLENGE_BACKOFF_MAX, DNS01_CHECK_RETRY_PERIOD, DNS01_CHECK_WAIT, ISSUANCE,
+    CHALLENGE_BACKOFF_BASE, CHALLENGE_BACKOFF_MAX, DNS01_CHECK_RETRY_PERIOD, DNS01_CHECK_WAIT, HTTP01_ISSUANCE,
+    ISSUANCE,
     challenge_backoff, challenge_retry_gaps, issuance_backoff, renewal_time,
 )
 from harness.wait import Seen, wait_for
@@ -72,13 +84,16 @@ from harness.workloads.deploy import restart as restart_workload, rolled_out
 from harness.workloads.bench import ReloadBench, prepare_images
 from harness.workloads.manifests import IGNORE_ANNOTATION, MATCH_ANNOTATION, MOUNT, WITNESS, Workload
 from harness.workloads.reloader import NAME as RELOADER_NAME, data_hash, env_var_name
+from harness.workloads.ingress import annotated_ingress, create_ingress
 
 __all__ = [
     # building
-    "certificate", "create_certificate",
+    "certificate", "create_certificate", "annotated_ingress", "create_ingress",
     # faults
     "Controller", "ControllerKilled", "ControllerStopped", "NodeDown", "PropagationLag", "ProxyDown",
     "ProxyLatency", "ReloaderDown", "TsigKeyRevoked", "TsigPolicyNarrowed",
+    "ARecordElsewhere", "HttpsRedirectInFront", "IngressControllerDown", "NodeLabelRemoved",
+    "SolverIngressClassWrong",
     # actions
     "backdate_last_failure", "expire_authorizations", "standby_controller", "trigger_renewal",
     # conditions: admission (they create probe Certificates)
@@ -90,7 +105,8 @@ __all__ = [
     "certificate_condition", "certificate_done_issuing", "certificate_event", "certificate_not_ready",
     "certificate_ready", "certificate_request_condition", "certificate_request_count",
     "certificate_request_replaced", "certificate_status_field", "renewal_due", "secret_serial_changed",
-    "challenge_presented", "challenge_reason_contains", "challenges_gone", "order_state",
+    "challenge_presented", "challenge_reason_contains", "challenge_state", "challenges_gone", "order_state",
+    "challenge_path_redirected", "serves_secret", "shim_certificate", "solver_pod_unschedulable", "solvers_gone", "solvers_present",
     "controller_flag", "controller_log", "go_duration_seconds", "issuance_backoff_announced",
     "next_issuance_attempts", "issuance_starts",
     "ca_answers", "first_seen", "gaps", "refused_updates", "txt_queries",
@@ -102,6 +118,7 @@ __all__ = [
     "no_alert_firing", "notification_received",
     # timings
     "CHALLENGE_BACKOFF_BASE", "CHALLENGE_BACKOFF_MAX", "DNS01_CHECK_RETRY_PERIOD", "DNS01_CHECK_WAIT", "ISSUANCE",
+    "HTTP01_ISSUANCE",
     "challenge_backoff", "challenge_retry_gaps", "issuance_backoff", "renewal_time",
     "KUBELET_SYNC_FREQUENCY", "NODE_MONITOR_GRACE_PERIOD", "UNREACHABLE_TOLERATION_SECONDS",
     # limits

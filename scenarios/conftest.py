@@ -39,6 +39,18 @@ def acme_issuer(certchaos_acme_issuer):
     return certchaos_acme_issuer
 
 
+@pytest.fixture(scope="session")
+def ingress_controller(certchaos_ingress_controller):
+    """The kind lab's ingress controller, Traefik (certchaos_ingress_controller): its class and address."""
+    return certchaos_ingress_controller
+
+
+@pytest.fixture
+def http01_issuer(certchaos_http01_issuer):
+    """A ClusterIssuer on Pebble solving HTTP-01 through the ingress controller (certchaos_http01_issuer)."""
+    return certchaos_http01_issuer
+
+
 @pytest.fixture
 def ca_issuer(certchaos_ca_issuer):
     """A CA Issuer's issuerRef in the test's namespace (certchaos_ca_issuer)."""

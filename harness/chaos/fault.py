@@ -3,7 +3,8 @@
 A fault never asserts; whether the system noticed is for expectations to say. Its repr is valid Python
 (dataclasses give that for free) so a failing Hypothesis example or a journal entry reads as a program.
 Concrete faults live in one module per thing they break: dns_faults (the DNS provider), proxy_faults
-(anything behind a Toxiproxy proxy: the CA, the webhook) and process_faults (cert-manager's processes).
+(anything behind a Toxiproxy proxy: the CA, the webhook), process_faults (cert-manager's processes) and
+ingress_faults (the path of an HTTP-01 validation: issuer's solver, solver pods' nodes, A record, controller).
 """
 
 from __future__ import annotations
@@ -73,5 +74,5 @@ class DescribedFault(BaseFault):
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
-                          if not k.startswith("_") and k not in ("dns", "proxy") and "secret" not in k)
+                          if not k.startswith("_") and k not in ("api", "dns", "proxy") and "secret" not in k)
         return f"{type(self).__name__}({shown})"

@@ -58,6 +58,19 @@ def final_challenges_cleaned_up(facts: Facts, entries: list[Entry]) -> list[Viol
     return found
 
 
+def http01_solvers_cleaned_up(facts: Facts, entries: list[Entry]) -> list[Violation]:
+    """Every HTTP-01 solver pod, Service and Ingress serves a Challenge still in progress. The challenges
+    controller cleans up a Challenge's solver once it is final (pkg/controller/acmechallenges/sync.go: CleanUp),
+    and the HTTP-01 solver's CleanUp deletes the pods, Services and Ingresses labelled for it
+    (pkg/issuer/acme/http/http.go: cleanupPods, cleanupServices, cleanupIngresses). A journal from before the
+    fact existed has none to check."""
+    live = {c["name"] for c in facts["challenges"]
+            if c["state"] not in FINAL_STATES and not c["deleting"]}
+    return [f"solver {s['kind']} {s['name']} is left behind: its Challenge {s['challenge'] or '(none)'} is not "
+            f"in progress" for s in facts.get("http01Solvers", [])
+            if not s["deleting"] and s["challenge"] not in live]
+
+
 def _ready(crt: Facts) -> bool:
     return (crt["conditions"].get("Ready") or {}).get("status") == "True"
 
@@ -184,8 +197,8 @@ def controller_did_not_panic(facts: Facts, entries: list[Entry]) -> list[Violati
 
 
 INVARIANTS: tuple[Callable[[Facts, list[Entry]], list[Violation]], ...] = (
-    challenge_records_removed, final_challenges_cleaned_up, ready_secret_matches, revision_matches_request,
-    reissued_only_with_cause, controller_did_not_panic,
+    challenge_records_removed, final_challenges_cleaned_up, http01_solvers_cleaned_up, ready_secret_matches,
+    revision_matches_request, reissued_only_with_cause, controller_did_not_panic,
 )
 
 

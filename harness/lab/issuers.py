@@ -1,5 +1,6 @@
 """Issuers a scenario needs, created in its own namespace: ACME on Pebble with DNS-01 over RFC 2136 + TSIG
-(its own zone and its own TSIG key, so one scenario's DNS faults never touch another's), and a CA issuer."""
+(its own zone and its own TSIG key, so one scenario's DNS faults never touch another's), a CA issuer, and a
+ClusterIssuer on Pebble solving HTTP-01 through an ingress class (its own zone for the A records)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from kubernetes import client
 
 from harness.observe.conditions.kube import resource_ready
 from harness.lab.lab import LabClient
-from harness.observe.resources import ISSUER
+from harness.stack.certmanager import NAMESPACE as CERT_MANAGER_NAMESPACE
+from harness.observe.resources import CLUSTER_ISSUER, ISSUER
 from harness.stack.toxiproxy import Proxy
 from harness.wait import wait_for
 
@@ -30,9 +32,11 @@ def _create(api: client.ApiClient, namespace: str, plural: str, body: dict) -> d
     return client.CustomObjectsApi(api).create_namespaced_custom_object("cert-manager.io", "v1", namespace, plural, body)
 
 
-def wait_issuer_ready(api: client.ApiClient, namespace: str, name: str) -> None:
-    wait_for(resource_ready(api, ISSUER, namespace, name),
-             subject=f"Issuer {namespace}/{name}", expected="Ready=True", timeout=ISSUER_READY_TIMEOUT)
+def wait_issuer_ready(api: client.ApiClient, namespace: str | None, name: str) -> None:
+    """An Issuer, or a ClusterIssuer when `namespace` is None, is Ready (its ACME account registered)."""
+    kind, subject = (ISSUER, f"Issuer {namespace}/{name}") if namespace else (CLUSTER_ISSUER, f"ClusterIssuer {name}")
+    wait_for(resource_ready(api, kind, namespace, name), subject=subject, expected="Ready=True",
+             timeout=ISSUER_READY_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,65 @@ def make_acme_issuer(lab: LabClient, namespace: str, name: str = "pebble") -> Ac
     })
     wait_issuer_ready(lab.kube, namespace, name)
     return AcmeIssuer(name, namespace, zone, key, secret, proxy)
+
+
+@dataclass(frozen=True)
+class Http01Issuer:
+    """A ClusterIssuer on Pebble solving HTTP-01 with solver Ingresses of `ingress_class`; a scenario's names are
+    in `zone` (its namespace's), their A records naming `address`, where the ingress controller answers."""
+
+    name: str
+    zone: str
+    ingress_class: str
+    address: str
+    proxy: Proxy  # the scenario's own path to the CA
+
+    def dns_name(self, label: str) -> str:
+        return f"{label}.{self.zone.rstrip('.')}"
+
+    @property
+    def ref(self) -> dict:
+        return {"name": self.name, "kind": "ClusterIssuer"}
+
+
+def make_http01_issuer(lab: LabClient, namespace: str, ingress_class: str, address: str,
+                       names: tuple[str, ...] = ()) -> Http01Issuer:
+    """A zone <namespace>.<lab zone> whose `names` (labels) have A records naming `address`, a Toxiproxy proxy
+    "acme-<namespace>" to Pebble, and a ClusterIssuer "http01-<namespace>" on Pebble through that proxy solving
+    HTTP-01 with the ingress class annotation `ingress_class` (cert-manager v1.11's `class`). The caller
+    deletes it with delete_http01_issuer."""
+    zone = f"{namespace}.{lab.info.zone}"
+    lab.dns.add_zone(zone)
+    lab.dns.set_zone(zone, soa_minimum=NEGATIVE_TTL)
+    issuer = Http01Issuer(f"http01-{namespace}", zone, ingress_class, address,
+                          lab.proxy_to(f"acme-{namespace}", lab.info.pebble_listen))
+    for label in names:
+        lab.dns.add_record(issuer.dns_name(label) + ".", "A", address)
+    proxy = issuer.proxy
+    client.CustomObjectsApi(lab.kube).create_cluster_custom_object("cert-manager.io", "v1", "clusterissuers", {
+        "apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": issuer.name},
+        "spec": {"acme": {
+            "server": f"https://{proxy.listen[0]}:{proxy.listen[1]}/dir",
+            "caBundle": base64.b64encode(Path(lab.info.pebble_ca_bundle_path).read_bytes()).decode(),
+            "privateKeySecretRef": {"name": f"{issuer.name}-account"},
+            "solvers": [{"http01": {"ingress": {"class": ingress_class}}}],
+        }},
+    })
+    wait_issuer_ready(lab.kube, None, issuer.name)
+    return issuer
+
+
+def delete_http01_issuer(lab: LabClient, issuer: Http01Issuer) -> None:
+    """The ClusterIssuer, its ACME account Secret (in cert-manager's namespace, its cluster resource
+    namespace) and its proxy."""
+    client.CustomObjectsApi(lab.kube).delete_cluster_custom_object("cert-manager.io", "v1", "clusterissuers",
+                                                                   issuer.name)
+    try:
+        client.CoreV1Api(lab.kube).delete_namespaced_secret(f"{issuer.name}-account", CERT_MANAGER_NAMESPACE)
+    except client.ApiException as error:
+        if error.status != 404:
+            raise
+    issuer.proxy.delete()
 
 
 def make_ca_issuer(api: client.ApiClient, namespace: str, name: str = "ca") -> dict:

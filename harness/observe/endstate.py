@@ -25,7 +25,10 @@ CHALLENGE_PREFIX = "_acme-challenge."
 # What a Go panic leaves in a log: the runtime's own "panic: ..." line (the process dies) and
 # apimachinery's HandleCrash "Observed a panic" (a recovered panic in a controller's worker).
 PANIC_MARKERS = ("panic: ", "Observed a panic")
-PANIC_LINES_KEPT = 5  # the first lines of a panic name it; the journal need not hold the whole trace
+PANIC_LINES_KEPT = 5
+# The label cert-manager puts on every HTTP-01 solver pod, Service and Ingress it creates
+# (pkg/apis/acme/v1/types.go SolverIdentificationLabelKey; pkg/issuer/acme/http/pod.go podLabels).
+SOLVER_LABEL = "acme.cert-manager.io/http01-solver=true"  # the first lines of a panic name it; the journal need not hold the whole trace
 
 
 def _owner(obj: dict, kind: str) -> str | None:
@@ -94,6 +97,21 @@ def challenge_record_names(namespace_zone: str, names) -> list[str]:
                    if name.rstrip(".").removeprefix("*.").endswith(zone)})
 
 
+def solver_facts(api: client.ApiClient, namespace: str) -> list[dict]:
+    """Every HTTP-01 solver pod, Service and Ingress of `namespace`: its Challenge (the controller owner reference
+    cert-manager sets), whether it is being deleted, and a pod's phase."""
+    core, networking = client.CoreV1Api(api), client.NetworkingV1Api(api)
+    found = []
+    for kind, listed in (("Pod", core.list_namespaced_pod), ("Service", core.list_namespaced_service),
+                         ("Ingress", networking.list_namespaced_ingress)):
+        for obj in listed(namespace, label_selector=SOLVER_LABEL).items:
+            owner = next((ref.name for ref in obj.metadata.owner_references or [] if ref.kind == "Challenge"), None)
+            found.append({"kind": kind, "name": obj.metadata.name, "challenge": owner,
+                          "deleting": obj.metadata.deletion_timestamp is not None,
+                          **({"phase": obj.status.phase} if kind == "Pod" else {})})
+    return found
+
+
 def txt_records(dns, owners: list[str]) -> list[dict]:
     """Every TXT record at those owner names in the authoritative view (what the provider holds); `dns` is the
     lab's DnsControl."""
@@ -134,4 +152,5 @@ def capture(api: client.ApiClient, dns, namespace: str, zone: str, *, acme_roots
             "orders": [order_facts(o) for o in list_objects(api, ORDER, namespace)],
             "challenges": challenges, "secrets": secrets,
             "txtRecords": txt_records(dns, challenge_record_names(zone, names)),
+            "http01Solvers": solver_facts(api, namespace),
             "controllerPanics": panics_since(controller_log, log_offset)}

@@ -14,11 +14,9 @@ form: registered by URL with a caBundle.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 from kubernetes import client
@@ -26,7 +24,7 @@ from kubernetes import client
 from harness.stack import binaries
 from harness.errors import HarnessError
 from harness.stack import helm
-from harness.stack.gotoolchain import require_go
+from harness.stack.gotoolchain import module_source
 from harness.stack.kube import load_documents, service_account_token
 
 MODULE = "github.com/cert-manager/cert-manager"
@@ -43,17 +41,7 @@ _TEMPLATE_LABELS = {
 
 def _module_dir(what: str, version: str, fix: str) -> Path:
     """The cert-manager module's source of `version` (downloaded through the Go proxy if needed)."""
-    try:
-        go = require_go()
-    except HarnessError as error:
-        raise HarnessError(f"cert-manager {what}: not cached, and fetching them needs Go: {error}; or {fix}") from None
-    result = subprocess.run([go, "mod", "download", "-json", f"{MODULE}@{version}"],
-                            capture_output=True, text=True)
-    info = json.loads(result.stdout or "{}")
-    if result.returncode != 0 or "Dir" not in info:
-        raise HarnessError(f"cert-manager {what}: `go mod download {MODULE}@{version}` failed: "
-                           f"{info.get('Error') or result.stderr.strip()}")
-    return Path(info["Dir"])
+    return module_source(MODULE, version, f"cert-manager {what}", fix)
 
 
 def crd_dir(bin_dir: str | os.PathLike | None = None) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import platform
 import re
@@ -164,3 +165,18 @@ def _unpack(zip_path: Path, prefix: str, root: Path) -> None:
             path.chmod(0o755 if executable else 0o644)
             if path.name == "_go.mod":
                 shutil.copyfile(path, path.with_name("go.mod"))
+
+
+def module_source(module: str, version: str, what: str, fix: str) -> Path:
+    """The unpacked source of Go module `module`@`version` in the module cache (downloaded through the Go
+    proxy if needed): where a component's manifests, CRDs or chart are read from, never copied into the repo."""
+    try:
+        go = require_go()
+    except HarnessError as error:
+        raise HarnessError(f"{what}: not cached, and fetching them needs Go: {error}; or {fix}") from None
+    result = subprocess.run([go, "mod", "download", "-json", f"{module}@{version}"], capture_output=True, text=True)
+    info = json.loads(result.stdout or "{}")
+    if result.returncode != 0 or "Dir" not in info:
+        raise HarnessError(f"{what}: `go mod download {module}@{version}` failed: "
+                           f"{info.get('Error') or result.stderr.strip()}")
+    return Path(info["Dir"])

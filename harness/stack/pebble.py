@@ -151,6 +151,8 @@ class Pebble(Service):
     `binary` picks a specific Pebble (e.g. Debian's /usr/bin/pebble); by default the pinned one is resolved.
     `netns` (a /proc/<pid>/ns/net path) runs Pebble inside that network namespace, listening on `host`
     there (the kind lab's "ca" anchor: harness.stack.kind.labnet); its TLS certificate then names `host` too.
+    `http_port` is where its VA dials for HTTP-01: 80 as in production where an ingress controller answers
+    (kind), else a free port nothing listens on (DNS-01 only).
     """
 
     def __init__(
@@ -167,8 +169,10 @@ class Pebble(Service):
         bin_dir: str | Path | None = None,
         netns: str | None = None,
         host: str = LOOPBACK,
+        http_port: int | None = None,
     ):
         self.run_dir = Path(run_dir)
+        self.http_port = http_port
         self.netns, self.host = netns, host
         self.pki = pki
         self.resolver = resolver
@@ -207,7 +211,7 @@ class Pebble(Service):
         self.run_dir.mkdir(parents=True, exist_ok=True)
         config_path = self.run_dir / "pebble-config.json"
         config_path.write_text(json.dumps(config(
-            listen=self.listen_port, management=self.management_port, http_port=free_port(),
+            listen=self.listen_port, management=self.management_port, http_port=self.http_port or free_port(),
             tls_port=free_port(), certificate=serving.cert, private_key=serving.key, validity=self.validity,
             host=self.host), indent=2))
         host, port = self.resolver

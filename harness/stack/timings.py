@@ -32,6 +32,14 @@ ISSUANCE_BACKOFF_MAX = 32 * 3600
 # A whole DNS-01 issuance with no fault: present, self-check, the 60 s wait, validation, finalize; ~65 s
 # here, the margin covers a loaded CI machine.
 ISSUANCE = DNS01_CHECK_WAIT + 60
+# The HTTP-01 self-check must pass 5 times, 2 s apart, inside one Check (pkg/issuer/acme/http/http.go:
+# requiredPasses: 5, time.Sleep(2 s)); a failed one re-queues the Challenge after the same
+# --dns01-check-retry-period as DNS-01 (sync.go: queue.AddAfter(key, c.DNS01CheckRetryPeriod)).
+HTTP01_SELF_CHECK_PASSES, HTTP01_SELF_CHECK_INTERVAL = 5, 2
+# A whole HTTP-01 issuance on kind with no fault: the solver pod started (image preloaded: 2-20 s here), its
+# Ingress routed by the controller, a self-check of 10 s (one retry period more if the route came late),
+# validation, finalize; the margin covers a loaded 2-core machine.
+HTTP01_ISSUANCE = HTTP01_SELF_CHECK_PASSES * HTTP01_SELF_CHECK_INTERVAL + DNS01_CHECK_RETRY_PERIOD + 100
 
 
 def issuance_backoff(failed_attempts: int) -> int:

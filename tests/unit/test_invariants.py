@@ -96,6 +96,37 @@ def test_a_challenge_outliving_its_completed_order_is_a_violation():
     assert broken(facts) == {}
 
 
+def solver(kind: str, **changes) -> dict:
+    return {"kind": kind, "name": f"cm-acme-http-solver-{kind.lower()}", "challenge": "web-1-1-0",
+            "deleting": False, **changes}
+
+
+@pytest.mark.parametrize("kind", ["Pod", "Service", "Ingress"])
+def test_a_solver_left_after_its_challenge_ended_is_a_violation_and_one_being_deleted_is_not(kind):
+    facts = kept()
+    facts["http01Solvers"] = [solver(kind)]  # its Challenge is gone: the Order is valid
+    assert f"solver {kind} cm-acme-http-solver-{kind.lower()} is left behind" in \
+        broken(facts)["http01_solvers_cleaned_up"][0]
+    facts["http01Solvers"] = [solver(kind, deleting=True)]
+    assert violations(facts, issued_once()) == {}
+
+
+def test_a_solver_of_a_challenge_in_progress_is_no_violation_but_one_of_a_final_challenge_is():
+    facts = kept()
+    facts["orders"][0]["state"] = "pending"
+    facts["challenges"] = [challenge(type="HTTP-01", presented=True)]
+    facts["http01Solvers"] = [solver("Pod", phase="Running"), solver("Ingress")]
+    assert "http01_solvers_cleaned_up" not in broken(facts)
+    facts["challenges"] = [challenge(type="HTTP-01", state="invalid", presented=False)]
+    assert len(broken(facts)["http01_solvers_cleaned_up"]) == 2
+
+
+def test_an_end_state_from_before_solvers_were_captured_is_judged_without_them():
+    facts = kept()
+    facts.pop("http01Solvers", None)
+    assert violations(facts, issued_once()) == {}
+
+
 @pytest.mark.parametrize("change, words", [
     ({"keyMatches": False}, "does not match"),
     ({"dnsNames": ["other.example"]}, "names ['other.example']"),

@@ -50,6 +50,9 @@ ANCHORS = ("ca", "cluster-dns", "ns-public", "ns-primary", "ns-secondary")
 METRICS_SERVICE = "certchaos-controller-metrics"
 WEBHOOK_SERVICE = "certchaos-webhook"  # the webhook on a node port: upstream of isolated namespaces' proxies
 WEBHOOK_SELECTOR = "app.kubernetes.io/component=webhook,app.kubernetes.io/name=webhook"
+# Where Pebble's VA dials a domain for HTTP-01: port 80, as every ACME CA does (RFC 8555 8.3), where the ingress
+# controller of the HTTP-01 scenarios answers (harness/workloads/ingress.py).
+HTTP01_PORT = 80
 METRICS_PORT = 9402  # the chart's controller metrics port (containerPort http-metrics)
 # kube-proxy programs a new NodePort within a second or two; the controller serves metrics once it runs.
 # 120 s covers a loaded machine and a controller restarted by the crash the local lab also sees.
@@ -132,7 +135,7 @@ def start_lab(wiring: LabWiring) -> Wired:
         ca = net["ca"]
         servers["pebble"] = started(Pebble(run_dir / "pebble", RunPKI(run_dir / "lab-pki"),
                                            resolver=dns.ca_resolver, validity=validity, bin_dir=options.bin_dir,
-                                           netns=ca.netns, host=ca.ip).start())
+                                           netns=ca.netns, host=ca.ip, http_port=HTTP01_PORT).start())
         servers["toxiproxy"] = started(ToxiproxyServer(run_dir / "toxiproxy", bin_dir=options.bin_dir,
                                                        netns=ca.netns, host=ca.ip).start())
         values = chart_values(net["cluster-dns"].ip, net["ca"].container)

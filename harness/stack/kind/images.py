@@ -122,11 +122,16 @@ CERT_MANAGER_IMAGES = tuple(image.tag for image in COMPONENT_IMAGES if not image
 # stack; `kind load`-ed by the workloads fixture into the clusters whose scenarios need them.
 WORKLOAD_IMAGE = "certchaos.local/tlsserver:v1"
 RELOADER_IMAGE = "certchaos.local/reloader:v1.4.22"  # Stakater Reloader, built from its published module
+INGRESS_IMAGE = "certchaos.local/traefik:v3.6.12"  # Traefik, the HTTP-01 scenarios' ingress controller
 WORKLOAD_IMAGES = (
     Image(WORKLOAD_IMAGE, (("tlsserver", "/usr/local/bin/tlsserver"),), entrypoint=("/usr/local/bin/tlsserver",),
           user="1000", preload=False),
     # Upstream's image runs its binary as a non-root user with no arguments: every flag at its default.
     Image(RELOADER_IMAGE, (("stakater-reloader", "/usr/local/bin/reloader"),), entrypoint=("/usr/local/bin/reloader",),
+          user="1000", preload=False),
+    # Upstream's image runs `traefik` with the arguments its manifests give; its entrypoints listen on
+    # unprivileged ports (8000, 8443) and the pod maps them to the node's 80 and 443 (harness/workloads/ingress.py).
+    Image(INGRESS_IMAGE, (("traefik", "/usr/local/bin/traefik"),), entrypoint=("/usr/local/bin/traefik",),
           user="1000", preload=False),
 )
 COMPONENT_IMAGES = COMPONENT_IMAGES + WORKLOAD_IMAGES
