@@ -3,7 +3,8 @@
 A fault never asserts; whether the system noticed is for expectations to say. Its repr is valid Python
 (dataclasses give that for free) so a failing Hypothesis example or a journal entry reads as a program.
 Concrete faults live in one module per thing they break: dns_faults (the DNS provider), proxy_faults
-(anything behind a Toxiproxy proxy: the CA, the webhook) and process_faults (cert-manager's processes).
+(anything behind a Toxiproxy proxy: the CA, the webhook), acme_faults (the CA's answers, through the ACME
+fault layer) and process_faults (cert-manager's processes).
 """
 
 from __future__ import annotations
