@@ -27,6 +27,7 @@ class AcmeRequest:
     status: int
     fault: str | None
     nonce: str | None  # the JWS protected header's nonce of a POST
+    abandoned: bool | None = None  # a delayed request: the client closed its connection before the answer
 
 
 class AcmeLayerControl:

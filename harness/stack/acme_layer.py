@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import os
 import socket
 import ssl
 import threading
@@ -59,6 +60,20 @@ class _UpstreamConnection(http.client.HTTPSConnection):
 
         self.sock = self.tls.wrap_socket(dial() if self.netns is None else in_netns(self.netns, dial),
                                          server_hostname=self.host)
+
+
+def _peer_gone(connection: socket.socket) -> bool:
+    """The client closed its connection (it stopped waiting for the answer): a peek at the TCP stream under
+    TLS reads end-of-file. Nothing is consumed, and the connection's own blocking mode is left alone."""
+    raw = socket.socket(fileno=os.dup(connection.fileno()))
+    try:
+        return raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False  # open, nothing sent: still waiting
+    except OSError:
+        return True
+    finally:
+        raw.close()
 
 
 def _jws_nonce(body: bytes) -> str | None:
@@ -192,6 +207,7 @@ class _RouteHandler(BaseHTTPRequestHandler):
                     if route.order_of.get(authorization):
                         route.expired_orders.add(route.order_of[authorization])
             described = rule.describe() if rule is not None else None
+        self.abandoned = None
         try:
             status, headers, answer = self._respond(rule, method, endpoint, path, body, host)
         except (OSError, http.client.HTTPException) as error:
@@ -199,7 +215,8 @@ class _RouteHandler(BaseHTTPRequestHandler):
         with route.lock:
             route.journal.append({"at": started, "seconds": round(time.time() - started, 3), "method": method,
                                   "path": path.split("?", 1)[0], "endpoint": endpoint, "status": status,
-                                  "fault": described, "nonce": _jws_nonce(body) if method == "POST" else None})
+                                  "fault": described, "nonce": _jws_nonce(body) if method == "POST" else None,
+                                  "abandoned": self.abandoned})
         self._answer(status, headers, answer, method)
 
     def _respond(self, rule: Rule | None, method: str, endpoint: str, path: str, body: bytes, host: str) -> tuple:
@@ -216,6 +233,7 @@ class _RouteHandler(BaseHTTPRequestHandler):
             return self._problem(400, problem("malformed", "Authorization expired", 400), [], host)
         if rule is not None and rule.action == "delay":
             time.sleep(rule.seconds)  # the fault itself: a CA that takes this long to answer
+            self.abandoned = _peer_gone(self.connection)  # did the client wait? (its own timeout is shorter)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         status, response_headers, answer = route.upstream_request(method, path, headers, body)
         if status < 300 and answer and endpoint in ("order", "newOrder", "finalize", "authorization"):

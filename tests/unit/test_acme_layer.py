@@ -23,6 +23,7 @@ from harness.stack.acme_control import AcmeLayerControl
 from harness.stack.acme_layer import AcmeLayer
 from harness.stack.acme_rules import ENDPOINTS, Rule, endpoint_of, first_firing
 from harness.stack.pki import RunPKI
+from harness.wait import wait_for
 
 
 # --- rules --------------------------------------------------------------------------------------------------
@@ -270,6 +271,19 @@ def test_a_slow_finalize_answers_late_and_the_rest_promptly(route):
     fault.revert()
     finalize, order = route.requests()
     assert finalize.seconds >= 0.5 and order.seconds < 0.5 and finalize.fault and not order.fault
+    assert finalize.abandoned is False and order.abandoned is None  # the client waited for the late answer
+
+
+def test_a_client_that_stops_waiting_for_a_slow_answer_is_journalled_as_gone(route):
+    route, session, base = route
+    fault = AcmeSlowFinalize(route, seconds=1.5)
+    fault.apply()
+    with pytest.raises(requests.exceptions.Timeout):
+        session.post(base + "/finalize-order/o1", data=_signed(), timeout=0.5)
+    fault.revert()
+    wait_for(acme_requests(route, "finalize"), subject="the layer", expected="the late finalize journalled",
+             timeout=10)
+    assert [r.abandoned for r in route.requests()] == [True]
 
 
 def test_faults_compose_and_the_first_added_answers(route):
