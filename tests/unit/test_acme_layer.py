@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from harness.chaos.acme_faults import (
     AcmeAuthorizationExpired, AcmeBadNonce, AcmeOrderExpired, AcmeRateLimited, AcmeServerError, AcmeSlowFinalize,
@@ -28,6 +28,7 @@ from harness.wait import wait_for
 
 # --- rules --------------------------------------------------------------------------------------------------
 
+@settings(deadline=None)  # hundreds of counts per example: no timing claim, and the machine is shared
 @given(rate=st.floats(min_value=0.01, max_value=1.0), n=st.integers(min_value=0, max_value=300),
        limit=st.one_of(st.none(), st.integers(min_value=1, max_value=50)))
 def test_a_rule_fires_ceil_n_times_rate_up_to_its_limit(rate, n, limit):
@@ -37,12 +38,14 @@ def test_a_rule_fires_ceil_n_times_rate_up_to_its_limit(rate, n, limit):
     assert fired == (want if limit is None else min(want, limit))
 
 
+@settings(deadline=None)
 @given(rate=st.floats(min_value=0.01, max_value=1.0), n=st.integers(min_value=1, max_value=200))
-def test_hits_are_spread_never_two_more_than_the_rate_allows_in_any_prefix(rate, n):
+def test_hits_are_spread_exactly_at_every_prefix(rate, n):
     rule = Rule("*", "bad_nonce", rate=rate)
-    hits = [rule.fires() for _ in range(n)]
+    hits = 0
     for k in range(1, n + 1):
-        assert sum(hits[:k]) == math.ceil(k * rule._rate)  # exact at every prefix: no bursts
+        hits += rule.fires()
+        assert hits == math.ceil(k * rule._rate)  # exact at every prefix: no bursts
 
 
 @given(name=st.sampled_from(sorted(ENDPOINTS)), rid=st.text("abcdefXYZ0123456789_-", min_size=1, max_size=30))
