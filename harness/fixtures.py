@@ -115,10 +115,10 @@ def certchaos_lab(pytestconfig: pytest.Config) -> Iterator[LabClient]:
 def certchaos_acme_issuer(certchaos_lab: LabClient, certchaos_namespace: str) -> Iterator[AcmeIssuer]:
     """An ACME Issuer on Pebble in the test's namespace, reaching Pebble through its own proxy and
     solving DNS-01 through its own fake-DNS zone and TSIG key (see harness.lab.issuers). Undo: deletes the
-    proxy; the Issuer goes with the namespace."""
+    proxy and the ACME fault layer's route; the Issuer goes with the namespace."""
     issuer = make_acme_issuer(certchaos_lab, certchaos_namespace)
     yield issuer
-    issuer.proxy.delete()
+    issuer.close()
 
 
 @pytest.fixture(scope="session")

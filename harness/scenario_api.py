@@ -5,7 +5,8 @@ nowhere else in harness/ (tests/unit/test_scenario_api.py checks it), so the har
 while what a scenario reads stays put. It re-exports, and defines nothing:
 
 - building:    certificate, create_certificate (Certificate manifests and their creation); annotated Ingresses
-- faults:      PropagationLag, TsigKeyRevoked, ..., ControllerKilled, NodeDown (apply/revert, never assert)
+- faults:      PropagationLag, TsigKeyRevoked, ..., ControllerKilled, NodeDown, AcmeRateLimited, ...
+               (apply/revert, never assert)
 - actions:     trigger_renewal (as `cmctl renew`), expire_authorizations, backdate_last_failure, ...
 - conditions:  what expectations wait for (certificate_ready, webhook_unreachable, gaps, ...) and the
                combinators all_of, not_, holds_throughout, holds_until; Seen and wait_for for one of your own
@@ -22,9 +23,10 @@ A name a new scenario needs is added here, in its group and in __all__.
 
 from __future__ import annotations
 
-from harness.chaos.actions import (
-    backdate_last_failure, expire_authorizations, standby_controller, trigger_renewal,
+from harness.chaos.acme_faults import (
+    AcmeAuthorizationExpired, AcmeBadNonce, AcmeOrderExpired, AcmeRateLimited, AcmeServerError, AcmeSlowFinalize,
 )
+from harness.chaos.actions import backdate_last_failure, expire_authorizations, standby_controller, trigger_renewal
 from harness.chaos.admission import (
     REFUSED, TIMED_OUT, UNREACHABLE, denied_by_webhook, invalid_probe, webhook_unreachable,
 )
@@ -40,8 +42,10 @@ from harness.chaos.proxy_faults import ProxyDown, ProxyLatency
 from harness.chaos.reload_faults import ReloaderDown
 from harness.chaos.scenario import Limit
 from harness.observe.conditions.acme import (
-    challenge_presented, challenge_reason_contains, challenge_state, challenges_gone, order_state,
+    challenge_presented, challenge_reason_contains, challenge_state, challenges_gone, order_reason_contains,
+    order_state,
 )
+from harness.observe.conditions.acme_layer import acme_requests, retries
 from harness.observe.conditions.alerts import (
     ABSENT, ACME_ERRORS, NOT_READY, alert_state, certificate_labels, certificates_quiet, no_alert_firing,
     notification_received,
@@ -90,7 +94,8 @@ __all__ = [
     # building
     "certificate", "create_certificate", "annotated_ingress", "create_ingress",
     # faults
-    "Controller", "ControllerKilled", "ControllerStopped", "NodeDown", "PropagationLag", "ProxyDown",
+    "AcmeAuthorizationExpired", "AcmeBadNonce", "AcmeOrderExpired", "AcmeRateLimited", "AcmeServerError",
+    "AcmeSlowFinalize", "Controller", "ControllerKilled", "ControllerStopped", "NodeDown", "PropagationLag", "ProxyDown",
     "ProxyLatency", "ReloaderDown", "TsigKeyRevoked", "TsigPolicyNarrowed",
     "ARecordElsewhere", "HttpsRedirectInFront", "IngressControllerDown", "NodeLabelRemoved",
     "SolverIngressClassWrong",
@@ -105,8 +110,10 @@ __all__ = [
     "certificate_condition", "certificate_done_issuing", "certificate_event", "certificate_not_ready",
     "certificate_ready", "certificate_request_condition", "certificate_request_count",
     "certificate_request_replaced", "certificate_status_field", "renewal_due", "secret_serial_changed",
-    "challenge_presented", "challenge_reason_contains", "challenge_state", "challenges_gone", "order_state",
-    "challenge_path_redirected", "serves_secret", "shim_certificate", "solver_pod_unschedulable", "solvers_gone", "solvers_present",
+    "challenge_presented", "challenge_reason_contains", "challenge_state", "challenges_gone",
+    "order_reason_contains", "order_state", "acme_requests", "retries",
+    "challenge_path_redirected", "serves_secret", "shim_certificate", "solver_pod_unschedulable", "solvers_gone",
+    "solvers_present",
     "controller_flag", "controller_log", "go_duration_seconds", "issuance_backoff_announced",
     "next_issuance_attempts", "issuance_starts",
     "ca_answers", "first_seen", "gaps", "refused_updates", "txt_queries",

@@ -3,8 +3,9 @@
 A fault never asserts; whether the system noticed is for expectations to say. Its repr is valid Python
 (dataclasses give that for free) so a failing Hypothesis example or a journal entry reads as a program.
 Concrete faults live in one module per thing they break: dns_faults (the DNS provider), proxy_faults
-(anything behind a Toxiproxy proxy: the CA, the webhook), process_faults (cert-manager's processes) and
-ingress_faults (the path of an HTTP-01 validation: issuer's solver, solver pods' nodes, A record, controller).
+(anything behind a Toxiproxy proxy: the CA, the webhook), acme_faults (the CA's answers, through the ACME
+fault layer), process_faults (cert-manager's processes) and ingress_faults (the path of an HTTP-01 validation:
+issuer's solver, solver pods' nodes, A record, controller).
 """
 
 from __future__ import annotations

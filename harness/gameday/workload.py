@@ -64,10 +64,10 @@ def create_workload(lab: LabClient) -> Workload:
 
 
 def delete_workload(lab: LabClient, workload: Workload) -> None:
-    """Undo create_workload in an attached lab: registration, proxies, namespace (in the background)."""
+    """Undo create_workload in an attached lab: registration, proxies, ACME route, namespace (in the background)."""
     certmanager.delete_webhook_configurations(lab.kube, f"{certmanager.WEBHOOK_NAME}-{workload.namespace}")
-    for proxy in (workload.webhook, workload.acme.proxy):
-        proxy.delete()
+    workload.webhook.delete()
+    workload.acme.close()
     client.CoreV1Api(lab.kube).delete_namespace(workload.namespace, propagation_policy="Background")
 
 

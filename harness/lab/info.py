@@ -37,6 +37,7 @@ class LabInfo:
     proxy_host: str = LOOPBACK  # where scenario proxies listen: loopback, or the kind lab's "ca" anchor
     proxy_name: str | None = None  # kind: the proxies' host name for the API server (the anchor's container)
     capabilities: Capabilities | None = None  # the provider's (harness.stack.protocol); None: a lab.json before it
+    acme_layer_url: str | None = None  # the ACME fault layer's control API (harness.stack.acme_layer); None: no layer
 
     def save(self, path: Path) -> Path:
         temporary = path.with_suffix(".tmp")

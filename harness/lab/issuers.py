@@ -13,6 +13,7 @@ from kubernetes import client
 
 from harness.observe.conditions.kube import resource_ready
 from harness.lab.lab import LabClient
+from harness.stack.acme_control import AcmeRoute
 from harness.stack.certmanager import NAMESPACE as CERT_MANAGER_NAMESPACE
 from harness.observe.resources import CLUSTER_ISSUER, ISSUER
 from harness.stack.toxiproxy import Proxy
@@ -47,6 +48,13 @@ class AcmeIssuer:
     key: str  # its TSIG key's name
     secret: str  # the key's base64 secret, as the cluster Secret holds it
     proxy: Proxy  # the scenario's own path to the CA: a CA outage here breaks no other scenario
+    acme: AcmeRoute | None = None  # its route through the ACME fault layer behind the proxy; None: no layer
+
+    def close(self) -> None:
+        """Delete the scenario's proxy and route (the Issuer goes with the namespace)."""
+        self.proxy.delete()
+        if self.acme is not None:
+            self.acme.delete()
 
     @property
     def directory(self) -> str:
@@ -62,8 +70,9 @@ class AcmeIssuer:
 
 def make_acme_issuer(lab: LabClient, namespace: str, name: str = "pebble") -> AcmeIssuer:
     """A zone <namespace>.<lab zone> with a TSIG key that may write its _acme-challenge TXT records, the
-    key's Secret, a Toxiproxy proxy "acme-<namespace>" to Pebble, and an ACME Issuer on Pebble through
-    that proxy solving DNS-01 with the key. The caller deletes the proxy (proxy.delete())."""
+    key's Secret, a Toxiproxy proxy "acme-<namespace>" to Pebble (through the lab's ACME fault layer, a
+    route of the same name, when the lab has one), and an ACME Issuer on Pebble through that proxy solving
+    DNS-01 with the key. The caller deletes the proxy and route (AcmeIssuer.close())."""
     zone = f"{namespace}.{lab.info.zone}"
     key = namespace
     secret = base64.b64encode(secrets.token_bytes(32)).decode()
@@ -74,7 +83,8 @@ def make_acme_issuer(lab: LabClient, namespace: str, name: str = "pebble") -> Ac
     client.CoreV1Api(lab.kube).create_namespaced_secret(namespace, {
         "metadata": {"name": f"{name}-tsig"}, "stringData": {"secret": secret}})
     host, port = lab.info.dns_authoritative
-    proxy = lab.proxy_to(f"acme-{namespace}", lab.info.pebble_listen)
+    route = lab.acme_layer.add_route(f"acme-{namespace}", lab.info.pebble_listen) if lab.acme_layer else None
+    proxy = lab.proxy_to(f"acme-{namespace}", route.listen if route else lab.info.pebble_listen)
     _create(lab.kube, namespace, "issuers", {
         "apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": name},
         "spec": {"acme": {
@@ -89,8 +99,13 @@ def make_acme_issuer(lab: LabClient, namespace: str, name: str = "pebble") -> Ac
             }}}],
         }},
     })
-    wait_issuer_ready(lab.kube, namespace, name)
-    return AcmeIssuer(name, namespace, zone, key, secret, proxy)
+    issuer = AcmeIssuer(name, namespace, zone, key, secret, proxy, route)
+    try:
+        wait_issuer_ready(lab.kube, namespace, name)
+    except BaseException:
+        issuer.close()
+        raise
+    return issuer
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The scenario lab: one stack with everything the failure modes need, wired the way production is.
 
-    cert-manager controller --ACME over TLS--> Toxiproxy "acme-<namespace>" --> Pebble
+    cert-manager controller --ACME over TLS--> Toxiproxy "acme-<namespace>" --> ACME fault layer route
+        "acme-<namespace>" (TLS ends there; rules answer as a CA in trouble) --> Pebble
     kube-apiserver --admission webhook--> Toxiproxy "webhook" --> cert-manager webhook (jailed)
     a supervisor restarts the cert-manager controller when it dies, as the kubelet would
         (a namespace that breaks its webhook gets its own registration and "webhook-<namespace>" proxy)
@@ -31,6 +32,7 @@ from harness.errors import as_harness_error
 from harness.lab import providers
 from harness.lab.info import LabInfo
 from harness.lab.providers.seam import LabWiring, ProviderOptions
+from harness.stack.acme_control import AcmeLayerControl
 from harness.stack.dnscontrol import DnsControl
 from harness.stack.kube import api_client
 from harness.stack.pebble import CERTIFICATE_VALIDITY, Management
@@ -64,6 +66,7 @@ class LabClient:
         self.pebble = (Management(info.pebble_management_url, Path(info.pebble_ca_bundle_path))
                        if info.pebble_management_url else None)
         self.alerts = AlertingClient(info.alerting) if info.alerting else None
+        self.acme_layer = AcmeLayerControl(info.acme_layer_url) if info.acme_layer_url else None
 
     def proxy_to(self, name: str, upstream: tuple[str, int]) -> Proxy:
         """A new Toxiproxy proxy (on a free port where cert-manager reaches it: loopback, or on kind the "ca"
@@ -72,7 +75,7 @@ class LabClient:
 
     def close(self) -> None:
         self.kube.close()
-        for part in (self.dns, self.toxiproxy, self.pebble, self.alerts):
+        for part in (self.dns, self.toxiproxy, self.pebble, self.alerts, self.acme_layer):
             if part is not None:
                 part.close()
 

@@ -24,7 +24,7 @@ from harness.mutants.runner import KILLED, NOT_BUILT, RUN_ERROR, STATUSES, SURVI
 
 # The behaviours the catalogue claims to check; each needs at least one mutant (matched in `behaviour`).
 BEHAVIOURS = ("issuance backoff", "failure counter", "renewal time", "challenge retries", "DNS-01 timing",
-              "key rotation", "metrics", "webhook validation", "leader election")
+              "key rotation", "metrics", "webhook validation", "leader election", "ACME errors")
 
 
 def mutant(name="m", edits=(Edit("a.go", "x := 1", "x := 2"),), binaries=("cert-manager-controller",),

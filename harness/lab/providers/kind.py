@@ -4,7 +4,8 @@
         "cluster-dns", "ns-public", "ns-primary", "ns-secondary": the fake DNS's nameserver listeners on
             <anchor IP>:53 (sockets made inside each anchor's namespace; the fake DNS stays in this process);
             the authoritative view (RFC2136 updates) on ns-primary's IP, another port
-        "ca": Pebble, Toxiproxy (API and every scenario's proxy) and the ca_resolver view Pebble's VA asks
+        "ca": Pebble, the ACME fault layer's routes (sockets made in its namespace; the layer stays in this
+            process), Toxiproxy (API and every scenario's proxy) and the ca_resolver view Pebble's VA asks
     --> helm install with the controller's --dns01-recursive-nameservers=<cluster-dns>:53, --v=2, and pod
         DNS naming cluster-dns only (its resolv.conf, as the local pod sandbox's): the self-check walks the
         same views as on local, so every DNS fault means the same on both providers
@@ -34,6 +35,7 @@ from harness.stack.kind.labnet import LabNetwork
 from harness.stack.kind.podlog import CONTROLLER_SELECTOR, ControllerFollower
 from harness.stack.kind.provider import KindStack
 from harness.stack.kube import ensure_namespace
+from harness.stack.acme_layer import AcmeLayer
 from harness.stack.pebble import Pebble
 from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK
@@ -133,9 +135,13 @@ def start_lab(wiring: LabWiring) -> Wired:
             ca_resolver_listen=(net["ca"].ip, 0), binders=binders).start())
         servers["control"] = started(ControlServer(dns, LOOPBACK).start())
         ca = net["ca"]
-        servers["pebble"] = started(Pebble(run_dir / "pebble", RunPKI(run_dir / "lab-pki"),
+        pki = RunPKI(run_dir / "lab-pki")
+        servers["pebble"] = started(Pebble(run_dir / "pebble", pki,
                                            resolver=dns.ca_resolver, validity=validity, bin_dir=options.bin_dir,
                                            netns=ca.netns, host=ca.ip, http_port=HTTP01_PORT).start())
+        serving = pki.serving("acme-layer", ca.ip)  # the lab CA terminates TLS at the layer as at Pebble
+        servers["acme_layer"] = started(AcmeLayer(serving.cert, serving.key, servers["pebble"].ca_bundle,
+                                                  host=ca.ip, netns=ca.netns).start())
         servers["toxiproxy"] = started(ToxiproxyServer(run_dir / "toxiproxy", bin_dir=options.bin_dir,
                                                        netns=ca.netns, host=ca.ip).start())
         values = chart_values(net["cluster-dns"].ip, net["ca"].container)
@@ -184,7 +190,8 @@ def start_lab(wiring: LabWiring) -> Wired:
         webhook_ca_bundle=isolate_chart_webhooks(api), components=components, provider=NAME,
         dns_nameservers={name: list(dns.address(name)) for name in nameservers},
         controller_argv=None, alerting=alerting.info, proxy_host=net["ca"].ip,
-        proxy_name=net["ca"].container, capabilities=CAPABILITIES), stack)
+        proxy_name=net["ca"].container, capabilities=CAPABILITIES,
+        acme_layer_url=servers["acme_layer"].url), stack)
 
 
 def node_port(api: client.ApiClient, name: str, selector: str, target: int | str) -> int:

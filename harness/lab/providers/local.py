@@ -1,7 +1,7 @@
 """The lab on the "local" provider: every server and cert-manager as processes on loopback (docs/local-stack.md).
 
     fake DNS (views, listeners on 127.53.x.y:53) and its control API -> Pebble (its VA asks the CA view)
-    -> Toxiproxy -> LocalStack (cert-manager's self-check and pod DNS on the fake DNS) -> the cluster-wide
+    -> the ACME fault layer in front of it -> Toxiproxy -> LocalStack (cert-manager's self-check and pod DNS on the fake DNS) -> the cluster-wide
     webhook registration through the "webhook" proxy -> the controller's supervisor -> alerting
 """
 
@@ -15,6 +15,7 @@ from harness.lab.providers.seam import LabWiring, ProviderOptions, Wired
 from harness.stack import binaries, official
 from harness.stack.versions import facts as component_facts
 from harness.stack.local import LocalStack
+from harness.stack.acme_layer import AcmeLayer
 from harness.stack.pebble import Pebble
 from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK
@@ -43,8 +44,11 @@ def start_lab(wiring: LabWiring) -> Wired:
     dns = started(DnsServer(zones=[wiring.zone], nameservers=wiring.nameservers,
                             zone_nameservers=[("ns1", "ns-public")]).start())
     control = started(ControlServer(dns, LOOPBACK).start())
-    pebble = started(Pebble(run_dir / "pebble", RunPKI(run_dir / "lab-pki"), resolver=dns.ca_resolver,
+    pki = RunPKI(run_dir / "lab-pki")
+    pebble = started(Pebble(run_dir / "pebble", pki, resolver=dns.ca_resolver,
                             validity=wiring.validity, bin_dir=bin_dir).start())
+    serving = pki.serving("acme-layer")  # the lab CA terminates TLS at the layer as it does at Pebble
+    acme_layer = started(AcmeLayer(serving.cert, serving.key, pebble.ca_bundle).start())
     toxiproxy = started(ToxiproxyServer(run_dir / "toxiproxy", bin_dir=bin_dir).start())
     host, port = dns.resolver
     stack = started(LocalStack(
@@ -85,6 +89,7 @@ def start_lab(wiring: LabWiring) -> Wired:
         controller_argv=[str(arg) for arg in stack.controller_argv()],
         alerting=alerting.info,
         capabilities=CAPABILITIES,
+        acme_layer_url=acme_layer.url,
     )
     return Wired(info, stack)
 

@@ -41,6 +41,25 @@ def order_state(api: client.ApiClient, namespace: str, certificate: str, state: 
     )
 
 
+def order_reason_contains(api: client.ApiClient, namespace: str, certificate: str, text: str) -> Condition:
+    """The newest Order of the Certificate's newest request has a .status.reason containing `text` (the CA's
+    problem, as cert-manager recorded it), case-insensitively."""
+    needle = text.lower()
+
+    def view(found: Related) -> dict:
+        order = _latest_order(found)
+        return {"order": order["metadata"]["name"] if order else None,
+                **(resources.summary(resources.ORDER, order) if order else {}),
+                "reason": ((order or {}).get("status") or {}).get("reason")}
+
+    return issuance_condition(
+        api, namespace, certificate,
+        lambda found: (order := _latest_order(found)) is not None
+        and needle in ((order.get("status") or {}).get("reason") or "").lower(),
+        view,
+    )
+
+
 def _challenges_view(found: Related) -> dict:
     return {"challenges": {c["metadata"]["name"]: resources.summary(resources.CHALLENGE, c)
                            for c in found.latest_challenges()}}

@@ -1,0 +1,75 @@
+"""One CA endpoint fails: newOrder answers 503 (the CA in maintenance) or finalize answers 500, while every
+other endpoint works.
+
+Spec (cert-manager v1.11.5, from its source): the ACME client does not retry a 5xx (pkg/acme/util/util.go
+RetryBackoff retries only a 400), and the orders controller keeps the Order as it is on a 5xx (only a 4xx
+marks it errored: pkg/controller/acmeorders/sync.go createOrder, finalizeOrder) and returns the error, so its
+work queue retries the Order with per-item exponential backoff from 5 s, doubling
+(pkg/controller/acmeorders/controller.go: NewItemExponentialFailureRateLimiter(5 s, 30 min)): 5, 10, 20 s
+between attempts. A failure counted without a request reaching the CA still takes a step (seen on both
+providers for finalize: 5, 20, 40 s), so every gap is a step of the doubling ladder, none shorter than the one
+before. No CertificateRequest fails and no issuance backoff starts; once the endpoint is back, the next retry
+goes through and the same request completes the issuance.
+Evidence: the layer's journal (the failed requests to the endpoint and their spacing), the Order's state,
+the Certificate's status and requests.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from harness.scenario_api import (
+    ISSUANCE, AcmeServerError, acme_requests, all_of, certificate, certificate_done_issuing,
+    certificate_request_count, certificate_status_field, create_certificate, gaps, holds_until, not_, order_state,
+)
+
+ATTEMPTS = 4  # failed attempts to see: three gaps (5, 10, 20 s), a doubling no fixed or linear retry has
+BASE = 5.0  # the orders queue's first step
+STEPS = [BASE * 2 ** k for k in range(5)]  # 5, 10, 20, 40, 80 s: the cumulative schedule's steps
+GAP_TOLERANCE = (0.15, 2.0)  # relative and absolute seconds: a sync's own time on a loaded machine
+# finalize comes after the DNS-01 wait of a whole issuance; newOrder at once.
+FIRST_FAILURE = {"newOrder": 60, "finalize": ISSUANCE}
+# The retries: 5 + 10 + 20 s, one more step if a sync failed before reaching the CA; margin for load.
+RETRIES_WITHIN = sum(STEPS[:4]) + 30
+# After the endpoint is back the next retry is up to two steps away (40, 80 s), then the rest of an issuance.
+RECOVERY = STEPS[4] + ISSUANCE
+
+
+def on_the_ladder(gap: float) -> float | None:
+    """The doubling step a gap between two attempts is, None if it is none of them."""
+    return next((step for step in STEPS if abs(gap - step) <= step * GAP_TOLERANCE[0] + GAP_TOLERANCE[1]), None)
+
+
+@pytest.mark.parametrize("endpoint, status", [("newOrder", 503), ("finalize", 500)])
+def test_a_failing_endpoint_is_retried_with_backoff_and_the_same_request_completes(
+        scenario, lab, kube, namespace, acme_issuer, endpoint, status):
+    name, subject = "web", f"Certificate {namespace}/web"
+    # Catches a controller that treats a 5xx as the CA's final word (Order errored, request failed, 1 h backoff).
+    clean = all_of(not_(order_state(kube, namespace, name, "errored")),
+                   certificate_status_field(kube, namespace, name, "failedIssuanceAttempts", is_set=False),
+                   certificate_request_count(kube, namespace, name, 1))
+    with scenario.fault(AcmeServerError(acme_issuer.acme, endpoint, status)):
+        since = time.time()
+        create_certificate(kube, namespace, certificate(name, acme_issuer.ref, [acme_issuer.dns_name(name)]))
+        scenario.expect(acme_requests(acme_issuer.acme, endpoint, faulted=True, since=since),
+                        subject=f"the CA ({acme_issuer.acme.name})", expected=f"{endpoint} answered {status}",
+                        within=FIRST_FAILURE[endpoint], detects=True)
+        scenario.expect(holds_until(clean, acme_requests(acme_issuer.acme, endpoint, at_least=ATTEMPTS,
+                                                         faulted=True, since=since)),
+                        subject=f"the CA ({acme_issuer.acme.name})",
+                        expected=f"{ATTEMPTS} attempts at {endpoint}, nothing failed meanwhile",
+                        within=RETRIES_WITHIN)
+    failed = [r for r in acme_issuer.acme.requests() if r.at >= since and r.endpoint == endpoint and r.fault]
+    spacing = gaps([r.at for r in failed[:ATTEMPTS]])
+    steps = [on_the_ladder(gap) for gap in spacing]
+    scenario.note(f"{endpoint} retry spacing", gaps=spacing, steps=steps)
+    # Catches a retry storm (gaps under 5 s), a fixed or linear retry (off the ladder, or no growth), a
+    # controller that gives up (fewer attempts: the wait above), or one that starts over at 5 s each time.
+    assert (steps[0] == BASE and None not in steps and steps == sorted(steps) and steps[-1] >= 4 * BASE), (
+        f"{endpoint} should be retried with backoff doubling from {BASE} s (5, 10, 20 s apart; a step may be "
+        f"skipped), but the CA saw attempts {spacing} s apart")
+    scenario.expect(holds_until(clean, certificate_done_issuing(kube, namespace, name)), subject=subject,
+                    expected="issued by the same request once the endpoint is back, nothing failed",
+                    within=RECOVERY, recovers=True)
