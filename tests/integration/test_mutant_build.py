@@ -31,7 +31,8 @@ def test_a_mutant_builds_from_the_patched_copy_once_and_is_cached(tmp_path, monk
     assert not built.cached and os.access(binary, os.X_OK)
     assert built.bin_dir == tmp_path / "mutants" / f"cert-manager-v1.11.5-{mutant.patch_hash}"
     # Built from the copy (the replace in the alternate go.mod), stamped with the mutant's name.
-    info = subprocess.run(["go", "version", "-m", str(binary)], capture_output=True, text=True, check=True).stdout
+    go = find_go()  # the pinned toolchain when no Go is on PATH (a stock machine), as the build used
+    info = subprocess.run([go, "version", "-m", str(binary)], capture_output=True, text=True, check=True).stdout
     assert "=>\t" + str(tmp_path / "mutants") in info, info
     assert f"v1.11.5-mutant.{MUTANT}".encode() in binary.read_bytes()
     assert sorted(p.name for p in built.bin_dir.iterdir()) == ["cert-manager-controller", build.MANIFEST]

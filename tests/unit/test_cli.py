@@ -148,13 +148,10 @@ BAD_RUNS = [
 @pytest.mark.parametrize("options,said", BAD_RUNS, ids=[" ".join(o) for o, _ in BAD_RUNS])
 def test_run_refuses_bad_input_at_once_with_one_message_and_no_report_dir(tmp_path, no_lab, capsys, options, said):
     report = tmp_path / "report"
-    started = time.monotonic()
     assert main.main(["run", "--report-dir", str(report), *options]) == 2
-    took = time.monotonic() - started
     err = capsys.readouterr().err
     assert said in err and len(err.strip().splitlines()) == 1, err
-    assert took < 1.0, f"took {took:.2f}s"
-    assert not report.exists() and no_lab == []
+    assert not report.exists() and no_lab == []  # refused before a lab (its time: benchmarks/bad_input.py)
 
 
 def test_run_refuses_a_bad_time_scale_in_the_environment(tmp_path, no_lab, monkeypatch, capsys):

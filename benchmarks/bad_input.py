@@ -1,0 +1,44 @@
+"""Bad input to `certchaos run` is refused within a second, as a user sees it: a fresh interpreter, the real CLI,
+exit 2, one line, no report directory. (tests/unit/test_cli.py checks the refusals themselves; the time is a
+figure of this machine, so it is measured here rather than asserted in a test.)
+
+    python benchmarks/bad_input.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_S = 1.0
+CASES = [
+    ["--worker-nodes", "2"],
+    ["--provider", "kind", "--values", "missing-values.yaml"],
+    ["--alert-rules", "missing-rules.yaml"],
+    ["--time-scale", "fast"],
+    ["--bin-dir", "no-such-bin-dir"],
+]
+
+
+def main() -> int:
+    missed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for options in CASES:
+            report = Path(tmp) / "report"
+            began = time.monotonic()
+            result = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--report-dir", str(report), *options],
+                                    capture_output=True, text=True)
+            took = time.monotonic() - began
+            ok = result.returncode == 2 and took < TARGET_S and not report.exists()
+            missed += not ok
+            print(f"{took:5.2f}s exit {result.returncode} {'ok  ' if ok else 'MISS'} {' '.join(options)}: "
+                  f"{result.stderr.strip().splitlines()[-1] if result.stderr.strip() else '(nothing on stderr)'}")
+    print(f"{len(CASES) - missed} of {len(CASES)} refused with exit 2 within {TARGET_S:g}s")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
