@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "harness.cli.alerts",
     "harness.cli.images",
     "harness.cli.gameday",
+    "harness.cli.explore",
     "harness.cli.labctl",
     "harness.cli.upgrade",
     "harness.cli.coverage",
