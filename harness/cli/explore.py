@@ -99,7 +99,8 @@ def _explore(args: argparse.Namespace) -> int:
     report_dir = Path(args.report_dir or Path("reports") / f"explore-{stamp}").resolve()
     database = Path(args.database or binaries.cache_dir() / "explore-db").resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
-    say = (lambda text: print(text, file=sys.stderr)) if args.json else print
+    out = sys.stderr if args.json else sys.stdout  # with --json, stdout is explore.json alone
+    say = lambda text: print(text, file=out, flush=True)  # noqa: E731 - progress, as it happens
     command = "certchaos explore " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["explore"] else [])
     if "--seed" not in command:
         command += f" --seed {seed}"
