@@ -25,7 +25,7 @@ from pathlib import Path
 
 from harness.chaos.scenario import resolve_time_scale
 from harness.cli.labctl import add_lab_arguments, attached_lab
-from harness.errors import HarnessError
+from harness.errors import HarnessError, Terminated
 from harness.explore import report
 from harness.explore.faults import EXPLORABLE, chosen
 from harness.explore.replay import write_scenario
@@ -123,6 +123,8 @@ def _explore(args: argparse.Namespace) -> int:
         explorer.run()
     except KeyboardInterrupt as interrupt:  # also SIGTERM (harness.errors.Terminated)
         interrupted = interrupt
+        if explorer is not None:
+            explorer.ended = "interrupted (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted (Ctrl-C)"
         say("certchaos explore: interrupted; faults reverted, cleaning up")
     finally:
         with sigint_ignored():

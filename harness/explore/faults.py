@@ -13,6 +13,7 @@ from harness.chaos.fault import Fault
 from harness.chaos.process_faults import Controller, ControllerKilled
 from harness.chaos.proxy_faults import ProxyDown, ProxyLatency
 from harness.errors import HarnessError
+from harness.explore.schedule import Model
 from harness.lab.issuers import AcmeIssuer
 from harness.lab.lab import LabClient
 from harness.stack.toxiproxy import Proxy
@@ -77,3 +78,9 @@ def chosen(names: str | None, capabilities=None) -> tuple[str, ...]:
                            f"{', '.join(EXPLORABLE)}")
     return tuple(n for n in wanted if capabilities is None or not EXPLORABLE[n].needs
                  or any(getattr(capabilities, need) for need in EXPLORABLE[n].needs))
+
+
+def model_of(faults: tuple[str, ...]) -> Model:
+    """An empty schedule's model for these explorable faults."""
+    return Model(faults, instant=frozenset(n for n in faults if EXPLORABLE[n].instant),
+                 blocking=frozenset(n for n in faults if EXPLORABLE[n].blocks_writes))

@@ -43,6 +43,7 @@ def explore_facts(explorer, replay: Path | None, command: str) -> dict[str, Any]
                       "steps": [r.to_dict() for r in e.ran]} for e in examples],
         "coverage": coverage([[r.step for r in e.ran] for e in examples], explorer.faults),
         "failures": len(explorer.failures),
+        "answered_from_earlier_runs": explorer.judge.answered if explorer.judge else 0,
         "smallest_failure": None if smallest is None else smallest.index,
         "replay": None if replay is None else str(replay),
     }
@@ -52,7 +53,8 @@ def markdown(facts: dict[str, Any]) -> str:
     cover = facts["coverage"]
     lines = [f"## Exploration: `{facts['command']}`", "",
              f"Seed {facts['seed']}; faults {', '.join(facts['faults'])}; {len(facts['examples'])} examples "
-             f"(schedules), ended: {facts['ended']}; {facts['failures']} failing.", "",
+             f"(schedules) run on the lab, ended: {facts['ended']}; {facts['failures']} failing; "
+             f"{facts['answered_from_earlier_runs']} more judged from those runs (while shrinking).", "",
              f"Fault pairs applied together: {len(cover['pairs_covered'])} of {cover['pairs_possible']}: "
              + (", ".join(" + ".join(pair) for pair in cover["pairs_covered"]) or "none"), "",
              "Injections per fault: " + ", ".join(f"{name} {count}" for name, count in cover["injected"].items()), ""]

@@ -17,6 +17,7 @@ from typing import Callable
 
 from hypothesis import HealthCheck, Phase, Verbosity, seed as hypothesis_seed, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.internal.conjecture import engine
 from hypothesis.stateful import get_state_machine_test
 from kubernetes import client
 
@@ -24,7 +25,7 @@ from harness.chaos.invariants import LifecycleCheck
 from harness.chaos.scenario import Scenario, status_for
 from harness.chaos.timeline import Timeline
 from harness.explore.faults import Target
-from harness.explore.machine import Budget, BudgetSpent, HarnessBroke, make_machine
+from harness.explore.machine import Budget, BudgetSpent, HarnessBroke, ScheduleJudge, make_machine
 from harness.explore.schedule import Ran
 from harness.explore.session import ExploreSession
 from harness.explore.world import LiveWorld
@@ -83,6 +84,7 @@ class Explorer:
     examples: list[Example] = field(default_factory=list)
     error: BaseException | None = None  # what ended the run: the failure Hypothesis reported, a harness error
     ended: str = "not started"
+    judge: ScheduleJudge | None = None
     _open: _Open | None = None
 
     @property
@@ -100,11 +102,15 @@ class Explorer:
                         database=DirectoryBasedExampleDatabase(str(self.database)) if self.database else None)
 
     def run(self) -> None:
-        test = get_state_machine_test(make_machine(self.open_example, self.close_example, self.budget),
-                                      settings=self.settings())
+        self.judge = ScheduleJudge(self.open_example, self.close_example, self.budget)
+        test = get_state_machine_test(make_machine(self.judge, self.faults, self.budget), settings=self.settings())
         test = hypothesis_seed(self.seed)(test)
         # One key per fault set: a schedule saved for other faults would not replay here.
         test._hypothesis_internal_database_key = ("certchaos-explore:" + ",".join(sorted(self.faults))).encode()
+        # Hypothesis stops shrinking after 5 minutes (engine.MAX_SHRINKING_SECONDS, documented as the knob to turn);
+        # here the shrink budget decides.
+        limit = engine.MAX_SHRINKING_SECONDS
+        engine.MAX_SHRINKING_SECONDS = max(limit, int(self.budget.shrink_seconds))
         try:
             test()
             self.ended = "max examples run"
@@ -116,6 +122,8 @@ class Explorer:
             self.ended, self.error = "failure found", failure
         except Exception as error:  # noqa: BLE001 - Hypothesis's own complaint (Flaky: a failure that did not repeat)
             self.ended, self.error = f"Hypothesis stopped: {type(error).__name__}", error
+        finally:
+            engine.MAX_SHRINKING_SECONDS = limit
 
     # -- one example -----------------------------------------------------------------------------
 

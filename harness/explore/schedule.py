@@ -8,7 +8,7 @@ replays it.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Iterable
 
 CREATE, CHANGE, RENEW, INJECT, REVERT, WAIT = "create", "change", "renew", "inject", "revert", "wait"
@@ -101,3 +101,35 @@ def faulted_span(ran: Iterable[Ran], instant: frozenset[str] = frozenset()) -> f
 def story(ran: Iterable[Ran]) -> str:
     """The schedule as it ran, one line a step: `+12.3s  Step('inject', fault='ca-outage')`."""
     return "\n".join(f"+{r.started:7.1f}s  {r.step!r}" for r in ran)
+
+
+@dataclass
+class Model:
+    """What a schedule has made so far, as the machine's preconditions and draws see it: the Certificates (name ->
+    DNS name count) and the faults applied. `instant` faults are over within their step; `blocking` ones reject the
+    namespace's writes while applied."""
+
+    faults: tuple[str, ...]
+    instant: frozenset[str] = frozenset()
+    blocking: frozenset[str] = frozenset()
+    certificates: dict[str, int] = field(default_factory=dict)
+    applied: list[str] = field(default_factory=list)
+
+    def apply(self, step: Step) -> None:
+        if step.action in (CREATE, CHANGE):
+            self.certificates[step.certificate] = step.names
+        elif step.action == INJECT and step.fault not in self.instant and step.fault not in self.applied:
+            self.applied.append(step.fault)
+        elif step.action == REVERT and step.fault in self.applied:
+            self.applied.remove(step.fault)
+
+    @property
+    def can_write(self) -> bool:
+        """No applied fault rejects the namespace's writes (the webhook is up)."""
+        return not set(self.applied) & self.blocking
+
+    def injectable(self) -> list[str]:
+        return [name for name in self.faults if name not in self.applied]
+
+    def next_certificate(self) -> str:
+        return f"crt-{len(self.certificates)}"

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from harness.chaos.fault import Fault
 from harness.chaos.invariants import AT_EVERY_STEP, SETTLE, lifecycle_condition
 from harness.chaos.scenario import Scenario
-from harness.explore.faults import EXPLORABLE
+from harness.explore.faults import EXPLORABLE, model_of
 from harness.explore.liveness import MARGIN, liveness_bound
 from harness.explore.schedule import INJECT, REVERT, Ran, Step, applied_after, faulted_span
 from harness.observe.conditions.general import all_of, holds_throughout
@@ -52,24 +52,15 @@ class ExploreSession:
 
     def __init__(self, scenario: Scenario, world: World, faults: tuple[str, ...]):
         self.scenario, self.world, self.faults = scenario, world, faults
-        self.certificates: dict[str, int] = {}
-        self.applied: dict[str, Fault] = {}
+        self.model = model_of(faults)  # the schedule's state, as the machine drew it
+        self.applied: dict[str, Fault] = {}  # the faults applied now, as objects to revert
         self.ran: list[Ran] = []
         self.restarts = 0
-        self.instant = frozenset(name for name in faults if EXPLORABLE[name].instant)
-
-    # -- what the machine asks ------------------------------------------------------------------
+        self.instant = self.model.instant
 
     @property
-    def can_write(self) -> bool:
-        """No applied fault rejects the namespace's writes (the webhook is up)."""
-        return not any(EXPLORABLE[name].blocks_writes for name in self.applied)
-
-    def next_certificate(self) -> str:
-        return f"crt-{len(self.certificates)}"
-
-    def injectable(self) -> list[str]:
-        return [name for name in self.faults if name not in self.applied]
+    def certificates(self) -> dict[str, int]:
+        return self.model.certificates
 
     @property
     def subject(self) -> str:
@@ -84,16 +75,15 @@ class ExploreSession:
         scenario.note("step", step=repr(step), index=len(self.ran))
         try:
             getattr(self, f"_{step.action}")(step)
+            self.model.apply(step)
         finally:  # a step that failed is part of the schedule that failed
             self.ran.append(Ran(step, started, scenario.journal.now()))
 
     def _create(self, step: Step) -> None:
         self.world.create(step.certificate, self.world.dns_names(step.certificate, step.names))
-        self.certificates[step.certificate] = step.names
 
     def _change(self, step: Step) -> None:
         self.world.change(step.certificate, self.world.dns_names(step.certificate, step.names))
-        self.certificates[step.certificate] = step.names
 
     def _renew(self, step: Step) -> None:
         self.world.renew(step.certificate)

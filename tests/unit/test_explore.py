@@ -20,7 +20,7 @@ from harness.errors import HarnessError
 from harness.explore import report
 from harness.explore.faults import EXPLORABLE, chosen
 from harness.explore.liveness import MARGIN, liveness_bound, pending_retry
-from harness.explore.machine import Budget, BudgetSpent, make_machine
+from harness.explore.machine import Budget, BudgetSpent, HarnessBroke, ScheduleJudge, make_machine
 from harness.explore.replay import TEST_NAME, module_name, scenario_module
 from harness.explore.schedule import (
     ACTIONS, CHANGE, CREATE, INJECT, RENEW, REVERT, WAIT, Ran, Step, all_pairs, applied_after, faulted_span,
@@ -257,11 +257,11 @@ def test_a_healthy_schedule_passes_every_step_and_liveness(tmp_path):
 
 def test_the_webhook_fault_stops_the_machines_own_writes_until_reverted(tmp_path):
     session = make_session(tmp_path, FakeWorld())
-    assert session.can_write
+    assert session.model.can_write
     session.run(Step(INJECT, fault="webhook-down"))
-    assert not session.can_write and "webhook-down" not in session.injectable()
+    assert not session.model.can_write and "webhook-down" not in session.model.injectable()
     session.run(Step(REVERT, fault="webhook-down"))
-    assert session.can_write
+    assert session.model.can_write
 
 
 def test_an_instant_fault_is_applied_and_reverted_in_its_step_and_adds_a_takeover(tmp_path):
@@ -317,11 +317,12 @@ def run_machine(tmp_path, bug, budget, max_steps=10, examples=60, database=None)
         if isinstance(outcome, AssertionError):
             budget.failed()
 
-    machine = make_machine(open_example, close_example, budget, waits=st.just(0))  # a fake world needs no time
+    judge = ScheduleJudge(open_example, close_example, budget)
+    machine = make_machine(judge, FAULTS, budget, waits=st.just(0))  # a fake world needs no time
     test = get_state_machine_test(machine, settings=settings(
         max_examples=examples, stateful_step_count=max_steps, deadline=None, database=database,
         suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink], report_multiple_bugs=False))
-    test.opened = sessions
+    test.opened, test.judge = sessions, judge
     return test, closed
 
 
@@ -333,9 +334,12 @@ def test_the_machine_finds_two_overlapping_faults_and_shrinks_to_them(tmp_path):
         test()
     failing = [ran for ran, outcome in closed if isinstance(outcome, AssertionError)]
     smallest = min(failing, key=len)
-    # the first Certificate (an initialize rule), then the two injections, each watched a while: nothing else
-    assert [r.step.action for r in smallest] == [CREATE, INJECT, WAIT, INJECT, WAIT], smallest
-    assert {r.step.fault for r in smallest if r.step.action == INJECT} == set(pair)
+    # shrinking asked again for schedules it had seen, or that extend one that failed: answered, not run again
+    assert test.judge.answered > 0 and len(closed) == len({tuple(r.step for r in ran) for ran, _ in closed})
+    # the two injections, the first watched a while, after a Certificate or two; the run stops at the failing step
+    steps = [r.step for r in smallest]
+    assert {s.fault for s in steps if s.action == INJECT} == set(pair) and steps[-1].action == INJECT, steps
+    assert len(steps) <= 5 and {s.action for s in steps} <= {CREATE, INJECT, WAIT}, steps
 
 
 @pytest.mark.parametrize("ticks_allowed", [30, 31, 97])
@@ -436,3 +440,38 @@ def test_explore_refuses_bad_input_with_one_message_before_anything_starts(tmp_p
     err = capsys.readouterr().err
     assert said in err and len(err.strip().splitlines()) == 1, err
     assert not report.exists()
+
+
+def test_the_judge_runs_a_schedule_once_and_judges_its_extensions_by_the_prefix_that_failed(tmp_path):
+    runs = []
+    bug = lambda applied, overlapped: "secret" if "ca-slow" in applied else None  # noqa: E731
+
+    def open_example():
+        runs.append(make_session(tmp_path / str(len(runs)), FakeWorld(bug), wait=once))
+        return runs[-1]
+
+    judge = ScheduleJudge(open_example, lambda session, outcome: None, Budget(3600, 3600))
+    healthy = (Step(CREATE, certificate="crt-0", names=1), Step(RENEW, certificate="crt-0"))
+    judge(healthy)
+    judge(healthy)
+    failing = healthy + (Step(INJECT, fault="ca-slow"),)
+    with pytest.raises(ExpectationFailed) as first:
+        judge(failing)
+    with pytest.raises(ExpectationFailed) as again:
+        judge(failing + (Step(WAIT, seconds=5), Step(REVERT, fault="ca-slow")))
+    assert again.value is first.value and len(runs) == 2 and judge.answered == 2
+    assert [r.step for r in runs[1].ran] == list(failing)  # it stopped at the step whose invariants failed
+
+
+def test_an_error_of_the_harness_stops_the_run_and_is_not_a_verdict(tmp_path):
+    closed = []
+
+    class Broken(FakeWorld):
+        def make_fault(self, name):
+            raise ConnectionError("toxiproxy went away")
+
+    judge = ScheduleJudge(lambda: make_session(tmp_path, Broken(), wait=once),
+                          lambda session, outcome: closed.append(outcome), Budget(3600, 3600))
+    with pytest.raises(HarnessBroke, match="toxiproxy went away"):
+        judge((Step(CREATE, certificate="crt-0", names=1), Step(INJECT, fault="ca-outage")))
+    assert isinstance(closed[0], ConnectionError) and not judge.failed
