@@ -132,15 +132,16 @@ class ScheduleJudge:
             self.close_example(session, outcome)
 
 
-def make_machine(judge: Callable[[tuple[Step, ...]], None], faults: tuple[str, ...], budget: Budget,
+def make_machine(judge: Callable[[tuple[Step, ...]], None], faults: tuple[str, ...],
                  waits: st.SearchStrategy[float] = WAITS) -> type[RuleBasedStateMachine]:
     """A state machine class drawing schedules of `faults` for `judge` (a ScheduleJudge); `waits` the seconds a
-    wait step may last."""
+    wait step may last. The budget is the judge's alone, checked only before a schedule must run: Hypothesis's
+    final replay of the smallest failure (answered from its run) catches every exception, and one raised before
+    the draws end there makes it report FlakyStrategyDefinition instead of the failure."""
 
     class ExploreLab(RuleBasedStateMachine):
         def __init__(self):
             super().__init__()
-            budget.check()
             self.model = model_of(faults)
             self.steps: list[Step] = []
 

@@ -103,7 +103,7 @@ class Explorer:
 
     def run(self) -> None:
         self.judge = ScheduleJudge(self.open_example, self.close_example, self.budget)
-        test = get_state_machine_test(make_machine(self.judge, self.faults, self.budget), settings=self.settings())
+        test = get_state_machine_test(make_machine(self.judge, self.faults), settings=self.settings())
         test = hypothesis_seed(self.seed)(test)
         # One key per fault set: a schedule saved for other faults would not replay here.
         test._hypothesis_internal_database_key = ("certchaos-explore:" + ",".join(sorted(self.faults))).encode()

@@ -51,6 +51,7 @@ steps = st.one_of(
 
 
 @given(steps)
+@settings(deadline=None)  # a loaded CI machine; time is not what these test
 def test_a_step_prints_as_the_python_that_makes_it_and_round_trips_as_json(step):
     assert eval(repr(step), {"Step": Step}) == step
     assert Step.from_dict(json.loads(json.dumps(step.to_dict()))) == step
@@ -78,6 +79,7 @@ def model_overlaps(schedule: list[Step], instant: frozenset[str]) -> set[frozens
 
 
 @given(st.lists(steps, max_size=20))
+@settings(deadline=None)  # a loaded CI machine; time is not what these test
 def test_overlapping_pairs_are_the_pairs_applied_at_one_moment(schedule):
     found = overlapping_pairs(schedule, INSTANT)
     assert found == model_overlaps(schedule, INSTANT)
@@ -93,6 +95,7 @@ def test_an_instant_fault_pairs_with_what_is_applied_but_never_stays():
 
 
 @given(st.lists(st.tuples(steps, st.integers(0, 100), st.integers(0, 100)), max_size=12))  # whole seconds: exact sums
+@settings(deadline=None)  # a loaded CI machine; time is not what these test
 def test_the_faulted_span_runs_from_the_first_injection_to_the_last_revert(timed):
     ran, now = [], 0.0
     for step, gap, length in timed:
@@ -112,6 +115,7 @@ def test_the_faulted_span_runs_from_the_first_injection_to_the_last_revert(timed
 
 
 @given(st.floats(0, 10_000), st.floats(0, 10_000), st.integers(0, 3))
+@settings(deadline=None)  # a loaded CI machine; time is not what these test
 def test_the_liveness_bound_grows_with_the_faulted_span_and_stays_within_the_documented_caps(a, b, restarts):
     short, long = sorted((a, b))
     assert liveness_bound(short, restarts) <= liveness_bound(long, restarts)
@@ -318,7 +322,7 @@ def run_machine(tmp_path, bug, budget, max_steps=10, examples=60, database=None)
             budget.failed()
 
     judge = ScheduleJudge(open_example, close_example, budget)
-    machine = make_machine(judge, FAULTS, budget, waits=st.just(0))  # a fake world needs no time
+    machine = make_machine(judge, FAULTS, waits=st.just(0))  # a fake world needs no time
     test = get_state_machine_test(machine, settings=settings(
         max_examples=examples, stateful_step_count=max_steps, deadline=None, database=database,
         suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink], report_multiple_bugs=False))
@@ -371,7 +375,7 @@ def test_a_failure_starts_the_shrink_budget_from_the_moment_it_was_found():
 
 
 @given(st.lists(steps.filter(lambda s: s.action != WAIT or s.seconds), min_size=1, max_size=10), st.integers(0, 2**31))
-@settings(max_examples=30)
+@settings(max_examples=30, deadline=None)
 def test_the_written_scenario_is_a_module_that_replays_the_schedule(schedule, seed):
     ran = [Ran(step, i * 10.0, i * 10.0 + 5) for i, step in enumerate(schedule)]
     text = scenario_module(ran, seed=seed, error='ExpectationFailed: Expected """x""" \\ y', journal="examples/001",
@@ -413,6 +417,7 @@ def test_faults_are_chosen_by_name_and_the_labs_capabilities():
 
 
 @given(st.integers(0, 5), st.integers(0, 59), st.integers(0, 59))
+@settings(deadline=None)  # a loaded CI machine; time is not what these test
 def test_a_duration_reads_hours_minutes_and_seconds(hours, minutes, seconds):
     from harness.cli.explore import parse_duration
 
