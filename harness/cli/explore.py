@@ -90,6 +90,8 @@ def _checked(args: argparse.Namespace) -> dict:
 
 def _explore(args: argparse.Namespace) -> int:
     # Hypothesis is imported here, not for every `certchaos` command (a bad option answers at once).
+    from hypothesis.configuration import set_hypothesis_home_dir
+
     from harness.explore.machine import Budget
     from harness.explore.runner import Explorer
 
@@ -99,6 +101,7 @@ def _explore(args: argparse.Namespace) -> int:
     report_dir = Path(args.report_dir or Path("reports") / f"explore-{stamp}").resolve()
     database = Path(args.database or binaries.cache_dir() / "explore-db").resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
+    set_hypothesis_home_dir(str(database.parent / "hypothesis"))  # its own caches there, not in the working dir
     out = sys.stderr if args.json else sys.stdout  # with --json, stdout is explore.json alone
     say = lambda text: print(text, file=out, flush=True)  # noqa: E731 - progress, as it happens
     command = "certchaos explore " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["explore"] else [])
