@@ -26,6 +26,7 @@ from harness.lab.issuers import (
 from harness.stack.kube import ensure_namespace
 from harness.lab import providers
 from harness.lab.lab import LAB_ENV, Lab, LabClient, LabInfo
+from harness.lab.webhook import isolate_webhook, release_webhook
 from harness.lab.providers.seam import ProviderOptions
 from harness.stack.protocol import Stack
 from harness.chaos.timeline import Timeline
@@ -146,17 +147,9 @@ def certchaos_isolated_webhook(certchaos_lab: LabClient, certchaos_namespace: st
     """The test's namespace gets its own registration of cert-manager's webhook (the chart's rules and
     failurePolicy Fail) through its own Toxiproxy proxy, which it yields: faulting that proxy breaks the
     webhook for this namespace only. Undo: deletes the registration and the proxy."""
-    lab, namespace = certchaos_lab, certchaos_namespace
-    proxy = lab.proxy_to(f"webhook-{namespace}", lab.info.webhook)
-    certmanager.apply_webhook_configurations(lab.kube, certmanager.webhook_configurations(
-        # On kind by name (the webhook's certificate names the "ca" anchor, the node's DNS resolves it).
-        f"https://{lab.info.proxy_name or proxy.listen[0]}:{proxy.listen[1]}", lab.info.webhook_ca_bundle.encode(),
-        only_namespace=namespace))
-    client.CoreV1Api(lab.kube).patch_namespace(
-        namespace, {"metadata": {"labels": {certmanager.ISOLATION_LABEL: "isolated"}}})
+    proxy = isolate_webhook(certchaos_lab, certchaos_namespace)
     yield proxy
-    certmanager.delete_webhook_configurations(lab.kube, f"{certmanager.WEBHOOK_NAME}-{namespace}")
-    proxy.delete()
+    release_webhook(certchaos_lab, certchaos_namespace, proxy)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ while what a scenario reads stays put. It re-exports, and defines nothing:
 - resources:   kinds (CERTIFICATE, SECRET), get, related, epoch; tlsinspect; what pods serve
 - names:       cert-manager's namespace and Lease; journal EntryKind; the plugin's NOT_APPLICABLE_PREFIX
 - workloads:   the reload scenarios' bench, workloads and rollouts
+- exploration: Step and replay_schedule, what a scenario written by `certchaos explore` replays
 
 A name a new scenario needs is added here, in its group and in __all__.
 """
@@ -41,6 +42,8 @@ from harness.chaos.process_faults import Controller, ControllerKilled, Controlle
 from harness.chaos.proxy_faults import ProxyDown, ProxyLatency
 from harness.chaos.reload_faults import ReloaderDown
 from harness.chaos.scenario import Limit
+from harness.explore.replay import replay_schedule
+from harness.explore.schedule import Step
 from harness.observe.conditions.acme import (
     challenge_presented, challenge_reason_contains, challenge_state, challenges_gone, order_reason_contains,
     order_state,
@@ -138,4 +141,6 @@ __all__ = [
     # workloads
     "IGNORE_ANNOTATION", "MATCH_ANNOTATION", "MOUNT", "RELOADER_NAME", "WITNESS", "ReloadBench", "Workload", "data_hash", "env_var_name", "prepare_images",
     "restart_workload", "rolled_out",
+    # exploration
+    "Step", "replay_schedule",
 ]

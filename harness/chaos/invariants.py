@@ -202,9 +202,18 @@ INVARIANTS: tuple[Callable[[Facts, list[Entry]], list[Violation]], ...] = (
 )
 
 
-def violations(facts: Facts, entries: list[Entry]) -> dict[str, list[Violation]]:
-    """Every invariant's violations, by name; empty when the end state keeps every promise."""
-    found = {check.__name__: check(facts, entries) for check in INVARIANTS}
+# The promises that hold at every moment, also while a fault is applied: what a Ready Certificate's Secret holds,
+# why it was issued, no panic. Cleanup (the two challenge invariants) may wait for a fault's end: a webhook that is
+# down rejects the Challenge's own updates, so those are judged once every fault is reverted.
+AT_EVERY_STEP: tuple[Callable[[Facts, list[Entry]], list[Violation]], ...] = (
+    ready_secret_matches, revision_matches_request, reissued_only_with_cause, controller_did_not_panic,
+)
+
+
+def violations(facts: Facts, entries: list[Entry], checks=INVARIANTS) -> dict[str, list[Violation]]:
+    """Every invariant's violations (of `checks`, all by default), by name; empty when the end state keeps every
+    promise."""
+    found = {check.__name__: check(facts, entries) for check in checks}
     return {name: listed for name, listed in found.items() if listed}
 
 
@@ -215,15 +224,15 @@ def end_state_of(entries: list[Entry]) -> Facts | None:
 
 
 def lifecycle_condition(capture: Callable[[], Facts], entries: Callable[[], list[Entry]],
-                        last: dict | None = None) -> Condition:
-    """Holds when the captured end state violates no invariant; shows the violations. The last facts seen
-    are kept in `last["facts"]` for the journal."""
+                        last: dict | None = None, checks=INVARIANTS) -> Condition:
+    """Holds when the captured end state violates no invariant (of `checks`); shows the violations. The last
+    facts seen are kept in `last["facts"]` for the journal."""
     def condition() -> Seen:
         facts = capture()
         if last is not None:
             last["facts"] = facts
-        found = violations(facts, entries())
-        return Seen(not found, found or f"{len(INVARIANTS)} invariants hold")
+        found = violations(facts, entries(), checks)
+        return Seen(not found, found or f"{len(checks)} invariants hold")
     return condition
 
 

@@ -228,6 +228,24 @@ class Scenario:
             raise
         self._unwind(applied, raise_failures=True)
 
+    def apply(self, fault: Fault) -> Fault:
+        """Apply `fault` until `revert(fault)` or `rollback()`: for schedules whose faults overlap without nesting
+        (`certchaos explore`); a scenario's story uses `with run.fault(...)`. A fault whose apply raised is still
+        reverted by the rollback."""
+        self.check_observers()
+        self._apply(_Applied(fault, next(self._ids)))
+        return fault
+
+    def revert(self, fault: Fault) -> None:
+        """Revert one applied fault now, whatever was applied after it; RollbackFailed if its revert raised."""
+        applied = next((a for a in self._applied if a.fault is fault), None)
+        if applied is None:
+            raise ScenarioMisuse(f"revert({fault!r}): it is not applied")
+        try:
+            self._revert(applied)
+        except Exception:
+            self._raise_revert_failures()
+
     def rollback(self) -> None:
         """Revert every fault still applied, newest first; raise RollbackFailed for failures not yet raised."""
         self._unwind(None, raise_failures=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import queue
 import random
 import secrets
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from harness.chaos.scenario import Scenario, resolve_time_scale, status_for
 from harness.errors import HarnessError
-from harness.cli.labctl import lab_info
+from harness.cli.labctl import add_lab_arguments, attached_lab
 from harness.cli.main import TERMINATED, Terminated, raise_terminated
 from harness.gameday import runbook as runbooks
 from harness.gameday.access import access_text, make_tools, operator_env
@@ -31,8 +30,7 @@ from harness.gameday.catalogue import CATALOGUE, choose
 from harness.gameday.game import GameDay
 from harness.gameday.status import PlainBoard, make_board
 from harness.gameday.workload import create_workload, delete_workload
-from harness.lab import providers
-from harness.lab.lab import LAB_ENV, Lab, LabClient
+from harness.lab.lab import Lab, LabClient
 from harness.report.html import write_report_html
 from harness.report.journal import Journal, ScenarioInfo, Status, environment_facts
 from harness.report.secrets import scan_for_secrets
@@ -51,8 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     game.add_argument("--scenario", default="random", metavar="NAME",
                       help=f"the fault: {', '.join(sorted(CATALOGUE))}, or random (default)")
     game.add_argument("--seed", type=int, help="seed of the random choice (default: a fresh one)")
-    game.add_argument("--attach", metavar="LAB_JSON", help=f"use a running lab (its lab.json; default ${LAB_ENV}) "
-                                                           "instead of starting one")
     game.add_argument("--reveal", action="store_true", help="say which fault was injected when it is")
     game.add_argument("--report-dir", help="where the report goes (default: reports/gameday-<UTC timestamp>/)")
     game.add_argument("--runbook", metavar="FILE.md",
@@ -63,13 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help=f"minutes from the injection to recover (default {DEFAULT_DEADLINE_MIN:g})")
     game.add_argument("--step-timeout", type=float, default=STEP_TIMEOUT, metavar="SECONDS",
                       help=f"per runbook step (default {STEP_TIMEOUT:g})")
-    # Every game fault works through the lab's servers (DNS, ACME CA, proxies): not on an existing cluster.
-    game.add_argument("--provider", choices=providers.providers_with("lab_network"), default=providers.DEFAULT,
-                      help="the lab to start: local processes (default) or a kind cluster (not with --attach)")
-    game.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
-    game.add_argument("--time-scale", metavar="FACTOR",
-                      help="multiply the harness's deadlines on a slow machine, e.g. 2 (default: "
-                           "$CERTCHAOS_TIME_SCALE or 1)")
+    add_lab_arguments(game, "every game fault")
     game.set_defaults(handler=_gameday)
 
 
@@ -91,15 +81,7 @@ def _gameday(args: argparse.Namespace) -> int:
     fault = choose(args.scenario, random.Random(seed))
     # Checked before anything starts: a runbook with nothing for this fault is refused before the injection.
     steps = runbooks.steps_for(runbooks.load(args.runbook), fault.name, args.runbook) if args.runbook else None
-    attach = args.attach or os.environ.get(LAB_ENV) or None
-    if attach and args.provider != providers.DEFAULT:
-        raise HarnessError(f"--provider {args.provider} starts a lab; an attached lab ({attach}) is what it is. "
-                           "Fix: drop --provider or --attach")
-    attached = lab_info(attach) if attach else None  # a bad lab.json is refused before anything is made
-    if attached is not None and attached.capabilities is not None and not attached.capabilities.lab_network:
-        raise HarnessError(f"--attach {attach}: a lab on provider {attached.provider}, whose cert-manager does not "
-                           "reach the lab's DNS, ACME CA or proxies, where every game fault acts. Fix: attach a "
-                           f"lab of {' or '.join(providers.providers_with('lab_network'))}")
+    attach, attached = attached_lab(args, "every game fault")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     report_dir = Path(args.report_dir or Path("reports") / f"gameday-{stamp}").resolve()
     report_dir.mkdir(parents=True, exist_ok=True)

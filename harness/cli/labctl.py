@@ -10,6 +10,7 @@ import json
 import os
 
 from harness.errors import HarnessError
+from harness.lab import providers
 from harness.lab.lab import LAB_ENV, LabInfo
 from harness.stack.toxiproxy import Toxiproxy
 
@@ -30,6 +31,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         command.add_argument("state", choices=("up", "down"))
         command.add_argument("--namespace", help="only this namespace's own path (default: all of them)")
         command.set_defaults(handler=_switch, path=path)
+
+
+def add_lab_arguments(command: argparse.ArgumentParser, what: str) -> None:
+    """--attach, --provider, --bin-dir and --time-scale of a command that runs on a lab it starts or attaches to
+    (gameday, explore); `what` says what acts through the lab's servers, for --provider's help."""
+    command.add_argument("--attach", metavar="LAB_JSON", help=f"use a running lab (its lab.json; default ${LAB_ENV}) "
+                                                              "instead of starting one")
+    # What acts through the lab's servers (DNS, ACME CA, proxies) needs them: not on an existing cluster.
+    command.add_argument("--provider", choices=providers.providers_with("lab_network"), default=providers.DEFAULT,
+                         help=f"the lab to start ({what} acts through its servers): local processes (default) or a "
+                              "kind cluster (not with --attach)")
+    command.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
+    command.add_argument("--time-scale", metavar="FACTOR",
+                         help="multiply the harness's deadlines on a slow machine, e.g. 2 (default: "
+                              "$CERTCHAOS_TIME_SCALE or 1)")
+
+
+def attached_lab(args: argparse.Namespace, what: str) -> tuple[str | None, LabInfo | None]:
+    """The lab --attach (or $CERTCHAOS_LAB) names and its info, checked before anything starts: not with --provider,
+    readable, and with the lab network `what` acts through; (None, None) when a lab is to be started."""
+    attach = args.attach or os.environ.get(LAB_ENV) or None
+    if attach and args.provider != providers.DEFAULT:
+        raise HarnessError(f"--provider {args.provider} starts a lab; an attached lab ({attach}) is what it is. "
+                           "Fix: drop --provider or --attach")
+    attached = lab_info(attach) if attach else None  # a bad lab.json is refused before anything is made
+    if attached is not None and attached.capabilities is not None and not attached.capabilities.lab_network:
+        raise HarnessError(f"--attach {attach}: a lab on provider {attached.provider}, whose cert-manager does not "
+                           f"reach the lab's DNS, ACME CA or proxies, where {what} acts. Fix: attach a lab of "
+                           f"{' or '.join(providers.providers_with('lab_network'))}")
+    return attach, attached
 
 
 def lab_info(explicit: str | None) -> LabInfo:

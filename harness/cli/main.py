@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "harness.cli.images",
     "harness.cli.mirror",
     "harness.cli.gameday",
+    "harness.cli.explore",
     "harness.cli.labctl",
     "harness.cli.upgrade",
     "harness.cli.coverage",

@@ -358,8 +358,9 @@ def _section(index: int, scenario: ReportedScenario, directory: Path) -> str:
     return head + _game_summary(journal) + timeline_svg(journal) + "<h3>Evidence</h3>" + _evidence(journal)
 
 
-def report_html(directory: Path) -> str:
-    """The whole page for a run directory: table, legend, and a section per readable journal."""
+def report_html(directory: Path, preface: str = "") -> str:
+    """The whole page for a run directory: `preface` (HTML: `certchaos explore`'s schedules), table, legend, and a
+    section per readable journal."""
     directory = Path(directory)
     scenarios = [load(path) for path in find_rows(directory)]
     counts: dict[str, int] = {}
@@ -368,7 +369,7 @@ def report_html(directory: Path) -> str:
     totals = ", ".join(f"{count} {verdict}" for verdict, count in sorted(counts.items()))
     unreadable = [s for s in scenarios if s.row.verdict == UNREADABLE]
     body = [f"<h1>certchaos run {escape(directory.name)}</h1>",
-            f"<p>{len(scenarios)} scenarios: {escape(totals) or 'none'}</p>", _summary_table(scenarios)]
+            preface, f"<p>{len(scenarios)} scenarios: {escape(totals) or 'none'}</p>", _summary_table(scenarios)]
     if unreadable:
         body.append("<h2>Unreadable journals</h2><ul>" + "".join(
             f"<li>{escape(_relative(s.row.journal, directory))}: <pre>{escape(s.row.failure)}</pre></li>"
@@ -380,11 +381,12 @@ def report_html(directory: Path) -> str:
             + "\n".join(body) + "</body></html>\n")
 
 
-def write_report_html(directory: Path) -> Path | None:
-    """Write <directory>/report.html; None (nothing written) when the directory holds no journal or skip record."""
+def write_report_html(directory: Path, preface: str = "") -> Path | None:
+    """Write <directory>/report.html (`preface` before the table); None (nothing written) when the directory holds
+    no journal or skip record."""
     directory = Path(directory)
     if not find_rows(directory):
         return None
     path = directory / REPORT_HTML
-    path.write_text(report_html(directory), encoding="utf-8")
+    path.write_text(report_html(directory, preface), encoding="utf-8")
     return path

@@ -312,12 +312,12 @@ def read_rows(directory: Path) -> list[Row]:
     return [Row.of(path) for path in find_rows(directory)]
 
 
-def summary_markdown(directory: Path, rows: list[Row] | None = None) -> str:
+def summary_markdown(directory: Path, rows: list[Row] | None = None, preface: str = "") -> str:
     """summary.md's text: one table row per journal or skip record under `directory` (`rows`, when read
-    already) and a totals line."""
+    already) and a totals line; `preface` (Markdown: `certchaos explore`'s schedules) goes before the table."""
     directory = Path(directory)
     rows = read_rows(directory) if rows is None else rows
-    lines = [f"# certchaos run {directory.name}", "",
+    lines = [f"# certchaos run {directory.name}", "", *([preface.rstrip(), ""] if preface else []),
              "| scenario | verdict | time to detect | time to alert (firing / notified) | time to recover | journal "
              "| failure or reason | evidence |",
              "|---|---|---|---|---|---|---|---|"]
@@ -334,14 +334,14 @@ def summary_markdown(directory: Path, rows: list[Row] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_summary(directory: Path, rows: list[Row] | None = None) -> Path | None:
-    """Write <directory>/summary.md (of `rows`, when read already); None (and nothing written) when the
-    directory holds no journal or skip record."""
+def write_summary(directory: Path, rows: list[Row] | None = None, preface: str = "") -> Path | None:
+    """Write <directory>/summary.md (of `rows`, when read already; `preface` before the table); None (and
+    nothing written) when the directory holds no journal or skip record."""
     directory = Path(directory)
     if not (rows if rows is not None else find_rows(directory)):
         return None
     path = directory / SUMMARY
-    path.write_text(summary_markdown(directory, rows))
+    path.write_text(summary_markdown(directory, rows, preface))
     return path
 
 

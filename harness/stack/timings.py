@@ -29,6 +29,18 @@ CHALLENGE_BACKOFF_MAX = 30 * 60
 ISSUANCE_BACKOFF_BASE = 3600
 ISSUANCE_BACKOFF_MAX = 32 * 3600
 
+# A controller that dies without releasing its Lease is replaced once the Lease expires: the new one retries
+# every --leader-election-retry-period (15 s) and takes the Lease after --leader-election-lease-duration (60 s)
+# from the last renewal (cmd/controller/app/options/options.go defaults; the lab runs them as the chart does).
+LEADER_ELECTION_LEASE_DURATION = 60
+LEADER_ELECTION_RETRY_PERIOD = 15
+CONTROLLER_TAKEOVER = LEADER_ELECTION_LEASE_DURATION + LEADER_ELECTION_RETRY_PERIOD
+# The other controllers' work queues retry a failed sync (an ACME request to a CA that is down, a write the
+# webhook rejected) with per-item exponential backoff, 5 s doubling up to 5 min (pkg/controller/util.go:
+# DefaultItemBasedRateLimiter).
+QUEUE_BACKOFF_BASE = 5
+QUEUE_BACKOFF_MAX = 5 * 60
+
 # A whole DNS-01 issuance with no fault: present, self-check, the 60 s wait, validation, finalize; ~65 s
 # here, the margin covers a loaded CI machine.
 ISSUANCE = DNS01_CHECK_WAIT + 60

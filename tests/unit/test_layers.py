@@ -2,7 +2,7 @@
 fakes/, at module level or inside a function, names a module of its own layer or of one below.
 
     cli, run_state, pytest_plugin, fixtures, scenario_api      (the top: commands and the pytest plugin)
-    gameday, upgrade, mutants                                 (what the commands run)
+    gameday, upgrade, mutants, explore                        (what the commands run)
     lab
     chaos
     observe, alerts, workloads
@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = [  # top first
     {"cli", "run_state", "pytest_plugin", "fixtures", "scenario_api"},
-    {"gameday", "upgrade", "mutants"},
+    {"gameday", "upgrade", "mutants", "explore"},
     {"lab"},
     {"chaos"},
     {"observe", "alerts", "workloads"},

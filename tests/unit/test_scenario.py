@@ -492,3 +492,24 @@ def test_time_to_detect_names_its_evidence_and_a_harness_probe_says_so(tmp_path)
                        within=1, detects=True, probe=probe)
         assert detected_by(run.journal.entries) == by
         assert detect_cell(run.time_to_detect(), by) == f"3.0s by {by}"
+
+
+def test_faults_applied_without_nesting_are_reverted_in_any_order_once_and_the_rest_by_the_rollback(tmp_path):
+    clock, log = FakeClock(), []
+    run = make_run(tmp_path / "journal.json", clock)
+    f1, f2 = FlakyFault("f1", log), FlakyFault("f2", log)
+    run.apply(f1)
+    run.apply(f2)
+    run.revert(f1)  # the older one first: an explored schedule's order, which `with` blocks cannot express
+    assert run.applied == (f2,)
+    with pytest.raises(ScenarioMisuse, match="not applied"):
+        run.revert(f1)
+    run.apply(FlakyFault("f3", log, fail_revert=True))
+    with pytest.raises(RollbackFailed, match="f3: revert broke"):
+        run.rollback()  # newest first: f3 (raises), then f2 all the same
+    assert log == [("apply", "f1"), ("apply", "f2"), ("revert", "f1"), ("apply", "f3"), ("revert", "f3"),
+                   ("revert", "f2")]
+    assert not run.applied
+    ids = [(e.kind, e.detail["fault_id"]) for e in run.journal.entries if e.kind.startswith("fault")]
+    assert ids == [(EntryKind.FAULT_APPLIED, 1), (EntryKind.FAULT_APPLIED, 2), (EntryKind.FAULT_REVERTED, 1),
+                   (EntryKind.FAULT_APPLIED, 3), (EntryKind.FAULT_REVERT_FAILED, 3), (EntryKind.FAULT_REVERTED, 2)]
