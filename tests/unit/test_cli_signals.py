@@ -49,7 +49,7 @@ def interrupted(*_):
     if len(got) == 1:
         time.sleep(0.5)  # reverting faults, saving journals
         # os.write: the signal may land while print("ready") still holds stdout's lock (a reentrant print raises).
-        os.write(1, f"pytest: reverted after {len(got)} SIGINT\n".encode())
+        os.write(1, f"pytest: reverted after {len(got)} SIGINT\\n".encode())
         sys.exit(2)
 
 signal.signal(signal.SIGINT, interrupted)
