@@ -20,7 +20,7 @@ from kubernetes import client
 
 from harness.chaos.invariants import LifecycleCheck
 from harness.stack import certmanager
-from harness.lab.issuers import AcmeIssuer, make_acme_issuer, make_ca_issuer
+from harness.lab.issuers import AcmeIssuer, Route53Issuer, make_acme_issuer, make_ca_issuer, make_route53_issuer
 from harness.stack.kube import ensure_namespace
 from harness.lab import providers
 from harness.lab.lab import LAB_ENV, Lab, LabClient, LabInfo
@@ -111,6 +111,16 @@ def certchaos_acme_issuer(certchaos_lab: LabClient, certchaos_namespace: str) ->
     solving DNS-01 through its own fake-DNS zone and TSIG key (see harness.lab.issuers). Undo: deletes the
     proxy; the Issuer goes with the namespace."""
     issuer = make_acme_issuer(certchaos_lab, certchaos_namespace)
+    yield issuer
+    issuer.proxy.delete()
+
+
+@pytest.fixture
+def certchaos_route53_issuer(certchaos_lab: LabClient, certchaos_namespace: str) -> Iterator[Route53Issuer]:
+    """An ACME Issuer on Pebble whose DNS-01 solver is cert-manager's Route 53 one, with static keys of its own IAM
+    user, its own hosted zone (served by the fake DNS) and its own proxy to Pebble (see harness.lab.issuers).
+    Undo: deletes the proxy; the Issuer goes with the namespace, the IAM user and zone with the lab."""
+    issuer = make_route53_issuer(certchaos_lab, certchaos_namespace)
     yield issuer
     issuer.proxy.delete()
 

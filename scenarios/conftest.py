@@ -40,6 +40,13 @@ def acme_issuer(certchaos_acme_issuer):
 
 
 @pytest.fixture
+def route53_issuer(certchaos_route53_issuer):
+    """An ACME Issuer on Pebble solving DNS-01 with cert-manager's Route 53 solver, static keys of its own IAM user
+    and its own hosted zone (certchaos_route53_issuer)."""
+    return certchaos_route53_issuer
+
+
+@pytest.fixture
 def ca_issuer(certchaos_ca_issuer):
     """A CA Issuer's issuerRef in the test's namespace (certchaos_ca_issuer)."""
     return certchaos_ca_issuer

@@ -69,7 +69,7 @@ def test_an_unrelated_run_keeps_its_own_fixtures_and_a_missing_one_starts_nothin
 @pytest.mark.parametrize("listing, pattern, added", [
     ("--help", r"^\s+(--[a-z][a-z0-9-]*)", r"--certchaos-[a-z-]+"),
     ("--help", r"^  ([a-z][a-z0-9_]*) \([a-z]+\):", r"certchaos"),  # the ini keys
-    ("--fixtures", r"^([a-z_][a-z0-9_]*)(?: \[[a-z]+ scope\])? -- ", r"certchaos_[a-z_]+"),
+    ("--fixtures", r"^([a-z_][a-z0-9_]*)(?: \[[a-z]+ scope\])? -- ", r"certchaos_[a-z0-9_]+"),
     ("--markers", r"^@pytest\.mark\.([a-z_]+)", r"certchaos"),
 ])
 def test_installed_it_adds_only_prefixed_names_to_an_unrelated_project(unrelated: pytest.Pytester, listing, pattern,

@@ -1,7 +1,7 @@
 """The lab on the "local" provider: every server and cert-manager as processes on loopback (docs/local-stack.md).
 
-    fake DNS (views, listeners on 127.53.x.y:53) and its control API -> Pebble (its VA asks the CA view)
-    -> Toxiproxy -> LocalStack (cert-manager's self-check and pod DNS on the fake DNS) -> the cluster-wide
+    fake DNS (views, listeners on 127.53.x.y:53) and its control API -> the AWS part (moto, the front under
+    AWS's host names, the CONNECT proxy) -> Pebble (its VA asks the CA view) -> Toxiproxy -> LocalStack (cert-manager's self-check and pod DNS on the fake DNS) -> the cluster-wide
     webhook registration through the "webhook" proxy -> the controller's supervisor -> alerting
 """
 
@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from harness.lab.info import LabInfo
+from harness.lab.info import AwsInfo, LabInfo
 from harness.lab.providers.seam import LabWiring, ProviderOptions, Wired
 from harness.stack import binaries
+from harness.stack.aws.part import AwsPart
 from harness.stack.versions import facts as component_facts
 from harness.stack.local import LocalStack
 from harness.stack.pebble import Pebble
@@ -43,7 +44,9 @@ def start_lab(wiring: LabWiring) -> Wired:
     dns = started(DnsServer(zones=[wiring.zone], nameservers=wiring.nameservers,
                             zone_nameservers=[("ns1", "ns-public")]).start())
     control = started(ControlServer(dns, LOOPBACK).start())
-    pebble = started(Pebble(run_dir / "pebble", RunPKI(run_dir / "lab-pki"), resolver=dns.ca_resolver,
+    pki = RunPKI(run_dir / "lab-pki")
+    aws = started(AwsPart(run_dir / "aws", pki, control.url).start())
+    pebble = started(Pebble(run_dir / "pebble", pki, resolver=dns.ca_resolver,
                             validity=wiring.validity, bin_dir=bin_dir).start())
     toxiproxy = started(ToxiproxyServer(run_dir / "toxiproxy", bin_dir=bin_dir).start())
     host, port = dns.resolver
@@ -52,7 +55,9 @@ def start_lab(wiring: LabWiring) -> Wired:
         dns01_recursive_nameservers=[f"{host}:{port}"], dns01_recursive_nameservers_only=False,
         pod_dns=dns.address("cluster-dns")[0],
         # The Helm chart's log level: the trigger controller states its backoff only at --v=2.
-        controller_args=["--v=2"]).start())
+        controller_args=["--v=2"],
+        # aws-sdk-go in cert-manager's Route 53 solver: the lab CA and the proxy to the AWS front.
+        controller_env=aws.controller_env()).start())
     # The cluster-wide registration goes through a proxy too, so the path the API server takes is
     # the same for isolated and shared namespaces.
     webhook = toxiproxy.api.create("webhook", upstream=(LOOPBACK, stack.ports["cert-manager-webhook"]))
@@ -64,6 +69,7 @@ def start_lab(wiring: LabWiring) -> Wired:
     components = dict(stack.versions())
     for name in ("pebble", "toxiproxy-server", *alerting.versions()):
         components[name] = component_facts(binaries.resolve(name, bin_dir))
+    components["aws-emulator"] = aws.emulator.facts()
     info = LabInfo(
         kubeconfig=str(stack.kubeconfig),
         controller_pid_file=str(supervisor.pid_file),
@@ -83,6 +89,8 @@ def start_lab(wiring: LabWiring) -> Wired:
         controller_argv=[str(arg) for arg in stack.controller_argv()],
         alerting=alerting.info,
         capabilities=CAPABILITIES,
+        aws=AwsInfo(aws.emulator.url, aws.emulator.admin.access_key_id, aws.emulator.admin.secret_access_key,
+                    aws.front.control_url, str(pki.ca_cert)),
     )
     return Wired(info, stack)
 

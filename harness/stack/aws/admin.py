@@ -76,10 +76,11 @@ class AwsAdmin:
     def create_policy(self, name: str, document: dict) -> str:
         return self.iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(document))["Policy"]["Arn"]
 
-    def create_user(self, name: str, policy_arn: str) -> Credentials:
-        """An IAM user with `policy_arn` attached and one active access key."""
+    def create_user(self, name: str, policy_arn: str | None = None) -> Credentials:
+        """An IAM user (with `policy_arn` attached) and one active access key."""
         self.iam.create_user(UserName=name)
-        self.iam.attach_user_policy(UserName=name, PolicyArn=policy_arn)
+        if policy_arn is not None:
+            self.iam.attach_user_policy(UserName=name, PolicyArn=policy_arn)
         return self.create_access_key(name)
 
     def create_access_key(self, user: str) -> Credentials:

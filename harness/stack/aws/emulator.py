@@ -105,6 +105,14 @@ class AwsEmulator(Service):
                            "enforced. Fix: check that nothing else sent it requests (INITIAL_NO_AUTH_ACTION_COUNT="
                            f"{SETUP_ACTIONS})")
 
+    def facts(self) -> dict[str, str]:
+        """The journal's record of this component (as stack.versions.facts gives a binary's)."""
+        from importlib.metadata import version
+
+        return {"version": version("moto"), "version_from": "python package metadata", "source": "pip",
+                "origin": "moto's server from PyPI, started by harness/stack/aws/motoserver.py",
+                "path": str(LAUNCHER)}
+
     def client(self, service: str, credentials: Credentials | None = None):
         return client(self.url, service, credentials or self.admin)
 
