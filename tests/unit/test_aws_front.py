@@ -1,14 +1,20 @@
 """The AWS front's pure parts: AWS's error envelope read back as aws-sdk-go's restxml unmarshaller reads it, the
-Route 53 operation and resource a request names, and the names a change batch touches."""
+Route 53 operation and resource a request names, and the names a change batch touches; a missing moto refused
+before a local lab starts."""
 
 from __future__ import annotations
 
+import importlib.util
 import string
 from xml.etree import ElementTree
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.errors import HarnessError
+from harness.lab.providers import local
+from harness.lab.providers.seam import ProviderOptions
 from harness.stack.aws.errors import (PRIOR_REQUEST_NOT_COMPLETE, ROUTE53_NAMESPACE, THROTTLING, AwsError, parse,
                                       reshaped)
 from harness.stack.aws.front import changed_names, route53_action
@@ -77,3 +83,12 @@ def test_changed_names_are_lowercase_and_absolute():
             "<Change><Action>DELETE</Action><ResourceRecordSet><Name>b.a.test.</Name><Type>TXT</Type>"
             "</ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>").encode()
     assert changed_names(body) == [("_acme-challenge.www.a.test.", "TXT"), ("b.a.test.", "TXT")]
+
+
+def test_a_missing_moto_is_one_actionable_error_before_the_local_lab_starts(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "flask_cors" else real_find_spec(name, *args))
+    with pytest.raises(HarnessError, match=r"moto's server cannot be imported \(missing: flask_cors\)\. "
+                                           r"Fix: scripts/setup.sh run"):
+        local.validate(ProviderOptions())

@@ -13,6 +13,7 @@ from typing import Callable
 from harness.lab.info import AwsInfo, LabInfo
 from harness.lab.providers.seam import LabWiring, ProviderOptions, Wired
 from harness.stack import binaries
+from harness.stack.aws.emulator import require_moto
 from harness.stack.aws.part import AwsPart
 from harness.stack.versions import facts as component_facts
 from harness.stack.local import LocalStack
@@ -29,7 +30,9 @@ OPTIONS: frozenset[str] = frozenset()
 
 
 def validate(options: ProviderOptions) -> None:
-    """Nothing beyond the shared checks: the binaries are resolved when the stack starts, before any runs."""
+    """moto's server (the lab's AWS API) can be started; the binaries are resolved when the stack starts, before
+    any runs."""
+    require_moto()
 
 
 def make_stack(options: ProviderOptions, run_dir: str | os.PathLike | None = None) -> LocalStack:

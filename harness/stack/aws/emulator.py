@@ -7,6 +7,7 @@ action is refused, so no run ever talks to an emulator that does not enforce IAM
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from dataclasses import dataclass
@@ -53,6 +54,19 @@ def allow_all() -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 
 
+# moto and what its server imports beyond moto itself (the moto[server] extra).
+SERVER_PACKAGES = ("moto", "flask", "flask_cors")
+
+
+def require_moto() -> None:
+    """moto's server can be started (its package and the server's extras are installed), else one actionable
+    error: asked before anything of a lab starts, without importing them (flask alone takes half a second)."""
+    missing = [name for name in SERVER_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise HarnessError(f"aws emulator: moto's server cannot be imported (missing: {', '.join(missing)}). "
+                           "Fix: scripts/setup.sh run (or pip install 'moto[server]==5.2.5')")
+
+
 class AwsEmulator(Service):
     """A running moto server; `admin` signs as the lab's administrator, `url` is moto's own plain-HTTP address."""
 
@@ -68,11 +82,7 @@ class AwsEmulator(Service):
         return f"http://{LOOPBACK}:{self.port}"
 
     def _start(self) -> None:
-        try:
-            import moto  # noqa: F401 - a missing moto fails here, before the process starts
-        except ImportError:
-            raise HarnessError("aws emulator: moto is not installed. Fix: scripts/setup.sh run "
-                               "(or pip install 'moto[server]==5.2.5')") from None
+        require_moto()
         self.port = port_or_free("aws-emulator", self.port)
         self.process = ManagedProcess(
             "aws-emulator", [self.python, LAUNCHER, "-H", LOOPBACK, "-p", self.port], self.run_dir / "moto.log",
