@@ -126,6 +126,15 @@ def certchaos_route53_issuer(certchaos_lab: LabClient, certchaos_namespace: str)
 
 
 @pytest.fixture
+def certchaos_route53_role_issuer(certchaos_lab: LabClient, certchaos_namespace: str) -> Iterator[Route53Issuer]:
+    """As certchaos_route53_issuer, but the policy is a role's that the user's keys may only assume (the Issuer's
+    `role`: cert-manager's solver calls STS AssumeRole). Undo: deletes the proxy."""
+    issuer = make_route53_issuer(certchaos_lab, certchaos_namespace, assume_role=True)
+    yield issuer
+    issuer.proxy.delete()
+
+
+@pytest.fixture
 def certchaos_isolated_webhook(certchaos_lab: LabClient, certchaos_namespace: str) -> Iterator[Proxy]:
     """The test's namespace gets its own registration of cert-manager's webhook (the chart's rules and
     failurePolicy Fail) through its own Toxiproxy proxy, which it yields: faulting that proxy breaks the

@@ -47,6 +47,12 @@ def route53_issuer(certchaos_route53_issuer):
 
 
 @pytest.fixture
+def route53_role_issuer(certchaos_route53_role_issuer):
+    """As route53_issuer, but the solver assumes a role holding the policy (certchaos_route53_role_issuer)."""
+    return certchaos_route53_role_issuer
+
+
+@pytest.fixture
 def ca_issuer(certchaos_ca_issuer):
     """A CA Issuer's issuerRef in the test's namespace (certchaos_ca_issuer)."""
     return certchaos_ca_issuer

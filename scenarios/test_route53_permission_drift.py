@@ -1,5 +1,6 @@
-"""IAM permission drift under cert-manager's own Route 53 solver: the policy of the identity it signs with is
-detached, or rewritten for another hosted zone, while a renewal is due.
+"""IAM permission drift under cert-manager's own Route 53 solver: the policy of the identity it signs with (a
+user's static keys, or a role it assumes through STS) is detached, or rewritten for another hosted zone, while a
+renewal is due.
 
 Spec: the renewal stalls with AWS's refusal on the Challenge, as AWS words it (AccessDenied, the principal, the
 action; for the narrowed policy the zone's ARN), while the Certificate stays Ready=True with its current Secret
@@ -35,13 +36,17 @@ RECOVERY = challenge_backoff(REFUSALS) + ISSUANCE  # the next retry is one backo
 ACCOUNT = "arn:aws:iam::123456789012"
 
 
-@pytest.mark.parametrize("drift", ["detached", "narrowed"])
+@pytest.mark.parametrize("drift", ["detached", "narrowed", "role-narrowed"])
 def test_renewal_stalls_on_access_denied_and_completes_once_the_policy_is_restored(
-        scenario, lab, kube, namespace, route53_issuer, drift):
-    issuer, name, subject = route53_issuer, "web", f"Certificate {namespace}/web"
+        scenario, lab, kube, namespace, request, drift):
+    # role-narrowed: the policy is the role's, which the solver assumes through STS for every call.
+    issuer = request.getfixturevalue("route53_role_issuer" if drift.startswith("role") else "route53_issuer")
+    name, subject = "web", f"Certificate {namespace}/web"
     before = issued_and_due_for_a_fresh_challenge(scenario, lab, namespace, issuer, name)
 
-    principal = f"{ACCOUNT}:user/{issuer.user}"
+    principal = (f"arn:aws:sts::123456789012:assumed-role/{issuer.role}/cert-manager" if issuer.role
+                 else f"{ACCOUNT}:user/{issuer.user}")
+    signer = None if issuer.role else issuer.access_key_id  # a role's session keys are new for every call
     if drift == "detached":
         fault = Route53PolicyDetached(lab.aws, issuer.policy_arn, issuer.identity)
         action, zone, refusal = "ListHostedZonesByName", None, (
@@ -61,8 +66,8 @@ def test_renewal_stalls_on_access_denied_and_completes_once_the_policy_is_restor
                                not_(secret_serial_changed(kube, namespace, name, before.serial)),
                                certificate_status_field(kube, namespace, name, "failedIssuanceAttempts", is_set=False))
         refused = route53_answers(lab.aws_front, zone, REFUSALS, code="AccessDenied", action=action,
-                                  principal=issuer.access_key_id, since=since)
-        seen = scenario.expect(holds_until(still_serving, refused), subject=f"IAM user {issuer.user}",
+                                  principal=signer, since=since)
+        seen = scenario.expect(holds_until(still_serving, refused), subject=principal,
                                expected=f"{REFUSALS} refused {action} calls (retries) while the old certificate "
                                         "stays Ready and failedIssuanceAttempts unset", within=REFUSALS_WITHIN)
         accepted = route53_answers(lab.aws_front, issuer.zone_id, 1, action="ChangeResourceRecordSets", since=since)()
@@ -75,7 +80,7 @@ def test_renewal_stalls_on_access_denied_and_completes_once_the_policy_is_restor
     scenario.expect(secret_serial_changed(kube, namespace, name, before.serial), subject=f"Secret {namespace}/{name}",
                     expected="to hold the renewed certificate", within=RECOVERY, recovers=True)
     scenario.expect(route53_answers(lab.aws_front, issuer.zone_id, 1, action="ChangeResourceRecordSets",
-                                    principal=issuer.access_key_id, since=repaired),
+                                    principal=signer, since=repaired),
                     subject=f"hosted zone {issuer.zone_id}", expected="the renewal's UPSERT accepted after the repair",
                     within=10)
     scenario.steady_state(certificate_done_issuing(kube, namespace, name), subject=subject,
