@@ -21,7 +21,8 @@ from kubernetes import client
 from harness.chaos.invariants import LifecycleCheck
 from harness.stack import certmanager
 from harness.lab.issuers import (
-    AcmeIssuer, Http01Issuer, delete_http01_issuer, make_acme_issuer, make_ca_issuer, make_http01_issuer,
+    AcmeIssuer, Http01Issuer, Route53Issuer, delete_http01_issuer, make_acme_issuer, make_ca_issuer,
+    make_http01_issuer, make_route53_issuer,
 )
 from harness.stack.kube import ensure_namespace
 from harness.lab import providers
@@ -140,6 +141,25 @@ def certchaos_http01_issuer(certchaos_lab: LabClient, certchaos_namespace: str,
                                 names=HTTP01_NAMES)
     yield issuer
     delete_http01_issuer(certchaos_lab, issuer)
+
+
+@pytest.fixture
+def certchaos_route53_issuer(certchaos_lab: LabClient, certchaos_namespace: str) -> Iterator[Route53Issuer]:
+    """An ACME Issuer on Pebble whose DNS-01 solver is cert-manager's Route 53 one, with static keys of its own IAM
+    user, its own hosted zone (served by the fake DNS) and its own proxy to Pebble (see harness.lab.issuers).
+    Undo: deletes the proxy; the Issuer goes with the namespace, the IAM user and zone with the lab."""
+    issuer = make_route53_issuer(certchaos_lab, certchaos_namespace)
+    yield issuer
+    issuer.proxy.delete()
+
+
+@pytest.fixture
+def certchaos_route53_role_issuer(certchaos_lab: LabClient, certchaos_namespace: str) -> Iterator[Route53Issuer]:
+    """As certchaos_route53_issuer, but the policy is a role's that the user's keys may only assume (the Issuer's
+    `role`: cert-manager's solver calls STS AssumeRole). Undo: deletes the proxy."""
+    issuer = make_route53_issuer(certchaos_lab, certchaos_namespace, assume_role=True)
+    yield issuer
+    issuer.proxy.delete()
 
 
 @pytest.fixture

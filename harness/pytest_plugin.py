@@ -46,7 +46,8 @@ NOT_APPLICABLE_PREFIX = "not applicable: "  # a skip reason that says the provid
 # The fixtures certchaos gives (here and in harness.fixtures); a test that is not certchaos's asking for one is
 # told how to ask for certchaos instead of starting a lab behind the back of a session that did not.
 FIXTURES = ("certchaos_scenario", "certchaos_stack", "certchaos_lab", "certchaos_kube", "certchaos_namespace",
-            "certchaos_acme_issuer", "certchaos_ca_issuer", "certchaos_isolated_webhook", "certchaos_timeline",
+            "certchaos_acme_issuer", "certchaos_route53_issuer", "certchaos_route53_role_issuer",
+            "certchaos_ca_issuer", "certchaos_isolated_webhook", "certchaos_timeline",
             "certchaos_ingress_controller", "certchaos_http01_issuer")
 ACTIVE = pytest.StashKey[bool]()
 REPORT_DIR = pytest.StashKey[Path]()

@@ -5,9 +5,10 @@ nowhere else in harness/ (tests/unit/test_scenario_api.py checks it), so the har
 while what a scenario reads stays put. It re-exports, and defines nothing:
 
 - building:    certificate, create_certificate (Certificate manifests and their creation); annotated Ingresses
-- faults:      PropagationLag, TsigKeyRevoked, ..., ControllerKilled, NodeDown, AcmeRateLimited, ...
-               (apply/revert, never assert)
-- actions:     trigger_renewal (as `cmctl renew`), expire_authorizations, backdate_last_failure, ...
+- faults:      PropagationLag, TsigKeyRevoked, ..., Route53PolicyDetached, ControllerKilled, NodeDown,
+               AcmeRateLimited, ... (apply/revert, never assert)
+- actions:     trigger_renewal (as `cmctl renew`), expire_authorizations, issued_and_due_for_a_fresh_challenge,
+               rotate_access_key, backdate_last_failure, ...
 - conditions:  what expectations wait for (certificate_ready, webhook_unreachable, gaps, ...) and the
                combinators all_of, not_, holds_throughout, holds_until; Seen and wait_for for one of your own
 - timings:     cert-manager's documented timings (ISSUANCE, DNS01_CHECK_WAIT, issuance_backoff, ...) and the
@@ -27,7 +28,13 @@ from __future__ import annotations
 from harness.chaos.acme_faults import (
     AcmeAuthorizationExpired, AcmeBadNonce, AcmeOrderExpired, AcmeRateLimited, AcmeServerError, AcmeSlowFinalize,
 )
-from harness.chaos.actions import backdate_last_failure, expire_authorizations, standby_controller, trigger_renewal
+from harness.chaos.actions import (
+    CLEANED_UP, backdate_last_failure, expire_authorizations, issued_and_due_for_a_fresh_challenge, rotate_access_key,
+    standby_controller, trigger_renewal,
+)
+from harness.chaos.aws_faults import (
+    AccessKeyDeactivated, Route53ChangesPending, Route53PolicyDetached, Route53PolicyNarrowed, Route53Refuses,
+)
 from harness.chaos.admission import (
     REFUSED, TIMED_OUT, UNREACHABLE, denied_by_webhook, invalid_probe, webhook_unreachable,
 )
@@ -61,6 +68,7 @@ from harness.observe.conditions.certificates import (
 from harness.observe.conditions.controller import (
     controller_flag, controller_log, go_duration_seconds, issuance_backoff_announced, next_issuance_attempts,
 )
+from harness.observe.conditions.aws import route53_answers
 from harness.observe.conditions.dns import ca_answers, first_seen, gaps, refused_updates, txt_queries
 from harness.observe.conditions.general import all_of, holds_throughout, holds_until, not_
 from harness.observe.conditions.http01 import (
@@ -83,8 +91,8 @@ from harness.stack.certmanager import CONTROLLER_LEASE, LEADER_ELECTION_NAMESPAC
 from harness.stack.kind.provider import KUBELET_SYNC_FREQUENCY, NODE_MONITOR_GRACE_PERIOD, UNREACHABLE_TOLERATION_SECONDS
 from harness.stack.timings import (
     CHALLENGE_BACKOFF_BASE, CHALLENGE_BACKOFF_MAX, DNS01_CHECK_RETRY_PERIOD, DNS01_CHECK_WAIT, HTTP01_ISSUANCE,
-    ISSUANCE,
-    challenge_backoff, challenge_retry_gaps, issuance_backoff, renewal_time,
+    ISSUANCE, ROUTE53_CHANGE_POLL, ROUTE53_CHANGE_WAIT,
+    challenge_backoff, challenge_retry_gaps, challenge_retry_mismatch, issuance_backoff, renewal_time,
 )
 from harness.wait import Seen, wait_for
 from harness.workloads.deploy import restart as restart_workload, rolled_out
@@ -102,8 +110,11 @@ __all__ = [
     "ProxyLatency", "ReloaderDown", "TsigKeyRevoked", "TsigPolicyNarrowed",
     "ARecordElsewhere", "HttpsRedirectInFront", "IngressControllerDown", "NodeLabelRemoved",
     "SolverIngressClassWrong",
+    "AccessKeyDeactivated", "Route53ChangesPending", "Route53PolicyDetached", "Route53PolicyNarrowed",
+    "Route53Refuses",
     # actions
-    "backdate_last_failure", "expire_authorizations", "standby_controller", "trigger_renewal",
+    "CLEANED_UP", "backdate_last_failure", "expire_authorizations", "issued_and_due_for_a_fresh_challenge",
+    "rotate_access_key", "standby_controller", "trigger_renewal",
     # conditions: admission (they create probe Certificates)
     "REFUSED", "TIMED_OUT", "UNREACHABLE", "denied_by_webhook", "invalid_probe", "webhook_unreachable",
     # conditions: combinators and the wait loop
@@ -120,6 +131,7 @@ __all__ = [
     "controller_flag", "controller_log", "go_duration_seconds", "issuance_backoff_announced",
     "next_issuance_attempts", "issuance_starts",
     "ca_answers", "first_seen", "gaps", "refused_updates", "txt_queries",
+    "route53_answers",
     "lease_held_by", "lease_taken_over", "lease_unrenewed", "lease_view",
     "acme_duration_totals", "acme_request_total", "acme_requests_at_least", "certificate_metrics_equal",
     "certificate_ready_metric", "mean_durations",
@@ -129,7 +141,8 @@ __all__ = [
     # timings
     "CHALLENGE_BACKOFF_BASE", "CHALLENGE_BACKOFF_MAX", "DNS01_CHECK_RETRY_PERIOD", "DNS01_CHECK_WAIT", "ISSUANCE",
     "HTTP01_ISSUANCE",
-    "challenge_backoff", "challenge_retry_gaps", "issuance_backoff", "renewal_time",
+    "challenge_backoff", "challenge_retry_gaps", "challenge_retry_mismatch", "issuance_backoff", "renewal_time",
+    "ROUTE53_CHANGE_POLL", "ROUTE53_CHANGE_WAIT",
     "KUBELET_SYNC_FREQUENCY", "NODE_MONITOR_GRACE_PERIOD", "UNREACHABLE_TOLERATION_SECONDS",
     # limits
     "Limit",

@@ -52,6 +52,19 @@ def http01_issuer(certchaos_http01_issuer):
 
 
 @pytest.fixture
+def route53_issuer(certchaos_route53_issuer):
+    """An ACME Issuer on Pebble solving DNS-01 with cert-manager's Route 53 solver, static keys of its own IAM user
+    and its own hosted zone (certchaos_route53_issuer)."""
+    return certchaos_route53_issuer
+
+
+@pytest.fixture
+def route53_role_issuer(certchaos_route53_role_issuer):
+    """As route53_issuer, but the solver assumes a role holding the policy (certchaos_route53_role_issuer)."""
+    return certchaos_route53_role_issuer
+
+
+@pytest.fixture
 def ca_issuer(certchaos_ca_issuer):
     """A CA Issuer's issuerRef in the test's namespace (certchaos_ca_issuer)."""
     return certchaos_ca_issuer

@@ -29,7 +29,12 @@ from kubernetes.client.rest import ApiException
 
 from harness.chaos.process_faults import DEPLOYMENT, Controller
 from harness.errors import HarnessError
+from harness.chaos.certificates import certificate, create_certificate
+from harness.observe.conditions.acme import challenges_gone
+from harness.observe.conditions.certificates import certificate_done_issuing
 from harness.observe.resources import CERTIFICATE, ISSUER, ORDER, SECRET, get, list_objects
+from harness.observe.tlsinspect import Inspection, inspect_secret
+from harness.stack.timings import ISSUANCE
 from harness.stack.pod import pod_argv, pod_name
 from harness.stack.ports import LOOPBACK, free_port
 from harness.stack.certmanager import NAMESPACE
@@ -222,3 +227,34 @@ def _scaled_controller(controller: Controller) -> Iterator[Standby]:
             _scale(api, 1)
         finally:
             api.close()
+
+
+def rotate_access_key(aws, kube: client.ApiClient, namespace: str, secret: str, user: str):
+    """Rotate an IAM user's access key as an on-call engineer does: a new key for the user, written into the
+    cluster Secret the solver reads (access-key-id, secret-access-key); the old key is left as it is. Returns the
+    new key's id."""
+    credentials = aws.create_access_key(user)
+    client.CoreV1Api(kube).patch_namespaced_secret(secret, namespace, {"stringData": {
+        "access-key-id": credentials.access_key_id, "secret-access-key": credentials.secret_access_key}})
+    return credentials.access_key_id
+
+
+# The first issuance's Challenge is deleted, its record removed, seconds after the Certificate is Ready.
+CLEANED_UP = 30
+
+
+def issued_and_due_for_a_fresh_challenge(scenario, lab, namespace: str, issuer, name: str) -> Inspection:
+    """A renewal scenario's set-up: Certificate `name` issued through `issuer` (steady state: done issuing, then
+    the first issuance's Challenge cleaned up: a fault applied before that would refuse its clean-up too, counted
+    as the renewal's retries), its Secret as it is now (returned), and the account's authorizations expired at the
+    CA, so the renewal needs a fresh DNS-01 challenge as a real one 30 days on would."""
+    kube, subject = lab.kube, f"Certificate {namespace}/{name}"
+    create_certificate(kube, namespace, certificate(name, issuer.ref, [issuer.dns_name(name)]))
+    scenario.steady_state(certificate_done_issuing(kube, namespace, name), subject=subject,
+                          expected="Ready=True and done issuing", within=ISSUANCE)
+    scenario.steady_state(challenges_gone(kube, namespace), subject=f"Challenges of {namespace}",
+                          expected="the first issuance's cleaned up", within=CLEANED_UP)
+    before = inspect_secret(get(kube, SECRET, namespace, name), root=lab.pebble.roots().encode())
+    expired = expire_authorizations(kube, namespace, issuer.name, issuer.directory, lab.info.pebble_ca_bundle_path)
+    scenario.note("authorizations expired at the CA: the renewal needs a fresh DNS-01 challenge", authorizations=expired)
+    return before

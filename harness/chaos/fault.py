@@ -75,5 +75,5 @@ class DescribedFault(BaseFault):
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
-                          if not k.startswith("_") and k not in ("api", "dns", "proxy") and "secret" not in k)
+                          if not k.startswith("_") and k not in ("api", "dns", "proxy", "aws", "front") and "secret" not in k)
         return f"{type(self).__name__}({shown})"

@@ -13,6 +13,18 @@ from harness.stack.protocol import Capabilities
 
 
 @dataclass(frozen=True)
+class AwsInfo:
+    """The lab's AWS part (harness.stack.aws): moto's own URL and its administrator's key (set-up and faults act
+    as the account's administrator), the front's control API and the CA its TLS certificate chains to."""
+
+    emulator_url: str
+    admin_access_key_id: str
+    admin_secret_access_key: str
+    front_control_url: str
+    ca_bundle_path: str
+
+
+@dataclass(frozen=True)
 class LabInfo:
     """Everything a client needs to drive a running lab; saved as lab.json. On a provider without the lab's
     servers (Capabilities.lab_network False: an existing cluster) their fields are None."""
@@ -38,6 +50,7 @@ class LabInfo:
     proxy_name: str | None = None  # kind: the proxies' host name for the API server (the anchor's container)
     capabilities: Capabilities | None = None  # the provider's (harness.stack.protocol); None: a lab.json before it
     acme_layer_url: str | None = None  # the ACME fault layer's control API (harness.stack.acme_layer); None: no layer
+    aws: AwsInfo | None = None  # the AWS API cert-manager's Route 53 solver reaches (capability aws_api)
 
     def save(self, path: Path) -> Path:
         temporary = path.with_suffix(".tmp")
@@ -53,6 +66,8 @@ class LabInfo:
                 data[key] = tuple(data[key])
         if data.get("alerting"):
             data["alerting"] = AlertingInfo(**{**data["alerting"], "alert_names": tuple(data["alerting"]["alert_names"])})
+        if data.get("aws"):
+            data["aws"] = AwsInfo(**data["aws"])
         if data.get("capabilities"):
             data["capabilities"] = Capabilities(**data["capabilities"])
         return cls(**data)

@@ -1,6 +1,7 @@
 """Issuers a scenario needs, created in its own namespace: ACME on Pebble with DNS-01 over RFC 2136 + TSIG
-(its own zone and its own TSIG key, so one scenario's DNS faults never touch another's), a CA issuer, and a
-ClusterIssuer on Pebble solving HTTP-01 through an ingress class (its own zone for the A records)."""
+(its own zone and its own TSIG key, so one scenario's DNS faults never touch another's) or through cert-manager's
+Route 53 solver against the lab's AWS API (its own hosted zone and IAM identity), a CA issuer, and a ClusterIssuer
+on Pebble solving HTTP-01 through an ingress class (its own zone for the A records)."""
 
 from __future__ import annotations
 
@@ -40,8 +41,28 @@ def wait_issuer_ready(api: client.ApiClient, namespace: str | None, name: str) -
              timeout=ISSUER_READY_TIMEOUT)
 
 
+class OnPebble:
+    """What an ACME Issuer of the lab offers a scenario, whatever its solver: its directory (through the
+    scenario's own proxy), names in its zone, its issuerRef."""
+
+    name: str
+    zone: str
+    proxy: Proxy
+
+    @property
+    def directory(self) -> str:
+        return f"https://{self.proxy.listen[0]}:{self.proxy.listen[1]}/dir"
+
+    def dns_name(self, label: str) -> str:
+        return f"{label}.{self.zone.rstrip('.')}"
+
+    @property
+    def ref(self) -> dict:
+        return {"name": self.name, "kind": "Issuer"}
+
+
 @dataclass(frozen=True)
-class AcmeIssuer:
+class AcmeIssuer(OnPebble):
     name: str
     namespace: str
     zone: str  # the scenario's own DNS zone, e.g. "ns-1.certchaos.test."
@@ -55,17 +76,6 @@ class AcmeIssuer:
         self.proxy.delete()
         if self.acme is not None:
             self.acme.delete()
-
-    @property
-    def directory(self) -> str:
-        return f"https://{self.proxy.listen[0]}:{self.proxy.listen[1]}/dir"
-
-    def dns_name(self, label: str) -> str:
-        return f"{label}.{self.zone.rstrip('.')}"
-
-    @property
-    def ref(self) -> dict:
-        return {"name": self.name, "kind": "Issuer"}
 
 
 def make_acme_issuer(lab: LabClient, namespace: str, name: str = "pebble") -> AcmeIssuer:
@@ -179,3 +189,66 @@ def make_ca_issuer(api: client.ApiClient, namespace: str, name: str = "ca") -> d
                                         "metadata": {"name": name}, "spec": {"ca": {"secretName": f"{name}-root"}}})
     wait_issuer_ready(api, namespace, name)
     return {"name": name, "kind": "Issuer"}
+
+
+@dataclass(frozen=True)
+class Route53Issuer(OnPebble):
+    """An ACME Issuer whose DNS-01 solver is cert-manager's own Route 53 one, against the lab's AWS API."""
+
+    name: str
+    namespace: str
+    zone: str  # the scenario's own zone, e.g. "ns-1.certchaos.test.": a Route 53 hosted zone served by the fake DNS
+    zone_id: str  # its hosted zone id
+    user: str  # the IAM user whose access key is in the Secret
+    access_key_id: str
+    policy_arn: str  # the managed policy granting cert-manager's Route 53 permissions on the zone
+    role: str | None  # the role the solver assumes through STS (its name), holding the policy; None: the user does
+    secret: str  # the Secret holding the key: access-key-id, secret-access-key
+    proxy: Proxy  # the scenario's own path to the CA
+
+    @property
+    def identity(self) -> dict:
+        """Where the policy is attached: {"role": name} or {"user": name} (AwsAdmin.attach/detach's keywords)."""
+        return {"role": self.role} if self.role else {"user": self.user}
+
+
+def make_route53_issuer(lab: LabClient, namespace: str, name: str = "route53", assume_role: bool = False,
+                        ) -> Route53Issuer:
+    """A zone <namespace>.<lab zone> both as a Route 53 hosted zone and in the fake DNS (which serves what the API
+    accepts), an IAM user "cert-manager-<namespace>" with an access key in a Secret, cert-manager's documented
+    policy on the zone attached to the user (or, `assume_role`, to a role the user may only assume), a proxy
+    "acme-<namespace>" to Pebble, and an ACME Issuer solving DNS-01 with cert-manager's route53 solver. The caller
+    deletes the proxy (proxy.delete())."""
+    from harness.stack.aws.admin import zone_policy, user_arn
+    from harness.stack.aws.emulator import REGION
+
+    zone = f"{namespace}.{lab.info.zone}"
+    lab.dns.add_zone(zone)
+    lab.dns.set_zone(zone, soa_minimum=NEGATIVE_TTL)
+    zone_id = lab.aws.create_zone(zone)
+    user = f"cert-manager-{namespace}"
+    policy_arn = lab.aws.create_policy(f"cert-manager-route53-{namespace}", zone_policy(zone_id))
+    role = f"cert-manager-dns01-{namespace}" if assume_role else None
+    credentials = lab.aws.create_user(user, None if role else policy_arn)
+    solver = {"region": REGION, "accessKeyIDSecretRef": {"name": f"{name}-aws", "key": "access-key-id"},
+              "secretAccessKeySecretRef": {"name": f"{name}-aws", "key": "secret-access-key"}}
+    if role:
+        solver["role"] = lab.aws.create_role(role, user_arn(user), policy_arn)
+        lab.aws.put_user_policy(user, "assume-dns01-role", {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": solver["role"]}]})
+    client.CoreV1Api(lab.kube).create_namespaced_secret(namespace, {
+        "metadata": {"name": f"{name}-aws"},
+        "stringData": {"access-key-id": credentials.access_key_id, "secret-access-key": credentials.secret_access_key}})
+    proxy = lab.proxy_to(f"acme-{namespace}", lab.info.pebble_listen)
+    _create(lab.kube, namespace, "issuers", {
+        "apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": name},
+        "spec": {"acme": {
+            "server": f"https://{proxy.listen[0]}:{proxy.listen[1]}/dir",
+            "caBundle": base64.b64encode(Path(lab.info.pebble_ca_bundle_path).read_bytes()).decode(),
+            "privateKeySecretRef": {"name": f"{name}-account"},
+            "solvers": [{"dns01": {"route53": solver}}],
+        }},
+    })
+    wait_issuer_ready(lab.kube, namespace, name)
+    return Route53Issuer(name, namespace, zone, zone_id, user, credentials.access_key_id, policy_arn, role,
+                         f"{name}-aws", proxy)

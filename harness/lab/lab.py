@@ -33,6 +33,8 @@ from harness.lab import providers
 from harness.lab.info import LabInfo
 from harness.lab.providers.seam import LabWiring, ProviderOptions
 from harness.stack.acme_control import AcmeLayerControl
+from harness.stack.aws.admin import AwsAdmin, FrontControl
+from harness.stack.aws.emulator import Credentials
 from harness.stack.dnscontrol import DnsControl
 from harness.stack.kube import api_client
 from harness.stack.pebble import CERTIFICATE_VALIDITY, Management
@@ -67,6 +69,11 @@ class LabClient:
                        if info.pebble_management_url else None)
         self.alerts = AlertingClient(info.alerting) if info.alerting else None
         self.acme_layer = AcmeLayerControl(info.acme_layer_url) if info.acme_layer_url else None
+        aws = info.aws
+        # The account's administrator (moto directly) and the AWS front's control API (answers, faults).
+        self.aws = (AwsAdmin(aws.emulator_url, Credentials(aws.admin_access_key_id, aws.admin_secret_access_key))
+                    if aws else None)
+        self.aws_front = FrontControl(aws.front_control_url, aws.ca_bundle_path) if aws else None
 
     def proxy_to(self, name: str, upstream: tuple[str, int]) -> Proxy:
         """A new Toxiproxy proxy (on a free port where cert-manager reaches it: loopback, or on kind the "ca"
@@ -75,7 +82,7 @@ class LabClient:
 
     def close(self) -> None:
         self.kube.close()
-        for part in (self.dns, self.toxiproxy, self.pebble, self.alerts, self.acme_layer):
+        for part in (self.dns, self.toxiproxy, self.pebble, self.alerts, self.acme_layer, self.aws, self.aws_front):
             if part is not None:
                 part.close()
 

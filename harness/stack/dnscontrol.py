@@ -55,6 +55,11 @@ class DnsControl:
         self._call("POST", "/records", json={"name": name, "type": rtype, "data": data,
                                              **({"ttl": ttl} if ttl is not None else {})})
 
+    def set_records(self, name: str, rtype: str, data: list[str], ttl: int | None = None) -> None:
+        """Replace the RRset at `name` (an empty `data` deletes it)."""
+        self._call("PUT", "/records", json={"name": name, "type": rtype, "data": list(data),
+                                            **({"ttl": ttl} if ttl is not None else {})})
+
     def remove_records(self, name: str, rtype: str | None = None, data: str | None = None) -> None:
         params = {"name": name, **({"type": rtype} if rtype else {}), **({"data": data} if data else {})}
         self._call("DELETE", "/records", params=params)

@@ -88,7 +88,7 @@ class LocalStack(Service):
     # Processes on loopback: no nodes; the lab supervises the controller and its servers are on loopback too.
     capabilities = Capabilities(nodes=False, multi_node=False, images=False, helm_values=False,
                                 controller_process=True, controller_pods=False, lab_network=True,
-                                installs_cert_manager=True, owns_cluster=True)
+                                installs_cert_manager=True, owns_cluster=True, aws_api=True)
 
     def __init__(
         self,
@@ -99,10 +99,12 @@ class LocalStack(Service):
         controller_args: Sequence[str] = (),
         dns01_recursive_nameservers_only: bool = True,
         pod_dns: str | None = None,
+        controller_env: dict[str, str] | None = None,
     ):
         """`dns01_recursive_nameservers_only` False: the DNS-01 self-check asks the zone's authoritative
         nameservers (cert-manager's default) found through the recursive ones; `pod_dns` is the
-        nameserver of the controller's resolv.conf (the pod's cluster DNS), which resolves their names."""
+        nameserver of the controller's resolv.conf (the pod's cluster DNS), which resolves their names;
+        `controller_env` joins the controller's environment (the lab's AWS CA bundle and proxy)."""
         self.bin_dir = bin_dir
         self._own_run_dir = run_dir is None
         self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix=owned_prefix("stack"))).resolve()
@@ -111,6 +113,7 @@ class LocalStack(Service):
         self.controller_args = list(controller_args)
         self.dns01_recursive_nameservers_only = dns01_recursive_nameservers_only
         self.pod_dns = pod_dns
+        self.controller_env = dict(controller_env or {})
         self.controller_pod: str | None = None  # the running controller's hostname: its Lease identity
         self.kubeconfigs: dict[str, Path] = {}  # component -> kubeconfig with its ServiceAccount's token
         self.processes: dict[str, ManagedProcess] = {}
@@ -224,9 +227,9 @@ class LocalStack(Service):
     # -- components --------------------------------------------------------------------------------
 
     def _spawn(self, name: str, argv: list, probe: Callable[[], Seen], timeout: float = COMPONENT_READY,
-               ) -> ManagedProcess:
+               env: dict[str, str] | None = None) -> ManagedProcess:
         # The marker lets anyone (tests, `ps e`) find every process of this stack.
-        process = ManagedProcess(name, argv, self.log_path(name), env={STACK_MARKER: str(self.run_dir)})
+        process = ManagedProcess(name, argv, self.log_path(name), env={**(env or {}), STACK_MARKER: str(self.run_dir)})
         self.processes[name] = process
         process.start()
         process.wait_ready(probe, timeout)
@@ -353,7 +356,7 @@ class LocalStack(Service):
             try:
                 self._spawn("cert-manager-controller",
                             self.controller_pod_argv(self.controller_argv(), self.controller_pod),
-                            http_ok(self.metrics_url))
+                            http_ok(self.metrics_url), env=self.controller_env)
                 return
             except ComponentFailed as error:
                 if attempt == CONTROLLER_START_ATTEMPTS or self.processes["cert-manager-controller"].running():

@@ -27,6 +27,7 @@ class Capabilities:
     lab_network: bool  # cert-manager reaches the lab's fake DNS, Pebble and Toxiproxy; the lab scrapes its metrics
     installs_cert_manager: bool  # certchaos installs cert-manager (and can upgrade it); else it is already there
     owns_cluster: bool  # certchaos creates the cluster and removes it; else it is the user's, never deleted
+    aws_api: bool = False  # the lab's AWS API (Route 53, IAM, STS) reachable by cert-manager's Route 53 solver
 
     def lacking(self, *needs: str) -> list[str]:
         """The needs (capability names) this provider does not offer; an unknown name is a bug, not a skip."""
@@ -48,6 +49,7 @@ DESCRIPTIONS = {
     "lab_network": "the lab's fake DNS, ACME CA (Pebble), Toxiproxy and metrics reachable by cert-manager",
     "installs_cert_manager": "cert-manager installed (and upgraded) by certchaos",
     "owns_cluster": "a cluster certchaos creates and removes",
+    "aws_api": "the lab's AWS API (Route 53, IAM, STS) reachable by cert-manager's Route 53 solver under AWS's host names",
 }
 
 

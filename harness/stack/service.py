@@ -57,3 +57,22 @@ def wait_until_interrupted(check: Callable[[], None], interval: float) -> None:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+class ServerThread:
+    """A socketserver serving from a daemon thread of the harness's process; stop() shuts it down, closes its
+    socket and joins the thread (a stopped server releases its port)."""
+
+    def __init__(self, server, name: str):
+        self.server = server
+        self.thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()

@@ -40,6 +40,11 @@ CONTROLLER_TAKEOVER = LEADER_ELECTION_LEASE_DURATION + LEADER_ELECTION_RETRY_PER
 # DefaultItemBasedRateLimiter).
 QUEUE_BACKOFF_BASE = 5
 QUEUE_BACKOFF_MAX = 5 * 60
+# cert-manager's Route 53 solver waits for its change to be INSYNC inside Present: GetChange every 4 s for at
+# most 120 s, then Present fails with "Time limit exceeded. Last error: " (pkg/issuer/acme/dns/route53/route53.go:
+# util.WaitFor(120*time.Second, 4*time.Second, ...); util/wait.go: WaitFor).
+ROUTE53_CHANGE_WAIT = 120
+ROUTE53_CHANGE_POLL = 4
 
 # A whole DNS-01 issuance with no fault: present, self-check, the 60 s wait, validation, finalize; ~65 s
 # here, the margin covers a loaded CI machine.
@@ -76,6 +81,29 @@ def challenge_retry_gaps(failures: int, base: float = CHALLENGE_BACKOFF_BASE) ->
             continue
         times.append(pending)
     return [later - earlier for earlier, later in zip(times, times[1:])]
+
+
+# How far measured Present attempts may stray from challenge_retry_gaps: relative, and absolute seconds
+# (scheduling and a loaded API server).
+GAP_TOLERANCE = (0.15, 1.0)
+
+
+def challenge_retry_mismatch(spacing: list[float]) -> tuple[str | None, dict]:
+    """Whether the gaps between one Challenge's failed Presents (at least three) are its work queue's backoff:
+    (None, facts) if so, else (why not, facts). The first failure's own backoff is the second gap (the first is
+    the immediate resync, one sync's time: well under the base); it must be the queue's base, and the rest
+    must double from it. The facts (gaps, measured base, expected) are for the journal."""
+    base = spacing[1]
+    expected = [round(gap, 1) for gap in challenge_retry_gaps(len(spacing) + 1, base)]
+    facts = {"gaps": spacing, "measured_base": base, "expected": expected}
+    if not CHALLENGE_BACKOFF_BASE * 0.8 <= base <= CHALLENGE_BACKOFF_BASE * 1.5 + GAP_TOLERANCE[1]:
+        return (f"the first backoff should be the challenge queue's base ({CHALLENGE_BACKOFF_BASE} s), but was "
+                f"{base} s (gaps {spacing})"), facts
+    limits = [want * GAP_TOLERANCE[0] + GAP_TOLERANCE[1] if want else base / 2 for want in expected]
+    if not all(abs(got - want) <= limit for got, want, limit in zip(spacing, expected, limits)):
+        return (f"retries should back off exponentially (doubling from {base} s: {expected} s apart), but the "
+                f"failed attempts came {spacing} s apart"), facts
+    return None, facts
 
 
 def challenge_backoff(failures: int) -> float:

@@ -154,3 +154,10 @@ def test_a_game_day_refuses_a_lab_on_an_existing_cluster_before_anything_is_made
     report = tmp_path / "report"
     assert main(["gameday", "--attach", str(lab_json), "--report-dir", str(report)]) == 2
     assert "a lab on provider kubeconfig" in capsys.readouterr().err and not report.exists()
+
+
+def test_only_the_local_provider_offers_the_aws_api_so_route53_scenarios_are_not_applicable_elsewhere():
+    # kind's pods would need the proxy, the lab CA and a path to the front (docs/aws.md); an existing cluster has
+    # no lab at all.
+    offering = {name for name in providers.NAMES if not providers.PROVIDERS[name].CAPABILITIES.lacking("aws_api")}
+    assert offering == {"local"}

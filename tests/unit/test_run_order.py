@@ -65,7 +65,7 @@ def measured_batch(provider: str) -> tuple[list[str], dict[str, float]]:
     return [node for node in seconds if not any(module in node for module in exclusive)], seconds
 
 
-def test_the_measured_local_catalogue_ends_with_its_longest_scenario():
+def test_the_measured_local_catalogue_ends_with_its_longest_scenario_given_the_workers_to_hold_it():
     batch, seconds = measured_batch("local")
     longest = max(seconds[node] for node in batch)
     # The fewest workers with which longest-first ends with the longest scenario: no more than twice the

@@ -1,7 +1,8 @@
 """The lab on the "local" provider: every server and cert-manager as processes on loopback (docs/local-stack.md).
 
-    fake DNS (views, listeners on 127.53.x.y:53) and its control API -> Pebble (its VA asks the CA view)
-    -> the ACME fault layer in front of it -> Toxiproxy -> LocalStack (cert-manager's self-check and pod DNS on the fake DNS) -> the cluster-wide
+    fake DNS (views, listeners on 127.53.x.y:53) and its control API -> the AWS part (moto, the front under
+    AWS's host names, the CONNECT proxy) -> Pebble (its VA asks the CA view) -> the ACME fault layer in front of it
+    -> Toxiproxy -> LocalStack (cert-manager's self-check and pod DNS on the fake DNS) -> the cluster-wide
     webhook registration through the "webhook" proxy -> the controller's supervisor -> alerting
 """
 
@@ -10,9 +11,11 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from harness.lab.info import LabInfo
+from harness.lab.info import AwsInfo, LabInfo
 from harness.lab.providers.seam import LabWiring, ProviderOptions, Wired
 from harness.stack import binaries, official
+from harness.stack.aws.emulator import require_moto
+from harness.stack.aws.part import AwsPart
 from harness.stack.versions import facts as component_facts
 from harness.stack.local import LocalStack
 from harness.stack.acme_layer import AcmeLayer
@@ -29,7 +32,9 @@ OPTIONS: frozenset[str] = frozenset()
 
 
 def validate(options: ProviderOptions) -> None:
-    """Nothing beyond the shared checks: the binaries are resolved when the stack starts, before any runs."""
+    """moto's server (the lab's AWS API) can be started; the binaries are resolved when the stack starts, before
+    any runs."""
+    require_moto()
 
 
 def make_stack(options: ProviderOptions, run_dir: str | os.PathLike | None = None) -> LocalStack:
@@ -45,6 +50,7 @@ def start_lab(wiring: LabWiring) -> Wired:
                             zone_nameservers=[("ns1", "ns-public")]).start())
     control = started(ControlServer(dns, LOOPBACK).start())
     pki = RunPKI(run_dir / "lab-pki")
+    aws = started(AwsPart(run_dir / "aws", pki, control.url).start())
     pebble = started(Pebble(run_dir / "pebble", pki, resolver=dns.ca_resolver,
                             validity=wiring.validity, bin_dir=bin_dir).start())
     serving = pki.serving("acme-layer")  # the lab CA terminates TLS at the layer as it does at Pebble
@@ -56,7 +62,9 @@ def start_lab(wiring: LabWiring) -> Wired:
         dns01_recursive_nameservers=[f"{host}:{port}"], dns01_recursive_nameservers_only=False,
         pod_dns=dns.address("cluster-dns")[0],
         # The Helm chart's log level: the trigger controller states its backoff only at --v=2.
-        controller_args=["--v=2"]).start())
+        controller_args=["--v=2"],
+        # aws-sdk-go in cert-manager's Route 53 solver: the lab CA and the proxy to the AWS front.
+        controller_env=aws.controller_env()).start())
     # The cluster-wide registration goes through a proxy too, so the path the API server takes is
     # the same for isolated and shared namespaces.
     webhook = toxiproxy.api.create("webhook", upstream=(LOOPBACK, stack.ports["cert-manager-webhook"]))
@@ -70,6 +78,7 @@ def start_lab(wiring: LabWiring) -> Wired:
         components[name] = component_facts(binaries.resolve(name, bin_dir))
     if official.chart_facts(bin_dir):  # `--cert-manager VERSION`: the chart whose RBAC the lab applied
         components["cert-manager-chart"] = official.chart_facts(bin_dir)
+    components["aws-emulator"] = aws.emulator.facts()
     info = LabInfo(
         kubeconfig=str(stack.kubeconfig),
         controller_pid_file=str(supervisor.pid_file),
@@ -90,6 +99,8 @@ def start_lab(wiring: LabWiring) -> Wired:
         alerting=alerting.info,
         capabilities=CAPABILITIES,
         acme_layer_url=acme_layer.url,
+        aws=AwsInfo(aws.emulator.url, aws.emulator.admin.access_key_id, aws.emulator.admin.secret_access_key,
+                    aws.front.control_url, str(pki.ca_cert)),
     )
     return Wired(info, stack)
 

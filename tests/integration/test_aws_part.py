@@ -1,0 +1,135 @@
+"""The lab's AWS part as an AWS SDK sees it: through the CONNECT proxy, under route53.amazonaws.com, verified
+against the lab CA. IAM is enforced with AWS's error shapes, the zone's records are what the fake DNS serves,
+GetChange waits for the public view, and the front's fault switches answer as Route 53 does."""
+
+from __future__ import annotations
+
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from fakes.dns import DnsServer
+from fakes.dns.control import ControlServer
+from harness.stack.aws.admin import FrontControl, zone_policy
+from harness.stack.aws.emulator import REGION, Credentials
+from harness.stack.aws.part import AwsPart
+from harness.stack.pki import RunPKI
+from harness.stack.ports import LOOPBACK
+
+pytestmark = pytest.mark.integration
+
+ZONE, OTHER = "aws.certchaos.test.", "other.certchaos.test."
+NAME = "_acme-challenge.www.aws.certchaos.test."
+
+
+@pytest.fixture(scope="module")
+def dns():
+    with DnsServer([ZONE, OTHER]) as server:
+        control = ControlServer(server, LOOPBACK).start()
+        try:
+            yield server, control.url
+        finally:
+            control.stop()
+
+
+@pytest.fixture(scope="module")
+def aws(dns, tmp_path_factory):
+    with AwsPart(tmp_path_factory.mktemp("aws"), RunPKI(tmp_path_factory.mktemp("pki")), dns[1]) as part:
+        yield part
+
+
+def sdk(aws: AwsPart, service: str, credentials: Credentials):
+    """A boto3 client as aws-sdk-go in the controller is configured: no endpoint, the proxy, the lab CA."""
+    return boto3.client(service, region_name=REGION, aws_access_key_id=credentials.access_key_id,
+                        aws_secret_access_key=credentials.secret_access_key,
+                        aws_session_token=credentials.session_token, verify=str(aws.pki.ca_cert),
+                        config=Config(proxies={"https": aws.proxy.url}, retries={"total_max_attempts": 1}))
+
+
+def upsert(client, zone_id: str, value: str, action: str = "UPSERT", name: str = NAME) -> dict:
+    """A change as cert-manager v1.11.5's solver sends it (multivalue, the value as its set identifier)."""
+    return client.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={
+        "Comment": "Managed by cert-manager", "Changes": [{"Action": action, "ResourceRecordSet": {
+            "Name": name, "Type": "TXT", "TTL": 10, "MultiValueAnswer": True, "SetIdentifier": value,
+            "ResourceRecords": [{"Value": value}]}}]})["ChangeInfo"]
+
+
+@pytest.fixture(scope="module")
+def zones(aws):
+    return aws.admin.create_zone(ZONE), aws.admin.create_zone(OTHER)
+
+
+def new_user(aws: AwsPart, name: str, zone_id: str) -> Credentials:
+    return aws.admin.create_user(name, aws.admin.create_policy(name, zone_policy(zone_id)))
+
+
+def test_a_principal_without_the_permission_on_the_zone_is_refused_with_aws_error_shape(aws, zones):
+    zone, other = zones
+    narrowed = sdk(aws, "route53", new_user(aws, "narrowed", other))
+    with pytest.raises(ClientError) as refused:
+        upsert(narrowed, zone, '"nope"')
+    error = refused.value.response["Error"]
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert error["Code"] == "AccessDenied"
+    assert error["Message"] == ("User: arn:aws:iam::123456789012:user/narrowed is not authorized to perform: "
+                                f"route53:ChangeResourceRecordSets on resource: arn:aws:route53:::hostedzone/{zone}")
+    # The same policy on its own zone is allowed: moto sees the zone's ARN, not "*".
+    upsert(narrowed, other, '"fine"', name=f"_acme-challenge.{OTHER}")
+    assert aws.proxy.tunnels and set(aws.proxy.tunnels) == {"route53.amazonaws.com:443"}
+
+
+def test_an_inactive_key_is_an_invalid_client_token(aws, zones):
+    credentials = new_user(aws, "inactive", zones[0])
+    aws.admin.set_access_key_status("inactive", credentials.access_key_id, active=False)
+    with pytest.raises(ClientError) as refused:
+        sdk(aws, "route53", credentials).get_change(Id="C1")
+    assert refused.value.response["Error"]["Code"] == "InvalidClientTokenId"
+
+
+def test_accepted_records_are_served_and_insync_waits_for_the_public_view(aws, zones):
+    zone = zones[0]
+    client = sdk(aws, "route53", new_user(aws, "writer", zone))
+    aws.dns.set_zone(ZONE, propagation_delay=2.0)
+    info = upsert(client, zone, '"token-1"')
+    assert info["Status"] == "PENDING"
+    assert [r["data"] for r in aws.dns.records(NAME, "TXT")] == ['"token-1"']  # authoritative at once
+    assert client.get_change(Id=info["Id"])["ChangeInfo"]["Status"] == "PENDING"  # the public view lags
+    deadline = time.monotonic() + 10
+    while client.get_change(Id=info["Id"])["ChangeInfo"]["Status"] != "INSYNC":
+        assert time.monotonic() < deadline, "GetChange never said INSYNC"
+        time.sleep(0.2)
+    assert [r["data"] for r in aws.dns.records(NAME, "TXT", view="resolver")] == ['"token-1"']
+    aws.dns.set_zone(ZONE, propagation_delay=0.0)
+    upsert(client, zone, '"token-2"')
+    assert sorted(r["data"] for r in aws.dns.records(NAME, "TXT")) == ['"token-1"', '"token-2"']
+    upsert(client, zone, '"token-1"', action="DELETE")
+    upsert(client, zone, '"token-2"', action="DELETE")
+    assert aws.dns.records(NAME, "TXT") == []
+
+
+def test_fault_switches_answer_as_route53_and_the_journal_shows_it(aws, zones):
+    zone = zones[0]
+    credentials = new_user(aws, "throttled", zone)
+    client = sdk(aws, "route53", credentials)
+    control = FrontControl(aws.front.control_url, str(aws.pki.ca_cert))
+    since = time.time()
+    throttle = control.add_fault("ChangeResourceRecordSets", "Throttling", zone)
+    with pytest.raises(ClientError) as refused:
+        upsert(client, zone, '"t"')
+    assert (refused.value.response["Error"]["Code"], refused.value.response["Error"]["Message"]) == (
+        "Throttling", "Rate exceeded")
+    control.remove_fault(throttle.id)
+    stuck = control.add_fault("GetChange", "PENDING", zone)
+    info = upsert(client, zone, '"t"')
+    assert client.get_change(Id=info["Id"])["ChangeInfo"]["Status"] == "PENDING"
+    control.remove_fault(stuck.id)
+    assert client.get_change(Id=info["Id"])["ChangeInfo"]["Status"] == "INSYNC"
+    answers = [(a["action"], a["code"], a["detail"]) for a in control.journal(since, zone=zone)
+               if a["principal"] == credentials.access_key_id]
+    assert answers == [("ChangeResourceRecordSets", "Throttling", "Rate exceeded"),
+                       ("ChangeResourceRecordSets", "", "PENDING"), ("GetChange", "", "PENDING"),
+                       ("GetChange", "", "INSYNC")]
+    control.close()
