@@ -90,7 +90,7 @@ from harness.report.journal import EntryKind
 from harness.stack.certmanager import CONTROLLER_LEASE, LEADER_ELECTION_NAMESPACE, NAMESPACE
 from harness.stack.kind.provider import KUBELET_SYNC_FREQUENCY, NODE_MONITOR_GRACE_PERIOD, UNREACHABLE_TOLERATION_SECONDS
 from harness.stack.timings import (
-    CHALLENGE_BACKOFF_BASE, CHALLENGE_BACKOFF_MAX, DNS01_CHECK_RETRY_PERIOD, DNS01_CHECK_WAIT, HTTP01_ISSUANCE,
+    CHALLENGE_BACKOFF_MAX, DNS01_CHECK_RETRY_PERIOD, DNS01_CHECK_WAIT, HTTP01_ISSUANCE,
     ISSUANCE, ROUTE53_CHANGE_POLL, ROUTE53_CHANGE_WAIT,
     challenge_backoff, challenge_retry_gaps, challenge_retry_mismatch, issuance_backoff, renewal_time,
 )
@@ -139,7 +139,7 @@ __all__ = [
     "ABSENT", "ACME_ERRORS", "NOT_READY", "alert_state", "certificate_labels", "certificates_quiet",
     "no_alert_firing", "notification_received",
     # timings
-    "CHALLENGE_BACKOFF_BASE", "CHALLENGE_BACKOFF_MAX", "DNS01_CHECK_RETRY_PERIOD", "DNS01_CHECK_WAIT", "ISSUANCE",
+    "CHALLENGE_BACKOFF_MAX", "DNS01_CHECK_RETRY_PERIOD", "DNS01_CHECK_WAIT", "ISSUANCE",
     "HTTP01_ISSUANCE",
     "challenge_backoff", "challenge_retry_gaps", "challenge_retry_mismatch", "issuance_backoff", "renewal_time",
     "ROUTE53_CHANGE_POLL", "ROUTE53_CHANGE_WAIT",
