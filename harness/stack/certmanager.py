@@ -153,6 +153,10 @@ def webhook_configurations(url: str, ca_pem: bytes, timeout_seconds: int = WEBHO
             "resources": ["*/*"],
         }],
     }
+    if only_namespace:
+        # A namespaceSelector never skips a cluster-scoped object (a ClusterIssuer): a namespace's own pair takes
+        # namespaced objects only, or breaking it would break every ClusterIssuer created meanwhile.
+        common["rules"] = [{**rule, "scope": "Namespaced"} for rule in common["rules"]]
     metadata = {"name": name, "labels": {"app": "webhook", "app.kubernetes.io/component": "webhook"}}
     return [
         {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",

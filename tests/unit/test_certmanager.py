@@ -44,6 +44,9 @@ def test_webhook_registrations_follow_the_chart_and_isolate_namespaces():
     assert {"key": certmanager.ISOLATION_LABEL, "operator": "NotIn", "values": ["isolated"]} in shared_selector
     assert isolated[0]["metadata"]["name"] == "cert-manager-webhook-ns-1"
     assert isolated[1]["webhooks"][0]["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "ns-1"}}
+    # The namespace's own pair never sees a ClusterIssuer (no namespaceSelector skips a cluster-scoped object).
+    assert [d["webhooks"][0]["rules"][0]["scope"] for d in isolated] == ["Namespaced", "Namespaced"]
+    assert all("scope" not in d["webhooks"][0]["rules"][0] for d in shared)  # the chart's: all scopes
 
 
 def test_chart_metadata_gets_the_release_version_and_no_placeholder_is_left():
