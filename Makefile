@@ -30,7 +30,7 @@ test-kind:
 # The whole catalogue on a kind cluster with two workers (the reload and node-failure scenarios need nodes).
 run-kind:
 	CERTCHAOS_PROVIDER=kind $(SETUP) run
-	$(PYTHON) -m harness.cli run --provider kind --worker-nodes 2 --workers 6 --report-dir $(REPORT_DIR)-kind
+	$(PYTHON) -m harness.cli run --provider kind --worker-nodes 2 --workers 4 --report-dir $(REPORT_DIR)-kind
 
 unit:
 	$(SETUP) python

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 
 from harness.scenario_api import (
-    ISSUANCE, AcmeBadNonce, acme_requests, all_of, certificate, certificate_done_issuing,
+    ISSUANCE, AcmeBadNonce, Seen, acme_requests, all_of, certificate, certificate_done_issuing,
     certificate_request_count, certificate_status_field, create_certificate, holds_until, not_, order_state,
     retries,
 )
@@ -27,6 +27,15 @@ FIRST_RETRY = (1.0, 2.0 + 1.5)
 # A clean issuance plus ~2 s for each of the ~10 rejected requests of one.
 WITHIN = ISSUANCE + 30
 REJECTED_AT_LEAST = 4  # an issuance signs newOrder, authorization, challenge, finalize, order and certificate requests
+
+
+def retry_windows_over(route, since: float):
+    """Seen(ok) once every rejected request since `since` has its retry or is older than FIRST_RETRY allows."""
+    def condition() -> Seen:
+        pending = [r.failed.endpoint for r in retries([q for q in route.requests() if q.at >= since])
+                   if r.retry is None and time.time() - r.failed.at <= FIRST_RETRY[1]]
+        return Seen(not pending, {"awaiting a retry": pending})
+    return condition
 
 
 def test_rejected_nonces_are_retried_by_the_client_with_fresh_nonces_and_issuance_completes(
@@ -45,6 +54,9 @@ def test_rejected_nonces_are_retried_by_the_client_with_fresh_nonces_and_issuanc
         scenario.expect(holds_until(clean, certificate_done_issuing(kube, namespace, name)), subject=subject,
                         expected="issued through the rejections: one request, no Order errored, no failure",
                         within=WITHIN)
+    # A request rejected in the issuance's last seconds is judged once its retry window is over.
+    scenario.expect(retry_windows_over(acme_issuer.acme, since), subject=f"the CA ({acme_issuer.acme.name})",
+                    expected="every rejected request retried, or its retry window over", within=FIRST_RETRY[1] + 10)
     found = retries([r for r in acme_issuer.acme.requests() if r.at >= since])
     summary = [(r.failed.endpoint, r.gap, r.retry is not None and r.retry.nonce != r.failed.nonce) for r in found]
     scenario.note("badNonce answers and their retries (endpoint, seconds later, fresh nonce)", retries=summary)
