@@ -32,7 +32,9 @@ def test_a_short_exploration_runs_schedules_and_reports_them(tmp_path):
         assert len(steps) == len(example["steps"])  # the journal holds the schedule as it ran
         if example["status"] == "passed":  # judged: the end state was captured and every invariant held
             assert any(e["subject"] == "end state" for e in journal["entries"])
-            assert journal["entries"][-1]["kind"] in ("note", "expectation-met")
+            # Observers (alerts, Events) may still append after the judging; the judging itself missed nothing.
+            assert not [e for e in journal["entries"] if e["kind"] == "expectation-missed"]
+            assert [e for e in journal["entries"] if e["kind"].startswith("expectation-")][-1]["kind"] == "expectation-met"
     assert set(facts["coverage"]["injected"]) == {"ca-outage", "dns-lag", "webhook-down"}
     assert facts["coverage"]["pairs_possible"] == 3
     summary = (report / "summary.md").read_text()
