@@ -93,9 +93,10 @@ def set_certificate_condition(crt: dict, type_: str, status: str, reason: str, m
     return crt
 
 
-# Optimistic-concurrency conflicts: the controller may write the status between our read and write.
-# cmctl gives up on the first; a test would only retry by hand, so re-read a few times.
-_STATUS_ATTEMPTS = 3
+# Optimistic-concurrency conflicts: the controller may write the status between our read and write (during an
+# issuance its issuing, readiness and key-manager controllers write it in bursts; three attempts lost to one
+# burst at load 15). cmctl gives up on the first; a test would only retry by hand, so re-read up to ten times.
+_STATUS_ATTEMPTS = 10
 
 
 def _update_status(api: client.ApiClient, namespace: str, name: str, change: Callable[[dict], None],
