@@ -147,12 +147,15 @@ def test_a_solver_ingress_of_the_wrong_class_stalls_until_the_issuer_is_fixed(
 
 
 @pytest.fixture
-def solver_on_labelled_node(kube, namespace, ingress_controller, http01_issuer) -> str:
-    """The user's setup: the ingress controller's node carries a label only this scenario's solver pods select
-    (the issuer's solver podTemplate nodeSelector). Yields the label; removes it from the node after."""
+def solver_on_labelled_node(kube, namespace, http01_issuer) -> tuple[str, str]:
+    """The user's setup: a node pods may run on (no NoSchedule taint: with workers, not the control plane)
+    carries a label only this scenario's solver pods select (the issuer's solver podTemplate nodeSelector).
+    Yields (node, label); removes the label from the node after."""
     label = f"http01.certchaos.io/{namespace}"[:63]
     nodes = client.CoreV1Api(kube)
-    nodes.patch_node(ingress_controller.node, {"metadata": {"labels": {label: "true"}}})
+    node = next(n.metadata.name for n in nodes.list_node().items
+                if not any(t.effect == "NoSchedule" for t in n.spec.taints or []))
+    nodes.patch_node(node, {"metadata": {"labels": {label: "true"}}})
     issuers = client.CustomObjectsApi(kube)
     found = issuers.get_cluster_custom_object("cert-manager.io", "v1", "clusterissuers", http01_issuer.name)
     solvers = found["spec"]["acme"]["solvers"]
@@ -160,15 +163,15 @@ def solver_on_labelled_node(kube, namespace, ingress_controller, http01_issuer) 
         solver["http01"]["ingress"]["podTemplate"] = {"spec": {"nodeSelector": {label: "true"}}}
     issuers.patch_cluster_custom_object("cert-manager.io", "v1", "clusterissuers", http01_issuer.name,
                                         {"spec": {"acme": {"solvers": solvers}}})
-    yield label
-    nodes.patch_node(ingress_controller.node, {"metadata": {"labels": {label: None}}})
+    yield node, label
+    nodes.patch_node(node, {"metadata": {"labels": {label: None}}})
 
 
 def test_an_unschedulable_solver_pod_stalls_the_renewal_until_its_node_is_back(
         scenario, kube, namespace, http01_issuer, ingress_controller, solver_on_labelled_node, timeline):
     controller, issuer = ingress_controller, http01_issuer
     before = issue_through_annotated_ingress(scenario, kube, namespace, controller, issuer)
-    with scenario.fault(NodeLabelRemoved(kube, controller.node, solver_on_labelled_node)):
+    with scenario.fault(NodeLabelRemoved(kube, *solver_on_labelled_node)):
         trigger_renewal(kube, namespace, SECRET_NAME)
         scenario.expect(solver_pod_unschedulable(kube, namespace, SCHEDULER_SAYS),
                         subject=f"HTTP-01 solver pod of {namespace}", expected="Pending: no node matches its selector",
