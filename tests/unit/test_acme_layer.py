@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, strategies as st
 
 from harness.chaos.acme_faults import (
     AcmeAuthorizationExpired, AcmeBadNonce, AcmeOrderExpired, AcmeRateLimited, AcmeServerError, AcmeSlowFinalize,
@@ -28,7 +28,6 @@ from harness.wait import wait_for
 
 # --- rules --------------------------------------------------------------------------------------------------
 
-@settings(deadline=None)  # hundreds of counts per example: no timing claim, and the machine is shared
 @given(rate=st.floats(min_value=0.01, max_value=1.0), n=st.integers(min_value=0, max_value=300),
        limit=st.one_of(st.none(), st.integers(min_value=1, max_value=50)))
 def test_a_rule_fires_ceil_n_times_rate_up_to_its_limit(rate, n, limit):
@@ -38,7 +37,6 @@ def test_a_rule_fires_ceil_n_times_rate_up_to_its_limit(rate, n, limit):
     assert fired == (want if limit is None else min(want, limit))
 
 
-@settings(deadline=None)
 @given(rate=st.floats(min_value=0.01, max_value=1.0), n=st.integers(min_value=1, max_value=200))
 def test_hits_are_spread_exactly_at_every_prefix(rate, n):
     rule = Rule("*", "bad_nonce", rate=rate)

@@ -51,7 +51,6 @@ steps = st.one_of(
 
 
 @given(steps)
-@settings(deadline=None)  # a loaded CI machine; time is not what these test
 def test_a_step_prints_as_the_python_that_makes_it_and_round_trips_as_json(step):
     assert eval(repr(step), {"Step": Step}) == step
     assert Step.from_dict(json.loads(json.dumps(step.to_dict()))) == step
@@ -79,7 +78,6 @@ def model_overlaps(schedule: list[Step], instant: frozenset[str]) -> set[frozens
 
 
 @given(st.lists(steps, max_size=20))
-@settings(deadline=None)  # a loaded CI machine; time is not what these test
 def test_overlapping_pairs_are_the_pairs_applied_at_one_moment(schedule):
     found = overlapping_pairs(schedule, INSTANT)
     assert found == model_overlaps(schedule, INSTANT)
@@ -95,7 +93,6 @@ def test_an_instant_fault_pairs_with_what_is_applied_but_never_stays():
 
 
 @given(st.lists(st.tuples(steps, st.integers(0, 100), st.integers(0, 100)), max_size=12))  # whole seconds: exact sums
-@settings(deadline=None)  # a loaded CI machine; time is not what these test
 def test_the_faulted_span_runs_from_the_first_injection_to_the_last_revert(timed):
     ran, now = [], 0.0
     for step, gap, length in timed:
@@ -115,7 +112,6 @@ def test_the_faulted_span_runs_from_the_first_injection_to_the_last_revert(timed
 
 
 @given(st.floats(0, 10_000), st.floats(0, 10_000), st.integers(0, 3))
-@settings(deadline=None)  # a loaded CI machine; time is not what these test
 def test_the_liveness_bound_grows_with_the_faulted_span_and_stays_within_the_documented_caps(a, b, restarts):
     short, long = sorted((a, b))
     assert liveness_bound(short, restarts) <= liveness_bound(long, restarts)
@@ -417,7 +413,6 @@ def test_faults_are_chosen_by_name_and_the_labs_capabilities():
 
 
 @given(st.integers(0, 5), st.integers(0, 59), st.integers(0, 59))
-@settings(deadline=None)  # a loaded CI machine; time is not what these test
 def test_a_duration_reads_hours_minutes_and_seconds(hours, minutes, seconds):
     from harness.cli.explore import parse_duration
 
