@@ -25,7 +25,6 @@ from typing import Any, Callable, Iterator
 
 from harness.errors import HarnessError
 from harness.chaos.fault import Fault
-from harness.observe.resources import short
 from harness.report.journal import SEVERITY, Journal, EntryKind, Status, worst
 from harness.wait import Condition, Hopeless, WaitTimeout, wait_for
 
@@ -112,7 +111,8 @@ class _ObserverAbort(Hopeless):
 
 
 def _short(value: Any) -> str:
-    return short(value if isinstance(value, str) else repr(value), STATE_LIMIT)
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= STATE_LIMIT else text[: STATE_LIMIT - 1] + "…"
 
 
 class Scenario:

@@ -24,23 +24,24 @@ from typing import Iterator
 # defined here would be another class than the one harness.cli.run and gameday import.
 from harness.errors import HarnessError, Terminated
 
-# Modules that contribute subcommands, each with register(subparsers).
-COMMAND_MODULES = (
-    "harness.cli.stack",
-    "harness.cli.dns",
-    "harness.cli.run",
-    "harness.cli.report",
-    "harness.cli.mutants",
-    "harness.cli.alerts",
-    "harness.cli.images",
-    "harness.cli.mirror",
-    "harness.cli.gameday",
-    "harness.cli.explore",
-    "harness.cli.labctl",
-    "harness.cli.upgrade",
-    "harness.cli.coverage",
-    "harness.cli.clean",
-)
+# Modules that contribute subcommands (register(subparsers)), with the commands each registers: a command line
+# naming one imports only its module, so bad input is refused before the rest of certchaos loads.
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "harness.cli.stack": ("binaries", "doctor", "up"),
+    "harness.cli.dns": ("dns",),
+    "harness.cli.run": ("run",),
+    "harness.cli.report": ("report",),
+    "harness.cli.mutants": ("mutants",),
+    "harness.cli.alerts": ("alerts",),
+    "harness.cli.images": ("images",),
+    "harness.cli.mirror": ("mirror",),
+    "harness.cli.gameday": ("gameday",),
+    "harness.cli.explore": ("explore",),
+    "harness.cli.labctl": ("lab",),
+    "harness.cli.upgrade": ("upgrade-check",),
+    "harness.cli.coverage": ("coverage",),
+    "harness.cli.clean": ("clean",),
+}
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"  # a source checkout's, when not installed
 
 PASSED, FAILED, ERROR = 0, 1, 2
@@ -88,7 +89,8 @@ def version() -> str:
             return "unknown (not installed, no pyproject.toml). Fix: pip install -e ."
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """certchaos's parser: with `command` (one COMMAND_MODULES names), that command's alone; else every command."""
     top = argparse.ArgumentParser(
         prog="certchaos",
         description="Chaos and conformance harness for cert-manager certificate automation.",
@@ -97,13 +99,16 @@ def parser() -> argparse.ArgumentParser:
     )
     top.add_argument("--version", action="version", version=f"certchaos {version()}")
     subparsers = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    modules = [name for name, commands in COMMAND_MODULES.items() if command in commands] or COMMAND_MODULES
+    for name in modules:
         importlib.import_module(name).register(subparsers)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)  # bad usage: argparse prints it and exits 2
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((word for word in argv if not word.startswith("-")), None)
+    args = parser(command).parse_args(argv)  # bad usage: argparse prints it and exits 2
     with sigterm_raises():
         try:
             return int(args.handler(args) or 0)

@@ -31,12 +31,7 @@ from harness.chaos.scenario import TIME_SCALE_ENV, resolve_time_scale
 from harness.cli import artifacts, order
 from harness.errors import HarnessError, Terminated
 from harness.lab import providers
-from harness.lab.lab import LAB_ENV, Lab
 from harness.lab.providers.seam import ProviderOptions
-from harness.report.html import write_report_html
-from harness.report.interrupted import mark_interrupted_in_junit, record_interrupted_start
-from harness.report.secrets import scan_for_secrets
-from harness.report.summary import find_rows, write_summary
 from harness.stack import binaries
 from harness.stack.service import sigint_ignored
 
@@ -283,6 +278,11 @@ def _pytest_command(args: argparse.Namespace, report_dir: Path, scale: float, ma
 def _finish_report(report_dir: Path, secrets: dict[str, str]) -> list[str]:
     """summary.md and report.html for the whole run (each pytest run wrote them as it ended; these cover both,
     also after an interrupt), then the publishing check; what it found is said on stderr at once."""
+    from harness.report.html import write_report_html
+    from harness.report.interrupted import mark_interrupted_in_junit
+    from harness.report.secrets import scan_for_secrets
+    from harness.report.summary import write_summary
+
     write_summary(report_dir)
     write_report_html(report_dir)
     for junit in ("junit.xml", "junit-exclusive.xml"):
@@ -296,6 +296,10 @@ def _finish_report(report_dir: Path, secrets: dict[str, str]) -> list[str]:
 
 def _run(args: argparse.Namespace) -> int:
     scale = validate(args)
+    # Here, after the input is checked: bad input is refused without loading the lab (and the Kubernetes client).
+    from harness.lab.lab import LAB_ENV, Lab
+    from harness.report.interrupted import record_interrupted_start
+    from harness.report.summary import find_rows
     if args.official_plan is not None:  # pulled once (blobs cached by digest), then a bin dir like a user's
         args.bin_dir = str(artifacts.fetch(args.official_plan))
     batch = order.longest_first(selected(args, scale, "not exclusive"), order.measured_seconds(args.provider),

@@ -6,10 +6,13 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.alerts.pipeline import AlertingInfo
 from harness.stack.ports import LOOPBACK
 from harness.stack.protocol import Capabilities
+
+if TYPE_CHECKING:
+    from harness.alerts.pipeline import AlertingInfo
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class LabInfo:
             if data.get(key) is not None:
                 data[key] = tuple(data[key])
         if data.get("alerting"):
+            from harness.alerts.pipeline import AlertingInfo  # here: the provider registry imports this module
+
             data["alerting"] = AlertingInfo(**{**data["alerting"], "alert_names": tuple(data["alerting"]["alert_names"])})
         if data.get("aws"):
             data["aws"] = AwsInfo(**data["aws"])

@@ -36,7 +36,6 @@ from harness.stack.acme_control import AcmeLayerControl
 from harness.stack.aws.admin import AwsAdmin, FrontControl
 from harness.stack.aws.emulator import Credentials
 from harness.stack.dnscontrol import DnsControl
-from harness.stack.kube import api_client
 from harness.stack.pebble import CERTIFICATE_VALIDITY, Management
 from harness.stack.service import Service
 from harness.stack.toxiproxy import Proxy, Toxiproxy
@@ -61,6 +60,8 @@ class LabClient:
 
     def __init__(self, info: LabInfo):
         """On a provider without the lab's servers (an existing cluster) dns, toxiproxy and pebble are None."""
+        from harness.stack.kube import api_client  # here: the commands that import Lab refuse bad input without it
+
         self.info = info
         self.kube = api_client(Path(info.kubeconfig))
         self.dns = DnsControl(info.dns_control_url) if info.dns_control_url else None

@@ -17,7 +17,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from harness.errors import HarnessError
 from harness.stack.kube import api_client, copy_kubeconfig
-from harness.stack.protocol import Capabilities
+from harness.stack.protocol import EXISTING
 from harness.stack.service import Service, wait_until_interrupted
 from harness.wait import Seen, wait_for
 
@@ -54,11 +54,7 @@ def check_kubeconfig(path: str | os.PathLike | None) -> Path:
 class ExistingCluster(Service):
     """A cluster certchaos does not own, reached with the user's kubeconfig. Use as a context manager."""
 
-    # Only the Kubernetes API: certchaos can exec into none of its nodes, does not run its controller, and the
-    # cluster's cert-manager does not reach the lab's fake DNS, Pebble or Toxiproxy (nor do we its metrics).
-    capabilities = Capabilities(nodes=False, multi_node=False, images=False, helm_values=False,
-                                controller_process=False, controller_pods=False, lab_network=False,
-                                installs_cert_manager=False, owns_cluster=False)
+    capabilities = EXISTING  # harness.stack.protocol.EXISTING
 
     def __init__(self, kubeconfig: str | os.PathLike | None):
         self.kubeconfig = check_kubeconfig(kubeconfig)

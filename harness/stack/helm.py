@@ -19,7 +19,6 @@ import yaml
 from harness.stack.leftovers import owned_prefix
 from harness.errors import HarnessError
 from harness.stack import binaries
-from harness.stack.kube import load_documents
 
 # A template renders in well under a second; 60 s means helm hangs (or the machine is swapping).
 RENDER_TIMEOUT = 60.0
@@ -35,6 +34,8 @@ def render(chart: Path, release: str, namespace: str, values: Mapping, *, kube_v
            bin_dir: str | os.PathLike | None = None) -> list[dict]:
     """The documents `helm template <release> <chart> --namespace <namespace>` renders with `values`
     for a cluster of `kube_version` (the chart's kubeVersion constraint is checked against it)."""
+    from harness.stack.kube import load_documents  # here: `official` imports helm, and the CLI imports official
+
     helm = binaries.binary("helm", bin_dir)
     with tempfile.TemporaryDirectory(prefix=owned_prefix("helm")) as scratch:
         values_file = Path(scratch, "values.yaml")

@@ -30,7 +30,7 @@ from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK, free_port, port_or_free
 from harness.stack.probes import http_ok, log_contains
 from harness.stack.process import ManagedProcess
-from harness.stack.protocol import Capabilities
+from harness.stack.protocol import LOCAL
 from harness.wait import Seen, wait_for
 from harness.stack.service import Service, sigint_ignored, wait_until_interrupted
 
@@ -85,10 +85,7 @@ def _scratch_dir(purpose: str) -> Path:
 class LocalStack(Service):
     """The running local stack. Use as a context manager, or start()/stop()."""
 
-    # Processes on loopback: no nodes; the lab supervises the controller and its servers are on loopback too.
-    capabilities = Capabilities(nodes=False, multi_node=False, images=False, helm_values=False,
-                                controller_process=True, controller_pods=False, lab_network=True,
-                                installs_cert_manager=True, owns_cluster=True, aws_api=True)
+    capabilities = LOCAL  # harness.stack.protocol.LOCAL
 
     def __init__(
         self,

@@ -1,4 +1,6 @@
-"""The seam every stack provider implements: what a stack does (Stack) and what it offers (Capabilities).
+"""The seam every stack provider implements: what a stack does (Stack) and what it offers (Capabilities), and what
+each of ours offers (LOCAL, KIND, EXISTING): here, light to import, so the provider registry and a refused option
+never load a stack (and the Kubernetes client).
 
 After kind's providers (pkg/cluster/internal/providers/provider.go): one interface, one line per method, and
 a record of capability flags that callers ask instead of comparing provider names.
@@ -9,9 +11,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
-from kubernetes import client
+if TYPE_CHECKING:
+    from kubernetes import client
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,23 @@ DESCRIPTIONS = {
     "owns_cluster": "a cluster certchaos creates and removes",
     "aws_api": "the lab's AWS API (Route 53, IAM, STS) reachable by cert-manager's Route 53 solver under AWS's host names",
 }
+
+# Processes on loopback (harness.stack.local): no nodes; the lab supervises the controller and its servers are on
+# loopback too.
+LOCAL = Capabilities(nodes=False, multi_node=False, images=False, helm_values=False,
+                     controller_process=True, controller_pods=False, lab_network=True,
+                     installs_cert_manager=True, owns_cluster=True, aws_api=True)
+# Real nodes and the chart's Deployments (harness.stack.kind.provider); the lab's servers sit on the kind network
+# (harness.lab.providers.kind).
+KIND = Capabilities(nodes=True, multi_node=True, images=True, helm_values=True,
+                    controller_process=False, controller_pods=True, lab_network=True,
+                    installs_cert_manager=True, owns_cluster=True)
+# Only the Kubernetes API (harness.stack.existing): certchaos can exec into none of its nodes, does not run its
+# controller, and the cluster's cert-manager does not reach the lab's fake DNS, Pebble or Toxiproxy (nor do we
+# its metrics).
+EXISTING = Capabilities(nodes=False, multi_node=False, images=False, helm_values=False,
+                        controller_process=False, controller_pods=False, lab_network=False,
+                        installs_cert_manager=False, owns_cluster=False)
 
 
 @runtime_checkable

@@ -5,26 +5,47 @@ and --json for report, doctor and lab status."""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
 import subprocess
 import sys
 import time
 from importlib import metadata
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from harness.cli import labctl, main, run
+from harness.lab import lab as lab_module
 from harness.stack import binaries
 from harness.report.journal import EntryKind, Journal, ScenarioInfo, Status
 from harness.report.summary import NOT_APPLICABLE, SKIPPED, write_skip_record
 
+REPO = Path(__file__).resolve().parents[2]
 
-def test_every_command_module_registers_its_subcommands():
-    parser = main.parser()
-    subcommands = parser._subparsers._group_actions[0].choices  # argparse keeps them here
-    for expected in ("binaries", "doctor", "up", "dns", "run", "report", "clean"):
-        assert expected in subcommands, f"`certchaos {expected}` is missing; registered: {sorted(subcommands)}"
+
+def _subcommands(parser) -> set[str]:
+    return set(parser._subparsers._group_actions[0].choices)  # argparse keeps them here
+
+
+def test_every_command_module_registers_the_commands_main_names_for_it():
+    for module, commands in main.COMMAND_MODULES.items():
+        alone = argparse.ArgumentParser()
+        importlib.import_module(module).register(alone.add_subparsers())
+        assert _subcommands(alone) == set(commands), module
+    assert _subcommands(main.parser()) == {name for names in main.COMMAND_MODULES.values() for name in names}
+    assert _subcommands(main.parser("doctor")) == {"binaries", "doctor", "up"}
+    assert _subcommands(main.parser("no-such-command")) == _subcommands(main.parser())  # argparse says what exists
+
+
+def test_a_refused_run_loads_neither_the_lab_nor_the_kubernetes_client(tmp_path):
+    script = ("import sys; from harness.cli import main; code = main.main(['run', '--worker-nodes', '2', "
+              f"'--report-dir', {str(tmp_path / 'r')!r}]); "
+              "print(code, sorted(m for m in sys.modules if m.split('.')[0] == 'kubernetes' or m == 'harness.lab.lab'))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert out.split()[0] == "2" and out.strip().endswith("[]"), out
 
 
 def test_run_defaults_to_the_repository_catalogue():
@@ -120,11 +141,12 @@ def test_the_top_level_help_has_one_exit_code_table():
 
 @pytest.fixture
 def no_lab(monkeypatch):
-    """run.Lab and gameday.Lab record any attempt to build a lab (the test then fails)."""
+    """The Lab run imports once the input is checked, and gameday.Lab, record any attempt to build a lab (the test
+    then fails)."""
     from harness.cli import gameday
 
     built = []
-    monkeypatch.setattr(run, "Lab", lambda *a, **k: built.append((a, k)))
+    monkeypatch.setattr(lab_module, "Lab", lambda *a, **k: built.append((a, k)))
     monkeypatch.setattr(gameday, "Lab", lambda *a, **k: built.append((a, k)))
     monkeypatch.delenv("CERTCHAOS_TIME_SCALE", raising=False)
     monkeypatch.delenv("CERTCHAOS_BIN_DIR", raising=False)
@@ -265,7 +287,7 @@ def test_run_keeps_the_lab_out_of_the_report_and_fails_loudly_if_a_secret_is_in_
         return SimpleNamespace(wait=lambda: 0)
 
     FakeLab.made.clear()
-    monkeypatch.setattr(run, "Lab", FakeLab)
+    monkeypatch.setattr(lab_module, "Lab", FakeLab)
     monkeypatch.setattr(run, "start_pytest", scenarios_started)
     monkeypatch.delenv("CERTCHAOS_TIME_SCALE", raising=False)
     code = main.main(["run", "--report-dir", str(report), "--time-scale", "2"])
@@ -314,7 +336,7 @@ def test_exclusive_scenarios_run_beside_the_batch_only_on_a_cluster_of_their_own
             super().__init__(**options)
             events.append(f"lab {options['logs_to'].name}")
 
-    monkeypatch.setattr(run, "Lab", Lab)
+    monkeypatch.setattr(lab_module, "Lab", Lab)
     monkeypatch.setattr(run.providers, "validate", lambda name, options: run.providers.provider(name))
     monkeypatch.setattr(run, "start_pytest", lambda command, env: FakePytest(events, command[command.index("-m") + 1]))
     options = ["--provider", provider] + (["--kubeconfig", str(tmp_path / "kubeconfig")] if provider == "kubeconfig"

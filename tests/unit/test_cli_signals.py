@@ -66,7 +66,7 @@ def _certchaos(tmp_path: Path, mode: str) -> subprocess.Popen:
         import sys
         sys.path[:0] = [{str(tmp_path)!r}, {str(REPO)!r}]
         from harness.cli import main
-        main.COMMAND_MODULES = ("slowcommand",)
+        main.COMMAND_MODULES = {{"slowcommand": ("slow",)}}
         sys.exit(main.main(["slow", {mode!r}]))
     """)
     # Its own session, so the test can signal its process group as a terminal's Ctrl-C does.

@@ -10,7 +10,7 @@ import pytest
 
 from harness.cli.main import main
 from harness.errors import HarnessError
-from harness.lab import providers
+from harness.lab import lab as lab_module, providers
 from harness.lab.providers import seam
 from harness.lab.providers.seam import ProviderOptions
 from harness.stack.kube import write_kubeconfig
@@ -34,9 +34,13 @@ def test_every_provider_is_a_sibling_module_of_the_same_shape(name):
 
 @pytest.mark.parametrize("name", providers.NAMES)
 def test_every_stack_implements_the_protocol_and_declares_its_providers_capabilities(name):
+    from harness.stack.existing import ExistingCluster
+    from harness.stack.kind.provider import KindStack
+    from harness.stack.local import LocalStack
+
     module = providers.PROVIDERS[name]
-    stack_class = inspect.signature(module.make_stack).return_annotation
-    stack_class = getattr(module, stack_class) if isinstance(stack_class, str) else stack_class
+    stack_class = {"local": LocalStack, "kind": KindStack, "kubeconfig": ExistingCluster}[name]
+    assert inspect.signature(module.make_stack).return_annotation == stack_class.__name__
     missing = [member for member in ("start", "stop", "api", "endpoints", "versions", "write_kubeconfig",
                                      "wait_until_interrupted", "upgrade_cert_manager", "capabilities")
                if not hasattr(stack_class, member)]
@@ -95,9 +99,7 @@ def test_a_kubeconfig_that_parses_is_accepted_and_nothing_is_contacted(tmp_path)
 
 
 def test_run_refuses_a_missing_kubeconfig_before_anything_starts(tmp_path, capsys, monkeypatch):
-    from harness.cli import run
-
-    monkeypatch.setattr(run, "Lab", lambda *a, **k: pytest.fail("a lab was built"))
+    monkeypatch.setattr(lab_module, "Lab", lambda *a, **k: pytest.fail("a lab was built"))
     report = tmp_path / "report"
     assert main(["run", "--provider", "kubeconfig", "--kubeconfig", str(tmp_path / "nope"),
                  "--report-dir", str(report)]) == 2

@@ -7,13 +7,14 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import kubernetes.client
 import pytest
 import yaml
 
 from harness.cli.main import main
 from harness.errors import HarnessError
 from harness.lab.lab import Lab
-from harness.stack import binaries
+from harness.stack import binaries, kube
 from harness.stack.kind import images, provider
 from harness.stack.kind.provider import KindStack
 from harness.upgrade import check, versions
@@ -166,8 +167,8 @@ def test_the_private_acme_ca_is_mounted_and_named_by_ssl_cert_file(monkeypatch, 
         def create_namespaced_config_map(self, namespace, body):
             made[namespace] = body
 
-    monkeypatch.setattr(kind.client, "CoreV1Api", Core)
-    monkeypatch.setattr(kind, "ensure_namespace", lambda api, name: made.setdefault("namespace", name))
+    monkeypatch.setattr(kubernetes.client, "CoreV1Api", Core)
+    monkeypatch.setattr(kube, "ensure_namespace", lambda api, name: made.setdefault("namespace", name))
     roots = tmp_path / "roots.pem"
     roots.write_text("SYSTEM ROOTS\n")
     values = kind.trust_values(None, b"PEBBLE CA\n", system_roots=str(roots))
@@ -235,9 +236,9 @@ def test_both_charts_mount_the_trusted_ca_and_run_the_images_of_their_version(ve
 
     if not binaries.resolve("helm").path.exists():
         pytest.skip("helm is not built (`certchaos binaries build helm`)")
-    monkeypatch.setattr(kind.client, "CoreV1Api", lambda api: type("Core", (), {
+    monkeypatch.setattr(kubernetes.client, "CoreV1Api", lambda api: type("Core", (), {
         "create_namespaced_config_map": lambda self, namespace, body: None})())
-    monkeypatch.setattr(kind, "ensure_namespace", lambda api, name: None)
+    monkeypatch.setattr(kube, "ensure_namespace", lambda api, name: None)
     folder = tmp_path / "bin"
     folder.mkdir()
     versions.copy_manifests(version, folder)  # the module's chart, Chart.yaml as the release tool writes it

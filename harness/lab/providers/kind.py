@@ -20,32 +20,22 @@ from __future__ import annotations
 import base64
 import os
 from pathlib import Path
-from typing import Callable
-
-import yaml
-from kubernetes import client
+from typing import TYPE_CHECKING, Callable
 
 from harness.errors import HarnessError
-from harness.lab.info import LabInfo
 from harness.lab.providers.seam import LabWiring, ProviderOptions, Wired
-from harness.stack import binaries, certmanager, official
-from harness.stack.versions import facts as component_facts
-from harness.stack.kind import images
-from harness.stack.kind.labnet import LabNetwork
-from harness.stack.kind.podlog import CONTROLLER_SELECTOR, ControllerFollower
-from harness.stack.kind.provider import KindStack
-from harness.stack.kube import ensure_namespace
-from harness.stack.acme_layer import AcmeLayer
-from harness.stack.pebble import Pebble
-from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK
-from harness.stack.probes import http_ok, tls_answers
-from harness.stack.toxiproxy import ToxiproxyServer
+from harness.stack.protocol import KIND
 from harness.wait import Seen, wait_for
+
+if TYPE_CHECKING:
+    from kubernetes import client
+
+    from harness.stack.kind.provider import KindStack
 
 NAME = "kind"
 SUMMARY = "a kind cluster: real nodes, cert-manager installed by its chart (needs `certchaos images build`)"
-CAPABILITIES = KindStack.capabilities
+CAPABILITIES = KIND
 OPTIONS: frozenset[str] = frozenset()
 
 ANCHORS = ("ca", "cluster-dns", "ns-public", "ns-primary", "ns-secondary")
@@ -91,6 +81,11 @@ def trust_values(api: client.ApiClient, ca_pem: bytes, system_roots: str = SYSTE
     """Put the system roots plus `ca_pem` in ConfigMap cert-manager/TRUST_CONFIG_MAP (the namespace made now:
     this runs before helm install) and return the chart values that make the controller trust it. The values
     merge with the lab's; a user values file that sets volumes, volumeMounts or extraEnv replaces these lists."""
+    from kubernetes import client
+
+    from harness.stack import certmanager
+    from harness.stack.kube import ensure_namespace
+
     roots = Path(system_roots)
     bundle = (roots.read_text() if roots.is_file() else "") + ca_pem.decode()
     ensure_namespace(api, certmanager.NAMESPACE)
@@ -112,14 +107,30 @@ def validate(options: ProviderOptions) -> None:
 
 
 def make_stack(options: ProviderOptions, run_dir: str | os.PathLike | None = None) -> KindStack:
+    from harness.stack.kind.provider import KindStack
+
     return KindStack(bin_dir=options.bin_dir, run_dir=run_dir, values=options.values, workers=options.workers)
 
 
 def start_lab(wiring: LabWiring) -> Wired:
     """Start the kind stack and the lab's servers on its network; `wiring.started(thing)` registers a thing's
-    stop with the lab (newest first)."""
+    stop with the lab (newest first). The stacks import here: the registry (and a refused option) stays light."""
+    import yaml
+
     from fakes.dns import DnsServer
     from fakes.dns.control import ControlServer
+    from harness.lab.info import LabInfo
+    from harness.stack import binaries, certmanager, official
+    from harness.stack.acme_layer import AcmeLayer
+    from harness.stack.kind import images
+    from harness.stack.kind.labnet import LabNetwork
+    from harness.stack.kind.podlog import CONTROLLER_SELECTOR, ControllerFollower
+    from harness.stack.kind.provider import KindStack
+    from harness.stack.pebble import Pebble
+    from harness.stack.pki import RunPKI
+    from harness.stack.probes import http_ok, tls_answers
+    from harness.stack.toxiproxy import ToxiproxyServer
+    from harness.stack.versions import facts as component_facts
 
     options, started, run_dir, alerting = wiring.options, wiring.started, wiring.run_dir, wiring.alerting
     zone, nameservers, validity = wiring.zone, wiring.nameservers, wiring.validity
@@ -196,6 +207,10 @@ def start_lab(wiring: LabWiring) -> Wired:
 
 def node_port(api: client.ApiClient, name: str, selector: str, target: int | str) -> int:
     """A NodePort Service `name` for the pods of `selector` ("k=v,k=v") on port `target`; its node port."""
+    from kubernetes import client
+
+    from harness.stack import certmanager
+
     service = client.CoreV1Api(api).create_namespaced_service(certmanager.NAMESPACE, {
         "metadata": {"name": name},
         "spec": {"type": "NodePort", "selector": dict(pair.split("=") for pair in selector.split(",")),
@@ -208,6 +223,10 @@ def isolate_chart_webhooks(api: client.ApiClient) -> str:
     """The chart's webhook registrations skip namespaces labelled isolated (they get their own, through a
     proxy: harness.fixtures.certchaos_isolated_webhook), as the local lab's cluster-wide one does; returns the PEM
     of the CA that signs the webhook's serving certificate (the chart's cainjector CA Secret)."""
+    from kubernetes import client
+
+    from harness.stack import certmanager
+
     registration = client.AdmissionregistrationV1Api(api)
     isolated = client.V1LabelSelectorRequirement(key=certmanager.ISOLATION_LABEL, operator="NotIn",
                                                  values=["isolated"])

@@ -9,41 +9,50 @@
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from harness.lab.info import AwsInfo, LabInfo
 from harness.lab.providers.seam import LabWiring, ProviderOptions, Wired
-from harness.stack import binaries, official
-from harness.stack.aws.emulator import require_moto
-from harness.stack.aws.part import AwsPart
-from harness.stack.versions import facts as component_facts
-from harness.stack.local import LocalStack
-from harness.stack.acme_layer import AcmeLayer
-from harness.stack.pebble import Pebble
-from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK
-from harness.stack.supervisor import ControllerSupervisor
-from harness.stack.toxiproxy import ToxiproxyServer
+from harness.stack.protocol import LOCAL
+
+if TYPE_CHECKING:
+    from harness.stack.local import LocalStack
 
 NAME = "local"
 SUMMARY = "local processes on loopback, seconds to start, no nodes"
-CAPABILITIES = LocalStack.capabilities
+CAPABILITIES = LOCAL
 OPTIONS: frozenset[str] = frozenset()
 
 
 def validate(options: ProviderOptions) -> None:
     """moto's server (the lab's AWS API) can be started; the binaries are resolved when the stack starts, before
     any runs."""
+    from harness.stack.aws.emulator import require_moto
+
     require_moto()
 
 
 def make_stack(options: ProviderOptions, run_dir: str | os.PathLike | None = None) -> LocalStack:
+    from harness.stack.local import LocalStack
+
     return LocalStack(bin_dir=options.bin_dir, run_dir=run_dir)
 
 
 def start_lab(wiring: LabWiring) -> Wired:
+    """The servers and the stack, each registered with the lab as it starts. The stacks import here: the registry
+    (and a refused option) stays light."""
     from fakes.dns import DnsServer
     from fakes.dns.control import ControlServer
+    from harness.lab.info import AwsInfo, LabInfo
+    from harness.stack import binaries, official
+    from harness.stack.acme_layer import AcmeLayer
+    from harness.stack.aws.part import AwsPart
+    from harness.stack.local import LocalStack
+    from harness.stack.pebble import Pebble
+    from harness.stack.pki import RunPKI
+    from harness.stack.supervisor import ControllerSupervisor
+    from harness.stack.toxiproxy import ToxiproxyServer
+    from harness.stack.versions import facts as component_facts
 
     started, bin_dir, run_dir = wiring.started, wiring.options.bin_dir, wiring.run_dir
     dns = started(DnsServer(zones=[wiring.zone], nameservers=wiring.nameservers,

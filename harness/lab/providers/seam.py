@@ -15,11 +15,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from harness.errors import HarnessError
-from harness.lab.info import LabInfo
 from harness.stack.protocol import DESCRIPTIONS, Capabilities, Stack
+
+if TYPE_CHECKING:
+    from harness.lab.info import LabInfo
 
 
 @dataclass(frozen=True)

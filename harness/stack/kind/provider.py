@@ -31,7 +31,7 @@ from harness.stack.kind.engine import DockerEngine
 from harness.stack.kind.podlog import CONTROLLER_SELECTOR
 from harness.stack.kube import api_client, apply_crds, copy_kubeconfig
 from harness.stack.ports import LOOPBACK, free_port
-from harness.stack.protocol import Capabilities
+from harness.stack.protocol import KIND
 from harness.stack.service import Service, sigint_ignored, wait_until_interrupted
 from harness.wait import Seen, WaitTimeout, wait_for
 
@@ -137,10 +137,7 @@ def _wait_group_gone(pgid: int) -> None:
 class KindStack(Service):
     """A running kind cluster with cert-manager. Use as a context manager, or start()/stop()."""
 
-    # Real nodes and the chart's Deployments; the lab's servers sit on the kind network (harness.lab.providers.kind).
-    capabilities = Capabilities(nodes=True, multi_node=True, images=True, helm_values=True,
-                                controller_process=False, controller_pods=True, lab_network=True,
-                                installs_cert_manager=True, owns_cluster=True)
+    capabilities = KIND  # harness.stack.protocol.KIND
 
     def __init__(self, bin_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
                  name: str | None = None, values: str | os.PathLike | None = None, workers: int = 0,
