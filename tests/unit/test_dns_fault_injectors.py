@@ -13,8 +13,6 @@ import dns.update
 import pytest
 
 from fakes.dns import DnsServer, Policy, TsigKey
-from fakes.dns.control import ControlServer
-from harness.stack.dnscontrol import DnsControl
 from harness.chaos.dns_faults import PropagationLag, TsigKeyRevoked, TsigKeyRotated, TsigPolicyNarrowed
 
 ZONE = "lab.certchaos.test."
@@ -23,16 +21,10 @@ POLICY = Policy(names=(f"_acme-challenge.*.{ZONE}",), types=("TXT",))
 
 
 @pytest.fixture
-def control():
+def control(dns_control):
     """A DnsServer with one scoped key, its control API, and a client of it; all stopped afterwards."""
     with DnsServer([ZONE], [TsigKey("lab", "hmac-sha256", SECRET, POLICY)]) as server:
-        api = ControlServer(server, "127.0.0.1").start()
-        client = DnsControl(api.url)
-        try:
-            yield server, client
-        finally:
-            client.close()
-            api.stop()
+        yield server, dns_control(server)
 
 
 def publish(server: DnsServer, secret: str = SECRET) -> str:

@@ -9,9 +9,7 @@ import dns.query
 import pytest
 
 from fakes.dns import DnsServer
-from fakes.dns.control import ControlServer
 from harness.chaos.ingress_faults import ARecordElsewhere, SolverIngressClassWrong
-from harness.stack.dnscontrol import DnsControl
 from harness.workloads import ingress
 
 ZONE = "ns-1.certchaos.test."
@@ -53,15 +51,9 @@ def test_an_annotated_ingress_names_its_cluster_issuer_and_every_host_in_tls_and
 
 
 @pytest.fixture
-def control():
+def control(dns_control):
     with DnsServer([ZONE]) as server:
-        api = ControlServer(server, "127.0.0.1").start()
-        client = DnsControl(api.url)
-        try:
-            yield server, client
-        finally:
-            client.close()
-            api.stop()
+        yield server, dns_control(server)
 
 
 def a_records(server: DnsServer) -> list[str]:

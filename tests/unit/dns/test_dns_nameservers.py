@@ -14,8 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fakes.dns import DnsServer
-from fakes.dns.control import ControlServer
-from harness.stack.dnscontrol import DnsControl
 
 NAME = "_acme-challenge.www.example.test."
 # Nameserver listeners on port 0 here: the unit tests need no root (the lab binds them on port 53).
@@ -101,17 +99,12 @@ def test_the_resolvers_delay_leaves_the_secondary_in_step(nameserved, clock):
     assert not ask(nameserved.resolver, NAME, "TXT").answer
 
 
-def test_the_control_api_sets_the_secondary_lag_and_lists_the_listeners(nameserved):
+def test_the_control_api_sets_the_secondary_lag_and_lists_the_listeners(nameserved, dns_control):
     nameserved.reset()
-    control = ControlServer(nameserved, "127.0.0.1").start()
-    client = DnsControl(control.url)
-    try:
-        client.set_zone(ZONE, secondary_propagation_delay=45)
-        assert client.zone_settings(ZONE)["secondary_propagation_delay"] == 45
-        assert client.info()["ns-secondary"] == "%s:%d" % nameserved.address("ns-secondary")
-    finally:
-        client.close()
-        control.stop()
+    client = dns_control(nameserved)
+    client.set_zone(ZONE, secondary_propagation_delay=45)
+    assert client.zone_settings(ZONE)["secondary_propagation_delay"] == 45
+    assert client.info()["ns-secondary"] == "%s:%d" % nameserved.address("ns-secondary")
 
 
 @pytest.mark.parametrize("nameservers, message", [
