@@ -222,6 +222,7 @@ def fetch(found: Plan, *, out: TextIO = sys.stderr) -> Path:
     version = found.request.version
     target = binaries.cache_dir() / "official" / f"cert-manager-{version}-{found.key()}"
     if describe(target) is not None:
+        record_origin(target, found)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fetch-", dir=target.parent) as scratch:
@@ -260,6 +261,20 @@ def fetch(found: Plan, *, out: TextIO = sys.stderr) -> Path:
         staged.rename(target)
     print(f"cert-manager {version}: official artifacts in {target}", file=out, flush=True)
     return target
+
+
+def record_origin(bin_dir: Path, found: Plan) -> None:
+    """A cached bin dir now came from `found`'s registry and chart repository: the same digests (its cache key), so
+    the journal names where this run found them, never where an earlier run did (a mirror of another address)."""
+    described = describe(bin_dir)
+    described.update(image_registry=found.request.image_registry, chart_repo=found.request.chart_repo)
+    described["chart"]["url"] = found.chart.url
+    for name, image in described["images"].items():
+        if name in found.images:
+            image["pulled"] = found.images[name].reference
+    staged = bin_dir / f".{MANIFEST}.{os.getpid()}"
+    staged.write_text(json.dumps(described, indent=2) + "\n")
+    staged.replace(bin_dir / MANIFEST)  # whole or not at all, for a run reading it meanwhile
 
 
 def chart_facts(bin_dir: str | os.PathLike | None) -> dict | None:

@@ -96,6 +96,22 @@ def test_the_journal_says_which_image_a_binary_was_taken_out_of(fetched):
     assert official.chart_facts(fetched)["digest"] == "sha256:c"
 
 
+def test_a_cached_bin_dir_reused_from_another_mirror_names_this_runs_origin(fetched):
+    """Same digests, same bin dir: a second run through another mirror (another address) must not be journalled as
+    pulled from the first one."""
+    request = official.Request("v1.11.5", chart_repo="http://127.0.0.1:2", image_registry="http://127.0.0.1:3")
+    image = oci.PulledImage("127.0.0.1:3/jetstack/cert-manager-controller:v1.11.5", "sha256:m", "sha256:i", b"{}",
+                            oci.OCI_MANIFEST, {}, ())
+    plan = official.Plan(request, None, "jetstack", official.ChartFound("http://127.0.0.1:2/cm.tgz", "sha256:c"),
+                         {"controller": image})
+    official.record_origin(fetched, plan)
+    assert official.chart_facts(fetched)["origin"] == "http://127.0.0.1:2/cm.tgz"
+    described = official.describe(fetched)
+    assert described["images"]["controller"]["pulled"] == image.reference
+    assert (described["chart_repo"], described["image_registry"]) == ("http://127.0.0.1:2", "http://127.0.0.1:3")
+    assert described["images"]["controller"]["digest"] == "sha256:m" and not list(fetched.glob(".artifacts*"))
+
+
 def test_a_fetched_version_runs_its_pulled_images_on_kind_and_none_is_built(fetched):
     wanted = images.cert_manager_images("v1.11.5", fetched)
     assert [(image.tag, image.pulled) for image in wanted] == [
