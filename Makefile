@@ -17,10 +17,11 @@ run:
 	$(SETUP) run
 	$(PYTHON) -m harness.cli run --report-dir $(REPORT_DIR)
 
-# The harness's own tests: unit and integration (real stack).
+# The harness's own tests: unit and integration (real stack), on three xdist workers: the integration tests mostly
+# wait on cert-manager's own timings, so three labs overlap (serially they took 27.8 min here).
 test:
 	$(SETUP) test
-	$(PYTHON) -m pytest tests -p no:cacheprovider
+	$(PYTHON) -m pytest tests -p no:cacheprovider -n 3 --dist loadfile
 
 # The kind provider's tests (Docker, the kind images; a cluster per module, minutes each). CI runs them after `test`.
 test-kind:
