@@ -199,3 +199,19 @@ def test_an_upgrade_checks_catalogue_runs_on_the_checks_kubernetes_with_its_over
     assert command[3:] == ["run", "--report-dir", str(tmp_path / "r"), "--kubernetes", OTHER, support.OVERRIDE,
                            "-k", "renewal"]
     assert "--kubernetes" not in check.catalogue_command(side, tmp_path / "r", None)
+
+
+def test_the_summary_names_each_pairing_the_journals_ran_on_and_an_unsupported_one_loudly(tmp_path):
+    from harness.report.journal import Journal, ScenarioInfo, Status
+    from harness.report.summary import summary_markdown
+
+    for name, kubernetes in (("a", OTHER), ("b", OTHER), ("c", "v1.26.1")):
+        ran = {"cert-manager-controller": {"version": "v1.11.5"}, "kube-apiserver": {"version": kubernetes}}
+        journal = Journal(tmp_path / name / "journal.json", ScenarioInfo(f"test_{name}"),
+                          environment=environment_facts("local", ran))
+        journal.finish(Status.PASSED)
+        journal.save()
+    tail = summary_markdown(tmp_path).rstrip().splitlines()[-3:]
+    assert tail == [f"cert-manager v1.11.5 on Kubernetes {OTHER}: UNSUPPORTED (its documentation lists 1.21-1.27: "
+                    f"{support.SOURCE})", "", f"cert-manager v1.11.5 on Kubernetes v1.26.1: supported (its "
+                    f"documentation lists 1.21-1.27: {support.SOURCE})"]
