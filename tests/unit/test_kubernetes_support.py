@@ -215,3 +215,22 @@ def test_the_summary_names_each_pairing_the_journals_ran_on_and_an_unsupported_o
     assert tail == [f"cert-manager v1.11.5 on Kubernetes {OTHER}: UNSUPPORTED (its documentation lists 1.21-1.27: "
                     f"{support.SOURCE})", "", f"cert-manager v1.11.5 on Kubernetes v1.26.1: supported (its "
                     f"documentation lists 1.21-1.27: {support.SOURCE})"]
+
+
+def test_an_upgrade_report_says_whether_each_side_ran_on_a_kubernetes_it_supports(tmp_path):
+    from harness.upgrade import report
+    from harness.upgrade.check import UpgradeCheck
+    from harness.upgrade.versions import VersionBinaries
+
+    check = UpgradeCheck(VersionBinaries("v1.10.2", tmp_path / "a", "pinned"), VersionBinaries("v1.11.5", None, "cache"),
+                         tmp_path / "setup", tmp_path / "report", catalogue=False, kubernetes=OTHER)
+    for side, version in (("a", "v1.10.2"), ("b", "v1.11.5")):
+        check.facts[f"components_{side}"] = {"cert-manager-controller": {"version": version},
+                                             "kube-apiserver": {"version": OTHER}}
+    data = report.build(check)
+    assert data["pairings"]["A"]["support"] == data["pairings"]["B"]["support"] == "unsupported"
+    text = report.markdown(data)
+    assert f"A: cert-manager v1.10.2 on Kubernetes {OTHER}: UNSUPPORTED (its documentation lists 1.20-1.26: " in text
+    assert f"B: cert-manager v1.11.5 on Kubernetes {OTHER}: UNSUPPORTED (its documentation lists 1.21-1.27: " in text
+    check.facts.clear()  # a check that stopped before its lab started: no pairing, no line
+    assert "on Kubernetes" not in report.markdown(report.build(check))
