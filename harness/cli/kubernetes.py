@@ -1,7 +1,7 @@
 """`--kubernetes VERSION` and `--allow-unsupported-kubernetes`, shared by the commands that start a lab (run, up,
-upgrade-check): which Kubernetes the lab runs (the default or a pinned other: harness/stack/binaries.py), and,
-before anything starts, the refusal of a pairing cert-manager's documentation does not support
-(harness/stack/support.py) unless the user overrides it."""
+upgrade-check; gameday and explore through labctl's lab options): which Kubernetes the lab runs (the default or a
+pinned other: harness/stack/binaries.py), and, before anything starts, the refusal of a pairing cert-manager's
+documentation does not support (harness/stack/support.py) unless the user overrides it."""
 
 from __future__ import annotations
 
