@@ -20,6 +20,8 @@ CASES = [
     ["--alert-rules", "missing-rules.yaml"],
     ["--time-scale", "fast"],
     ["--bin-dir", "no-such-bin-dir"],
+    ["--kubernetes", "v1.99.0"],  # not a Kubernetes the lab builds
+    ["--kubernetes", "v1.37.2"],  # cert-manager v1.11.5 does not support it (no --allow-unsupported-kubernetes)
     ["-k", "no_such_scenario"],  # pytest's own collection of the catalogue says so (a pytest process)
     ["gameday", "--time-scale", "-1"],
 ]

@@ -82,6 +82,11 @@ if [ "$FOR" = test ]; then
     # The previous cert-manager for upgrade-check's tests (v1.10.2; minutes once, then cached): built here, with
     # progress, rather than inside a test's timeout. `certchaos run` never uses it.
     "$PYTHON" -m harness.cli upgrade-check --from v1.10.2 --to v1.11.5 --build-only
+    # The other Kubernetes versions the local lab runs (--kubernetes; tests/integration/test_local_stack_kubernetes.py):
+    # their API server, controller manager and etcd, ~13 min each once (here), then cached.
+    for version in $("$PYTHON" -c 'from harness.stack.binaries import kubernetes_versions; print(*kubernetes_versions()[1:])'); do
+        "$PYTHON" -m harness.cli binaries build --kubernetes "$version"
+    done
 fi
 if [ "$PROVIDER" = kind ]; then
     "$PYTHON" -m harness.cli images build

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from harness.chaos.scenario import resolve_time_scale
+from harness.cli import kubernetes
 from harness.cli.labctl import add_lab_arguments, attached_lab
 from harness.errors import HarnessError, Terminated
 from harness.explore import report
@@ -116,7 +117,8 @@ def _explore(args: argparse.Namespace) -> int:
             info = checked["attached"]
         else:
             say("starting the lab ...")
-            lab = Lab(bin_dir=args.bin_dir, provider=args.provider, logs_to=report_dir / "lab").start()
+            lab = Lab(bin_dir=args.bin_dir, provider=args.provider, logs_to=report_dir / "lab",
+                      kubernetes=kubernetes.requested(args)).start()
             info = lab.info
         client = LabClient(info)
         faults = chosen(",".join(checked["faults"]), info.capabilities)

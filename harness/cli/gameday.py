@@ -22,6 +22,7 @@ from pathlib import Path
 
 from harness.chaos.scenario import Scenario, resolve_time_scale, status_for
 from harness.errors import HarnessError
+from harness.cli import kubernetes
 from harness.cli.labctl import add_lab_arguments, attached_lab
 from harness.cli.main import TERMINATED, Terminated, raise_terminated
 from harness.gameday import runbook as runbooks
@@ -98,7 +99,8 @@ def _gameday(args: argparse.Namespace) -> int:
         else:
             say(f"starting the lab (logs copied to {report_dir / 'lab'} when it stops) ...")
             # Its run dir (keys, credentials) is a temp dir of its own, never under the report.
-            lab = Lab(bin_dir=args.bin_dir, provider=args.provider, logs_to=report_dir / "lab")
+            lab = Lab(bin_dir=args.bin_dir, provider=args.provider, logs_to=report_dir / "lab",
+                      kubernetes=kubernetes.requested(args))
             lab.start()
             info, lab_json = lab.info, lab.info_path
         lab_started = time.monotonic()

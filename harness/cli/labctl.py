@@ -9,8 +9,10 @@ import fnmatch
 import json
 import os
 
+from harness.cli import kubernetes
 from harness.errors import HarnessError
 from harness.lab import providers
+from harness.lab.providers.seam import ProviderOptions
 from harness.lab.lab import LAB_ENV, LabInfo
 from harness.stack.toxiproxy import Toxiproxy
 
@@ -46,20 +48,26 @@ def add_lab_arguments(command: argparse.ArgumentParser, what: str) -> None:
     command.add_argument("--time-scale", metavar="FACTOR",
                          help="multiply the harness's deadlines on a slow machine, e.g. 2 (default: "
                               "$CERTCHAOS_TIME_SCALE or 1)")
+    kubernetes.add_options(command)
 
 
 def attached_lab(args: argparse.Namespace, what: str) -> tuple[str | None, LabInfo | None]:
     """The lab --attach (or $CERTCHAOS_LAB) names and its info, checked before anything starts: not with --provider,
-    readable, and with the lab network `what` acts through; (None, None) when a lab is to be started."""
+    readable, and with the lab network `what` acts through; (None, None) when a lab is to be started, once its
+    provider options and cert-manager's pairing with its Kubernetes (--kubernetes) are checked."""
     attach = args.attach or os.environ.get(LAB_ENV) or None
-    if attach and args.provider != providers.DEFAULT:
-        raise HarnessError(f"--provider {args.provider} starts a lab; an attached lab ({attach}) is what it is. "
-                           "Fix: drop --provider or --attach")
+    if attach and (args.provider != providers.DEFAULT or args.kubernetes):
+        given = f"--provider {args.provider}" if args.provider != providers.DEFAULT else f"--kubernetes {args.kubernetes}"
+        raise HarnessError(f"{given} starts a lab; an attached lab ({attach}) is what it is. "
+                           f"Fix: drop {given.split()[0]} or --attach")
     attached = lab_info(attach) if attach else None  # a bad lab.json is refused before anything is made
     if attached is not None and attached.capabilities is not None and not attached.capabilities.lab_network:
         raise HarnessError(f"--attach {attach}: a lab on provider {attached.provider}, whose cert-manager does not "
                            f"reach the lab's DNS, ACME CA or proxies, where {what} acts. Fix: attach a lab of "
                            f"{' or '.join(providers.providers_with('lab_network'))}")
+    if not attach:
+        kubernetes.check_pairings(args, kubernetes.cert_manager_version(args.bin_dir))
+        providers.validate(args.provider, ProviderOptions(bin_dir=args.bin_dir, kubernetes=kubernetes.requested(args)))
     return attach, attached
 
 

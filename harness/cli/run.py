@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Iterator
 
 from harness.chaos.scenario import TIME_SCALE_ENV, resolve_time_scale
-from harness.cli import artifacts, order
+from harness.cli import artifacts, kubernetes, order
 from harness.errors import HarnessError, Terminated
 from harness.lab import providers
 from harness.lab.providers.seam import ProviderOptions
@@ -99,13 +99,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           "binaries taken out of those images (local); see --chart-repo, --image-registry "
                           "(default: the lab's v1.11.5, built from source)")
     artifacts.add_sources(run)
+    kubernetes.add_options(run)
     run.set_defaults(handler=_run)
 
 
 def provider_options(args: argparse.Namespace) -> ProviderOptions:
     return ProviderOptions(bin_dir=args.bin_dir, values=args.values, workers=args.worker_nodes,
                            reloader_image=args.reloader_image, kubeconfig=args.kubeconfig,
-                           alert_rules=args.alert_rules)
+                           alert_rules=args.alert_rules, kubernetes=kubernetes.requested(args))
 
 
 def _existing_file(option: str, value: str | None, what: str) -> None:
@@ -122,6 +123,8 @@ def validate(args: argparse.Namespace) -> float:
     if not Path(args.scenarios).exists():
         raise HarnessError(f"--scenarios {args.scenarios}: no such file or directory. Fix: give a scenario "
                            f"module or directory (default {SCENARIOS})")
+    if providers.provider(args.provider).CAPABILITIES.installs_cert_manager:  # not an existing cluster's to choose
+        kubernetes.check_pairings(args, args.cert_manager or kubernetes.cert_manager_version(args.bin_dir))
     providers.validate(args.provider, provider_options(args))
     _existing_file("--alert-rules", args.alert_rules, "your rule file or PrometheusRule YAML")
     if args.alert_rules_mode == "replace" and not args.alert_rules:
@@ -315,7 +318,7 @@ def _run(args: argparse.Namespace) -> int:
     def new_lab(logs: str) -> Lab:
         return Lab(bin_dir=args.bin_dir, alert_rules=args.alert_rules, alert_rules_mode=args.alert_rules_mode,
                    provider=args.provider, values=args.values, workers=args.worker_nodes, logs_to=report_dir / logs,
-                   kubeconfig=args.kubeconfig)
+                   kubeconfig=args.kubeconfig, kubernetes=kubernetes.requested(args))
 
     def pytest_on(lab: Lab, marker: str, workers: int, junit: str, targets: list[str]) -> subprocess.Popen:
         # The checked time scale in the environment too, for anything that reads it there.

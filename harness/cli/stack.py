@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from harness.cli import kubernetes
 from harness.cli.clean import leftover_report
 from harness.errors import HarnessError
 from harness.lab import providers
@@ -21,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build_cmd.add_argument("--force", action="store_true", help="rebuild even if cached")
     build_cmd.add_argument("--provider", choices=providers.NAMES, default=providers.DEFAULT,
                            help="also build the components only this provider needs (kind: node image, kind)")
+    build_cmd.add_argument("--kubernetes", metavar="VERSION",
+                           help=f"the Kubernetes components of this version (default "
+                                f"{binaries.default_kubernetes()}; also {', '.join(binaries.kubernetes_versions()[1:])})")
     build_cmd.set_defaults(handler=_build)
 
     doctor = subparsers.add_parser(
@@ -44,11 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--kubeconfig", help="also write the admin kubeconfig to this path")
     up.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
     up.add_argument("--run-dir", help="keep component logs and certs here (default: a temp dir, removed)")
+    kubernetes.add_options(up)
     up.set_defaults(handler=_up)
 
 
 def _build(args: argparse.Namespace) -> int:
-    built = binaries.build(args.components or None, force=args.force, provider=args.provider)
+    binaries.check_kubernetes(args.kubernetes)
+    built = binaries.build(args.components or None, force=args.force, provider=args.provider,
+                           kubernetes=args.kubernetes)
     for path in built:
         print(f"built {path}")
     if not built:
@@ -126,7 +133,9 @@ def _doctor_kind() -> dict:
 
 
 def _up(args: argparse.Namespace) -> int:
-    options = ProviderOptions(bin_dir=args.bin_dir, values=args.values, workers=args.workers)
+    options = ProviderOptions(bin_dir=args.bin_dir, values=args.values, workers=args.workers,
+                              kubernetes=kubernetes.requested(args))
+    kubernetes.check_pairings(args, kubernetes.cert_manager_version(args.bin_dir))
     stack = providers.validate(args.provider, options).make_stack(options, args.run_dir)
     with stack:
         if args.kubeconfig:

@@ -11,7 +11,7 @@ import datetime
 import sys
 from pathlib import Path
 
-from harness.cli import artifacts
+from harness.cli import artifacts, kubernetes
 from harness.errors import HarnessError
 from harness.lab import providers
 from harness.lab.providers.seam import ProviderOptions
@@ -39,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     command.add_argument("--build-only", action="store_true",
                          help="build both versions' binaries (with --provider kind: and images), then stop")
     artifacts.add_sources(command)
+    kubernetes.add_options(command)
     command.set_defaults(handler=_upgrade_check)
 
 
@@ -55,7 +56,9 @@ def official_sides(args: argparse.Namespace) -> None:
         setattr(args, option, str(artifacts.fetch(found)))
 
 def _upgrade_check(args: argparse.Namespace) -> int:
-    chosen = providers.validate(args.provider, ProviderOptions(values=args.values))
+    kubernetes.check_pairings(args, args.source, args.target)
+    chosen = providers.validate(args.provider, ProviderOptions(values=args.values,
+                                                               kubernetes=kubernetes.requested(args)))
     values = Path(args.values).expanduser().resolve() if args.values else None
     hint = versions.build_command(args.source, args.target, args.provider)
     official_sides(args)
@@ -88,7 +91,9 @@ def _upgrade_check(args: argparse.Namespace) -> int:
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     report_dir = Path(args.report_dir or Path("reports") / f"upgrade-{stamp}").resolve()
     check = UpgradeCheck(sides[0], sides[1], Path(args.setup).resolve(), report_dir, keyword=args.keyword,
-                         catalogue=not args.no_catalogue, provider=args.provider, values=values)
+                         catalogue=not args.no_catalogue, provider=args.provider, values=values,
+                         kubernetes=kubernetes.requested(args),
+                         unsupported_allowed=args.allow_unsupported_kubernetes)
     passed = False
     try:
         passed = check.run(schemas, objects)

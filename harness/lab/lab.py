@@ -95,16 +95,17 @@ class Lab(Service):
                  alert_rules: str | os.PathLike | None = None, alert_rules_mode: str = "add",
                  provider: str = "local", values: str | os.PathLike | None = None, workers: int = 0,
                  trust_acme_ca: bool = False, logs_to: str | os.PathLike | None = None,
-                 kubeconfig: str | os.PathLike | None = None):
+                 kubeconfig: str | os.PathLike | None = None, kubernetes: str | None = None):
         """`provider`: a name of harness.lab.providers (local, kind, kubeconfig); `values`: the user's Helm values
         for cert-manager's chart, `workers`: worker nodes, `trust_acme_ca`: Pebble's CA joins the controller's
         trust roots at install, for a cert-manager without spec.acme.caBundle (chart values); `kubeconfig`: the
-        existing cluster's; the provider refuses what it cannot honour, here, before anything starts.
+        existing cluster's; `kubernetes`: another Kubernetes than the default (the local provider's); the provider
+        refuses what it cannot honour, here, before anything starts.
         `logs_to`: every component's log is copied there when the lab stops (a report's lab/). The run dir
         holds private keys and credentials (PKI, kubeconfigs, tokens): give a report `logs_to`, never the
         run dir."""
         self.options = ProviderOptions(bin_dir=bin_dir, values=values, workers=workers, trust_acme_ca=trust_acme_ca,
-                                       kubeconfig=kubeconfig, alert_rules=alert_rules)
+                                       kubeconfig=kubeconfig, alert_rules=alert_rules, kubernetes=kubernetes)
         self.seam = providers.validate(provider, self.options)
         self.provider, self.capabilities = provider, self.seam.CAPABILITIES
         self.stack = None  # the provider's running stack, once started

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.errors import HarnessError
+from harness.stack.support import pairing
 
 SCHEMA = "certchaos.journal/v1"
 
@@ -122,7 +123,16 @@ def environment_facts(provider: str | None = None, components: dict[str, str] | 
     except metadata.PackageNotFoundError:
         version = "unknown"
     return {"certchaos": version, "python": platform.python_version(), "platform": platform.platform(),
-            "provider": provider, "components": dict(components or {})}
+            "provider": provider, "components": dict(components or {}), "pairing": pairing_facts(components or {})}
+
+
+def pairing_facts(components: dict[str, dict]) -> dict[str, Any] | None:
+    """cert-manager's controller on the API server, as their binaries said their versions, and whether
+    cert-manager supports that Kubernetes (harness/stack/support.py); None when either is not there."""
+    said = [(components.get(name) or {}).get("version") for name in ("cert-manager-controller", "kube-apiserver")]
+    if not all(isinstance(version, str) for version in said):
+        return None
+    return pairing(*said).facts()
 
 
 class Journal:

@@ -331,7 +331,28 @@ def summary_markdown(directory: Path, rows: list[Row] | None = None, preface: st
     totals = ", ".join(f"{count} {verdict}" for verdict, count in counts.items())
     others = len(rows) - sum(counts.values())
     lines += ["", f"Totals: {len(rows)} scenarios: {totals}" + (f", {others} unreadable or unfinished" if others else "")]
+    lines += [f"\n{line}" for line in pairing_lines(directory)]
     return "\n".join(lines) + "\n"
+
+
+def pairing_lines(directory: Path) -> list[str]:
+    """One line per cert-manager/Kubernetes pairing the journals ran on (environment.pairing), saying whether
+    cert-manager's documentation supports it: a run with --allow-unsupported-kubernetes says so where it is read."""
+    seen: dict[tuple, dict] = {}
+    for path in find_journals(directory):
+        try:
+            pairing = json.loads(path.read_text()).get("environment", {}).get("pairing")
+        except (OSError, ValueError):
+            continue  # its row says it is unreadable
+        if pairing:
+            seen.setdefault((pairing["cert_manager"], pairing["kubernetes"]), pairing)
+    lines = []
+    for pairing in seen.values():
+        said = "UNSUPPORTED" if pairing["support"] == "unsupported" else pairing["support"]
+        where = (f" (its documentation lists {pairing['supported_kubernetes']}: {pairing['source']})"
+                 if pairing["supported_kubernetes"] else "")
+        lines.append(f"cert-manager {pairing['cert_manager']} on Kubernetes {pairing['kubernetes']}: {said}{where}")
+    return lines
 
 
 def write_summary(directory: Path, rows: list[Row] | None = None, preface: str = "") -> Path | None:

@@ -3,7 +3,9 @@
 Go components are built from our wrapper modules (harness/stack/gomodules/<module>) into
 $CERTCHAOS_CACHE (default ~/.cache/certchaos)/bin/<component>-<version>; only what is missing is built.
 A user's own binaries (--bin-dir or $CERTCHAOS_BIN_DIR) win over everything, e.g. cert-manager
-binaries built from a newer checkout.
+binaries built from a newer checkout. Another Kubernetes (`--kubernetes VERSION`, versions.toml
+`[kubernetes-versions]`) swaps the components of the default Kubernetes module for those of its own wrapper
+module: cached beside the default ones as <component>-<version>.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import tempfile
 import threading
 import time
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, TextIO
 
@@ -30,6 +32,8 @@ VERSIONS_FILE = HERE / "versions.toml"
 GOMODULES = HERE / "gomodules"
 
 BUILD_COMMAND = "certchaos binaries build"
+KUBERNETES_MODULE = "kubernetes"  # the wrapper module of the lab's default Kubernetes
+ETCD_PACKAGE = "go.etcd.io/etcd/server/v3"  # the etcd a pinned Kubernetes brings (`etcd` in its versions.toml entry)
 
 
 def cache_dir() -> Path:
@@ -76,6 +80,7 @@ class Component:
     optional: bool = False
     provider: str | None = None  # "kind": needed only by that provider, so not built or required by default
     version_args: tuple[str, ...] = ()
+    build_option: str = ""  # another Kubernetes's: BUILD_COMMAND with this builds its missing components
 
     @property
     def cached(self) -> Path | None:
@@ -85,7 +90,8 @@ class Component:
 
     def fix(self) -> str:
         if self.module:
-            return f"run `{BUILD_COMMAND} {self.name}` (needs Go), or put a `{self.name}` binary in --bin-dir"
+            build = f"{BUILD_COMMAND}{self.build_option}" if self.build_option else f"{BUILD_COMMAND} {self.name}"
+            return f"run `{build}` (needs Go), or put a `{self.name}` binary in --bin-dir"
         return f"run `apt-get install -y {self.apt}` (as root), or put a `{self.name}` binary in --bin-dir"
 
 
@@ -94,12 +100,42 @@ def _versions(path: Path = VERSIONS_FILE) -> dict:
         return tomllib.load(handle)
 
 
-def load_components(path: Path = VERSIONS_FILE) -> dict[str, Component]:
-    table = _versions(path)["components"]
-    return {
+def default_kubernetes(path: Path = VERSIONS_FILE) -> str:
+    """The Kubernetes the lab runs without --kubernetes: the version of its API server's component."""
+    return _versions(path)["components"]["kube-apiserver"]["version"]
+
+
+def kubernetes_versions(path: Path = VERSIONS_FILE) -> list[str]:
+    """Every Kubernetes the lab can run: the default, then the pinned others (versions.toml), oldest first."""
+    return [default_kubernetes(path), *_versions(path).get("kubernetes-versions", {})]
+
+
+def check_kubernetes(version: str | None, path: Path = VERSIONS_FILE) -> None:
+    """HarnessError, naming the versions there are, unless `version` (None: the default) is one of them."""
+    if version is not None and version not in kubernetes_versions(path):
+        raise HarnessError(f"--kubernetes {version}: not a Kubernetes the lab builds; it builds "
+                           f"{', '.join(kubernetes_versions(path))} (harness/stack/versions.toml). Fix: give one of "
+                           f"these, or drop --kubernetes for the default {default_kubernetes(path)}")
+
+
+def load_components(path: Path = VERSIONS_FILE, kubernetes: str | None = None) -> dict[str, Component]:
+    """Every component, those of the default Kubernetes module swapped for `kubernetes`'s (None: the default)."""
+    table = _versions(path)
+    components = {
         name: Component(name=name, **{**spec, "version_args": tuple(spec.get("version_args", ()))})
-        for name, spec in table.items()
+        for name, spec in table["components"].items()
     }
+    if kubernetes is None or kubernetes == default_kubernetes(path):
+        return components
+    check_kubernetes(kubernetes, path)
+    pinned = table["kubernetes-versions"][kubernetes]
+    option = f" --kubernetes {kubernetes}"
+    swapped = {name: replace(component, version=kubernetes, module=pinned["module"], build_option=option)
+               for name, component in components.items() if component.module == KUBERNETES_MODULE}
+    if "etcd" in pinned:  # its own etcd, built, instead of the default's (Debian's)
+        swapped["etcd"] = replace(components["etcd"], version=pinned["etcd"], module=pinned["etcd_module"],
+                                  package=ETCD_PACKAGE, apt=None, path=None, build_option=option)
+    return {**components, **swapped}
 
 
 @dataclass(frozen=True)
@@ -126,9 +162,10 @@ def _executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
-def resolve(name: str, bin_dir: str | os.PathLike | None = None) -> Resolved:
-    """The binary to run for component `name`, or MissingBinary saying where it looked and the fix."""
-    components = load_components()
+def resolve(name: str, bin_dir: str | os.PathLike | None = None, kubernetes: str | None = None) -> Resolved:
+    """The binary to run for component `name` (of Kubernetes `kubernetes`, None: the default), or MissingBinary
+    saying where it looked and the fix."""
+    components = load_components(kubernetes=kubernetes)
     if name not in components:
         raise HarnessError(f"unknown component {name!r}; known: {', '.join(sorted(components))}")
     component = components[name]
@@ -142,8 +179,8 @@ def resolve(name: str, bin_dir: str | os.PathLike | None = None) -> Resolved:
     raise MissingBinary(name, [str(path) for path, _ in options], component.fix())
 
 
-def binary(name: str, bin_dir: str | os.PathLike | None = None) -> Path:
-    return resolve(name, bin_dir).path
+def binary(name: str, bin_dir: str | os.PathLike | None = None, kubernetes: str | None = None) -> Path:
+    return resolve(name, bin_dir, kubernetes).path
 
 
 def go_binary_name(package: str) -> str:
@@ -206,14 +243,16 @@ def build(
     *,
     force: bool = False,
     provider: str | None = None,
+    kubernetes: str | None = None,
     out: TextIO = sys.stderr,
 ) -> list[Path]:
     """Build the Go components named (default: all the local provider needs, plus those of `provider`)
-    that are not in the cache yet; return their paths.
+    that are not in the cache yet; return their paths. `kubernetes`: the Kubernetes components are that
+    version's (None: the default).
 
     One `go build` per wrapper module, so shared packages compile once; progress goes to `out`.
     """
-    components = load_components()
+    components = load_components(kubernetes=kubernetes)
     wanted = list(names) if names else [
         n for n, c in components.items() if c.module and c.provider in (None, provider)
     ]

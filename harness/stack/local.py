@@ -97,12 +97,15 @@ class LocalStack(Service):
         dns01_recursive_nameservers_only: bool = True,
         pod_dns: str | None = None,
         controller_env: dict[str, str] | None = None,
+        kubernetes: str | None = None,
     ):
         """`dns01_recursive_nameservers_only` False: the DNS-01 self-check asks the zone's authoritative
         nameservers (cert-manager's default) found through the recursive ones; `pod_dns` is the
         nameserver of the controller's resolv.conf (the pod's cluster DNS), which resolves their names;
-        `controller_env` joins the controller's environment (the lab's AWS CA bundle and proxy)."""
+        `controller_env` joins the controller's environment (the lab's AWS CA bundle and proxy); `kubernetes`: the
+        API server's and controller manager's version (None: the default; binaries.kubernetes_versions())."""
         self.bin_dir = bin_dir
+        self.kubernetes = kubernetes or binaries.default_kubernetes()
         self._own_run_dir = run_dir is None
         self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix=owned_prefix("stack"))).resolve()
         self.api_port = api_port
@@ -126,10 +129,10 @@ class LocalStack(Service):
     def _start(self) -> None:
         """Start every component in order; on any failure stop what was started and re-raise."""
         # Resolve every binary first: a missing one fails before anything runs.
-        self.bins = {name: binaries.binary(name, self.bin_dir) for name in (
+        self.resolved = {name: binaries.resolve(name, self.bin_dir, self.kubernetes) for name in (
             "etcd", "kube-apiserver", "kube-controller-manager", "cert-manager-webhook",
             "cert-manager-cainjector", "cert-manager-controller", "helm")}
-        self.resolved = {name: binaries.resolve(name, self.bin_dir) for name in self.bins}
+        self.bins = {name: resolved.path for name, resolved in self.resolved.items()}
         self.crds = certmanager.crds(self.bin_dir)
         self.pki = RunPKI(self.run_dir / "pki")
         self._start_etcd()
@@ -263,6 +266,10 @@ class LocalStack(Service):
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--authorization-mode=RBAC", "--allow-privileged=true",
             f"--cert-dir={self.run_dir / 'kube-apiserver'}",
+            # The `kubernetes` Service's endpoints would be the advertised 127.0.0.1, which Endpoints may not hold
+            # (a loopback address): v1.26 logs its failed writes, v1.3x refuses to start ("cannot use public IP
+            # 127.0.0.1 with endpoint reconciler"). No pod here reaches the API through that Service.
+            "--endpoint-reconciler-type=none",
             "--profiling=false",
         ], http_ok(f"{self.api_url}/readyz", verify=str(self.pki.ca_cert),
                     cert=(str(self.admin.cert), str(self.admin.key))), APISERVER_READY)
@@ -286,8 +293,7 @@ class LocalStack(Service):
 
     def _install_identities(self) -> None:
         """The chart's ServiceAccounts and RBAC, and a kubeconfig per component with its token."""
-        kube_version = binaries.load_components()["kube-apiserver"].version
-        apply_rbac(self.api(), certmanager.chart_rbac(kube_version, self.bin_dir))
+        apply_rbac(self.api(), certmanager.chart_rbac(self.kubernetes, self.bin_dir))
         tokens = certmanager.component_tokens(self.api(), self.run_dir / "tokens")
         for component, token in tokens.items():
             self.kubeconfigs[component] = write_kubeconfig(
@@ -388,7 +394,7 @@ class LocalStack(Service):
         names = ("cert-manager-webhook", "cert-manager-cainjector", "cert-manager-controller")
         resolved = {name: binaries.resolve(name, bin_dir) for name in names}
         crds = certmanager.crds(bin_dir)
-        rbac = certmanager.chart_rbac(binaries.load_components()["kube-apiserver"].version, bin_dir)
+        rbac = certmanager.chart_rbac(self.kubernetes, bin_dir)
         on_step("crds")
         apply_crds(self.api(), crds)
         self.crds, self.bin_dir = crds, bin_dir

@@ -39,7 +39,7 @@ from harness.observe.conditions.general import holds_throughout
 from harness.observe.conditions.lease import lease_held_by
 from harness.observe.metrics import scrape
 from harness.observe.resources import EVENT, list_objects
-from harness.stack import certmanager
+from harness.stack import certmanager, support
 from harness.upgrade import certificates, setup
 from harness.upgrade.rewrite import LabTarget, Rewritten, rewrite
 from harness.upgrade.versions import VersionBinaries
@@ -93,6 +93,8 @@ class UpgradeCheck:
     catalogue: bool = True
     provider: str = "local"  # a provider that installs cert-manager (harness.lab.providers): local or kind
     values: Path | None = None  # kind: the user's Helm values, after the lab's, for A's install and B's upgrade
+    kubernetes: str | None = None  # local: another Kubernetes than the lab's default (harness.stack.binaries)
+    unsupported_allowed: bool = False  # --allow-unsupported-kubernetes: the catalogue's runs need it too
     out: TextIO = sys.stdout
     phases: dict[str, Phase] = field(default_factory=dict)
     facts: dict = field(default_factory=dict)  # what the report compares (snapshots, metrics, events, runs)
@@ -138,7 +140,7 @@ class UpgradeCheck:
         chart = providers.provider(self.provider).CAPABILITIES.helm_values
         lab = Lab(bin_dir=self.source.bin_dir, logs_to=self.report_dir / "lab", provider=self.provider,
                   values=self.values if chart else None,
-                  trust_acme_ca=chart and not acme_ca_bundle_field(schemas))
+                  trust_acme_ca=chart and not acme_ca_bundle_field(schemas), kubernetes=self.kubernetes)
         self.facts["lab_run_dir"] = str(lab.run_dir)
         try:
             self._phase("start", lambda: self._start(lab))
@@ -319,7 +321,8 @@ class UpgradeCheck:
         for side, versions in (("B", self.target), ("A", self.source)):
             # One lab at a time (on kind: one cluster per side, B's stopped before A's starts).
             runs[side] = run_catalogue(versions, self.report_dir / f"catalogue-{side}", self.keyword, self.say,
-                                       provider=self.provider, values=self.values)
+                                       provider=self.provider, values=self.values, kubernetes=self.kubernetes,
+                                       unsupported_allowed=self.unsupported_allowed)
         self.facts["catalogue"] = runs
         if runs["B"]["returncode"] != 0:
             raise CheckFailed(f"the catalogue did not pass on B (exit {runs['B']['returncode']}); "
@@ -426,8 +429,10 @@ def event_reasons(api, namespaces: list[str]) -> dict[str, int]:
 
 
 def catalogue_command(versions: VersionBinaries, report_dir: Path, keyword: str | None, *,
-                      provider: str = "local", values: Path | None = None) -> list[str]:
-    """`certchaos run` of one side: its bin dir, and on kind the provider and the user's values."""
+                      provider: str = "local", values: Path | None = None, kubernetes: str | None = None,
+                      unsupported_allowed: bool = False) -> list[str]:
+    """`certchaos run` of one side: its bin dir, and on kind the provider and the user's values; the check's
+    Kubernetes (and its override of an unsupported pairing)."""
     command = [sys.executable, "-m", "harness.cli", "run", "--report-dir", str(report_dir)]
     if versions.bin_dir is not None:
         command += ["--bin-dir", str(versions.bin_dir)]
@@ -435,15 +440,21 @@ def catalogue_command(versions: VersionBinaries, report_dir: Path, keyword: str 
         command += ["--provider", provider]
     if values is not None and providers.provider(provider).CAPABILITIES.helm_values:
         command += ["--values", str(values)]
+    if kubernetes is not None:
+        command += ["--kubernetes", kubernetes]
+    if unsupported_allowed:
+        command.append(support.OVERRIDE)
     if keyword:
         command += ["-k", keyword]
     return command
 
 
 def run_catalogue(versions: VersionBinaries, report_dir: Path, keyword: str | None, say, *,
-                  provider: str = "local", values: Path | None = None) -> dict:
+                  provider: str = "local", values: Path | None = None, kubernetes: str | None = None,
+                  unsupported_allowed: bool = False) -> dict:
     """`certchaos run` (its own lab) with the version's bin dir; its exit code and report dir."""
-    command = catalogue_command(versions, report_dir, keyword, provider=provider, values=values)
+    command = catalogue_command(versions, report_dir, keyword, provider=provider, values=values,
+                                kubernetes=kubernetes, unsupported_allowed=unsupported_allowed)
     say(f"catalogue on {versions.version}: {' '.join(command[2:])} (output in {report_dir}.log)")
     with open(f"{report_dir}.log", "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.report.journal import EntryKind, Journal, JournalError
+from harness.report.journal import EntryKind, Journal, JournalError, pairing_facts
 from harness.report.summary import JOURNAL, Row, find_rows
 
 SCHEMA = "certchaos.upgrade-report/v1"
@@ -85,6 +85,8 @@ def build(check) -> dict:
         "credentials_replaced": facts.get("credentials", []),
         "certificates_before": (facts.get("before") or {}).get("certificates", {}),
         "components": {"A": facts.get("components_a"), "B": facts.get("components_b")},
+        # Whether cert-manager's documentation supports each side on the lab's Kubernetes (from what ran).
+        "pairings": {side: pairing_facts(facts.get(f"components_{side.lower()}") or {}) for side in ("A", "B")},
         "lab_run_dir": facts.get("lab_run_dir"),  # removed when the lab stops; its logs are in lab/
         "side_by_side": side_by_side(facts),
     }
@@ -107,6 +109,11 @@ def markdown(report: dict) -> str:
     for phase in report["phases"]:
         if phase["error"]:
             lines += ["", f"Phase `{phase['name']}` {phase['verdict']}:", "", "```", phase["error"].strip(), "```"]
+    for side, pairing in (report.get("pairings") or {}).items():
+        if pairing:
+            lines += ["", f"{side}: cert-manager {pairing['cert_manager']} on Kubernetes {pairing['kubernetes']}: "
+                          f"{'UNSUPPORTED' if pairing['support'] == 'unsupported' else pairing['support']} (its "
+                          f"documentation lists {pairing['supported_kubernetes'] or 'nothing for it'}: {pairing['source']})"]
     if report["notes"]:
         lines += [""] + [f"Note: {note}" for note in report["notes"]]
     if report["rewrites"]:

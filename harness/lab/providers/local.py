@@ -21,21 +21,26 @@ if TYPE_CHECKING:
 NAME = "local"
 SUMMARY = "local processes on loopback, seconds to start, no nodes"
 CAPABILITIES = LOCAL
-OPTIONS: frozenset[str] = frozenset()
+OPTIONS: frozenset[str] = frozenset({"kubernetes"})
 
 
 def validate(options: ProviderOptions) -> None:
-    """moto's server (the lab's AWS API) can be started; the binaries are resolved when the stack starts, before
-    any runs."""
+    """moto's server (the lab's AWS API) can be started; another Kubernetes is one the lab builds and is built.
+    The other binaries are resolved when the stack starts, before any runs."""
+    from harness.stack import binaries
     from harness.stack.aws.emulator import require_moto
 
+    if options.kubernetes is not None:
+        binaries.check_kubernetes(options.kubernetes)
+        for name in ("etcd", "kube-apiserver", "kube-controller-manager"):  # what another Kubernetes swaps
+            binaries.resolve(name, options.bin_dir, options.kubernetes)
     require_moto()
 
 
 def make_stack(options: ProviderOptions, run_dir: str | os.PathLike | None = None) -> LocalStack:
     from harness.stack.local import LocalStack
 
-    return LocalStack(bin_dir=options.bin_dir, run_dir=run_dir)
+    return LocalStack(bin_dir=options.bin_dir, run_dir=run_dir, kubernetes=options.kubernetes)
 
 
 def start_lab(wiring: LabWiring) -> Wired:
@@ -73,7 +78,7 @@ def start_lab(wiring: LabWiring) -> Wired:
         # The Helm chart's log level: the trigger controller states its backoff only at --v=2.
         controller_args=["--v=2"],
         # aws-sdk-go in cert-manager's Route 53 solver: the lab CA and the proxy to the AWS front.
-        controller_env=aws.controller_env()).start())
+        controller_env=aws.controller_env(), kubernetes=wiring.options.kubernetes).start())
     # The cluster-wide registration goes through a proxy too, so the path the API server takes is
     # the same for isolated and shared namespaces.
     webhook = toxiproxy.api.create("webhook", upstream=(LOOPBACK, stack.ports["cert-manager-webhook"]))

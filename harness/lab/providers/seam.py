@@ -35,12 +35,14 @@ class ProviderOptions:
     reloader_image: str | None = None  # Stakater Reloader's image for the reload scenarios
     kubeconfig: str | os.PathLike | None = None  # an existing cluster's kubeconfig
     alert_rules: str | os.PathLike | None = None  # the user's rules for the lab's Prometheus
+    kubernetes: str | None = None  # another Kubernetes than the lab's default (harness.stack.binaries)
 
 
 # option -> (its command-line spelling, the capability it needs; None: only a provider that reads it)
 NEEDS = {"values": ("--values", "helm_values"), "workers": ("--worker-nodes", "multi_node"),
          "trust_acme_ca": ("trust_acme_ca", "helm_values"), "reloader_image": ("--reloader-image", "nodes"),
-         "kubeconfig": ("--kubeconfig", None), "alert_rules": ("--alert-rules", "lab_network")}
+         "kubeconfig": ("--kubeconfig", None), "alert_rules": ("--alert-rules", "lab_network"),
+         "kubernetes": ("--kubernetes", None)}
 
 
 @dataclass(frozen=True)
