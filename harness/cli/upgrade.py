@@ -17,6 +17,7 @@ from harness.lab import providers
 from harness.lab.providers.seam import ProviderOptions
 from harness.upgrade import report, setup, versions
 from harness.upgrade.check import UpgradeCheck
+from harness.upgrade.rewrite import http01_issuers
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,6 +79,10 @@ def _upgrade_check(args: argparse.Namespace) -> int:
         if bin_dir is None and not args.no_build and version in versions.known_versions():
             versions.build(version, out=sys.stderr)
         sides.append(versions.locate(version, bin_dir, build_hint=hint))
+    solving = [" ".join(filter(None, key)) for key in http01_issuers(objects)]
+    if solving and not chosen.CAPABILITIES.lacking("nodes", "images"):  # solver pods will run: their image too
+        for side in sides:
+            versions.require_solver(side, f"the setup solves HTTP-01 ({', '.join(solving)})")
     if chosen.CAPABILITIES.images:
         # Each side's images (one `docker import` per binary, seconds) before anything starts.
         for side in sides:

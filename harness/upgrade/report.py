@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.report.journal import EntryKind, Journal, JournalError
 from harness.report.summary import JOURNAL, Row, find_rows
+from harness.upgrade.check import DONE
 
 SCHEMA = "certchaos.upgrade-report/v1"
 
@@ -76,13 +77,14 @@ def build(check) -> dict:
                "bin_dir": str(check.target.bin_dir) if check.target.bin_dir else None},
         "setup": str(check.setup_dir),
         "provider": check.provider,
-        "verdict": "passed" if failed is None and all(
-            p.verdict in ("passed", "skipped") for p in check.phases.values()) else "failed",
+        "verdict": "passed" if failed is None and all(p.verdict in DONE for p in check.phases.values()) else "failed",
         "failed_phase": failed,
         "phases": [vars(phase) for phase in check.phases.values()],
         "notes": facts.get("notes", []),
         "rewrites": facts.get("rewrites", []),
         "credentials_replaced": facts.get("credentials", []),
+        "not_applicable": facts.get("not_applicable", []),
+        "ingress_controller": facts.get("ingress_controller"),
         "certificates_before": (facts.get("before") or {}).get("certificates", {}),
         "components": {"A": facts.get("components_a"), "B": facts.get("components_b")},
         "lab_run_dir": facts.get("lab_run_dir"),  # removed when the lab stops; its logs are in lab/
@@ -107,6 +109,11 @@ def markdown(report: dict) -> str:
     for phase in report["phases"]:
         if phase["error"]:
             lines += ["", f"Phase `{phase['name']}` {phase['verdict']}:", "", "```", phase["error"].strip(), "```"]
+        elif phase.get("reason"):
+            lines += ["", f"Phase `{phase['name']}` {phase['verdict']}: {phase['reason']}"]
+    if report.get("not_applicable"):
+        lines += ["", "## Not applicable with this provider (left out of the check)", ""]
+        lines += [f"- {n['object']} (`{n['file']}`): {n['reason']}" for n in report["not_applicable"]]
     if report["notes"]:
         lines += [""] + [f"Note: {note}" for note in report["notes"]]
     if report["rewrites"]:
