@@ -217,16 +217,32 @@ def rewrite(objects: list[SetupObject], target: LabTarget) -> Rewritten:
     return result
 
 
+def _asks_http01(obj: SetupObject, issuers: set[IssuerKey]) -> bool:
+    """An HTTP-01 issuer itself, or a Certificate or annotated Ingress asking one."""
+    return (obj.kind in ISSUER_KINDS and issuer_key(obj) in issuers) or bool(set(issuers_of(obj)) & issuers)
+
+
 def _leave_out(result: Rewritten, issuers: set[IssuerKey]) -> None:
     """HTTP-01 issuers and what asks them (Certificates, annotated Ingresses) out of `result.objects`, each
     listed as not applicable."""
     kept = []
     for obj in result.objects:
-        if (obj.kind in ISSUER_KINDS and issuer_key(obj) in issuers) or set(issuers_of(obj)) & issuers:
+        if _asks_http01(obj, issuers):
             result.not_applicable.append(NotApplicable(obj.file, obj.ref, HTTP01_NOT_APPLICABLE))
         else:
             kept.append(obj)
     result.objects = kept
+
+
+def check_something_left(objects: list[SetupObject]) -> None:
+    """Where HTTP-01 is left out (no solver pods): InvalidSetup when nothing would be issued without it, before
+    anything starts (a check of nothing is no check)."""
+    issuers = set(http01_issuers(objects))
+    issued = [obj for obj in objects if issuers_of(obj)]
+    if issuers and issued and all(_asks_http01(obj, issuers) for obj in issued):
+        raise InvalidSetup("(for this provider)", [Problem(
+            obj.file, obj.ref, "", f"every Certificate and annotated Ingress of the setup is issued over HTTP-01: "
+                                   f"{HTTP01_NOT_APPLICABLE}") for obj in issued[:1]])
 
 
 def _rewrite_issuer(obj: SetupObject, target: LabTarget, dns_names: list[str], result: Rewritten) -> list[Problem]:

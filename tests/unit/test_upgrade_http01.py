@@ -16,7 +16,7 @@ from harness.stack.dnscontrol import DnsControl
 from harness.upgrade import report
 from harness.upgrade.check import PHASES, UpgradeCheck, issued_over_http01, shim_certificates
 from harness.upgrade.http01 import CA_VIEW, CHALLENGE_PATH, ChallengeSeen, Http01Witness, missing
-from harness.upgrade.rewrite import LabTarget, rewrite
+from harness.upgrade.rewrite import LabTarget, check_something_left, rewrite
 from harness.upgrade.setup import load
 from harness.upgrade.versions import VersionBinaries
 from loopback_http import Quiet, serving
@@ -142,3 +142,18 @@ def test_the_http01_phase_on_local_is_not_applicable_with_the_reason_and_the_che
     plain = rewrite([o for o in load(EXAMPLE) if o.file != "40-storefront.yaml"], LOCAL)
     check._phase("http01", lambda: check._http01(None, None, plain))
     assert check.phases["http01"].reason == "the setup has no HTTP-01 issuer"
+
+
+def test_a_setup_issued_only_over_http01_is_refused_on_local_before_anything_starts(tmp_path, capsys):
+    from harness.cli.main import main
+
+    only = tmp_path / "setup"
+    only.mkdir()
+    for name in ("00-namespace.yaml", "40-storefront.yaml"):
+        (only / name).write_text((EXAMPLE / name).read_text())
+    assert main(["upgrade-check", "--from", "v1.11.5", "--to", "v1.11.5", "--no-build", "--setup", str(only),
+                 "--report-dir", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert "Ingress shop/storefront" in err and "issued over HTTP-01" in err and "--provider kind" in err
+    assert not (tmp_path / "report").exists()
+    check_something_left(load(EXAMPLE))  # the bundled example keeps its CA and DNS-01 certificates there
