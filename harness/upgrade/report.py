@@ -127,6 +127,14 @@ def markdown(report: dict) -> str:
                   "|---|---|---|---|"]
         for ref, facts in report["certificates_before"].items():
             lines.append(f"| {ref} | {facts['revision']} | {facts['serial'][:16]}... | {facts['key_sha256'][:16]}... |")
+    http01 = next((phase for phase in report["phases"] if phase["name"] == "http01"), {})
+    if (http01.get("detail") or {}).get("challenges"):
+        lines += ["", "## The renewal over HTTP-01 on B, as witnessed", "",
+                  "| challenge | name | states | solver pods Running | route serves the key | last GET |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {c['challenge']} | {c['dnsName']} | {' -> '.join(c['states'])} | "
+                  f"{', '.join(c['solver pods Running']) or '-'} | {c['key authorization served']} | "
+                  f"{c['last GET'] or '-'} |" for c in http01["detail"]["challenges"]]
     side = report["side_by_side"]
     if side.get("scenarios"):
         lines += ["", "## Catalogue, A vs B", "",

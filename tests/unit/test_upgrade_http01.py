@@ -157,3 +157,15 @@ def test_a_setup_issued_only_over_http01_is_refused_on_local_before_anything_sta
     assert "Ingress shop/storefront" in err and "issued over HTTP-01" in err and "--provider kind" in err
     assert not (tmp_path / "report").exists()
     check_something_left(load(EXAMPLE))  # the bundled example keeps its CA and DNS-01 certificates there
+
+
+def test_the_report_shows_the_witnessed_challenges(tmp_path):
+    check = UpgradeCheck(VersionBinaries("v1.10.2", tmp_path, "pinned"), VersionBinaries("v1.11.5", None, "cache"),
+                         EXAMPLE, tmp_path / "report", catalogue=False)
+    seen = complete()
+    seen.last_answer = "200 the key authorization"
+    check.phases["http01"].verdict = "passed"
+    check.phases["http01"].detail = {"renewed": {}, "challenges": [seen.view()], "solvers": "none left"}
+    text = report.markdown(report.build(check))
+    assert (f"| shop/storefront-tls-2-1-0 | {NAME} | pending -> valid | cm-acme-http-solver-x | True | "
+            f"200 the key authorization |") in text
