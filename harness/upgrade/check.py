@@ -389,7 +389,7 @@ class UpgradeCheck:
                 lacking = [gap for found in names.values()
                            for gap in missing(found, witness.seen(), answers, controller.address)]
                 return Seen(not lacking, {"missing": lacking, "challenges": [c.view() for c in witness.seen()],
-                                          "witness errors": witness.errors[-3:]})
+                                          "ca_lookups": answers, "witness errors": witness.errors[-3:]})
 
             try:
                 seen = wait_for(evidence, subject="the renewals over HTTP-01 on B",
@@ -406,7 +406,7 @@ class UpgradeCheck:
             labclient.close()
             witness.stop()
         return {"renewed": renewed, "issuers": [" ".join(filter(None, key)) for key in rewritten.http01_issuers],
-                "challenges": seen["challenges"], "solvers": "none left"}
+                "challenges": seen["challenges"], "ca_lookups": seen["ca_lookups"], "solvers": "none left"}
 
     def _catalogue(self) -> dict:
         runs = {}

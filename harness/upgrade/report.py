@@ -135,6 +135,8 @@ def markdown(report: dict) -> str:
         lines += [f"| {c['challenge']} | {c['dnsName']} | {' -> '.join(c['states'])} | "
                   f"{', '.join(c['solver pods Running']) or '-'} | {c['key authorization served']} | "
                   f"{c['last GET'] or '-'} |" for c in http01["detail"]["challenges"]]
+        lines += [""] + [f"- Pebble's lookup of {name} (the fake DNS's CA view) answered: {'; '.join(answers)}"
+                         for name, answers in (http01["detail"].get("ca_lookups") or {}).items()]
     side = report["side_by_side"]
     if side.get("scenarios"):
         lines += ["", "## Catalogue, A vs B", "",

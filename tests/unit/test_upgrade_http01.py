@@ -165,7 +165,9 @@ def test_the_report_shows_the_witnessed_challenges(tmp_path):
     seen = complete()
     seen.last_answer = "200 the key authorization"
     check.phases["http01"].verdict = "passed"
-    check.phases["http01"].detail = {"renewed": {}, "challenges": [seen.view()], "solvers": "none left"}
+    check.phases["http01"].detail = {"renewed": {}, "challenges": [seen.view()], "ca_lookups": ANSWERS,
+                                     "solvers": "none left"}
     text = report.markdown(report.build(check))
+    assert f"- Pebble's lookup of {NAME} (the fake DNS's CA view) answered: {NAME}. 60 IN A {ADDRESS}" in text
     assert (f"| shop/storefront-tls-2-1-0 | {NAME} | pending -> valid | cm-acme-http-solver-x | True | "
             f"200 the key authorization |") in text
