@@ -23,6 +23,7 @@ from harness.stack import binaries, certmanager
 from harness.stack.kind.engine import DockerEngine
 from harness.stack.kind.labnet import ANCHOR_LABEL
 from harness.stack.kind.provider import CLUSTER_LABEL
+from harness.stack.leftovers import owned_name
 from harness.upgrade import versions
 
 pytestmark = pytest.mark.kind
@@ -36,7 +37,11 @@ def engine() -> DockerEngine:
 
 
 def containers(engine: DockerEngine, label: str) -> list[str]:
-    return engine.docker("ps", "-aq", "--filter", f"label={label}").stdout.split()
+    """This process's containers with `label` (its clusters and anchors are named after it: owned_name): other
+    sessions on the same Docker may start and stop theirs meanwhile."""
+    listed = engine.docker("ps", "-a", "--filter", f"label={label}", "--format", "{{.ID}} {{.Names}}").stdout
+    ours = owned_name("")
+    return [line.split()[0] for line in listed.splitlines() if line.split()[1].startswith(ours)]
 
 
 def test_an_upgrade_by_helm_keeps_every_certificate_and_renews_on_v1_11_5(engine, tmp_path):
