@@ -17,6 +17,7 @@ from harness.lab import providers
 from harness.lab.providers.seam import ProviderOptions
 from harness.upgrade import report, setup, versions
 from harness.upgrade.check import UpgradeCheck
+from harness.upgrade.rewrite import check_something_left, http01_issuers
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -76,11 +77,18 @@ def _upgrade_check(args: argparse.Namespace) -> int:
     objects = setup.load(args.setup)
     schemas = setup.Schemas.from_crds(args.source, versions.crd_documents(args.source, args.bin_dir_from))
     setup.validate(args.setup, objects, schemas)
+    solving = [" ".join(filter(None, key)) for key in http01_issuers(objects)]
+    solving_pods = bool(solving) and not chosen.CAPABILITIES.lacking("nodes", "images")
+    if solving and not solving_pods:
+        check_something_left(objects)  # HTTP-01 is left out here: something else must be left to check
     sides = []
     for version, bin_dir in ((args.source, args.bin_dir_from), (args.target, args.bin_dir_to)):
         if bin_dir is None and not args.no_build and version in versions.known_versions():
             versions.build(version, out=sys.stderr)
         sides.append(versions.locate(version, bin_dir, build_hint=hint))
+    if solving_pods:  # solver pods will run: their image too
+        for side in sides:
+            versions.require_solver(side, f"the setup solves HTTP-01 ({', '.join(solving)})")
     if chosen.CAPABILITIES.images:
         # Each side's images (one `docker import` per binary, seconds) before anything starts.
         for side in sides:

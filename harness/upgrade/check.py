@@ -3,12 +3,17 @@
     validate   the setup against version A's CRDs (nothing runs yet)
     start      the lab with A's binaries
     apply      the setup pointed at the lab (every rewrite printed), the lab's zones and TSIG keys
-    ready      every Certificate Ready; record serial, key, revision per certificate and the CertificateRequests
+    ready      every issuer and Certificate Ready (ingress-shim's for annotated Ingresses too); record spec, serial,
+               key, revision per certificate, the CertificateRequests, each issuer's spec
     upgrade    in place to B (Lab.upgrade_cert_manager): on local CRDs, RBAC, webhook, cainjector, controller;
                on kind B's images, CRDs, `helm upgrade` with the same values
-    kept       B's controller holds the Lease, then nothing it must keep changes for KEPT_WINDOW
+    kept       B's controller holds the Lease, then nothing it must keep changes for KEPT_WINDOW (no re-issue unless
+               due, no spec changed, every issuer still Ready with its spec)
     webhook    B's webhook admits every setup object (server-side dry run of an update)
-    renewal    each certificate renewed on B (cmctl renew), a new serial and revision, Ready
+    renewal    each certificate renewed on B (cmctl renew), a new serial and revision, Ready (HTTP-01's: next phase)
+    http01     kind: each certificate of an HTTP-01 issuer renewed on B, witnessed end to end (harness.upgrade.http01),
+               then no solver object left; not applicable (why said) where the provider runs no solver pods or
+               the setup has no HTTP-01 issuer
     catalogue  the scenario catalogue (or -k part) on B, then on A, each as `certchaos run` runs it
 
 Whatever happens, the lab is stopped (also on Ctrl-C) and the report says which phase failed and why.
@@ -24,7 +29,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
@@ -40,10 +45,15 @@ from harness.observe.conditions.lease import lease_held_by
 from harness.observe.metrics import scrape
 from harness.observe.resources import EVENT, list_objects
 from harness.stack import certmanager, support
+from harness.observe.conditions.http01 import solvers_gone
+from harness.observe.resources import CERTIFICATE, get
 from harness.upgrade import certificates, setup
-from harness.upgrade.rewrite import LabTarget, Rewritten, rewrite
+from harness.upgrade.http01 import Http01Witness, missing
+from harness.upgrade.rewrite import (HTTP01_NOT_APPLICABLE, ISSUER_KINDS, LabTarget, Rewritten, http01_issuers,
+                                     issuer_key, issuers_of, rewrite)
+from harness.workloads import ingress
 from harness.upgrade.versions import VersionBinaries
-from harness.wait import WaitTimeout, wait_for
+from harness.wait import Seen, WaitTimeout, wait_for
 
 # Deadlines (multiplied by CERTCHAOS_TIME_SCALE). An ACME DNS-01 issuance takes ~65 s (cert-manager waits
 # 60 s after its self-check); certificates issue in parallel, a CA chain in two steps of seconds; 300 s
@@ -56,6 +66,10 @@ LEASE = 120.0
 # Certificate (a new CertificateRequest within seconds, measured < 5 s on an idle lab); 30 s of nothing
 # changing is the evidence. Scaled too.
 KEPT_WINDOW = 30.0
+# ingress-shim makes an annotated Ingress's Certificate on its first sync (0.4-0.8 s measured on kind); margin.
+SHIMMED = 60.0
+# Solver objects go once the Challenge is final (the Order deletes it, its finalizer cleans up): seconds.
+SOLVERS_CLEANED = 60.0
 CATALOGUE = 60 * 60.0  # the whole catalogue takes ~10 min on this machine; an hour means it hung
 CHILD_STOP = 60.0  # a lab stops in ~5-15 s; a minute before it is killed
 SYSTEM_ROOTS = "/etc/ssl/certs/ca-certificates.crt"  # Debian's bundle, what Go reads when SSL_CERT_FILE is unset
@@ -70,6 +84,10 @@ class CheckFailed(Exception):
     """A check found cert-manager not doing what the upgrade promises (a deviation, not a harness error)."""
 
 
+class NotApplicableHere(Exception):
+    """The phase has nothing it can check with this provider and setup; the message says why."""
+
+
 @dataclass
 class Phase:
     name: str
@@ -78,9 +96,11 @@ class Phase:
     seconds: float | None = None
     detail: dict = field(default_factory=dict)
     error: str | None = None
+    reason: str | None = None  # why a phase is not applicable
 
 
-PHASES = ("validate", "start", "apply", "ready", "upgrade", "kept", "webhook", "renewal", "catalogue")
+PHASES = ("validate", "start", "apply", "ready", "upgrade", "kept", "webhook", "renewal", "http01", "catalogue")
+DONE = ("passed", "skipped", "not applicable")  # verdicts of a check that passed
 
 
 @dataclass
@@ -98,6 +118,8 @@ class UpgradeCheck:
     out: TextIO = sys.stdout
     phases: dict[str, Phase] = field(default_factory=dict)
     facts: dict = field(default_factory=dict)  # what the report compares (snapshots, metrics, events, runs)
+    issuers: list = field(default_factory=list)  # the applied setup's issuers, (kind, namespace or None, name)
+    ingress_controller: ingress.IngressController | None = None  # the lab's, when the setup solves HTTP-01
 
     def __post_init__(self):
         self.phases = {name: Phase(name) for name in PHASES}
@@ -115,6 +137,8 @@ class UpgradeCheck:
         try:
             phase.detail = action() or {}
             phase.verdict = "passed"
+        except NotApplicableHere as why:
+            phase.verdict, phase.reason = "not applicable", str(why)
         except (CheckFailed, WaitTimeout) as failure:
             phase.verdict, phase.error = "failed", str(failure)
             raise
@@ -124,7 +148,8 @@ class UpgradeCheck:
             raise
         finally:
             phase.seconds = round(time.monotonic() - started, 1)
-            self.say(f"phase {name}: {phase.verdict} in {phase.seconds}s")
+            why = f": {phase.reason}" if phase.reason else ""
+            self.say(f"phase {name}: {phase.verdict} in {phase.seconds}s{why}")
 
     # -- the run ----------------------------------------------------------------------------------
 
@@ -148,11 +173,12 @@ class UpgradeCheck:
             namespaces = sorted({obj.namespace for obj in rewritten.objects if obj.namespace} |
                                 {obj.name for obj in rewritten.objects if obj.kind == "Namespace"})
             api = lab.stack.api()
-            self._phase("ready", lambda: self._ready(lab, api, namespaces))
+            self._phase("ready", lambda: self._ready(lab, api, namespaces, rewritten))
             self._phase("upgrade", lambda: self._upgrade(lab))
             self._phase("kept", lambda: self._kept(lab, api, namespaces))
             self._phase("webhook", lambda: self._webhook(api, rewritten))
-            self._phase("renewal", lambda: self._renewal(api, namespaces))
+            self._phase("renewal", lambda: self._renewal(api, namespaces, rewritten))
+            self._phase("http01", lambda: self._http01(lab, api, rewritten))
             # After the same work on each side (issuance on A, renewal on B): a labelled counter exists only
             # once something incremented it, so B's names right after its start would all look "vanished".
             self.facts["metrics_b"] = metric_names(lab.info.metrics_url)
@@ -166,7 +192,7 @@ class UpgradeCheck:
                 os.environ.pop("SSL_CERT_FILE", None)
         if self.catalogue:
             self._phase("catalogue", self._catalogue)
-        return all(phase.verdict in ("passed", "skipped") for phase in self.phases.values())
+        return all(phase.verdict in DONE for phase in self.phases.values())
 
     def _run_phase_apply(self, lab: Lab, objects) -> Rewritten:
         holder: list[Rewritten] = []
@@ -196,18 +222,25 @@ class UpgradeCheck:
             if not acme_ca_bundle_field(self.schemas):
                 ca_bundle = None
                 self._trust_pebble(lab)
+            controller = self._ingress_controller(lab, objects)
             target = LabTarget(acme_server=f"https://{proxy.listen[0]}:{proxy.listen[1]}/dir", ca_bundle=ca_bundle,
                                nameserver=f"{host}:{port}",
-                               tsig_secret=base64.b64encode(secrets.token_bytes(32)).decode())
+                               tsig_secret=base64.b64encode(secrets.token_bytes(32)).decode(),
+                               ingress_class=controller and controller.ingress_class,
+                               ingress_address=controller and controller.address)
             rewritten = rewrite(objects, target)
             holder.append(rewritten)
             for change in rewritten.rewrites:
                 self.say(f"rewrite: {change}")
             for credential in rewritten.credentials:
                 self.say(f"credential replaced: {credential.object} {credential.field}: {credential.what}")
+            for left_out in rewritten.not_applicable:
+                self.say(f"not applicable: {left_out.object} ({left_out.file}): {left_out.reason}")
             for zone in rewritten.zones:
                 labclient.dns.add_zone(zone)
                 labclient.dns.set_zone(zone, soa_minimum=NEGATIVE_TTL)
+            for name, address in rewritten.a_records:
+                labclient.dns.add_record(name, "A", address)
             for key in rewritten.keys:
                 names = [n for zone in key.zones for n in (f"_acme-challenge.{zone}", f"_acme-challenge.*.{zone}")]
                 labclient.dns.add_key(key.name, TSIG_ALGORITHM, target.tsig_secret, {"names": names, "types": ["TXT"]})
@@ -225,8 +258,23 @@ class UpgradeCheck:
             create(api, obj.body, obj.namespace)
         self.facts["rewrites"] = [vars(change) for change in rewritten.rewrites]
         self.facts["credentials"] = [vars(credential) for credential in rewritten.credentials]
+        self.facts["not_applicable"] = [vars(left_out) for left_out in rewritten.not_applicable]
         return {"objects": len(rewritten.objects), "rewrites": len(rewritten.rewrites),
-                "zones": rewritten.zones, "tsig_keys": [key.name for key in rewritten.keys]}
+                "zones": rewritten.zones, "tsig_keys": [key.name for key in rewritten.keys],
+                "a_records": [f"{name} A {address}" for name, address in rewritten.a_records],
+                "not_applicable": [left_out.object for left_out in rewritten.not_applicable]}
+
+    def _ingress_controller(self, lab: Lab, objects) -> ingress.IngressController | None:
+        """The lab's ingress controller, installed when the setup solves HTTP-01 and the provider runs solver
+        pods (nodes, images loaded into them); None otherwise (the rewrite then leaves HTTP-01 out)."""
+        if not http01_issuers(objects) or lab.capabilities.lacking("nodes", "images"):
+            return None
+        controller = ingress.install(lab.stack.api())
+        self.facts["ingress_controller"] = {**asdict(controller), "version": ingress.version()}
+        self.say(f"ingress controller: Traefik {ingress.version()}, class {controller.ingress_class}, at "
+                 f"{controller.address}:{controller.http_port} (node {controller.node})")
+        self.ingress_controller = controller
+        return controller
 
     def _trust_pebble(self, lab: Lab) -> None:
         """For a version whose ACME issuer has no caBundle (v1.10): Pebble's CA joins the system roots in
@@ -255,13 +303,23 @@ class UpgradeCheck:
         self.facts.setdefault("notes", []).append(note)
         self.say(note)
 
-    def _ready(self, lab: Lab, api, namespaces: list[str]) -> dict:
+    def _ready(self, lab: Lab, api, namespaces: list[str], rewritten: Rewritten) -> dict:
+        shimmed = shim_certificates(rewritten)
+        if shimmed:
+            wait_for(certificates_exist(api, shimmed), subject="ingress-shim's Certificates of the annotated Ingresses",
+                     expected=f"{', '.join(shimmed)} made", timeout=SHIMMED * time_scale(), interval=1.0)
         wait_for(certificates.all_ready(api, namespaces), subject=f"the setup's Certificates in {', '.join(namespaces)}",
                  expected="all Ready=True with a certificate and key", timeout=ISSUANCE * time_scale(), interval=1.0)
-        before = self.facts["before"] = certificates.snapshot(api, namespaces)
+        self.issuers = [issuer_key(obj) for obj in rewritten.objects if obj.kind in ISSUER_KINDS]
+        before = self.facts["before"] = certificates.snapshot(api, namespaces, self.issuers)
+        not_ready = {ref: facts and facts["ready"] for ref, facts in before["issuers"].items()
+                     if not facts or facts["ready"] != "True"}
+        if not_ready:
+            raise HarnessError(f"issuers of the setup not Ready on A, with every Certificate issued: {not_ready}")
         self.facts["metrics_a"] = metric_names(lab.info.metrics_url)
         self.facts["events_before"] = event_reasons(api, namespaces)
-        return {"certificates": before["certificates"], "certificate_requests": before["requests"]}
+        return {"certificates": before["certificates"], "certificate_requests": before["requests"],
+                "issuers": sorted(before["issuers"]), "shimmed": shimmed}
 
     def _upgrade(self, lab: Lab) -> dict:
         steps = []
@@ -281,9 +339,11 @@ class UpgradeCheck:
                          timeout=LEASE * time_scale(), interval=1.0)
         window = KEPT_WINDOW * time_scale()
         try:
-            wait_for(holds_throughout(certificates.unchanged_since(api, namespaces, self.facts["before"]), window),
-                     subject="the setup's certificates after the upgrade",
-                     expected=f"no re-issue, no new CertificateRequest, all still Ready for {window:.0f}s",
+            wait_for(holds_throughout(certificates.unchanged_since(api, namespaces, self.facts["before"], self.issuers),
+                                      window),
+                     subject="the setup's certificates and issuers after the upgrade",
+                     expected=f"no re-issue unless due, no new CertificateRequest, no spec changed, all still Ready "
+                              f"for {window:.0f}s",
                      timeout=window + 30.0, interval=1.0)  # +30 s: polls of a loaded API server
         except Exception as error:
             raise CheckFailed(f"the upgrade changed certificates: {error}") from error
@@ -303,18 +363,52 @@ class UpgradeCheck:
             raise CheckFailed("B's webhook refused setup objects: " + "; ".join(refused))
         return {"admitted": admitted}
 
-    def _renewal(self, api, namespaces: list[str]) -> dict:
-        now = certificates.snapshot(api, namespaces)
-        for ref in now["certificates"]:
-            namespace, name = ref.split("/")
-            trigger_renewal(api, namespace, name)
-        renewed = {}
-        for ref, facts in now["certificates"].items():
-            namespace, name = ref.split("/")
-            renewed[ref] = wait_for(certificates.renewed(api, namespace, name, facts), subject=f"Certificate {ref}",
-                                    expected=f"renewed on B: revision > {facts['revision']}, a new serial, Ready",
-                                    timeout=ISSUANCE * time_scale(), interval=1.0)
-        return {"renewed": renewed}
+    def _renewal(self, api, namespaces: list[str], rewritten: Rewritten) -> dict:
+        now = certificates.snapshot(api, namespaces)["certificates"]
+        over_http01 = issued_over_http01(now, rewritten)
+        return {"renewed": renew(api, {ref: facts for ref, facts in now.items() if ref not in over_http01}),
+                "left_to_phase_http01": sorted(over_http01)}
+
+    def _http01(self, lab: Lab, api, rewritten: Rewritten) -> dict:
+        if rewritten.not_applicable:
+            raise NotApplicableHere(f"{HTTP01_NOT_APPLICABLE} (left out: "
+                                    f"{', '.join(n.object for n in rewritten.not_applicable)})")
+        if not rewritten.http01_issuers:
+            raise NotApplicableHere("the setup has no HTTP-01 issuer")
+        namespaces = sorted({obj.namespace for obj in rewritten.objects if obj.namespace})
+        now = certificates.snapshot(api, namespaces)["certificates"]
+        chosen = {ref: now[ref] for ref in issued_over_http01(now, rewritten)}
+        controller = self.ingress_controller
+        witness = Http01Witness(api, sorted({ref.split("/")[0] for ref in chosen}), controller.address,
+                                controller.http_port).start()
+        labclient = LabClient(lab.info)
+        try:
+            renewed = renew(api, chosen)
+            names = {ref: facts["spec"].get("dnsNames") or [] for ref, facts in chosen.items()}
+
+            def evidence() -> Seen:
+                answers = witness.ca_answers(labclient.dns, sorted({n for found in names.values() for n in found}))
+                lacking = [gap for found in names.values()
+                           for gap in missing(found, witness.seen(), answers, controller.address)]
+                return Seen(not lacking, {"missing": lacking, "challenges": [c.view() for c in witness.seen()],
+                                          "ca_lookups": answers, "witness errors": witness.errors[-3:]})
+
+            try:
+                seen = wait_for(evidence, subject="the renewals over HTTP-01 on B",
+                                expected="each name's Challenge, solver pod Running, route serving the key at the "
+                                         "ingress controller, the CA's lookup of the name and the Challenge valid",
+                                timeout=30.0 * time_scale(), interval=1.0)  # all seen by the time it renewed
+                for namespace in witness.namespaces:
+                    wait_for(solvers_gone(api, namespace), subject=f"HTTP-01 solvers of {namespace}",
+                             expected="every solver pod, Service and Ingress deleted",
+                             timeout=SOLVERS_CLEANED * time_scale(), interval=1.0)
+            except WaitTimeout as error:
+                raise CheckFailed(f"a renewal over HTTP-01 on B did not go the whole way: {error}") from error
+        finally:
+            labclient.close()
+            witness.stop()
+        return {"renewed": renewed, "issuers": [" ".join(filter(None, key)) for key in rewritten.http01_issuers],
+                "challenges": seen["challenges"], "ca_lookups": seen["ca_lookups"], "solvers": "none left"}
 
     def _catalogue(self) -> dict:
         runs = {}
@@ -332,6 +426,44 @@ class UpgradeCheck:
 
 APPLY_ORDER = {"Namespace": 0, "Secret": 1, "ClusterIssuer": 2, "Issuer": 3, "Certificate": 4, "Ingress": 5}
 _PLURALS = {"Issuer": "issuers", "ClusterIssuer": "clusterissuers", "Certificate": "certificates"}
+
+
+def renew(api, chosen: dict[str, dict]) -> dict:
+    """Each certificate of `chosen` (ref -> Kept as dict) renewed as `cmctl renew` does, then each awaited."""
+    for ref in chosen:
+        trigger_renewal(api, *ref.split("/"))
+    return {ref: wait_for(certificates.renewed(api, *ref.split("/"), facts), subject=f"Certificate {ref}",
+                          expected=f"renewed on B: revision > {facts['revision']}, a new serial, Ready",
+                          timeout=ISSUANCE * time_scale(), interval=1.0)
+            for ref, facts in chosen.items()}
+
+
+def issued_over_http01(found: dict[str, dict], rewritten: Rewritten) -> set[str]:
+    """The refs of `found` (ref -> Kept as dict, with spec) whose issuer solves HTTP-01."""
+    issuers = set(rewritten.http01_issuers)
+    chosen = set()
+    for ref, facts in found.items():
+        namespace = ref.split("/")[0]
+        issuer = (facts.get("spec") or {}).get("issuerRef") or {}
+        kind = issuer.get("kind") or "Issuer"
+        if (kind, namespace if kind == "Issuer" else None, issuer.get("name")) in issuers:
+            chosen.add(ref)
+    return chosen
+
+
+def shim_certificates(rewritten: Rewritten) -> list[str]:
+    """ns/name of the Certificate ingress-shim makes per tls entry of each annotated Ingress (named after the
+    entry's secretName: pkg/controller/certificate-shim/sync.go)."""
+    return sorted({f"{obj.namespace}/{tls['secretName']}" for obj in rewritten.objects
+                   if obj.kind == "Ingress" and issuers_of(obj)
+                   for tls in (obj.body.get("spec") or {}).get("tls") or [] if tls.get("secretName")})
+
+
+def certificates_exist(api, refs: list[str]):
+    def condition_() -> Seen:
+        absent = [ref for ref in refs if get(api, CERTIFICATE, *ref.split("/")) is None]
+        return Seen(not absent, {"absent": absent})
+    return condition_
 
 
 def acme_ca_bundle_field(schemas: setup.Schemas) -> bool:

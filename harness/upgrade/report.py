@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.report.journal import EntryKind, Journal, JournalError, pairing_facts
 from harness.report.summary import JOURNAL, Row, find_rows
+from harness.upgrade.check import DONE
 
 SCHEMA = "certchaos.upgrade-report/v1"
 
@@ -76,13 +77,14 @@ def build(check) -> dict:
                "bin_dir": str(check.target.bin_dir) if check.target.bin_dir else None},
         "setup": str(check.setup_dir),
         "provider": check.provider,
-        "verdict": "passed" if failed is None and all(
-            p.verdict in ("passed", "skipped") for p in check.phases.values()) else "failed",
+        "verdict": "passed" if failed is None and all(p.verdict in DONE for p in check.phases.values()) else "failed",
         "failed_phase": failed,
         "phases": [vars(phase) for phase in check.phases.values()],
         "notes": facts.get("notes", []),
         "rewrites": facts.get("rewrites", []),
         "credentials_replaced": facts.get("credentials", []),
+        "not_applicable": facts.get("not_applicable", []),
+        "ingress_controller": facts.get("ingress_controller"),
         "certificates_before": (facts.get("before") or {}).get("certificates", {}),
         "components": {"A": facts.get("components_a"), "B": facts.get("components_b")},
         # Whether cert-manager's documentation supports each side on the lab's Kubernetes (from what ran).
@@ -109,6 +111,11 @@ def markdown(report: dict) -> str:
     for phase in report["phases"]:
         if phase["error"]:
             lines += ["", f"Phase `{phase['name']}` {phase['verdict']}:", "", "```", phase["error"].strip(), "```"]
+        elif phase.get("reason"):
+            lines += ["", f"Phase `{phase['name']}` {phase['verdict']}: {phase['reason']}"]
+    if report.get("not_applicable"):
+        lines += ["", "## Not applicable with this provider (left out of the check)", ""]
+        lines += [f"- {n['object']} (`{n['file']}`): {n['reason']}" for n in report["not_applicable"]]
     for side, pairing in (report.get("pairings") or {}).items():
         if pairing:
             lines += ["", f"{side}: cert-manager {pairing['cert_manager']} on Kubernetes {pairing['kubernetes']}: "
@@ -127,6 +134,16 @@ def markdown(report: dict) -> str:
                   "|---|---|---|---|"]
         for ref, facts in report["certificates_before"].items():
             lines.append(f"| {ref} | {facts['revision']} | {facts['serial'][:16]}... | {facts['key_sha256'][:16]}... |")
+    http01 = next((phase for phase in report["phases"] if phase["name"] == "http01"), {})
+    if (http01.get("detail") or {}).get("challenges"):
+        lines += ["", "## The renewal over HTTP-01 on B, as witnessed", "",
+                  "| challenge | name | states | solver pods Running | route serves the key | last GET |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {c['challenge']} | {c['dnsName']} | {' -> '.join(c['states'])} | "
+                  f"{', '.join(c['solver pods Running']) or '-'} | {c['key authorization served']} | "
+                  f"{c['last GET'] or '-'} |" for c in http01["detail"]["challenges"]]
+        lines += [""] + [f"- Pebble's lookup of {name} (the fake DNS's CA view) answered: {'; '.join(answers)}"
+                         for name, answers in (http01["detail"].get("ca_lookups") or {}).items()]
     side = report["side_by_side"]
     if side.get("scenarios"):
         lines += ["", "## Catalogue, A vs B", "",

@@ -6,8 +6,12 @@
   webhook, rfc2136) -> rfc2136 against the fake DNS's authoritative view, signed with a lab TSIG key of
   the issuer's own (its Secret is added to the setup); the provider's credentials are not used and are
   listed in the report. The lab serves each zone the setup's DNS-01 names fall in (see `zone_of`).
-- What the lab cannot stand in for is refused with the object and field named: HTTP-01 on the local
-  provider (no pods to serve the challenge), Vault and Venafi issuers, external issuer groups.
+- HTTP-01 solvers, where the provider runs solver pods (kind): the solver's ingress class -> the lab's ingress
+  controller's, and each name the issuer is asked for gets an A record naming that controller (in the most
+  specific zone the lab serves for it). Where it runs none (local), the HTTP-01 issuers and what they issue
+  (their Certificates, the Ingresses annotated with them) are left out and listed as not applicable, why said.
+- What the lab cannot stand in for is refused with the object and field named: Vault and Venafi issuers,
+  external issuer groups, HTTP-01 on a named Ingress (edit in place) or a Gateway API route.
 
 Everything else is left exactly as written. Rewriting a rewritten setup changes nothing.
 """
@@ -27,6 +31,11 @@ TSIG_SECRET_KEY = "secret"
 CLUSTER_RESOURCE_NAMESPACE = "cert-manager"  # where a ClusterIssuer's Secrets live (--cluster-resource-namespace)
 ISSUER_KINDS = ("Issuer", "ClusterIssuer")
 ISSUER_ANNOTATIONS = {"cert-manager.io/issuer": "Issuer", "cert-manager.io/cluster-issuer": "ClusterIssuer"}
+SOLVER_CLASS_FIELDS = ("class", "ingressClassName")  # v1.10-v1.11 know `class`; later versions add ingressClassName
+HTTP01_NOT_APPLICABLE = ("HTTP-01 needs solver pods served through an ingress controller, and this provider has no "
+                         "nodes: left out of the check here; --provider kind checks it")
+
+IssuerKey = tuple[str, "str | None", str]  # (kind, namespace or None for a ClusterIssuer, name)
 
 
 @dataclass(frozen=True)
@@ -38,7 +47,10 @@ class LabTarget:
     ca_bundle: str | None  # None: the version has no acme.caBundle (v1.10); the lab trusts Pebble otherwise
     nameserver: str
     tsig_secret: str
-    http01: bool = False  # the provider can run HTTP-01 solver pods (kind); local cannot
+    # The lab's ingress controller: its class (what HTTP-01 solvers are pointed at) and the address its port 80
+    # answers on (what HTTP-01 names' A records name). None: the provider runs no solver pods (local).
+    ingress_class: str | None = None
+    ingress_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,15 @@ class Credential:
 
 
 @dataclass(frozen=True)
+class NotApplicable:
+    """A setup object the provider cannot check, and why (reported, never silently dropped)."""
+
+    file: str
+    object: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class TsigKey:
     name: str
     namespace: str  # of its Secret
@@ -78,6 +99,9 @@ class Rewritten:
     zones: list[str]  # every zone the lab must serve
     rewrites: list[Rewrite] = field(default_factory=list)
     credentials: list[Credential] = field(default_factory=list)
+    a_records: list[tuple[str, str]] = field(default_factory=list)  # (absolute name, address): HTTP-01 names
+    http01_issuers: list[IssuerKey] = field(default_factory=list)  # applied issuers that solve HTTP-01
+    not_applicable: list[NotApplicable] = field(default_factory=list)
 
 
 def tsig_key_name(issuer: SetupObject) -> str:
@@ -113,23 +137,48 @@ def _bundle(text: str | None) -> str:
     return f"<caBundle, {len(text)} base64 chars>" if text else "(none)"
 
 
-def _certificate_names(objects: list[SetupObject]) -> dict[tuple[str, str | None, str], list[str]]:
+def issuer_key(obj: SetupObject) -> IssuerKey:
+    return (obj.kind, obj.namespace, obj.name)
+
+
+def issuers_of(obj: SetupObject) -> list[IssuerKey]:
+    """The issuers a Certificate (its issuerRef) or an annotated Ingress (ingress-shim's annotations) asks."""
+    if obj.kind == "Certificate":
+        ref = (obj.body.get("spec") or {}).get("issuerRef") or {}
+        kind = ref.get("kind") or "Issuer"
+        return [(kind, obj.namespace if kind == "Issuer" else None, ref.get("name"))]
+    if obj.kind == "Ingress":
+        annotations = (obj.body.get("metadata") or {}).get("annotations") or {}
+        return [(kind, obj.namespace if kind == "Issuer" else None, annotations[annotation])
+                for annotation, kind in ISSUER_ANNOTATIONS.items() if annotation in annotations]
+    return []
+
+
+def http01_issuers(objects: list[SetupObject]) -> list[IssuerKey]:
+    """The setup's ACME issuers with at least one HTTP-01 solver."""
+    return [issuer_key(obj) for obj in objects if obj.kind in ISSUER_KINDS
+            and any("http01" in (solver or {}) for solver in
+                    (((obj.body.get("spec") or {}).get("acme") or {}).get("solvers") or []))]
+
+
+def _certificate_names(objects: list[SetupObject]) -> dict[IssuerKey, list[str]]:
     """(issuer kind, issuer namespace or None, issuer name) -> the DNS names the setup asks it for."""
-    names: dict[tuple[str, str | None, str], list[str]] = {}
+    names: dict[IssuerKey, list[str]] = {}
     for obj in objects:
-        if obj.kind == "Certificate":
-            ref = obj.body.get("spec", {}).get("issuerRef", {})
-            kind = ref.get("kind") or "Issuer"
-            key = (kind, obj.namespace if kind == "Issuer" else None, ref.get("name"))
-            names.setdefault(key, []).extend(obj.body["spec"].get("dnsNames") or [])
-        elif obj.kind == "Ingress":
-            annotations = (obj.body.get("metadata") or {}).get("annotations") or {}
-            for annotation, kind in ISSUER_ANNOTATIONS.items():
-                if annotation in annotations:
-                    key = (kind, obj.namespace if kind == "Issuer" else None, annotations[annotation])
-                    for tls in (obj.body.get("spec") or {}).get("tls") or []:
-                        names.setdefault(key, []).extend(tls.get("hosts") or [])
+        for key in issuers_of(obj):
+            if obj.kind == "Certificate":
+                names.setdefault(key, []).extend(obj.body["spec"].get("dnsNames") or [])
+            else:
+                for tls in (obj.body.get("spec") or {}).get("tls") or []:
+                    names.setdefault(key, []).extend(tls.get("hosts") or [])
     return names
+
+
+def serving_zone(name: str, zones: list[str]) -> str:
+    """The zone the lab serves `name` in: the most specific of `zones` holding it, else `zone_of(name)`."""
+    absolute = name.lower().rstrip(".") + "."
+    holding = [zone for zone in zones if absolute == zone or absolute.endswith("." + zone)]
+    return max(holding, key=len) if holding else zone_of(name)
 
 
 def rewrite(objects: list[SetupObject], target: LabTarget) -> Rewritten:
@@ -137,6 +186,11 @@ def rewrite(objects: list[SetupObject], target: LabTarget) -> Rewritten:
     and field the lab cannot stand in for."""
     result = Rewritten(objects=[SetupObject(o.file, o.index, copy.deepcopy(o.body)) for o in objects],
                        secrets=[], keys=[], zones=[])
+    http01 = http01_issuers(objects)
+    if http01 and target.ingress_class is None:
+        _leave_out(result, set(http01))
+        http01 = []
+    objects = result.objects
     problems: list[Problem] = []
     names = _certificate_names(objects)
     for obj in result.objects:
@@ -149,8 +203,46 @@ def rewrite(objects: list[SetupObject], target: LabTarget) -> Rewritten:
                                         f"external issuer {group!r}: the lab runs only cert-manager's own issuers"))
     if problems:
         raise InvalidSetup("(rewrite for the lab)", problems)
-    result.zones = sorted({zone for key in result.keys for zone in key.zones})
+    zones = {zone for key in result.keys for zone in key.zones}
+    served = sorted(zones)
+    for key in http01:
+        for name in names.get(key, []):
+            if name.startswith("*."):
+                continue  # no HTTP-01 for a wildcard (RFC 8555 8.3): the CA refuses it, as it would in production
+            zones.add(serving_zone(name, served))
+            result.a_records.append((name.lower().rstrip(".") + ".", target.ingress_address))
+    result.a_records = sorted(set(result.a_records))
+    result.http01_issuers = http01
+    result.zones = sorted(zones)
     return result
+
+
+def _asks_http01(obj: SetupObject, issuers: set[IssuerKey]) -> bool:
+    """An HTTP-01 issuer itself, or a Certificate or annotated Ingress asking one."""
+    return (obj.kind in ISSUER_KINDS and issuer_key(obj) in issuers) or bool(set(issuers_of(obj)) & issuers)
+
+
+def _leave_out(result: Rewritten, issuers: set[IssuerKey]) -> None:
+    """HTTP-01 issuers and what asks them (Certificates, annotated Ingresses) out of `result.objects`, each
+    listed as not applicable."""
+    kept = []
+    for obj in result.objects:
+        if _asks_http01(obj, issuers):
+            result.not_applicable.append(NotApplicable(obj.file, obj.ref, HTTP01_NOT_APPLICABLE))
+        else:
+            kept.append(obj)
+    result.objects = kept
+
+
+def check_something_left(objects: list[SetupObject]) -> None:
+    """Where HTTP-01 is left out (no solver pods): InvalidSetup when nothing would be issued without it, before
+    anything starts (a check of nothing is no check)."""
+    issuers = set(http01_issuers(objects))
+    issued = [obj for obj in objects if issuers_of(obj)]
+    if issuers and issued and all(_asks_http01(obj, issuers) for obj in issued):
+        raise InvalidSetup("(for this provider)", [Problem(
+            obj.file, obj.ref, "", f"every Certificate and annotated Ingress of the setup is issued over HTTP-01: "
+                                   f"{HTTP01_NOT_APPLICABLE}") for obj in issued[:1]])
 
 
 def _rewrite_issuer(obj: SetupObject, target: LabTarget, dns_names: list[str], result: Rewritten) -> list[Problem]:
@@ -181,10 +273,8 @@ def _rewrite_issuer(obj: SetupObject, target: LabTarget, dns_names: list[str], r
     zones: set[str] = set()
     for index, solver in enumerate(acme.get("solvers") or []):
         path = f"spec.acme.solvers[{index}]"
-        if "http01" in solver and not target.http01:
-            problems.append(Problem(obj.file, obj.ref, f"{path}.http01",
-                                    "HTTP-01 needs solver pods and the local provider has no nodes: use a DNS-01 "
-                                    "solver for the check, or --provider kind once it runs the lab"))
+        if "http01" in solver:
+            problems += _rewrite_http01(obj, f"{path}.http01", solver["http01"] or {}, target, change)
             continue
         dns01 = solver.get("dns01")
         if dns01 is None:
@@ -214,3 +304,25 @@ def _rewrite_issuer(obj: SetupObject, target: LabTarget, dns_names: list[str], r
                                "metadata": {"name": key.secret_name, "namespace": key.namespace},
                                "stringData": {TSIG_SECRET_KEY: target.tsig_secret}})
     return problems
+
+
+def _rewrite_http01(obj: SetupObject, path: str, http01: dict, target: LabTarget, change) -> list[Problem]:
+    """A solver's ingress class -> the lab controller's (a class given, or none: the cluster's default); a named
+    Ingress edited in place and a Gateway API route are refused (the lab serves neither)."""
+    if "gatewayHTTPRoute" in http01:
+        return [Problem(obj.file, obj.ref, f"{path}.gatewayHTTPRoute",
+                        "a Gateway API solver has no stand-in in the lab (its ingress controller serves Ingresses)")]
+    ingress = http01.get("ingress")
+    if ingress is None:
+        return []
+    if ingress.get("name"):
+        return [Problem(obj.file, obj.ref, f"{path}.ingress.name",
+                        "a solver editing your Ingress in place has no stand-in in the lab: use a class")]
+    given = [name for name in SOLVER_CLASS_FIELDS if name in ingress]
+    chosen = given[0] if len(given) == 1 else "class"  # the user's field, where the version has it
+    if given == [chosen] and ingress[chosen] == target.ingress_class:
+        return []
+    old = "; ".join(f"{name} {ingress.pop(name)}" for name in given) or "(none: the cluster's default class)"
+    ingress[chosen] = target.ingress_class
+    change(f"{path}.ingress.{chosen}", old, f"{target.ingress_class} (the lab's ingress controller)")
+    return []

@@ -27,6 +27,8 @@ from harness.stack.kube import load_documents
 
 # What an upgrade check restarts (controller, webhook, cainjector) and uses to renew (cmctl).
 COMPONENTS = ("cert-manager-controller", "cert-manager-webhook", "cert-manager-cainjector", "cmctl")
+# A pinned build also holds the HTTP-01 solver: on kind its image is what solver pods of the version run.
+PINNED = (*COMPONENTS, "cert-manager-acmesolver")
 MANIFEST = "version.json"
 
 
@@ -64,8 +66,14 @@ def is_built(version: str) -> bool:
     if version == default_version():
         components = binaries.load_components()
         return all(os.access(components[name].cached, os.X_OK) for name in COMPONENTS)
-    folder = version_dir(version)
-    return (folder / MANIFEST).is_file() and all(os.access(folder / name, os.X_OK) for name in COMPONENTS)
+    return not _missing(version_dir(version))
+
+
+def _missing(folder: Path) -> list[str]:
+    """The binaries a pinned build dir lacks (all of them when it has no manifest: never completed)."""
+    if not (folder / MANIFEST).is_file():
+        return list(PINNED)
+    return [name for name in PINNED if not os.access(folder / name, os.X_OK)]
 
 
 def locate(version: str, bin_dir: str | os.PathLike | None, *, build_hint: str) -> VersionBinaries:
@@ -92,6 +100,18 @@ def locate(version: str, bin_dir: str | os.PathLike | None, *, build_hint: str) 
     return VersionBinaries(version, version_dir(version), "pinned")
 
 
+def require_solver(side: VersionBinaries, why: str) -> None:
+    """A user's bin dir must hold the HTTP-01 solver when solver pods will run (its image is built from it);
+    official artifacts bring their own image, a pinned build and the cache build theirs."""
+    folder = side.bin_dir
+    if side.source != "bin-dir" or official.describe(folder) is not None:
+        return
+    if not os.access(folder / "cert-manager-acmesolver", os.X_OK):
+        raise HarnessError(f"cert-manager {side.version}: {why}, and bin dir {folder} lacks executable "
+                           f"cert-manager-acmesolver (the solver pods' image is built from it). Fix: build that "
+                           f"version's cmd/acmesolver into {folder}")
+
+
 def build(version: str, *, out: TextIO = sys.stderr) -> Path | None:
     """Build `version` if it is missing; returns its bin dir (None for the lab's default version)."""
     if version == default_version():
@@ -102,35 +122,44 @@ def build(version: str, *, out: TextIO = sys.stderr) -> Path | None:
         raise HarnessError(f"cert-manager {version} is not pinned (pinned: {', '.join(known_versions())}); "
                            f"pass your own build's directory as --bin-dir-from/--bin-dir-to")
     target = version_dir(version)
-    if is_built(version):
+    missing = _missing(target)
+    if not missing:
         return target
     go = require_go(out)
     spec = pinned_versions()[version]
     module_dir = binaries.GOMODULES / spec["module"]
     components = binaries.load_components()
     started = time.monotonic()
-    print(f"building cert-manager {version} ({', '.join(COMPONENTS)}) from gomodules/{spec['module']} ...",
+    print(f"building cert-manager {version} ({', '.join(missing)}) from gomodules/{spec['module']} ...",
           file=out, flush=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="build-", dir=target.parent) as scratch:
         staged = Path(scratch, "out")
         staged.mkdir()
         command = [go, "build", "-v", "-trimpath", "-ldflags", " ".join(f"-X {s}" for s in spec.get("ldflags", [])),
-                   "-o", str(staged) + "/", *[components[name].package for name in COMPONENTS]]
+                   "-o", str(staged) + "/", *[components[name].package for name in missing]]
         env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=readonly")
         returncode = binaries.go_build_with_progress(command, module_dir, env, out, label=f"cert-manager {version}")
         if returncode != 0:
             raise HarnessError(f"go build of cert-manager {version} failed (exit {returncode}); the output above "
                                f"says why. Command: {' '.join(command)} in {module_dir}")
-        for name in COMPONENTS:
+        for name in missing:
             shutil.move(staged / binaries.go_binary_name(components[name].package), staged / name)
-        copy_manifests(version, staged)
-        (staged / MANIFEST).write_text(json.dumps({
-            "version": version, "module": spec["module"], "binaries": list(COMPONENTS),
-            "build_seconds": round(time.monotonic() - started, 1)}, indent=2) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        staged.rename(target)
+        if (target / MANIFEST).is_file():
+            # A build of an older harness (without the solver): only what it lacks joins it, each file at once.
+            manifest = json.loads((target / MANIFEST).read_text())
+            for name in missing:
+                os.replace(staged / name, target / name)
+            manifest["binaries"] = list(PINNED)
+            (target / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        else:
+            copy_manifests(version, staged)
+            (staged / MANIFEST).write_text(json.dumps({
+                "version": version, "module": spec["module"], "binaries": list(PINNED),
+                "build_seconds": round(time.monotonic() - started, 1)}, indent=2) + "\n")
+            if target.exists():
+                shutil.rmtree(target)
+            staged.rename(target)
     print(f"built cert-manager {version} in {time.monotonic() - started:.0f}s -> {target}", file=out, flush=True)
     return target
 

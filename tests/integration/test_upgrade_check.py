@@ -1,5 +1,5 @@
 """`certchaos upgrade-check` for real: cert-manager v1.10.2 -> v1.11.5 in place on the local lab, with the
-example setup; and an upgrade that fails half way (a broken webhook binary of B), torn down and reported.
+example setup (its HTTP-01 part reported not applicable: no nodes); and an upgrade that fails half way (a broken webhook binary of B), torn down and reported.
 
 v1.10.2 is built on first use (minutes, with progress); every later run finds it in the cache."""
 
@@ -37,7 +37,11 @@ def test_an_upgrade_to_v1_11_5_keeps_every_certificate_and_renews_on_it(tmp_path
     code, report = run_check(tmp_path, "--setup", str(EXAMPLE))
     verdicts = {phase["name"]: phase["verdict"] for phase in report["phases"]}
     assert code == 0, (verdicts, [p["error"] for p in report["phases"] if p["error"]])
-    assert set(verdicts.values()) == {"passed", "skipped"}
+    assert set(verdicts.values()) == {"passed", "skipped", "not applicable"}
+    # The storefront's HTTP-01 issuer and annotated Ingress: no nodes here, left out and said so, not failed.
+    assert verdicts["http01"] == "not applicable"
+    assert [n["object"] for n in report["not_applicable"]] == ["ClusterIssuer letsencrypt-http01",
+                                                               "Ingress shop/storefront"]
     # What ran: A's controller from the v1.10.2 build, B's from the cache, both stamped with their version.
     assert report["components"]["A"]["cert-manager-controller"]["version"] == "v1.10.2"
     assert report["components"]["B"]["cert-manager-controller"]["version"] == "v1.11.5"

@@ -1,6 +1,6 @@
 """`certchaos upgrade-check --provider kind` for real: cert-manager v1.10.2, installed by its own chart with a
 user's values file, upgraded in place by `helm upgrade` to v1.11.5 with the same values, with the example
-setup's live certificates; and an upgrade whose `helm upgrade` fails half way (B's chart changes the controller
+setup's live certificates (the storefront's from ingress-shim, over HTTP-01 through the lab's Traefik); and an upgrade whose `helm upgrade` fails half way (B's chart changes the controller
 Deployment's immutable selector, as a real chart once did), torn down and reported. Nothing of the cluster or
 the lab is left afterwards.
 
@@ -23,6 +23,7 @@ from harness.stack import binaries, certmanager
 from harness.stack.kind.engine import DockerEngine
 from harness.stack.kind.labnet import ANCHOR_LABEL
 from harness.stack.kind.provider import CLUSTER_LABEL
+from harness.stack.leftovers import owned_name
 from harness.upgrade import versions
 
 pytestmark = pytest.mark.kind
@@ -36,7 +37,11 @@ def engine() -> DockerEngine:
 
 
 def containers(engine: DockerEngine, label: str) -> list[str]:
-    return engine.docker("ps", "-aq", "--filter", f"label={label}").stdout.split()
+    """This process's containers with `label` (its clusters and anchors are named after it: owned_name): other
+    sessions on the same Docker may start and stop theirs meanwhile."""
+    listed = engine.docker("ps", "-a", "--filter", f"label={label}", "--format", "{{.ID}} {{.Names}}").stdout
+    ours = owned_name("")
+    return [line.split()[0] for line in listed.splitlines() if line.split()[1].startswith(ours)]
 
 
 def test_an_upgrade_by_helm_keeps_every_certificate_and_renews_on_v1_11_5(engine, tmp_path):
@@ -53,6 +58,7 @@ def test_an_upgrade_by_helm_keeps_every_certificate_and_renews_on_v1_11_5(engine
     assert code == 0, {name: (p["verdict"], p["error"]) for name, p in phases.items()}
     assert report["provider"] == "kind"
     assert {p["verdict"] for p in phases.values()} == {"passed", "skipped"}
+    assert report["not_applicable"] == [] and report["ingress_controller"]["ingress_class"] == "traefik"
     # What ran: A's images tagged v1.10.2 (built from its bin dir), B's the lab's v1.11.5.
     assert report["components"]["A"]["cert-manager-controller"]["version"] == "v1.10.2"
     assert report["components"]["B"]["cert-manager-controller"]["version"] == "v1.11.5"
@@ -62,12 +68,21 @@ def test_an_upgrade_by_helm_keeps_every_certificate_and_renews_on_v1_11_5(engine
     assert any("extraEnv" in note and "helm upgrade" in note for note in report["notes"])
     # Nothing re-issued by the upgrade alone; B's pod took the Lease; each certificate renewed on B.
     before_certs = report["certificates_before"]
-    assert sorted(before_certs) == ["shop/orders-api", "shop/shop-root-ca", "shop/wildcard", "shop/www"]
+    assert sorted(before_certs) == ["shop/orders-api", "shop/shop-root-ca", "shop/storefront-tls", "shop/wildcard",
+                                    "shop/www"]
+    assert phases["ready"]["detail"]["shimmed"] == ["shop/storefront-tls"]  # ingress-shim's, for the Ingress
     assert phases["kept"]["detail"]["lease"]["holder"].endswith("-external-cert-manager-controller")
-    renewed = phases["renewal"]["detail"]["renewed"]
+    renewed = {**phases["renewal"]["detail"]["renewed"], **phases["http01"]["detail"]["renewed"]}
     for ref, facts in before_certs.items():
         assert renewed[ref]["serial"] != facts["serial"] and renewed[ref]["revision"] > facts["revision"], ref
-    assert len(phases["webhook"]["detail"]["admitted"]) == 7  # 2 ClusterIssuers, 1 Issuer, 4 Certificates
+    # The storefront's renewal on B went over HTTP-01 the whole way, its solver gone after.
+    assert sorted(phases["http01"]["detail"]["renewed"]) == ["shop/storefront-tls"]
+    challenge = next(c for c in phases["http01"]["detail"]["challenges"] if "valid" in c["states"])
+    assert challenge["dnsName"] == "store.shop.example.com" and challenge["key authorization served"]
+    assert challenge["solver pods Running"] and phases["http01"]["detail"]["solvers"] == "none left"
+    assert ("ClusterIssuer letsencrypt-http01", "spec.acme.solvers[0].http01.ingress.class") in {
+        (r["object"], r["field"]) for r in report["rewrites"]}
+    assert len(phases["webhook"]["detail"]["admitted"]) == 8  # 3 ClusterIssuers, 1 Issuer, 4 Certificates
     # The lab's controller log followed the rollout: A's start line, then B's.
     log = (report_dir / "lab" / "stack" / "logs" / "cert-manager-controller.log").read_text()
     starts = [line for line in log.splitlines() if "starting controller" in line and '"version"=' in line]

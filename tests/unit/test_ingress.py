@@ -11,6 +11,7 @@ import pytest
 from fakes.dns import DnsServer
 from harness.chaos.ingress_faults import ARecordElsewhere, SolverIngressClassWrong
 from harness.workloads import ingress
+from loopback_http import Quiet, serving
 
 ZONE = "ns-1.certchaos.test."
 NAME = f"web.{ZONE}"
@@ -106,25 +107,14 @@ def test_a_wrong_solver_class_is_set_on_every_http01_solver_and_the_original_com
 @pytest.fixture
 def redirecting():
     """A loopback HTTP server that redirects every GET to https on the Host it was asked for."""
-    import http.server
-    import threading
-
-    class Redirect(http.server.BaseHTTPRequestHandler):
+    class Redirect(Quiet):
         def do_GET(self):  # noqa: N802 - the stdlib's name
             self.send_response(308)
             self.send_header("Location", f"https://{self.headers['Host']}{self.path}")
             self.end_headers()
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(Redirect) as address:
+        yield address
 
 
 def test_the_challenge_path_is_seen_redirected_to_https_with_the_host_asked_for(redirecting):

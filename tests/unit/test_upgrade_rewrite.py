@@ -8,7 +8,8 @@ import copy
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from harness.upgrade.rewrite import (DNS01_PROVIDERS, LabTarget, rewrite, tsig_key_name, zone_of)
+from harness.upgrade.rewrite import (DNS01_PROVIDERS, LabTarget, rewrite, serving_zone, tsig_key_name,
+                                     zone_of)
 from harness.upgrade.setup import InvalidSetup, SetupObject
 
 TARGET = LabTarget(acme_server="https://127.0.0.1:4431/dir", ca_bundle="TEFCLUNB", nameserver="127.0.0.1:5353",
@@ -68,11 +69,72 @@ def test_a_namespaced_issuer_keeps_its_key_secret_in_its_namespace_and_selector_
     assert result.keys[0].name == tsig_key_name(result.objects[0]) == "certchaos-shop-pub"
 
 
-def test_http01_is_refused_on_local_with_the_object_and_field_named():
-    solvers = [{"dns01": {"cloudflare": PROVIDER_CONFIG["cloudflare"]}}, {"http01": {"ingress": {"class": "nginx"}}}]
+KIND = LabTarget(**{**vars(TARGET), "ingress_class": "traefik", "ingress_address": "172.18.0.2"})
+
+
+def ingress(name, hosts, issuer_name="web", annotation="cert-manager.io/cluster-issuer") -> SetupObject:
+    return SetupObject("ingress.yaml", 0, {
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": name, "namespace": "shop", "annotations": {annotation: issuer_name}},
+        "spec": {"ingressClassName": "nginx", "tls": [{"hosts": hosts, "secretName": f"{name}-tls"}]}})
+
+
+def http01_setup():
+    return [issuer(name="web", solvers=[{"http01": {"ingress": {"class": "nginx"}}}]),
+            issuer(name="dns", solvers=[{"selector": {"dnsZones": ["shop.example.com"]},
+                                         "dns01": {"cloudflare": PROVIDER_CONFIG["cloudflare"]}}]),
+            certificate("api", ["api.example.org"], "web"), certificate("www", ["www.shop.example.com"], "dns"),
+            ingress("store", ["store.shop.example.com", "*.shop.example.com"])]
+
+
+def test_http01_on_kind_points_the_solver_class_at_the_lab_and_its_names_at_the_controller():
+    result = rewrite(http01_setup(), KIND)
+    web = result.objects[0].body["spec"]["acme"]
+    assert web["solvers"] == [{"http01": {"ingress": {"class": "traefik"}}}]
+    assert ("ClusterIssuer web", "spec.acme.solvers[0].http01.ingress.class", "class nginx") in {
+        (r.object, r.field, r.old) for r in result.rewrites}
+    # Only what must point at the lab: the user's Ingress keeps its class (the solver's own Ingress is served).
+    assert result.objects[-1].body == http01_setup()[-1].body
+    # Each HTTP-01 name in the most specific zone the lab serves (the DNS-01 issuer's), none for a wildcard.
+    assert result.a_records == [("api.example.org.", "172.18.0.2"), ("store.shop.example.com.", "172.18.0.2")]
+    assert result.zones == ["example.org.", "shop.example.com."]
+    assert result.http01_issuers == [("ClusterIssuer", None, "web")] and result.not_applicable == []
+    again = rewrite(result.objects, KIND)
+    assert [o.body for o in again.objects] == [o.body for o in result.objects] and again.rewrites == []
+
+
+def test_http01_on_local_leaves_out_its_issuers_certificates_and_ingresses_as_not_applicable():
+    result = rewrite(http01_setup(), TARGET)
+    assert [o.ref for o in result.objects] == ["ClusterIssuer dns", "Certificate shop/www"]
+    assert [(n.object, n.file) for n in result.not_applicable] == [
+        ("ClusterIssuer web", "web.yaml"), ("Certificate shop/api", "certs.yaml"),
+        ("Ingress shop/store", "ingress.yaml")]
+    assert all("no nodes" in n.reason and "--provider kind" in n.reason for n in result.not_applicable)
+    assert result.a_records == [] and result.http01_issuers == [] and result.zones == ["shop.example.com."]
+
+
+@pytest.mark.parametrize("solver,field", [({"ingress": {"name": "shop-ingress"}}, "http01.ingress.name"),
+                                          ({"gatewayHTTPRoute": {}}, "http01.gatewayHTTPRoute")])
+def test_http01_solvers_the_lab_cannot_serve_are_refused_with_the_field_named(solver, field):
     with pytest.raises(InvalidSetup) as error:
-        rewrite([issuer(solvers=solvers)], TARGET)
-    assert "ClusterIssuer le: spec.acme.solvers[1].http01: HTTP-01 needs solver pods" in str(error.value)
+        rewrite([issuer(solvers=[{"http01": solver}])], KIND)
+    assert f"ClusterIssuer le: spec.acme.solvers[0].{field}" in str(error.value)
+
+
+def test_a_solver_without_class_or_with_ingress_class_name_gets_the_lab_class_in_its_own_field():
+    result = rewrite([issuer(name="a", solvers=[{"http01": {"ingress": {}}}]),
+                      issuer(name="b", solvers=[{"http01": {"ingress": {"ingressClassName": "nginx"}}}])], KIND)
+    assert result.objects[0].body["spec"]["acme"]["solvers"][0]["http01"]["ingress"] == {"class": "traefik"}
+    assert result.objects[1].body["spec"]["acme"]["solvers"][0]["http01"]["ingress"] == {"ingressClassName": "traefik"}
+
+
+@pytest.mark.parametrize("name,zones,zone", [("a.shop.example.com", ["example.com.", "shop.example.com."],
+                                              "shop.example.com."),
+                                             ("shop.example.com.", ["shop.example.com."], "shop.example.com."),
+                                             ("x.other.org", ["example.com."], "other.org."),
+                                             ("notshop.example.com", ["shop.example.com."], "example.com.")])
+def test_serving_zone(name, zones, zone):
+    assert serving_zone(name, zones) == zone
 
 
 def test_vault_and_external_issuers_are_refused():

@@ -46,6 +46,28 @@ def test_a_user_bin_dir_must_hold_every_component(tmp_path):
     assert versions.locate("v1.13.0", tmp_path, build_hint="unused") == VersionBinaries("v1.13.0", tmp_path, "bin-dir")
 
 
+def test_a_user_bin_dir_needs_the_http01_solver_only_when_solver_pods_will_run(tmp_path):
+    side = VersionBinaries("v1.13.0", tmp_path, "bin-dir")
+    with pytest.raises(HarnessError, match="the setup solves HTTP-01 .ClusterIssuer web., and bin dir .* lacks "
+                                           "executable cert-manager-acmesolver"):
+        versions.require_solver(side, "the setup solves HTTP-01 (ClusterIssuer web)")
+    (tmp_path / "cert-manager-acmesolver").write_text("#!/bin/sh\n")
+    (tmp_path / "cert-manager-acmesolver").chmod(stat.S_IRWXU)
+    versions.require_solver(side, "unused")
+    versions.require_solver(VersionBinaries("v1.10.2", tmp_path / "absent", "pinned"), "unused")  # built with it
+
+
+def test_a_pinned_build_without_the_solver_is_not_built_until_it_has_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("CERTCHAOS_CACHE", str(tmp_path))
+    folder = versions.version_dir("v1.10.2")
+    folder.mkdir(parents=True)
+    (folder / versions.MANIFEST).write_text("{}")
+    for name in versions.COMPONENTS:
+        (folder / name).write_text("#!/bin/sh\n")
+        (folder / name).chmod(stat.S_IRWXU)
+    assert not versions.is_built("v1.10.2") and versions._missing(folder) == ["cert-manager-acmesolver"]
+
+
 def test_crds_of_a_user_bin_dir_are_required_not_borrowed_from_the_cache(tmp_path):
     with pytest.raises(HarnessError, match="has no crds/ directory"):
         versions.crd_documents("v1.13.0", tmp_path)

@@ -90,8 +90,8 @@ def _bin(name: str) -> tuple[str, str]:
 
 
 # cert-manager's images: name in the chart -> the component binary in them. acmesolver is optional for a
-# version from a bin dir (an upgrade check's bin dir holds only versions.COMPONENTS; the lab's issuers and
-# upgrade-check's setups use DNS-01, so no solver pod runs).
+# version from a bin dir (a user's bin dir need hold only upgrade.versions.COMPONENTS; upgrade-check asks for
+# it when the setup solves HTTP-01, and a pinned build has it).
 CERT_MANAGER_COMPONENTS = (("controller", "cert-manager-controller"), ("webhook", "cert-manager-webhook"),
                            ("cainjector", "cert-manager-cainjector"), ("acmesolver", "cert-manager-acmesolver"),
                            ("ctl", "cmctl"))
