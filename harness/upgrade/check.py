@@ -68,6 +68,8 @@ LEASE = 120.0
 KEPT_WINDOW = 30.0
 # ingress-shim makes an annotated Ingress's Certificate on its first sync (0.4-0.8 s measured on kind); margin.
 SHIMMED = 60.0
+# An issuer turns Ready on its next sync once what it needs exists (a CA issuer: its CA's Secret): seconds.
+ISSUERS_READY = 60.0
 # Solver objects go once the Challenge is final (the Order deletes it, its finalizer cleans up): seconds.
 SOLVERS_CLEANED = 60.0
 CATALOGUE = 60 * 60.0  # the whole catalogue takes ~10 min on this machine; an hour means it hung
@@ -311,11 +313,19 @@ class UpgradeCheck:
         wait_for(certificates.all_ready(api, namespaces), subject=f"the setup's Certificates in {', '.join(namespaces)}",
                  expected="all Ready=True with a certificate and key", timeout=ISSUANCE * time_scale(), interval=1.0)
         self.issuers = [issuer_key(obj) for obj in rewritten.objects if obj.kind in ISSUER_KINDS]
-        before = self.facts["before"] = certificates.snapshot(api, namespaces, self.issuers)
-        not_ready = {ref: facts and facts["ready"] for ref, facts in before["issuers"].items()
-                     if not facts or facts["ready"] != "True"}
-        if not_ready:
-            raise HarnessError(f"issuers of the setup not Ready on A, with every Certificate issued: {not_ready}")
+
+        def issuers_ready() -> Seen:  # a CA issuer turns Ready a moment after its CA's Secret is issued
+            before = self.facts["before"] = certificates.snapshot(api, namespaces, self.issuers)
+            not_ready = {ref: facts and facts["ready"] for ref, facts in before["issuers"].items()
+                         if not facts or facts["ready"] != "True"}
+            return Seen(not not_ready, not_ready or "all Ready")
+
+        try:
+            wait_for(issuers_ready, subject="the setup's issuers", expected="all Ready=True",
+                     timeout=ISSUERS_READY * time_scale(), interval=1.0)
+        except WaitTimeout as timeout:
+            raise HarnessError(f"issuers of the setup not Ready on A, with every Certificate issued: {timeout}") from None
+        before = self.facts["before"]
         self.facts["metrics_a"] = metric_names(lab.info.metrics_url)
         self.facts["events_before"] = event_reasons(api, namespaces)
         return {"certificates": before["certificates"], "certificate_requests": before["requests"],
