@@ -6,9 +6,11 @@
     ready      every Certificate Ready; record serial, key, revision per certificate and the CertificateRequests
     upgrade    in place to B (Lab.upgrade_cert_manager): on local CRDs, RBAC, webhook, cainjector, controller;
                on kind B's images, CRDs, `helm upgrade` with the same values
-    kept       B's controller holds the Lease, then nothing it must keep changes for KEPT_WINDOW
+    kept       B's controller holds the Lease, then nothing it must keep changes for KEPT_WINDOW, and every
+               issuer's solvers read the same as before the upgrade (a Route 53 solver is still one, as written)
     webhook    B's webhook admits every setup object (server-side dry run of an update)
-    renewal    each certificate renewed on B (cmctl renew), a new serial and revision, Ready
+    renewal    each certificate renewed on B (cmctl renew), a new serial and revision, Ready; a Route 53 solver's
+               renewal reached its hosted zone through the lab's AWS API
     catalogue  the scenario catalogue (or -k part) on B, then on A, each as `certchaos run` runs it
 
 Whatever happens, the lab is stopped (also on Ctrl-C) and the report says which phase failed and why.
@@ -40,8 +42,9 @@ from harness.observe.conditions.lease import lease_held_by
 from harness.observe.metrics import scrape
 from harness.observe.resources import EVENT, list_objects
 from harness.stack import certmanager
-from harness.upgrade import certificates, setup
-from harness.upgrade.rewrite import LabTarget, Rewritten, rewrite
+from harness.upgrade import certificates, route53, setup
+from harness.upgrade.rewrite import LabTarget, Rewritten, rewrite, route53_needs
+from harness.upgrade.solvers import issuer_solvers, solver_changes, solver_type
 from harness.upgrade.versions import VersionBinaries
 from harness.wait import WaitTimeout, wait_for
 
@@ -60,6 +63,8 @@ CATALOGUE = 60 * 60.0  # the whole catalogue takes ~10 min on this machine; an h
 CHILD_STOP = 60.0  # a lab stops in ~5-15 s; a minute before it is killed
 SYSTEM_ROOTS = "/etc/ssl/certs/ca-certificates.crt"  # Debian's bundle, what Go reads when SSL_CERT_FILE is unset
 SETUP_KINDS = ("Issuer", "ClusterIssuer", "Certificate")  # what cert-manager's webhook admits
+# The renewals are Ready when this is asked, so their changes were answered already: seconds for a loaded poll.
+ROUTE53_EVIDENCE = 15.0
 
 
 def time_scale() -> float:
@@ -146,11 +151,11 @@ class UpgradeCheck:
             namespaces = sorted({obj.namespace for obj in rewritten.objects if obj.namespace} |
                                 {obj.name for obj in rewritten.objects if obj.kind == "Namespace"})
             api = lab.stack.api()
-            self._phase("ready", lambda: self._ready(lab, api, namespaces))
+            self._phase("ready", lambda: self._ready(lab, api, namespaces, rewritten))
             self._phase("upgrade", lambda: self._upgrade(lab))
-            self._phase("kept", lambda: self._kept(lab, api, namespaces))
+            self._phase("kept", lambda: self._kept(lab, api, namespaces, rewritten))
             self._phase("webhook", lambda: self._webhook(api, rewritten))
-            self._phase("renewal", lambda: self._renewal(api, namespaces))
+            self._phase("renewal", lambda: self._renewal(lab, api, namespaces, rewritten))
             # After the same work on each side (issuance on A, renewal on B): a labelled counter exists only
             # once something incremented it, so B's names right after its start would all look "vanished".
             self.facts["metrics_b"] = metric_names(lab.info.metrics_url)
@@ -194,9 +199,12 @@ class UpgradeCheck:
             if not acme_ca_bundle_field(self.schemas):
                 ca_bundle = None
                 self._trust_pebble(lab)
+            # With the lab's AWS API the setup's Route 53 solvers stay Route 53: their zones and identities first.
+            needs = route53_needs(objects) if info.aws is not None else []
             target = LabTarget(acme_server=f"https://{proxy.listen[0]}:{proxy.listen[1]}/dir", ca_bundle=ca_bundle,
                                nameserver=f"{host}:{port}",
-                               tsig_secret=base64.b64encode(secrets.token_bytes(32)).decode())
+                               tsig_secret=base64.b64encode(secrets.token_bytes(32)).decode(),
+                               aws=route53.provision(labclient, needs) if needs else None)
             rewritten = rewrite(objects, target)
             holder.append(rewritten)
             for change in rewritten.rewrites:
@@ -223,8 +231,10 @@ class UpgradeCheck:
             create(api, obj.body, obj.namespace)
         self.facts["rewrites"] = [vars(change) for change in rewritten.rewrites]
         self.facts["credentials"] = [vars(credential) for credential in rewritten.credentials]
+        self.facts["hosted_zones"] = rewritten.hosted_zones
         return {"objects": len(rewritten.objects), "rewrites": len(rewritten.rewrites),
-                "zones": rewritten.zones, "tsig_keys": [key.name for key in rewritten.keys]}
+                "zones": rewritten.zones, "tsig_keys": [key.name for key in rewritten.keys],
+                "route53_hosted_zones": rewritten.hosted_zones}
 
     def _trust_pebble(self, lab: Lab) -> None:
         """For a version whose ACME issuer has no caBundle (v1.10): Pebble's CA joins the system roots in
@@ -253,10 +263,11 @@ class UpgradeCheck:
         self.facts.setdefault("notes", []).append(note)
         self.say(note)
 
-    def _ready(self, lab: Lab, api, namespaces: list[str]) -> dict:
+    def _ready(self, lab: Lab, api, namespaces: list[str], rewritten: Rewritten) -> dict:
         wait_for(certificates.all_ready(api, namespaces), subject=f"the setup's Certificates in {', '.join(namespaces)}",
                  expected="all Ready=True with a certificate and key", timeout=ISSUANCE * time_scale(), interval=1.0)
         before = self.facts["before"] = certificates.snapshot(api, namespaces)
+        self.facts["solvers_before"] = issuer_solvers(api, rewritten.objects)
         self.facts["metrics_a"] = metric_names(lab.info.metrics_url)
         self.facts["events_before"] = event_reasons(api, namespaces)
         return {"certificates": before["certificates"], "certificate_requests": before["requests"]}
@@ -268,7 +279,7 @@ class UpgradeCheck:
         components = self.facts["components_b"] = stamped(lab.stack.versions(), self.target)
         return {"steps": steps, "cert-manager": components["cert-manager-controller"]}
 
-    def _kept(self, lab: Lab, api, namespaces: list[str]) -> dict:
+    def _kept(self, lab: Lab, api, namespaces: list[str], rewritten: Rewritten) -> dict:
         # B's controller pod: its name is its hostname, the prefix of its Lease identity (on kind, the running
         # pod of B's image once helm's rollout is done; on local, the pod sandbox's hostname).
         pod = lab.stack.controller_pod
@@ -285,7 +296,12 @@ class UpgradeCheck:
                      timeout=window + 30.0, interval=1.0)  # +30 s: polls of a loaded API server
         except Exception as error:
             raise CheckFailed(f"the upgrade changed certificates: {error}") from error
-        return {"lease": lease, "unchanged_for": window}
+        before, after = self.facts["solvers_before"], issuer_solvers(api, rewritten.objects)
+        changed = solver_changes(before, after)
+        if changed:
+            raise CheckFailed("the upgrade changed how the setup's issuers solve challenges:\n  " + "\n  ".join(changed))
+        return {"lease": lease, "unchanged_for": window,
+                "solvers": {ref: [solver_type(s) for s in solvers or []] for ref, solvers in after.items()}}
 
     def _webhook(self, api, rewritten: Rewritten) -> dict:
         admitted, refused = [], []
@@ -301,7 +317,8 @@ class UpgradeCheck:
             raise CheckFailed("B's webhook refused setup objects: " + "; ".join(refused))
         return {"admitted": admitted}
 
-    def _renewal(self, api, namespaces: list[str]) -> dict:
+    def _renewal(self, lab: Lab, api, namespaces: list[str], rewritten: Rewritten) -> dict:
+        since = time.time()
         now = certificates.snapshot(api, namespaces)
         for ref in now["certificates"]:
             namespace, name = ref.split("/")
@@ -312,7 +329,19 @@ class UpgradeCheck:
             renewed[ref] = wait_for(certificates.renewed(api, namespace, name, facts), subject=f"Certificate {ref}",
                                     expected=f"renewed on B: revision > {facts['revision']}, a new serial, Ready",
                                     timeout=ISSUANCE * time_scale(), interval=1.0)
-        return {"renewed": renewed}
+        if not rewritten.hosted_zones:
+            return {"renewed": renewed}
+        labclient = LabClient(lab.info)
+        try:  # the renewals are done: their changes were answered already (a short wait for a loaded machine)
+            accepted = wait_for(route53.changes_accepted(labclient, rewritten.hosted_zones, since),
+                                subject="the Route 53 hosted zones of the setup's solvers",
+                                expected="a change accepted on each by the AWS API since the renewal began",
+                                timeout=ROUTE53_EVIDENCE * time_scale(), interval=1.0)
+        except WaitTimeout as error:
+            raise CheckFailed(f"the renewal on B did not go through Route 53: {error}") from error
+        finally:
+            labclient.close()
+        return {"renewed": renewed, "route53_changes_accepted": accepted}
 
     def _catalogue(self) -> dict:
         runs = {}

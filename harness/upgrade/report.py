@@ -83,6 +83,7 @@ def build(check) -> dict:
         "notes": facts.get("notes", []),
         "rewrites": facts.get("rewrites", []),
         "credentials_replaced": facts.get("credentials", []),
+        "route53_hosted_zones": facts.get("hosted_zones", {}),  # zone -> the lab's id, of Route 53 solvers kept
         "certificates_before": (facts.get("before") or {}).get("certificates", {}),
         "components": {"A": facts.get("components_a"), "B": facts.get("components_b")},
         "lab_run_dir": facts.get("lab_run_dir"),  # removed when the lab stops; its logs are in lab/
@@ -113,8 +114,12 @@ def markdown(report: dict) -> str:
         lines += ["", "## What the setup rewrite changed", ""]
         lines += [f"- {r['object']} (`{r['file']}`): `{r['field']}`: {r['old']} -> {r['new']}" for r in report["rewrites"]]
     if report["credentials_replaced"]:
-        lines += ["", "Credentials of the setup the lab did not use (replaced by lab TSIG keys or dropped):", ""]
+        lines += ["", "Credentials of the setup the lab did not use (replaced by lab TSIG keys, the lab's IAM users, "
+                  "or dropped):", ""]
         lines += [f"- {c['object']} `{c['field']}`: {c['what']}" for c in report["credentials_replaced"]]
+    if report.get("route53_hosted_zones"):
+        lines += ["", "Route 53 solvers kept as Route 53 solvers, against the lab's AWS API; its hosted zones:", ""]
+        lines += [f"- `{zone}`: {zone_id}" for zone, zone_id in sorted(report["route53_hosted_zones"].items())]
     if report["certificates_before"]:
         lines += ["", "## Certificates through the upgrade", "", "| certificate | revision | serial | key (sha256) |",
                   "|---|---|---|---|"]
