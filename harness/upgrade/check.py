@@ -296,12 +296,15 @@ class UpgradeCheck:
                      timeout=window + 30.0, interval=1.0)  # +30 s: polls of a loaded API server
         except Exception as error:
             raise CheckFailed(f"the upgrade changed certificates: {error}") from error
+        return {"lease": lease, "unchanged_for": window, "solvers": self._solvers_kept(api, rewritten)}
+
+    def _solvers_kept(self, api, rewritten: Rewritten) -> dict:
+        """Every issuer's solvers read as before the upgrade (else CheckFailed naming each change); their types."""
         before, after = self.facts["solvers_before"], issuer_solvers(api, rewritten.objects)
         changed = solver_changes(before, after)
         if changed:
             raise CheckFailed("the upgrade changed how the setup's issuers solve challenges:\n  " + "\n  ".join(changed))
-        return {"lease": lease, "unchanged_for": window,
-                "solvers": {ref: [solver_type(s) for s in solvers or []] for ref, solvers in after.items()}}
+        return {ref: [solver_type(s) for s in solvers or []] for ref, solvers in after.items()}
 
     def _webhook(self, api, rewritten: Rewritten) -> dict:
         admitted, refused = [], []

@@ -4,7 +4,9 @@ issuer and field for a Route 53 solver rewritten to another provider, lost, or w
 from __future__ import annotations
 
 import copy
+import re
 
+import pytest
 from hypothesis import given, strategies as st
 
 from harness.upgrade.solvers import solver_changes, solver_type
@@ -67,3 +69,24 @@ def test_any_changed_leaf_of_a_solver_is_reported_and_an_unchanged_one_never(con
     lines = solver_changes({"Issuer ns/x": [solver]}, {"Issuer ns/x": [changed]})
     assert len(lines) == 1 and lines[0].startswith("Issuer ns/x: spec.acme.solvers[0].dns01.route53.")
     assert lines[0].endswith("-> ['changed']")
+
+
+def test_the_checks_kept_phase_fails_when_the_solver_changed_or_was_lost_and_passes_when_kept(monkeypatch, tmp_path):
+    from harness.upgrade import check as check_module
+    from harness.upgrade.check import CheckFailed, UpgradeCheck
+    from harness.upgrade.rewrite import Rewritten
+    from harness.upgrade.versions import VersionBinaries
+
+    check = UpgradeCheck(VersionBinaries("v1.10.2", tmp_path / "a", "pinned"), VersionBinaries("v1.11.5", None, "cache"),
+                         tmp_path / "setup", tmp_path / "report")
+    check.facts["solvers_before"] = copy.deepcopy(BEFORE)
+    rewritten = Rewritten(objects=[], secrets=[], keys=[], zones=[])
+    for read, expected in ((after(lambda s: None), None),
+                           (after(lambda s: s[0].update(dns01={"rfc2136": {}})), "dns01.route53 became dns01.rfc2136"),
+                           ({"ClusterIssuer le": []}, "spec.acme.solvers[0] (dns01.route53) lost")):
+        monkeypatch.setattr(check_module, "issuer_solvers", lambda api, objects, read=read: read)
+        if expected is None:
+            assert check._solvers_kept(None, rewritten) == {"ClusterIssuer le": ["dns01.route53", "http01.ingress"]}
+        else:
+            with pytest.raises(CheckFailed, match=re.escape(expected)):
+                check._solvers_kept(None, rewritten)
