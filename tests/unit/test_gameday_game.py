@@ -157,7 +157,7 @@ def test_without_the_labs_aws_api_a_route53_fault_is_never_drawn_and_naming_one_
         "ca-outage", "dns-credential-revoked", "dns-permission-drift", "webhook-down"}
     assert choose("route53-permission-drift", random.Random(1)).route53  # a lab with the AWS API plays it
     with pytest.raises(HarnessError, match=r"--scenario route53-policy-detached: .*Route 53 on the lab's AWS API.*"
-                                           r"capability aws_api\). Fix: a lab of local, or one of ca-outage, "):
+                                           r"capability aws_api\). Fix: a lab of local or kind, or one of ca-outage, "):
         choose("route53-policy-detached", random.Random(1), aws_api=False)
 
 

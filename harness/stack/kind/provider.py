@@ -140,7 +140,7 @@ class KindStack(Service):
     # Real nodes and the chart's Deployments; the lab's servers sit on the kind network (harness.lab.providers.kind).
     capabilities = Capabilities(nodes=True, multi_node=True, images=True, helm_values=True,
                                 controller_process=False, controller_pods=True, lab_network=True,
-                                installs_cert_manager=True, owns_cluster=True)
+                                installs_cert_manager=True, owns_cluster=True, aws_api=True)
 
     def __init__(self, bin_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
                  name: str | None = None, values: str | os.PathLike | None = None, workers: int = 0,
