@@ -63,7 +63,8 @@ class AccessKeyDeactivated(DescribedFault):
         self.aws.set_access_key_status(self.user, self.access_key_id, active=False)
 
     def revert(self) -> None:
-        self.aws.set_access_key_status(self.user, self.access_key_id, active=True)
+        if self.aws.access_key_active(self.access_key_id) is not None:  # None: deleted by a rotation, as meant
+            self.aws.set_access_key_status(self.user, self.access_key_id, active=True)
 
 
 @dataclass(repr=False)

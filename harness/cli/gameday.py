@@ -31,6 +31,7 @@ from harness.gameday.catalogue import CATALOGUE, choose
 from harness.gameday.game import GameDay
 from harness.gameday.status import PlainBoard, make_board
 from harness.gameday.workload import create_workload, delete_workload
+from harness.lab import providers
 from harness.lab.lab import Lab, LabClient
 from harness.report.html import write_report_html
 from harness.report.journal import Journal, ScenarioInfo, Status, environment_facts
@@ -79,10 +80,11 @@ def _gameday(args: argparse.Namespace) -> int:
     time_scale = resolve_time_scale(args.time_scale)  # a bad factor is refused before anything starts
     binaries.user_bin_dir(args.bin_dir)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
-    fault = choose(args.scenario, random.Random(seed))
+    attach, attached = attached_lab(args, "every game fault")
+    aws_api = attached.aws is not None if attached else providers.provider(args.provider).CAPABILITIES.aws_api
+    fault = choose(args.scenario, random.Random(seed), aws_api=aws_api)
     # Checked before anything starts: a runbook with nothing for this fault is refused before the injection.
     steps = runbooks.steps_for(runbooks.load(args.runbook), fault.name, args.runbook) if args.runbook else None
-    attach, attached = attached_lab(args, "every game fault")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     report_dir = Path(args.report_dir or Path("reports") / f"gameday-{stamp}").resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -111,7 +113,7 @@ def _gameday(args: argparse.Namespace) -> int:
         scenario = Scenario(journal, time_scale=time_scale)
         game = GameDay(client, fault, scenario, deadline=args.deadline * 60 * scenario.time_scale,
                        reveal=args.reveal, say=say)
-        workload = create_workload(client)
+        workload = create_workload(client, route53=fault.route53)
         game.prepare(workload)
         steady = time.monotonic()
         found = make_tools(tools, args.bin_dir)
@@ -153,7 +155,7 @@ def _gameday(args: argparse.Namespace) -> int:
     if journal is not None:
         say(_report(game, journal, report_dir, time.monotonic() - began, timings))
     code = TERMINATED if terminated else EXIT.get(status, 2)
-    leaked = scan_for_secrets(report_dir, _secrets(lab, workload))
+    leaked = scan_for_secrets(report_dir, _secrets(lab, client, workload))
     if leaked:
         print(f"certchaos gameday: NOT SAFE TO PUBLISH: {report_dir} holds secrets:\n  " + "\n  ".join(leaked)
               + "\nFix: delete them before publishing the report (a runbook step that prints a Secret puts it in "
@@ -162,11 +164,15 @@ def _gameday(args: argparse.Namespace) -> int:
     return code
 
 
-def _secrets(lab: Lab | None, workload) -> dict[str, str]:
-    """What the report must not hold: the lab's TSIG secrets when the game started it, and the game's own key."""
+def _secrets(lab: Lab | None, client: LabClient | None, workload) -> dict[str, str]:
+    """What the report must not hold: the lab's TSIG secrets when the game started it, the AWS account
+    administrator's key (the team's `aws` signs with it), and the game's own key (its TSIG key's secret, or its
+    IAM user's secret access key)."""
     found = lab.tsig_secrets() if lab is not None else {}
+    if client is not None and client.info.aws is not None:
+        found["AWS administrator's secret access key"] = client.info.aws.admin_secret_access_key
     if workload is not None:
-        found[f"TSIG key {workload.acme.key}"] = workload.acme.secret
+        found.update(workload.acme.report_secrets())
     return found
 
 

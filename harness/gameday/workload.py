@@ -1,5 +1,6 @@
-"""The game's workload: a namespace with an ACME DNS-01 issuer and a CA issuer, a certificate from each,
-its own webhook registration, and the system's health as the harness judges it.
+"""The game's workload: a namespace with an ACME DNS-01 issuer (RFC 2136, or cert-manager's Route 53 solver for
+the cloud provider's faults) and a CA issuer, a certificate from each, its own webhook registration, and the
+system's health as the harness judges it.
 
 Everything goes through the lab's APIs (LabClient), so the game runs against any lab a LabClient can
 drive: a lab it started, one attached through lab.json, and later a kind lab.
@@ -15,7 +16,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from harness.chaos.certificates import certificate, create_certificate
-from harness.lab.issuers import AcmeIssuer, make_acme_issuer, make_ca_issuer
+from harness.lab.issuers import AcmeIssuer, Route53Issuer, make_acme_issuer, make_ca_issuer, make_route53_issuer
 from harness.lab.lab import LabClient
 from harness.observe.resources import CERTIFICATE, SECRET, condition, get
 from harness.observe.tlsinspect import inspect_secret
@@ -30,7 +31,7 @@ ACME_CERTIFICATE, CA_CERTIFICATE = "web", "internal"
 @dataclass
 class Workload:
     namespace: str
-    acme: AcmeIssuer
+    acme: AcmeIssuer | Route53Issuer  # Issuer "pebble": DNS-01 over RFC 2136 (a TSIG key) or Route 53 (an IAM user)
     ca_ref: dict
     webhook: Proxy  # the namespace's own path to cert-manager's webhook (its own registration)
 
@@ -43,9 +44,10 @@ class Workload:
         return ACME_CERTIFICATE, CA_CERTIFICATE
 
 
-def create_workload(lab: LabClient) -> Workload:
+def create_workload(lab: LabClient, route53: bool = False) -> Workload:
     """Namespace gameday-<hex>: its own webhook registration and proxy (a webhook fault stays in it), the
-    issuers, and the two certificates. Returns at once; health() says when they are issued."""
+    issuers (the ACME one solving with `route53`: its own hosted zone and IAM user), and the two certificates.
+    Returns at once; health() says when they are issued."""
     namespace = f"gameday-{uuid.uuid4().hex[:6]}"
     ensure_namespace(lab.kube, namespace)
     webhook = lab.proxy_to(f"webhook-{namespace}", lab.info.webhook)
@@ -55,7 +57,7 @@ def create_workload(lab: LabClient) -> Workload:
         url, lab.info.webhook_ca_bundle.encode(), only_namespace=namespace))
     labels = {certmanager.ISOLATION_LABEL: "isolated"}  # the cluster-wide registration skips this namespace
     client.CoreV1Api(lab.kube).patch_namespace(namespace, {"metadata": {"labels": labels}})
-    acme = make_acme_issuer(lab, namespace)
+    acme = make_route53_issuer(lab, namespace, "pebble") if route53 else make_acme_issuer(lab, namespace)
     ca_ref = make_ca_issuer(lab.kube, namespace)
     workload = Workload(namespace, acme, ca_ref, webhook)
     create_certificate(lab.kube, namespace, certificate(ACME_CERTIFICATE, acme.ref, [acme.dns_name("www")]))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import secrets
 from pathlib import Path
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kubernetes import client
 
@@ -76,6 +76,10 @@ class AcmeIssuer(OnPebble):
         self.proxy.delete()
         if self.acme is not None:
             self.acme.delete()
+
+    def report_secrets(self) -> dict[str, str]:
+        """What a report must never hold: the TSIG key's secret."""
+        return {f"TSIG key {self.key}": self.secret}
 
 
 def make_acme_issuer(lab: LabClient, namespace: str, name: str = "pebble") -> AcmeIssuer:
@@ -205,11 +209,20 @@ class Route53Issuer(OnPebble):
     role: str | None  # the role the solver assumes through STS (its name), holding the policy; None: the user does
     secret: str  # the Secret holding the key: access-key-id, secret-access-key
     proxy: Proxy  # the scenario's own path to the CA
+    secret_access_key: str = field(default="", repr=False)  # the key's secret, as the Secret holds it
 
     @property
     def identity(self) -> dict:
         """Where the policy is attached: {"role": name} or {"user": name} (AwsAdmin.attach/detach's keywords)."""
         return {"role": self.role} if self.role else {"user": self.user}
+
+    def close(self) -> None:
+        """Delete the scenario's proxy (the Issuer goes with the namespace, the IAM user and zone with the lab)."""
+        self.proxy.delete()
+
+    def report_secrets(self) -> dict[str, str]:
+        """What a report must never hold: the access key's secret (a rotated key's is the Secret's, not this)."""
+        return {f"AWS secret access key of {self.user}": self.secret_access_key}
 
 
 def make_route53_issuer(lab: LabClient, namespace: str, name: str = "route53", assume_role: bool = False,
@@ -251,4 +264,4 @@ def make_route53_issuer(lab: LabClient, namespace: str, name: str = "route53", a
     })
     wait_issuer_ready(lab.kube, namespace, name)
     return Route53Issuer(name, namespace, zone, zone_id, user, credentials.access_key_id, policy_arn, role,
-                         f"{name}-aws", proxy)
+                         f"{name}-aws", proxy, credentials.secret_access_key)

@@ -64,7 +64,7 @@ LOCAL = Capabilities(nodes=False, multi_node=False, images=False, helm_values=Fa
 # (harness.lab.providers.kind).
 KIND = Capabilities(nodes=True, multi_node=True, images=True, helm_values=True,
                     controller_process=False, controller_pods=True, lab_network=True,
-                    installs_cert_manager=True, owns_cluster=True)
+                    installs_cert_manager=True, owns_cluster=True, aws_api=True)
 # Only the Kubernetes API (harness.stack.existing): certchaos can exec into none of its nodes, does not run its
 # controller, and the cluster's cert-manager does not reach the lab's fake DNS, Pebble or Toxiproxy (nor do we
 # its metrics).

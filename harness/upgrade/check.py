@@ -8,9 +8,11 @@
     upgrade    in place to B (Lab.upgrade_cert_manager): on local CRDs, RBAC, webhook, cainjector, controller;
                on kind B's images, CRDs, `helm upgrade` with the same values
     kept       B's controller holds the Lease, then nothing it must keep changes for KEPT_WINDOW (no re-issue unless
-               due, no spec changed, every issuer still Ready with its spec)
+               due, no spec changed, every issuer still Ready with its spec, its solvers read the same: a Route 53
+               solver is still one, as written)
     webhook    B's webhook admits every setup object (server-side dry run of an update)
-    renewal    each certificate renewed on B (cmctl renew), a new serial and revision, Ready (HTTP-01's: next phase)
+    renewal    each certificate renewed on B (cmctl renew), a new serial and revision, Ready (HTTP-01's: next phase);
+               a Route 53 solver's renewal reached its hosted zone through the lab's AWS API
     http01     kind: each certificate of an HTTP-01 issuer renewed on B, witnessed end to end (harness.upgrade.http01),
                then no solver object left; not applicable (why said) where the provider runs no solver pods or
                the setup has no HTTP-01 issuer
@@ -47,10 +49,11 @@ from harness.observe.resources import EVENT, list_objects
 from harness.stack import certmanager, support
 from harness.observe.conditions.http01 import solvers_gone
 from harness.observe.resources import CERTIFICATE, get
-from harness.upgrade import certificates, setup
+from harness.upgrade import certificates, route53, setup
 from harness.upgrade.http01 import Http01Witness, missing
 from harness.upgrade.rewrite import (HTTP01_NOT_APPLICABLE, ISSUER_KINDS, LabTarget, Rewritten, http01_issuers,
-                                     issuer_key, issuers_of, rewrite)
+                                     issuer_key, issuers_of, rewrite, route53_needs)
+from harness.upgrade.solvers import issuer_solvers, solver_changes, solver_type
 from harness.workloads import ingress
 from harness.upgrade.versions import VersionBinaries
 from harness.wait import Seen, WaitTimeout, wait_for
@@ -76,6 +79,8 @@ CATALOGUE = 60 * 60.0  # the whole catalogue takes ~10 min on this machine; an h
 CHILD_STOP = 60.0  # a lab stops in ~5-15 s; a minute before it is killed
 SYSTEM_ROOTS = "/etc/ssl/certs/ca-certificates.crt"  # Debian's bundle, what Go reads when SSL_CERT_FILE is unset
 SETUP_KINDS = ("Issuer", "ClusterIssuer", "Certificate")  # what cert-manager's webhook admits
+# The renewals are Ready when this is asked, so their changes were answered already: seconds for a loaded poll.
+ROUTE53_EVIDENCE = 15.0
 
 
 def time_scale() -> float:
@@ -177,9 +182,9 @@ class UpgradeCheck:
             api = lab.stack.api()
             self._phase("ready", lambda: self._ready(lab, api, namespaces, rewritten))
             self._phase("upgrade", lambda: self._upgrade(lab))
-            self._phase("kept", lambda: self._kept(lab, api, namespaces))
+            self._phase("kept", lambda: self._kept(lab, api, namespaces, rewritten))
             self._phase("webhook", lambda: self._webhook(api, rewritten))
-            self._phase("renewal", lambda: self._renewal(api, namespaces, rewritten))
+            self._phase("renewal", lambda: self._renewal(lab, api, namespaces, rewritten))
             self._phase("http01", lambda: self._http01(lab, api, rewritten))
             # After the same work on each side (issuance on A, renewal on B): a labelled counter exists only
             # once something incremented it, so B's names right after its start would all look "vanished".
@@ -225,11 +230,14 @@ class UpgradeCheck:
                 ca_bundle = None
                 self._trust_pebble(lab)
             controller = self._ingress_controller(lab, objects)
+            # With the lab's AWS API the setup's Route 53 solvers stay Route 53: their zones and identities first.
+            needs = route53_needs(objects) if info.aws is not None else []
             target = LabTarget(acme_server=f"https://{proxy.listen[0]}:{proxy.listen[1]}/dir", ca_bundle=ca_bundle,
                                nameserver=f"{host}:{port}",
                                tsig_secret=base64.b64encode(secrets.token_bytes(32)).decode(),
                                ingress_class=controller and controller.ingress_class,
-                               ingress_address=controller and controller.address)
+                               ingress_address=controller and controller.address,
+                               aws=route53.provision(labclient, needs) if needs else None)
             rewritten = rewrite(objects, target)
             holder.append(rewritten)
             for change in rewritten.rewrites:
@@ -261,10 +269,12 @@ class UpgradeCheck:
         self.facts["rewrites"] = [vars(change) for change in rewritten.rewrites]
         self.facts["credentials"] = [vars(credential) for credential in rewritten.credentials]
         self.facts["not_applicable"] = [vars(left_out) for left_out in rewritten.not_applicable]
+        self.facts["hosted_zones"] = rewritten.hosted_zones
         return {"objects": len(rewritten.objects), "rewrites": len(rewritten.rewrites),
                 "zones": rewritten.zones, "tsig_keys": [key.name for key in rewritten.keys],
                 "a_records": [f"{name} A {address}" for name, address in rewritten.a_records],
-                "not_applicable": [left_out.object for left_out in rewritten.not_applicable]}
+                "not_applicable": [left_out.object for left_out in rewritten.not_applicable],
+                "route53_hosted_zones": rewritten.hosted_zones}
 
     def _ingress_controller(self, lab: Lab, objects) -> ingress.IngressController | None:
         """The lab's ingress controller, installed when the setup solves HTTP-01 and the provider runs solver
@@ -326,6 +336,7 @@ class UpgradeCheck:
         except WaitTimeout as timeout:
             raise HarnessError(f"issuers of the setup not Ready on A, with every Certificate issued: {timeout}") from None
         before = self.facts["before"]
+        self.facts["solvers_before"] = issuer_solvers(api, rewritten.objects)
         self.facts["metrics_a"] = metric_names(lab.info.metrics_url)
         self.facts["events_before"] = event_reasons(api, namespaces)
         return {"certificates": before["certificates"], "certificate_requests": before["requests"],
@@ -338,7 +349,7 @@ class UpgradeCheck:
         components = self.facts["components_b"] = stamped(lab.stack.versions(), self.target)
         return {"steps": steps, "cert-manager": components["cert-manager-controller"]}
 
-    def _kept(self, lab: Lab, api, namespaces: list[str]) -> dict:
+    def _kept(self, lab: Lab, api, namespaces: list[str], rewritten: Rewritten) -> dict:
         # B's controller pod: its name is its hostname, the prefix of its Lease identity (on kind, the running
         # pod of B's image once helm's rollout is done; on local, the pod sandbox's hostname).
         pod = lab.stack.controller_pod
@@ -357,7 +368,15 @@ class UpgradeCheck:
                      timeout=window + 30.0, interval=1.0)  # +30 s: polls of a loaded API server
         except Exception as error:
             raise CheckFailed(f"the upgrade changed certificates: {error}") from error
-        return {"lease": lease, "unchanged_for": window}
+        return {"lease": lease, "unchanged_for": window, "solvers": self._solvers_kept(api, rewritten)}
+
+    def _solvers_kept(self, api, rewritten: Rewritten) -> dict:
+        """Every issuer's solvers read as before the upgrade (else CheckFailed naming each change); their types."""
+        before, after = self.facts["solvers_before"], issuer_solvers(api, rewritten.objects)
+        changed = solver_changes(before, after)
+        if changed:
+            raise CheckFailed("the upgrade changed how the setup's issuers solve challenges:\n  " + "\n  ".join(changed))
+        return {ref: [solver_type(s) for s in solvers or []] for ref, solvers in after.items()}
 
     def _webhook(self, api, rewritten: Rewritten) -> dict:
         admitted, refused = [], []
@@ -373,11 +392,26 @@ class UpgradeCheck:
             raise CheckFailed("B's webhook refused setup objects: " + "; ".join(refused))
         return {"admitted": admitted}
 
-    def _renewal(self, api, namespaces: list[str], rewritten: Rewritten) -> dict:
+    def _renewal(self, lab: Lab, api, namespaces: list[str], rewritten: Rewritten) -> dict:
+        since = time.time()
         now = certificates.snapshot(api, namespaces)["certificates"]
         over_http01 = issued_over_http01(now, rewritten)
-        return {"renewed": renew(api, {ref: facts for ref, facts in now.items() if ref not in over_http01}),
-                "left_to_phase_http01": sorted(over_http01)}
+        result = {"renewed": renew(api, {ref: facts for ref, facts in now.items() if ref not in over_http01}),
+                  "left_to_phase_http01": sorted(over_http01)}
+        if not rewritten.hosted_zones:
+            return result
+        labclient = LabClient(lab.info)
+        try:  # the renewals are done: their changes were answered already (a short wait for a loaded machine)
+            result["route53_changes_accepted"] = wait_for(
+                route53.changes_accepted(labclient, rewritten.hosted_zones, since),
+                subject="the Route 53 hosted zones of the setup's solvers",
+                expected="a change accepted on each by the AWS API since the renewal began",
+                timeout=ROUTE53_EVIDENCE * time_scale(), interval=1.0)
+        except WaitTimeout as error:
+            raise CheckFailed(f"the renewal on B did not go through Route 53: {error}") from error
+        finally:
+            labclient.close()
+        return result
 
     def _http01(self, lab: Lab, api, rewritten: Rewritten) -> dict:
         if rewritten.not_applicable:

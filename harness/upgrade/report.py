@@ -85,6 +85,7 @@ def build(check) -> dict:
         "credentials_replaced": facts.get("credentials", []),
         "not_applicable": facts.get("not_applicable", []),
         "ingress_controller": facts.get("ingress_controller"),
+        "route53_hosted_zones": facts.get("hosted_zones", {}),  # zone -> the lab's id, of Route 53 solvers kept
         "certificates_before": (facts.get("before") or {}).get("certificates", {}),
         "components": {"A": facts.get("components_a"), "B": facts.get("components_b")},
         # Whether cert-manager's documentation supports each side on the lab's Kubernetes (from what ran).
@@ -127,8 +128,12 @@ def markdown(report: dict) -> str:
         lines += ["", "## What the setup rewrite changed", ""]
         lines += [f"- {r['object']} (`{r['file']}`): `{r['field']}`: {r['old']} -> {r['new']}" for r in report["rewrites"]]
     if report["credentials_replaced"]:
-        lines += ["", "Credentials of the setup the lab did not use (replaced by lab TSIG keys or dropped):", ""]
+        lines += ["", "Credentials of the setup the lab did not use (replaced by lab TSIG keys, the lab's IAM users, "
+                  "or dropped):", ""]
         lines += [f"- {c['object']} `{c['field']}`: {c['what']}" for c in report["credentials_replaced"]]
+    if report.get("route53_hosted_zones"):
+        lines += ["", "Route 53 solvers kept as Route 53 solvers, against the lab's AWS API; its hosted zones:", ""]
+        lines += [f"- `{zone}`: {zone_id}" for zone, zone_id in sorted(report["route53_hosted_zones"].items())]
     if report["certificates_before"]:
         lines += ["", "## Certificates through the upgrade", "", "| certificate | revision | serial | key (sha256) |",
                   "|---|---|---|---|"]

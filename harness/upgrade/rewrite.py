@@ -10,6 +10,10 @@
   controller's, and each name the issuer is asked for gets an A record naming that controller (in the most
   specific zone the lab serves for it). Where it runs none (local), the HTTP-01 issuers and what they issue
   (their Certificates, the Ingresses annotated with them) are left out and listed as not applicable, why said.
+- Route 53 solvers on a lab with an AWS API (`LabTarget.aws`) stay Route 53 solvers as written (region,
+  cnameStrategy, the form of their credentials): only the hosted zone id, the role's ARN and the credentials
+  are mapped to the lab's account (an IAM user of the issuer's own, its key in a Secret added to the setup),
+  each listed; `route53_needs` says beforehand which zones and identities the lab must make.
 - What the lab cannot stand in for is refused with the object and field named: Vault and Venafi issuers,
   external issuer groups, HTTP-01 on a named Ingress (edit in place) or a Gateway API route.
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Callable
 
 from harness.upgrade.setup import InvalidSetup, Problem, SetupObject
 
@@ -51,6 +56,34 @@ class LabTarget:
     # answers on (what HTTP-01 names' A records name). None: the provider runs no solver pods (local).
     ingress_class: str | None = None
     ingress_address: str | None = None
+    aws: AwsTarget | None = None  # the lab's AWS API: Route 53 solvers stay Route 53; None: they become rfc2136
+
+
+@dataclass(frozen=True)
+class AwsIdentity:
+    """The lab's IAM identity for one issuer's Route 53 solvers: a user's key, and the role holding the policy
+    when the issuer's solver assumes one."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    role_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class AwsTarget:
+    """The lab's AWS account as the setup's Route 53 solvers see it (harness.upgrade.route53 makes it)."""
+
+    zone_ids: dict[str, str]  # zone (absolute, lowercase) -> the lab's hosted zone id
+    identities: dict[str, AwsIdentity]  # issuer ref ("ClusterIssuer name") -> its identity
+
+
+@dataclass(frozen=True)
+class Route53Need:
+    """What the lab's AWS account must hold for one issuer's Route 53 solvers, before the rewrite."""
+
+    issuer: str  # its ref, "Kind [namespace/]name"
+    zones: tuple[str, ...]  # absolute, lowercase
+    role: bool  # its solver assumes a role
 
 
 @dataclass(frozen=True)
@@ -102,6 +135,7 @@ class Rewritten:
     a_records: list[tuple[str, str]] = field(default_factory=list)  # (absolute name, address): HTTP-01 names
     http01_issuers: list[IssuerKey] = field(default_factory=list)  # applied issuers that solve HTTP-01
     not_applicable: list[NotApplicable] = field(default_factory=list)
+    hosted_zones: dict[str, str] = field(default_factory=dict)  # zone -> lab hosted zone id, of kept Route 53 solvers
 
 
 def tsig_key_name(issuer: SetupObject) -> str:
@@ -111,6 +145,13 @@ def tsig_key_name(issuer: SetupObject) -> str:
 
 def secret_name(issuer: SetupObject) -> str:
     return f"certchaos-tsig-{issuer.name}"
+
+
+def aws_secret_name(issuer: SetupObject) -> str:
+    return f"certchaos-aws-{issuer.name}"
+
+
+AWS_KEY_ID, AWS_SECRET_KEY = "access-key-id", "secret-access-key"  # the keys of the lab's AWS Secret
 
 
 def zone_of(dns_name: str) -> str:
@@ -131,6 +172,31 @@ def _secret_refs(value, path: str = "") -> list[str]:
             else:
                 found += _secret_refs(item, here)
     return found
+
+
+def _solver_zones(solver: dict, dns_names: list[str]) -> set[str]:
+    """The zones a solver serves: its selector's dnsZones, else the zones of the names its issuer is asked for."""
+    selector_zones = ((solver.get("selector") or {}).get("dnsZones")) or []
+    return {zone.lower().rstrip(".") + "." for zone in selector_zones} or {zone_of(n) for n in dns_names}
+
+
+def route53_needs(objects: list[SetupObject]) -> list[Route53Need]:
+    """Per issuer with a Route 53 solver: the zones its solvers serve and whether one assumes a role."""
+    names = _certificate_names(objects)
+    needs = []
+    for obj in objects:
+        acme = (obj.body.get("spec") or {}).get("acme") if obj.kind in ISSUER_KINDS else None
+        solvers = [s for s in (acme or {}).get("solvers") or [] if "route53" in (s.get("dns01") or {})]
+        if solvers:
+            dns_names = names.get((obj.kind, obj.namespace, obj.name), [])
+            zones = set().union(*(_solver_zones(s, dns_names) for s in solvers))
+            needs.append(Route53Need(obj.ref, tuple(sorted(zones)),
+                                     any(s["dns01"]["route53"].get("role") for s in solvers)))
+    return needs
+
+
+def _ref(ref: dict | None) -> str:
+    return f"Secret {ref.get('name')}, key {ref.get('key')}" if ref else "(none: ambient credentials)"
 
 
 def _bundle(text: str | None) -> str:
@@ -213,7 +279,7 @@ def rewrite(objects: list[SetupObject], target: LabTarget) -> Rewritten:
             result.a_records.append((name.lower().rstrip(".") + ".", target.ingress_address))
     result.a_records = sorted(set(result.a_records))
     result.http01_issuers = http01
-    result.zones = sorted(zones)
+    result.zones = sorted(zones | set(result.hosted_zones))
     return result
 
 
@@ -271,6 +337,7 @@ def _rewrite_issuer(obj: SetupObject, target: LabTarget, dns_names: list[str], r
     problems = []
     key = TsigKey(tsig_key_name(obj), obj.namespace or CLUSTER_RESOURCE_NAMESPACE, secret_name(obj), ())
     zones: set[str] = set()
+    tsig = False  # a solver of this issuer signs with the lab's TSIG key
     for index, solver in enumerate(acme.get("solvers") or []):
         path = f"spec.acme.solvers[{index}]"
         if "http01" in solver:
@@ -279,8 +346,12 @@ def _rewrite_issuer(obj: SetupObject, target: LabTarget, dns_names: list[str], r
         dns01 = solver.get("dns01")
         if dns01 is None:
             continue
-        selector_zones = ((solver.get("selector") or {}).get("dnsZones")) or []
-        zones |= {zone.lower().rstrip(".") + "." for zone in selector_zones} or {zone_of(n) for n in dns_names}
+        if target.aws is not None and [name for name in DNS01_PROVIDERS if name in dns01] == ["route53"]:
+            problems += _point_route53(obj, path, dns01["route53"], _solver_zones(solver, dns_names), target.aws,
+                                       change, result)
+            continue
+        tsig = True
+        zones |= _solver_zones(solver, dns_names)
         lab = {"nameserver": target.nameserver, "tsigKeyName": key.name, "tsigAlgorithm": TSIG_ALGORITHM,
                "tsigSecretSecretRef": {"name": key.secret_name, "key": TSIG_SECRET_KEY}}
         providers = [name for name in DNS01_PROVIDERS if name in dns01]
@@ -298,7 +369,7 @@ def _rewrite_issuer(obj: SetupObject, target: LabTarget, dns_names: list[str], r
             result.credentials.append(Credential(obj.ref, f"{path}.dns01.{provider}",
                                                  f"{provider}: " + ("; ".join(refs) or "ambient credentials")))
         dns01["rfc2136"] = lab
-    if zones or any("dns01" in (s or {}) for s in acme.get("solvers") or []):
+    if tsig:
         result.keys.append(TsigKey(key.name, key.namespace, key.secret_name, tuple(sorted(zones))))
         result.secrets.append({"apiVersion": "v1", "kind": "Secret",
                                "metadata": {"name": key.secret_name, "namespace": key.namespace},
@@ -325,4 +396,52 @@ def _rewrite_http01(obj: SetupObject, path: str, http01: dict, target: LabTarget
     old = "; ".join(f"{name} {ingress.pop(name)}" for name in given) or "(none: the cluster's default class)"
     ingress[chosen] = target.ingress_class
     change(f"{path}.ingress.{chosen}", old, f"{target.ingress_class} (the lab's ingress controller)")
+    return []
+
+
+def _point_route53(obj: SetupObject, path: str, route53: dict, zones: set[str], aws: AwsTarget,
+                   change: Callable[[str, str, str], None], result: Rewritten) -> list[Problem]:
+    """Keep a Route 53 solver as written, its hosted zone, role and credentials mapped to the lab's account."""
+    identity = aws.identities.get(obj.ref)
+    missing = sorted(zone for zone in zones if zone not in aws.zone_ids)
+    if identity is None or missing:
+        return [Problem(obj.file, obj.ref, f"{path}.dns01.route53",
+                        f"the lab's AWS account has no identity or hosted zone for it ({', '.join(missing)})")]
+    here = f"{path}.dns01.route53"
+    result.hosted_zones.update({zone: aws.zone_ids[zone] for zone in zones})
+    if "hostedZoneID" in route53:
+        if len(zones) != 1:
+            return [Problem(obj.file, obj.ref, f"{here}.hostedZoneID",
+                            f"one hosted zone for {len(zones)} zones ({', '.join(sorted(zones))}): give the solver "
+                            "a selector.dnsZones of its zone")]
+        (zone,) = zones
+        if route53["hostedZoneID"] != aws.zone_ids[zone]:
+            change(f"{here}.hostedZoneID", route53["hostedZoneID"], f"{aws.zone_ids[zone]} (the lab's {zone})")
+            route53["hostedZoneID"] = aws.zone_ids[zone]
+    if route53.get("role") and route53["role"] != identity.role_arn:
+        change(f"{here}.role", route53["role"], f"{identity.role_arn} (the lab's, with the documented policy)")
+        route53["role"] = identity.role_arn
+    secret = {"name": aws_secret_name(obj)}
+    used = _secret_refs(route53) + ([f"accessKeyID {route53['accessKeyID']}"] if route53.get("accessKeyID") else [])
+    listed = len(result.rewrites)
+    if "accessKeyID" in route53:  # the user's form of the key id (a literal, or a Secret's key) is kept
+        if route53["accessKeyID"] != identity.access_key_id:
+            change(f"{here}.accessKeyID", route53["accessKeyID"], f"{identity.access_key_id} (the lab's IAM user)")
+            route53["accessKeyID"] = identity.access_key_id
+    elif route53.get("accessKeyIDSecretRef") != {**secret, "key": AWS_KEY_ID}:
+        change(f"{here}.accessKeyIDSecretRef", _ref(route53.get("accessKeyIDSecretRef")),
+               f"Secret {secret['name']}, key {AWS_KEY_ID} (the lab's IAM user)")
+        route53["accessKeyIDSecretRef"] = {**secret, "key": AWS_KEY_ID}
+    if route53.get("secretAccessKeySecretRef") != {**secret, "key": AWS_SECRET_KEY}:
+        change(f"{here}.secretAccessKeySecretRef", _ref(route53.get("secretAccessKeySecretRef")),
+               f"Secret {secret['name']}, key {AWS_SECRET_KEY} (the lab's IAM user)")
+        route53["secretAccessKeySecretRef"] = {**secret, "key": AWS_SECRET_KEY}
+    if len(result.rewrites) > listed:  # the user's credentials (or the pod's ambient ones) are not used
+        result.credentials.append(Credential(obj.ref, here, "route53: " + ("; ".join(used) or "ambient credentials")))
+    namespace = obj.namespace or CLUSTER_RESOURCE_NAMESPACE
+    if not any(s["metadata"] == {"name": secret["name"], "namespace": namespace} for s in result.secrets):
+        result.secrets.append({"apiVersion": "v1", "kind": "Secret",
+                               "metadata": {"name": secret["name"], "namespace": namespace},
+                               "stringData": {AWS_KEY_ID: identity.access_key_id,
+                                              AWS_SECRET_KEY: identity.secret_access_key}})
     return []

@@ -4,6 +4,8 @@ GetChange waits for the public view, and the front's fault switches answer as Ro
 
 from __future__ import annotations
 
+import random
+import socket
 import time
 
 import boto3
@@ -15,6 +17,7 @@ from fakes.dns import DnsServer
 from fakes.dns.control import ControlServer
 from harness.stack.aws.admin import FrontControl, zone_policy
 from harness.stack.aws.emulator import REGION, Credentials
+from harness.stack.aws.front import HOSTS
 from harness.stack.aws.part import AwsPart
 from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK
@@ -133,3 +136,27 @@ def test_fault_switches_answer_as_route53_and_the_journal_shows_it(aws, zones):
                        ("ChangeResourceRecordSets", "", "PENDING"), ("GetChange", "", "PENDING"),
                        ("GetChange", "", "INSYNC")]
     control.close()
+
+
+def test_without_a_proxy_the_front_answers_on_443_where_the_resolver_points_aws_names_as_on_kind(
+        dns, tmp_path, monkeypatch):
+    # On kind the pods' resolver (the fake DNS) names the "ca" anchor for AWS's host names and the front listens
+    # there on 443, made inside the anchor's namespace: here an address of loopback's own, in this namespace.
+    address = f"127.{random.randrange(64, 250)}.{random.randrange(1, 250)}.{random.randrange(2, 250)}"
+    with AwsPart(tmp_path / "aws", RunPKI(tmp_path / "pki"), dns[1], front=(address, 443),
+                 netns="/proc/self/ns/net", proxy=False) as part:
+        assert part.proxy is None and part.front.address == (address, 443)
+        real = socket.getaddrinfo
+        monkeypatch.setattr(socket, "getaddrinfo",
+                            lambda host, *rest, **kw: real(address if host in HOSTS else host, *rest, **kw))
+        zone = part.admin.create_zone(OTHER)
+        user = new_user(part, "on-kind", zone)
+        route53 = boto3.client("route53", region_name=REGION, aws_access_key_id=user.access_key_id,
+                               aws_secret_access_key=user.secret_access_key, verify=str(part.pki.ca_cert),
+                               config=Config(retries={"total_max_attempts": 1}))  # no proxy, no endpoint
+        name = f"_acme-challenge.kind.{OTHER}"
+        assert upsert(route53, zone, '"kind"', name=name)["Status"] == "PENDING"
+        (answer,) = FrontControl(part.front.control_url, str(part.pki.ca_cert)).journal(
+            zone=zone, action="ChangeResourceRecordSets")  # the control API on the anchor's address
+        assert answer["principal"] == user.access_key_id and answer["code"] == ""
+        assert [r.data for r in dns[0].records(name, "TXT")] == ['"kind"']

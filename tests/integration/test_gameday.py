@@ -1,5 +1,5 @@
-"""`certchaos gameday` against a real lab: the shipped runbook recovers a webhook outage (exit 0), a broken one
-fails naming its step (exit 1), a runbook with nothing for the fault is refused before anything starts, a team
+"""`certchaos gameday` against a real lab: the shipped runbook recovers a webhook outage and, through the AWS CLI,
+IAM permission drift of cert-manager's Route 53 solver (exit 0), a broken one fails naming its step (exit 1), a runbook with nothing for the fault is refused before anything starts, a team
 drives the game through stdin, and Ctrl-C mid-game reverts the fault, writes the report marked interrupted
 and leaves nothing running."""
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.lab.lab import Lab
+from harness.lab.lab import Lab, LabClient, LabInfo
 from harness.wait import Seen, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,21 +47,59 @@ def entries(data: dict, kind: str) -> list[dict]:
     return [e for e in data["entries"] if e["kind"] == kind]
 
 
-def test_the_good_runbook_recovers_a_webhook_outage(lab_json, tmp_path):
-    result = gameday("--attach", lab_json, "--scenario", "webhook-down", "--report-dir", str(tmp_path),
+def recovered_by_the_good_runbook(lab_json: str, report_dir: Path, fault: str) -> tuple[str, dict, list[dict]]:
+    """Plays `fault` with the shipped runbook (two steps: look, repair) and checks the game passed on the harness's
+    evidence; returns the output, the journal and the steps."""
+    result = gameday("--attach", lab_json, "--scenario", fault, "--report-dir", str(report_dir),
                      "--runbook", str(RUNBOOKS / "cert-manager-oncall.md"), "--auto")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "the runbook's steps alone recovered the system" in result.stdout
-    data = journal(tmp_path)
+    data = journal(report_dir)
     assert data["status"] == "passed"
     steps = entries(data, "runbook-step")
     assert [s["detail"]["exit_code"] for s in steps] == [0, 0]
-    assert "webhook-gameday-" in steps[1]["detail"]["output"] and ": up" in steps[1]["detail"]["output"]
     (recovered,) = [e for e in entries(data, "game") if e["subject"] == "recovered"]
     detected = [e for e in entries(data, "expectation-met") if e["detail"].get("detects")]
     # Seen broken before the repairing step started, healthy only after it started.
     assert detected and detected[0]["offset"] < steps[1]["detail"]["started"] <= recovered["offset"]
+    return result.stdout, data, steps
+
+
+def test_the_good_runbook_recovers_a_webhook_outage(lab_json, tmp_path):
+    _, data, steps = recovered_by_the_good_runbook(lab_json, tmp_path, "webhook-down")
+    assert "webhook-gameday-" in steps[1]["detail"]["output"] and ": up" in steps[1]["detail"]["output"]
     assert entries(data, "fault-reverted") and "team (game day)" in (tmp_path / "report.html").read_text()
+
+
+# Per fault: the runbook's repairing step's words, and the refusal the AWS API gave the solver before it.
+ROUTE53_GAMES = {
+    "route53-permission-drift": ("detaching arn:aws:iam::123456789012:policy/cert-manager-route53-", "AccessDenied"),
+    "route53-policy-detached": ("may change hosted zone", "AccessDenied"),
+    "route53-access-key-deactivated": ("rotated: AKIA", "InvalidClientTokenId"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(ROUTE53_GAMES))
+def test_the_shipped_runbook_recovers_iam_drift_of_the_route53_solver_through_the_aws_cli(lab_json, tmp_path, fault):
+    began = time.time()
+    output, data, steps = recovered_by_the_good_runbook(lab_json, tmp_path, fault)
+    words, code = ROUTE53_GAMES[fault]
+    assert words in steps[1]["detail"]["output"]
+    assert entries(data, "fault-reverted")[0]["detail"]["outcome"] == "succeeded"  # also after a key's deletion
+    # The API's side: the solver was refused, then the renewal's change reached the game's hosted zone through
+    # Route 53 after the last refusal (the repair, not the game's revert: recovery came first).
+    namespace = re.search(r"GAMEDAY_NAMESPACE=(\S+)", output).group(1)
+    lab = LabClient(LabInfo.load(lab_json))
+    try:
+        (zone,) = [z for z in lab.aws.route53.list_hosted_zones_by_name(DNSName=f"{namespace}.certchaos.test.")[
+            "HostedZones"] if z["Name"] == f"{namespace}.certchaos.test."]
+        answers = lab.aws_front.journal(began)
+    finally:
+        lab.close()
+    refused = [a["at"] for a in answers if a["code"] == code]
+    accepted = [a for a in answers if a["zone"] == zone["Id"].rsplit("/", 1)[-1] and not a["code"]
+                and a["action"] == "ChangeResourceRecordSets" and refused and a["at"] > refused[-1]]
+    assert refused and accepted, answers[-10:]
 
 
 def test_a_broken_runbook_fails_naming_its_step(lab_json, tmp_path):

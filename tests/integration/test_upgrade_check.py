@@ -54,9 +54,20 @@ def test_an_upgrade_to_v1_11_5_keeps_every_certificate_and_renews_on_it(tmp_path
     assert phases["upgrade"]["detail"]["steps"] == ["crds", "rbac", "cert-manager-webhook", "cert-manager-cainjector",
                                                     "cert-manager-controller"]
     assert len(phases["webhook"]["detail"]["admitted"]) == 7  # 2 ClusterIssuers, 1 Issuer, 4 Certificates
-    fields = {(r["object"], r["field"]) for r in report["rewrites"]}
-    assert ("ClusterIssuer letsencrypt", "spec.acme.solvers[0].dns01.route53") in fields
+    # The Route 53 solver stays one (the local lab has the AWS API): only its zone id and key are the lab's, and
+    # it reads the same after the upgrade; the renewal on B went through the API to the mapped hosted zone.
+    fields = {r["field"]: r for r in report["rewrites"] if r["object"] == "ClusterIssuer letsencrypt"}
+    (zone_id,) = report["route53_hosted_zones"].values()
+    assert fields["spec.acme.solvers[0].dns01.route53.hostedZoneID"]["old"] == "Z0123456789EXAMPLE"
+    assert fields["spec.acme.solvers[0].dns01.route53.hostedZoneID"]["new"].startswith(zone_id)
+    assert {"spec.acme.solvers[0].dns01.route53.accessKeyID",
+            "spec.acme.solvers[0].dns01.route53.secretAccessKeySecretRef"} <= set(fields)
+    assert not any(".rfc2136" in field or field.endswith("region") for field in fields)
     assert any("route53-credentials" in c["what"] for c in report["credentials_replaced"])
+    assert phases["kept"]["detail"]["solvers"]["ClusterIssuer letsencrypt"] == ["dns01.route53"]
+    accepted = phases["renewal"]["detail"]["route53_changes_accepted"]
+    # Three challenges presented (www.shop.example.com, shop.example.com, *.shop.example.com), each an UPSERT.
+    assert [state["answers"] >= 3 for state in accepted.values()] == [True], accepted
     assert set(report["side_by_side"]["metrics"]) == {"appeared", "vanished"}
     assert_nothing_left(tmp_path, report)
 

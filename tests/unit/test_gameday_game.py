@@ -145,8 +145,20 @@ def test_the_seeded_choice_is_reproducible_and_a_wrong_name_is_one_clear_error()
     assert {choose(None, random.Random(seed)).name for seed in range(40)} == set(CATALOGUE)
     assert choose("ca-outage", random.Random(1)) is CATALOGUE["ca-outage"]
     with pytest.raises(HarnessError, match=r"--scenario 'dns': no such game fault. Choose one of ca-outage, "
-                                           r"dns-credential-revoked, dns-permission-drift, webhook-down or random"):
+                                           r"dns-credential-revoked, dns-permission-drift, route53-access-key-"
+                                           r"deactivated, route53-permission-drift, route53-policy-detached, "
+                                           r"webhook-down or random"):
         choose("dns", random.Random(1))
+
+
+def test_without_the_labs_aws_api_a_route53_fault_is_never_drawn_and_naming_one_is_refused():
+    drawn = {choose(None, random.Random(seed), aws_api=False).name for seed in range(40)}
+    assert drawn == {name for name, fault in CATALOGUE.items() if not fault.route53} == {
+        "ca-outage", "dns-credential-revoked", "dns-permission-drift", "webhook-down"}
+    assert choose("route53-permission-drift", random.Random(1)).route53  # a lab with the AWS API plays it
+    with pytest.raises(HarnessError, match=r"--scenario route53-policy-detached: .*Route 53 on the lab's AWS API.*"
+                                           r"capability aws_api\). Fix: a lab of local or kind, or one of ca-outage, "):
+        choose("route53-policy-detached", random.Random(1), aws_api=False)
 
 
 def test_the_plain_board_prints_a_line_only_when_something_shown_changed(capsys):

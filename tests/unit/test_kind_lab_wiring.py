@@ -12,7 +12,7 @@ import pytest
 from fakes.dns import DnsServer
 from fakes.dns.transport import bind_pair
 from fakes.dns.errors import FakeDnsError
-from harness.lab.providers.kind import chart_values
+from harness.lab.providers.kind import chart_values, merge_values
 from harness.stack.kind.podlog import sortable
 from harness.stack.netns import in_netns, nsenter_argv
 
@@ -79,3 +79,13 @@ def test_chart_values_point_the_controller_at_the_cluster_dns_anchor():
     assert values["podDnsPolicy"] == "None" and values["podDnsConfig"] == {"nameservers": ["172.19.0.7"]}
     assert values["webhook"]["extraArgs"] == ["--dynamic-serving-dns-names=c-lab-ca"]
     assert values["webhook"]["livenessProbe"]["timeoutSeconds"] > 1  # the chart's 1 s fails under load
+
+
+def test_the_aws_and_trust_values_join_the_charts_lists_instead_of_replacing_them():
+    aws = {"volumes": [{"name": "aws-ca"}], "extraEnv": [{"name": "AWS_CA_BUNDLE", "value": "/x/ca.pem"}]}
+    trust = {"volumes": [{"name": "acme-ca"}], "extraEnv": [{"name": "SSL_CERT_FILE", "value": "/y"}],
+             "podDnsPolicy": "None"}
+    values = merge_values(merge_values(chart_values("172.19.0.7", "c-lab-ca"), aws), trust)
+    assert [v["name"] for v in values["volumes"]] == ["aws-ca", "acme-ca"]
+    assert [e["name"] for e in values["extraEnv"]] == ["AWS_CA_BUNDLE", "SSL_CERT_FILE"]
+    assert values["extraArgs"] == ["--dns01-recursive-nameservers=172.19.0.7:53", "--v=2"]  # untouched

@@ -4,12 +4,13 @@ nothing, and what the lab cannot stand in for is refused with the object and fie
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from harness.upgrade.rewrite import (DNS01_PROVIDERS, LabTarget, rewrite, serving_zone, tsig_key_name,
-                                     zone_of)
+from harness.upgrade.rewrite import (DNS01_PROVIDERS, AwsIdentity, AwsTarget, LabTarget, Route53Need, rewrite,
+                                     route53_needs, serving_zone, tsig_key_name, zone_of)
 from harness.upgrade.setup import InvalidSetup, SetupObject
 
 TARGET = LabTarget(acme_server="https://127.0.0.1:4431/dir", ca_bundle="TEFCLUNB", nameserver="127.0.0.1:5353",
@@ -246,7 +247,72 @@ def test_every_change_is_listed_and_every_provider_credential_reported(objects):
 
 
 def test_a_version_without_acme_ca_bundle_gets_no_ca_bundle_field():
-    from dataclasses import replace
     result = rewrite([issuer(), certificate("www", ["www.example.com"])], replace(TARGET, ca_bundle=None))
     assert "caBundle" not in result.objects[0].body["spec"]["acme"]
     assert "spec.acme.caBundle" not in {r.field for r in result.rewrites}
+
+
+# --- Route 53 solvers on a lab with an AWS API: kept, only zone, role and credentials mapped ---------------
+
+AWS = AwsTarget(zone_ids={"shop.example.com.": "LABZONE1", "example.org.": "LABZONE2"},
+                identities={"ClusterIssuer le": AwsIdentity("AKIALAB", "lab-secret", "arn:aws:iam::123456789012:role/lab"),
+                            "Issuer shop/pub": AwsIdentity("AKIAPUB", "pub-secret")})
+AWS_TARGET = replace(TARGET, aws=AWS)
+ROUTE53 = {"region": "eu-west-1", "hostedZoneID": "Z0123456789EXAMPLE", "accessKeyID": "AKIAUSER",
+           "secretAccessKeySecretRef": {"name": "route53-credentials", "key": "secret-access-key"},
+           "role": "arn:aws:iam::999999999999:role/dns"}
+
+
+def route53_setup(route53=ROUTE53, zones=("shop.example.com",)):
+    solvers = [{"selector": {"dnsZones": list(zones)}, "dns01": {"route53": copy.deepcopy(route53),
+                                                                 "cnameStrategy": "Follow"}}]
+    return [issuer(solvers=solvers), certificate("www", ["www.shop.example.com"])]
+
+
+def test_a_route53_solver_stays_route53_with_its_zone_role_and_key_mapped_to_the_labs_account():
+    objects = route53_setup()
+    assert route53_needs(objects) == [Route53Need("ClusterIssuer le", ("shop.example.com.",), role=True)]
+    result = rewrite(objects, AWS_TARGET)
+    solver = result.objects[0].body["spec"]["acme"]["solvers"][0]
+    assert solver["dns01"] == {"cnameStrategy": "Follow", "route53": {
+        "region": "eu-west-1", "hostedZoneID": "LABZONE1", "accessKeyID": "AKIALAB",
+        "secretAccessKeySecretRef": {"name": "certchaos-aws-le", "key": "secret-access-key"},
+        "role": "arn:aws:iam::123456789012:role/lab"}}
+    assert {r.field: (r.old, r.new.split()[0]) for r in result.rewrites if "solvers" in r.field} == {
+        "spec.acme.solvers[0].dns01.route53.hostedZoneID": ("Z0123456789EXAMPLE", "LABZONE1"),
+        "spec.acme.solvers[0].dns01.route53.role": ("arn:aws:iam::999999999999:role/dns",
+                                                     "arn:aws:iam::123456789012:role/lab"),
+        "spec.acme.solvers[0].dns01.route53.accessKeyID": ("AKIAUSER", "AKIALAB"),
+        "spec.acme.solvers[0].dns01.route53.secretAccessKeySecretRef": (
+            "Secret route53-credentials, key secret-access-key", "Secret")}
+    assert [c.what for c in result.credentials] == [
+        "route53: secretAccessKeySecretRef: Secret route53-credentials, key secret-access-key; accessKeyID AKIAUSER"]
+    assert result.keys == [] and result.zones == ["shop.example.com."]
+    assert result.hosted_zones == {"shop.example.com.": "LABZONE1"}
+    assert result.secrets == [{"apiVersion": "v1", "kind": "Secret",
+                               "metadata": {"name": "certchaos-aws-le", "namespace": "cert-manager"},
+                               "stringData": {"access-key-id": "AKIALAB", "secret-access-key": "lab-secret"}}]
+    twice = rewrite(result.objects, AWS_TARGET)
+    assert twice.rewrites == [] and twice.credentials == [] and twice.objects[0].body == result.objects[0].body
+
+
+def test_a_route53_solver_on_ambient_credentials_gets_the_labs_key_from_a_secret():
+    ambient = {"region": "us-east-1"}
+    solvers = [{"dns01": {"route53": ambient}}]
+    objects = [issuer("Issuer", "pub", solvers), certificate("a", ["a.example.org"], "pub", "Issuer")]
+    result = rewrite(objects, AWS_TARGET)
+    assert result.objects[0].body["spec"]["acme"]["solvers"][0]["dns01"]["route53"] == {
+        "region": "us-east-1", "accessKeyIDSecretRef": {"name": "certchaos-aws-pub", "key": "access-key-id"},
+        "secretAccessKeySecretRef": {"name": "certchaos-aws-pub", "key": "secret-access-key"}}
+    assert [c.what for c in result.credentials] == ["route53: ambient credentials"]
+    assert result.secrets[0]["metadata"] == {"name": "certchaos-aws-pub", "namespace": "shop"}
+    assert "hostedZoneID" not in str(result.rewrites)  # none written, none added: the solver finds the zone
+
+
+def test_a_hosted_zone_id_for_several_zones_is_refused_and_without_an_aws_api_route53_becomes_rfc2136():
+    with pytest.raises(InvalidSetup, match=r"ClusterIssuer le: spec.acme.solvers\[0\].dns01.route53.hostedZoneID: "
+                                           r"one hosted zone for 2 zones"):
+        rewrite(route53_setup(zones=("shop.example.com", "example.org")), AWS_TARGET)
+    result = rewrite(route53_setup(), TARGET)
+    assert set(result.objects[0].body["spec"]["acme"]["solvers"][0]["dns01"]) == {"rfc2136", "cnameStrategy"}
+    assert result.hosted_zones == {} and result.keys[0].zones == ("shop.example.com.",)

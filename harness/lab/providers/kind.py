@@ -5,7 +5,8 @@
             <anchor IP>:53 (sockets made inside each anchor's namespace; the fake DNS stays in this process);
             the authoritative view (RFC2136 updates) on ns-primary's IP, another port
         "ca": Pebble, the ACME fault layer's routes (sockets made in its namespace; the layer stays in this
-            process), Toxiproxy (API and every scenario's proxy) and the ca_resolver view Pebble's VA asks
+            process), Toxiproxy (API and every scenario's proxy), the ca_resolver view Pebble's VA asks, and
+            the AWS front on 443 (moto stays on 127.0.0.1; the fake DNS's zone amazonaws.com. names this anchor)
     --> helm install with the controller's --dns01-recursive-nameservers=<cluster-dns>:53, --v=2, and pod
         DNS naming cluster-dns only (its resolv.conf, as the local pod sandbox's): the self-check walks the
         same views as on local, so every DNS fault means the same on both providers
@@ -97,8 +98,48 @@ def trust_values(api: client.ApiClient, ca_pem: bytes, system_roots: str = SYSTE
             "extraEnv": [{"name": "SSL_CERT_FILE", "value": f"{TRUST_DIR}/{TRUST_FILE}"}]}
 
 
+# cert-manager's Route 53 solver on kind: the pods' resolver (the fake DNS) answers AWS's host names with the "ca"
+# anchor's address, where the AWS front listens on 443; aws-sdk-go trusts the lab CA through AWS_CA_BUNDLE, a file
+# of a ConfigMap mounted into the controller (the chart's volumes, volumeMounts, extraEnv), as a user mounts a
+# private CA. No proxy: the controller's own requests (API server, ACME) go where they went.
+AWS_ZONE = "amazonaws.com."
+AWS_CONFIG_MAP = "certchaos-aws-ca"
+AWS_CA_DIR = "/etc/certchaos/aws-ca"
+AWS_CA_FILE = "ca.pem"
+AWS_FRONT_PORT = 443  # AWS's endpoints' port: aws-sdk-go builds https://route53.amazonaws.com/ with none
+
+
+def aws_values(api: client.ApiClient, ca_pem: bytes) -> dict:
+    """Put the lab CA in ConfigMap cert-manager/AWS_CONFIG_MAP and return the chart values that give the controller
+    AWS_CA_BUNDLE naming it (and no instance metadata lookups: there is no EC2 here)."""
+    from kubernetes import client
+
+    from harness.stack import certmanager
+    from harness.stack.kube import ensure_namespace
+
+    ensure_namespace(api, certmanager.NAMESPACE)
+    client.CoreV1Api(api).create_namespaced_config_map(certmanager.NAMESPACE, {
+        "metadata": {"name": AWS_CONFIG_MAP, "labels": {"app.kubernetes.io/managed-by": "certchaos"}},
+        "data": {AWS_CA_FILE: ca_pem.decode()}})
+    return {"volumes": [{"name": "aws-ca", "configMap": {"name": AWS_CONFIG_MAP}}],
+            "volumeMounts": [{"name": "aws-ca", "mountPath": AWS_CA_DIR, "readOnly": True}],
+            "extraEnv": [{"name": "AWS_CA_BUNDLE", "value": f"{AWS_CA_DIR}/{AWS_CA_FILE}"},
+                         {"name": "AWS_EC2_METADATA_DISABLED", "value": "true"}]}
+
+
+def merge_values(values: dict, more: dict) -> dict:
+    """`more` into `values`: the chart's lists (volumes, volumeMounts, extraEnv, extraArgs) joined, the rest set."""
+    for key, value in more.items():
+        values[key] = [*values.get(key, []), *value] if isinstance(value, list) else value
+    return values
+
+
 def validate(options: ProviderOptions) -> None:
-    """The user's values file exists, and the worker count is not negative."""
+    """The user's values file exists, the worker count is not negative, and moto's server (the lab's AWS API) can be
+    started."""
+    from harness.stack.aws.emulator import require_moto
+
+    require_moto()
     if options.workers < 0:
         raise HarnessError(f"--worker-nodes {options.workers}: give 0 or more (the node-failure scenarios need 2)")
     if options.values is not None and not Path(options.values).expanduser().is_file():
@@ -119,9 +160,11 @@ def start_lab(wiring: LabWiring) -> Wired:
 
     from fakes.dns import DnsServer
     from fakes.dns.control import ControlServer
-    from harness.lab.info import LabInfo
+    from harness.lab.info import AwsInfo, LabInfo
     from harness.stack import binaries, certmanager, official
     from harness.stack.acme_layer import AcmeLayer
+    from harness.stack.aws.front import HOSTS
+    from harness.stack.aws.part import AwsPart
     from harness.stack.kind import images
     from harness.stack.kind.labnet import LabNetwork
     from harness.stack.kind.podlog import CONTROLLER_SELECTOR, ControllerFollower
@@ -155,9 +198,15 @@ def start_lab(wiring: LabWiring) -> Wired:
                                                   host=ca.ip, netns=ca.netns).start())
         servers["toxiproxy"] = started(ToxiproxyServer(run_dir / "toxiproxy", bin_dir=options.bin_dir,
                                                        netns=ca.netns, host=ca.ip).start())
-        values = chart_values(net["cluster-dns"].ip, net["ca"].container)
+        aws = servers["aws"] = started(AwsPart(run_dir / "aws", pki, servers["control"].url, front=(ca.ip, AWS_FRONT_PORT),
+                                               netns=ca.netns, proxy=False).start())
+        dns.add_zone(AWS_ZONE)
+        for host in HOSTS:
+            dns.add_record(host, "A", ca.ip)
+        values = merge_values(chart_values(net["cluster-dns"].ip, net["ca"].container),
+                              aws_values(stack.api(), pki.ca_cert.read_bytes()))
         if options.trust_acme_ca:
-            values.update(trust_values(stack.api(), servers["pebble"].ca_bundle.read_bytes()))
+            merge_values(values, trust_values(stack.api(), servers["pebble"].ca_bundle.read_bytes()))
         return values
 
     stack = KindStack(bin_dir=options.bin_dir, run_dir=run_dir / "stack", values=options.values,
@@ -183,7 +232,7 @@ def start_lab(wiring: LabWiring) -> Wired:
     webhook = (node_ip, node_port(api, WEBHOOK_SERVICE, WEBHOOK_SELECTOR, "https"))
     wait_for(tls_answers(*webhook), subject="cert-manager webhook", expected=f"to answer on node port {webhook[1]}",
              timeout=METRICS_TIMEOUT, interval=1.0)
-    dns, pebble, toxiproxy, net = servers["dns"], servers["pebble"], servers["toxiproxy"], servers["net"]
+    dns, pebble, toxiproxy, net, aws = (servers[name] for name in ("dns", "pebble", "toxiproxy", "net", "aws"))
     components = dict(stack.versions())
     components["kind-node-image"] = {"version": images.NODE_IMAGE, "source": "docker", "path": images.NODE_IMAGE}
     chart = certmanager.chart_dir(options.bin_dir)
@@ -192,6 +241,7 @@ def start_lab(wiring: LabWiring) -> Wired:
     components["cert-manager-chart"].update(official.chart_facts(options.bin_dir) or {})
     for name in ("pebble", "toxiproxy-server", *alerting.versions()):
         components[name] = component_facts(binaries.resolve(name, options.bin_dir))
+    components["aws-emulator"] = aws.emulator.facts()
     return Wired(LabInfo(
         kubeconfig=str(stack.kubeconfig), controller_pid_file=str(pid_file), metrics_url=metrics_url,
         dns_control_url=servers["control"].url, dns_authoritative=dns.authoritative, zone=zone,
@@ -202,7 +252,9 @@ def start_lab(wiring: LabWiring) -> Wired:
         dns_nameservers={name: list(dns.address(name)) for name in nameservers},
         controller_argv=None, alerting=alerting.info, proxy_host=net["ca"].ip,
         proxy_name=net["ca"].container, capabilities=CAPABILITIES,
-        acme_layer_url=servers["acme_layer"].url), stack)
+        acme_layer_url=servers["acme_layer"].url,
+        aws=AwsInfo(aws.emulator.url, aws.emulator.admin.access_key_id, aws.emulator.admin.secret_access_key,
+                    aws.front.control_url, str(aws.pki.ca_cert))), stack)
 
 
 def node_port(api: client.ApiClient, name: str, selector: str, target: int | str) -> int:

@@ -21,12 +21,14 @@ REQUEST_TIMEOUT = 10.0  # the front's control API answers from memory
 DEFAULT_TTL = 300  # Route 53's console default, for a record set that names none
 
 
-def zone_policy(zone_id: str) -> dict:
-    """cert-manager's documented Route 53 policy (docs: configuration/acme/dns01/route53), for one hosted zone."""
+def zone_policy(zone_id: str, *more: str) -> dict:
+    """cert-manager's documented Route 53 policy (docs: configuration/acme/dns01/route53), for one hosted zone
+    (or several: `more`)."""
+    zones = [f"arn:aws:route53:::hostedzone/{zone}" for zone in (zone_id, *more)]
     return {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "route53:GetChange", "Resource": "arn:aws:route53:::change/*"},
         {"Effect": "Allow", "Action": ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
-         "Resource": f"arn:aws:route53:::hostedzone/{zone_id}"},
+         "Resource": zones[0] if len(zones) == 1 else zones},
         {"Effect": "Allow", "Action": "route53:ListHostedZonesByName", "Resource": "*"},
     ]}
 

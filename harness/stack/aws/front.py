@@ -37,6 +37,7 @@ from harness.errors import HarnessError
 from harness.stack.aws.errors import (FAULT_ANSWERS, INVALID_CLIENT_TOKEN, ROUTE53_NAMESPACE, AwsError, parse,
                                       reshaped)
 from harness.stack.aws.motoserver import route53_resource
+from harness.stack.netns import in_netns
 from harness.stack.pki import KeyPair
 from harness.stack.ports import LOOPBACK
 from harness.stack.service import ServerThread, Service
@@ -114,11 +115,12 @@ class AwsFront(Service):
                  publish: Callable[[str, str, list[str], int], None],
                  visible: Callable[[str, str], list[str]],
                  key_active: Callable[[str], bool | None] = lambda key_id: None,
-                 host: str = LOOPBACK, port: int = 0):
+                 host: str = LOOPBACK, port: int = 0, netns: str | None = None):
         self.upstream = upstream
         self.serving = serving
         self.records, self.publish, self.visible, self.key_active = records, publish, visible, key_active
         self.host, self.port = host, port
+        self.netns = netns  # kind: listen inside this network namespace (an anchor's), where pods reach it
         self._serving: ServerThread | None = None
         self._lock = threading.Lock()
         self._journal: list[Answer] = []
@@ -137,7 +139,10 @@ class AwsFront(Service):
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(str(self.serving.cert), str(self.serving.key))
         handler = type("Handler", (_Handler,), {"front": self})
-        self._serving = ServerThread(_TlsServer((self.host, self.port), handler, context), "aws-front")
+        make = lambda: _TlsServer((self.host, self.port), handler, context)  # noqa: E731
+        # The listening socket stays in the namespace it was made in; its connections to moto go from this
+        # process's own threads, on loopback.
+        self._serving = ServerThread(in_netns(self.netns, make) if self.netns else make(), "aws-front")
         self.port = self._serving.port
 
     def stop(self) -> None:

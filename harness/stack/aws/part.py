@@ -1,6 +1,9 @@
 """The AWS part of a lab, started and stopped as one: moto (IAM enforced) -> the front under AWS's host names ->
 the CONNECT proxy that routes them there. `controller_env()` is what cert-manager's controller needs to reach it
 unchanged: aws-sdk-go reads AWS_CA_BUNDLE and HTTPS_PROXY (it has no endpoint variable).
+
+On kind (`front=(anchor IP, 443)`, `netns` the anchor's) there is no proxy: the pods' resolver (the fake DNS)
+answers AWS's host names with the anchor's address, where the front listens on 443, as AWS's endpoints do.
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ PUBLIC_VIEW = "resolver"
 class AwsPart(Service):
     """moto, the front and the proxy; `dns_control_url` is the fake DNS the hosted zones' records go to."""
 
-    def __init__(self, run_dir: str | Path, pki: RunPKI, dns_control_url: str):
+    def __init__(self, run_dir: str | Path, pki: RunPKI, dns_control_url: str, *,
+                 front: tuple[str, int] = (LOOPBACK, 0), netns: str | None = None, proxy: bool = True):
         self.run_dir = Path(run_dir)
         self.pki = pki
+        self.front_address, self.netns, self.with_proxy = front, netns, proxy
         self.dns = DnsControl(dns_control_url)
         self.emulator = AwsEmulator(self.run_dir)
         self.admin: AwsAdmin | None = None
@@ -36,14 +41,16 @@ class AwsPart(Service):
     def _start(self) -> None:
         self.emulator.start()
         self.admin = AwsAdmin(self.emulator.url, self.emulator.admin)
+        host, port = self.front_address
         self.front = AwsFront(
-            (LOOPBACK, self.emulator.port), self.pki.serving("aws-front", *HOSTS),
+            (LOOPBACK, self.emulator.port), self.pki.serving("aws-front", *HOSTS, *({host} - {LOOPBACK})),
             records=self.admin.zone_values,
             publish=lambda name, rtype, values, ttl: self.dns.set_records(name, rtype, values, ttl),
             visible=lambda name, rtype: [record["data"] for record in self.dns.records(name, rtype, PUBLIC_VIEW)],
-            key_active=self.admin.access_key_active,
+            key_active=self.admin.access_key_active, host=host, port=port, netns=self.netns,
         ).start()
-        self.proxy = ConnectProxy({f"{host}:443": self.front.address for host in HOSTS}).start()
+        if self.with_proxy:
+            self.proxy = ConnectProxy({f"{name}:443": self.front.address for name in HOSTS}).start()
 
     def controller_env(self) -> dict[str, str]:
         """cert-manager's controller's environment: the lab CA, the proxy, loopback never proxied."""
