@@ -4,7 +4,7 @@ Each fault takes a Controller handle (where the controller runs) and decides by 
 so one scenario means the same on both: where the controller is a process of the lab (controller_process,
 local) the supervisor runs it (a PID file; it starts a new one with a fresh hostname, as a Deployment starts a
 new pod); where it is the chart's Deployment (controller_pods, kind) the fault deletes the leader's pod (its
-ReplicaSet starts a new pod, a new Lease identity).
+ReplicaSet starts a new pod, a new Lease identity), or while the leader is gone its replacement.
 
 Killed on kind: a pod deleted with grace period 0 still gets SIGTERM and 2 s from its kubelet (the kubelet's
 minimum grace), which is enough for cert-manager to release its Lease: a crash it would not be. So the
@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import ClassVar
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from harness.chaos.fault import DescribedFault
 from harness.errors import HarnessError
 from harness.observe.conditions.lease import lease_view
 from harness.stack.certmanager import CONTROLLER_LEASE, LEADER_ELECTION_NAMESPACE, NAMESPACE
 from harness.stack.kind.engine import DockerEngine
+from harness.stack.kind.podlog import CONTROLLER_SELECTOR
 from harness.stack.kube import api_client
 
 DEPLOYMENT = "cert-manager"  # the chart's controller Deployment (templates/deployment.yaml: the release name)
@@ -68,6 +70,26 @@ class Controller:
                                f"{CONTROLLER_LEASE} (holder {holder!r}): nothing to fault")
         return holder[: -len(IDENTITY_SUFFIX)]
 
+    def pod_to_fault(self, api: client.ApiClient) -> tuple[str, client.V1Pod]:
+        """The leader's pod; while the leader is gone (killed, its Lease not expired yet; or released) the
+        Deployment's pod that replaces it, as on local a second kill hits the supervisor's new process (a
+        controller that dies again before it took over: a crash loop)."""
+        core = client.CoreV1Api(api)
+        try:
+            leader = self.leader_pod(api)
+            return leader, core.read_namespaced_pod(leader, NAMESPACE)
+        except HarnessError:  # no holder: a released Lease
+            leader = None
+        except ApiException as error:
+            if error.status != 404:
+                raise
+        pods = [pod for pod in core.list_namespaced_pod(NAMESPACE, label_selector=CONTROLLER_SELECTOR).items
+                if pod.metadata.deletion_timestamp is None]
+        if not pods:
+            raise HarnessError(f"the Lease's holder {leader or '(none)'} is gone and no controller pod replaces it "
+                               "yet: nothing to fault")
+        return pods[0].metadata.name, pods[0]
+
 
 def _freeze(pod: client.V1Pod) -> None:
     """SIGSTOP the pod's container through containerd on its node (the kind node container's `ctr`)."""
@@ -94,10 +116,11 @@ class ControllerKilled(DescribedFault):
             return
         api = self.controller.api()
         try:
-            self.killed = self.controller.leader_pod(api)
+            self.killed, pod = self.controller.pod_to_fault(api)
             core = client.CoreV1Api(api)
-            if self.SIGNAL == signal.SIGKILL:
-                _freeze(core.read_namespaced_pod(self.killed, NAMESPACE))
+            # A replacement still being created runs no process yet: deleting it is the whole kill.
+            if self.SIGNAL == signal.SIGKILL and any(s.container_id for s in pod.status.container_statuses or []):
+                _freeze(pod)
             core.delete_namespaced_pod(self.killed, NAMESPACE, grace_period_seconds=self.GRACE)
         finally:
             api.close()

@@ -30,7 +30,9 @@ from harness.errors import HarnessError, Terminated
 from harness.explore import report
 from harness.explore.faults import EXPLORABLE, chosen
 from harness.explore.replay import write_scenario
+from harness.lab import providers
 from harness.lab.lab import Lab, LabClient
+from harness.lab.providers.seam import ProviderOptions
 from harness.report.html import write_report_html
 from harness.report.secrets import scan_for_secrets
 from harness.report.summary import write_summary
@@ -84,6 +86,8 @@ def _checked(args: argparse.Namespace) -> dict:
         raise HarnessError(f"--max-steps {args.max_steps}: give at least 1")
     binaries.user_bin_dir(args.bin_dir)
     _, attached = attached_lab(args, "every explored fault")
+    if attached is None:  # the provider's own checks, before its lab starts
+        providers.validate(args.provider, ProviderOptions(bin_dir=args.bin_dir))
     return {"budget": parse_duration(args.budget), "shrink": parse_duration(args.shrink_budget),
             "time_scale": resolve_time_scale(args.time_scale), "faults": chosen(args.faults),
             "attached": attached}
@@ -117,11 +121,13 @@ def _explore(args: argparse.Namespace) -> int:
             info = checked["attached"]
         else:
             say("starting the lab ...")
+            # Assigned before it starts: an interrupt while it starts is cleaned up below, a second Ctrl-C ignored.
             lab = Lab(bin_dir=args.bin_dir, provider=args.provider, logs_to=report_dir / "lab",
-                      kubernetes=kubernetes.requested(args)).start()
+                      kubernetes=kubernetes.requested(args))
+            lab.start()
             info = lab.info
         client = LabClient(info)
-        faults = chosen(",".join(checked["faults"]), info.capabilities)
+        faults = chosen(",".join(checked["faults"]), info.capabilities, acme_layer=bool(info.acme_layer_url))
         explorer = Explorer(client, report_dir, faults, Budget(checked["budget"], checked["shrink"]), seed,
                             max_steps=args.max_steps, database=database, shrink=not args.no_shrink,
                             time_scale=checked["time_scale"], say=say)

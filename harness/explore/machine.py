@@ -103,7 +103,10 @@ class ScheduleJudge:
                 raise known
             return
         self.budget.check()
-        session = self.open_example()
+        try:
+            session = self.open_example()
+        except Exception as error:  # a namespace that could not be set up: the harness's, never a verdict
+            raise HarnessBroke(f"setting up an example: {type(error).__name__}: {error}") from error
         outcome: BaseException | None = None
         at = len(steps)  # where a failure counts from: a failing step's prefix, else the whole schedule
         try:

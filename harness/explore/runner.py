@@ -131,17 +131,31 @@ class Explorer:
         index = len(self.examples) + (self._open is not None) + 1
         namespace = f"explore-{index:03d}-{uuid.uuid4().hex[:5]}"
         self.say(f"example {index}: namespace {namespace}")
-        ensure_namespace(self.lab.kube, namespace)
-        issuer = make_acme_issuer(self.lab, namespace)
-        target = Target(self.lab, namespace, issuer, isolate_webhook(self.lab, namespace))
-        journal = Journal(self.report_dir / "examples" / f"{index:03d}" / "journal.json",
-                          ScenarioInfo(f"explore::example-{index:03d}",
-                                       f"an explored fault schedule (seed {self.seed}, example {index})", SPEC),
-                          environment=environment_facts(self.lab.info.provider, self.lab.info.components))
-        scenario = Scenario(journal, time_scale=self.time_scale)
-        check = LifecycleCheck(scenario, self.lab, namespace)
-        scenario.add_end_check(check)
-        timeline = Timeline(scenario, self.lab, namespace).start()
+        undo: list[Callable[[], object]] = []  # what is made so far, undone (newest first) if a later part fails
+        try:
+            ensure_namespace(self.lab.kube, namespace)
+            undo.append(lambda: client.CoreV1Api(self.lab.kube).delete_namespace(namespace,
+                                                                                 propagation_policy="Background"))
+            issuer = make_acme_issuer(self.lab, namespace)
+            undo.append(issuer.close)
+            webhook = isolate_webhook(self.lab, namespace)
+            undo.append(lambda: release_webhook(self.lab, namespace, webhook))
+            target = Target(self.lab, namespace, issuer, webhook)
+            journal = Journal(self.report_dir / "examples" / f"{index:03d}" / "journal.json",
+                              ScenarioInfo(f"explore::example-{index:03d}",
+                                           f"an explored fault schedule (seed {self.seed}, example {index})", SPEC),
+                              environment=environment_facts(self.lab.info.provider, self.lab.info.components))
+            scenario = Scenario(journal, time_scale=self.time_scale)
+            check = LifecycleCheck(scenario, self.lab, namespace)
+            scenario.add_end_check(check)
+            timeline = Timeline(scenario, self.lab, namespace).start()
+        except BaseException:
+            for part in reversed(undo):
+                try:
+                    part()
+                except Exception:  # noqa: BLE001 - the error that stopped the setup is the one raised
+                    pass
+            raise
         session = ExploreSession(scenario, LiveWorld(target, check), self.faults)
         self._open = _Open(session, target, timeline, index)
         return session
@@ -154,7 +168,7 @@ class Explorer:
         cause = outcome.__cause__ if isinstance(outcome, HarnessBroke) and outcome.__cause__ else outcome
         steps = [scenario.rollback, opened.timeline.stop,
                  lambda: scenario.conclude(status, cause),
-                 scenario.finish, opened.target.issuer.proxy.delete,
+                 scenario.finish, opened.target.issuer.close,  # its CA proxy and its ACME fault layer route
                  lambda: release_webhook(self.lab, opened.target.namespace, opened.target.webhook),
                  lambda: client.CoreV1Api(self.lab.kube).delete_namespace(opened.target.namespace,
                                                                           propagation_policy="Background")]

@@ -10,13 +10,16 @@ from __future__ import annotations
 import ipaddress
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from kubernetes import client
 
+from harness.errors import HarnessError
 from harness.lab.lab import Lab, LabClient
+from harness.stack import certmanager
 from harness.stack.kind import images
 from harness.stack.kind.engine import DockerEngine
 from harness.stack.kind.labnet import ANCHOR_LABEL
@@ -25,8 +28,12 @@ from harness.wait import Seen, wait_for
 
 pytestmark = pytest.mark.kind
 NAMESPACE = "kind-lab"
+REPO = Path(__file__).resolve().parents[2]
 # The pod's image is preloaded in the node image (no pull): it starts, asks twice and exits within seconds.
 POD_TIMEOUT = 120.0
+# `certchaos explore` on this lab: its steps within the 60 s budget, then liveness (one issuance, 120 s) and the
+# end checks; the budget is spent before a second example. Doubled for a loaded 2-core machine.
+EXPLORE_TIMEOUT = 600
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +114,42 @@ def test_nothing_of_the_lab_listens_on_the_hosts_non_loopback_addresses(kind_lab
     assert not exposed
     # ... while the anchors' servers do listen, in their own namespaces (the check above can fail).
     assert kind_lab.info.pebble_listen[0] not in ("127.0.0.1", "0.0.0.0")
+
+
+def test_a_short_exploration_of_the_kind_lab_reports_its_schedule_and_leaves_nothing_of_its_examples(
+        kind_lab, tmp_path):
+    """`certchaos explore --attach` on this cluster (a cluster of its own would cost minutes more): one schedule with
+    faults made on kind (the controller's pod, the namespace's webhook proxy, the CA's answers through the layer in
+    its anchor's network namespace), judged; then no namespace, proxy, ACME route or webhook registration of it."""
+    report = tmp_path / "explore"
+    faults = "controller-restart,webhook-down,acme-bad-nonce"
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "explore", "--attach", str(kind_lab.info_path),
+                             "--budget", "60s", "--max-steps", "3", "--seed", "1", "--faults", faults,
+                             "--database", str(tmp_path / "db"), "--report-dir", str(report), "--json"],
+                            cwd=REPO, capture_output=True, text=True, timeout=EXPLORE_TIMEOUT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    facts = json.loads(result.stdout)
+    assert facts["failures"] == 0 and facts["faults"] == faults.split(",")
+    assert facts["coverage"]["pairs_possible"] == 3
+    judged = [e for e in facts["examples"] if e["status"] == "passed"]
+    assert judged, facts["examples"]
+    journal = json.loads((report / judged[0]["journal"]).read_text())
+    assert journal["environment"]["provider"] == "kind"
+    assert any(e["subject"] == "end state" for e in journal["entries"])  # judged to its end: liveness, invariants
+    lab = LabClient(kind_lab.info)
+    try:
+        for example in facts["examples"]:
+            ns = example["namespace"]
+            namespace = client.CoreV1Api(lab.kube).list_namespace(field_selector=f"metadata.name={ns}").items
+            assert not namespace or namespace[0].metadata.deletion_timestamp, f"{ns} not being deleted"
+            proxies = lab.toxiproxy.request("GET", "/proxies").json()
+            assert not {f"acme-{ns}", f"webhook-{ns}"} & set(proxies)
+            with pytest.raises(HarnessError, match="404"):
+                lab.acme_layer.call("GET", f"/routes/acme-{ns}/journal")
+            registrations = client.AdmissionregistrationV1Api(lab.kube).list_validating_webhook_configuration()
+            assert f"{certmanager.WEBHOOK_NAME}-{ns}" not in {r.metadata.name for r in registrations.items}
+    finally:
+        lab.close()
 
 
 def test_stop_removes_every_anchor(kind_lab, engine):

@@ -475,3 +475,54 @@ def test_an_error_of_the_harness_stops_the_run_and_is_not_a_verdict(tmp_path):
     with pytest.raises(HarnessBroke, match="toxiproxy went away"):
         judge((Step(CREATE, certificate="crt-0", names=1), Step(INJECT, fault="ca-outage")))
     assert isinstance(closed[0], ConnectionError) and not judge.failed
+
+
+def test_an_example_that_cannot_be_set_up_stops_the_run_and_is_not_a_verdict():
+    def open_example():
+        raise ConnectionError("the API server went away")
+
+    judge = ScheduleJudge(open_example, lambda session, outcome: None, Budget(3600, 3600))
+    with pytest.raises(HarnessBroke, match="setting up an example: ConnectionError"):  # not for Hypothesis to shrink
+        judge((Step(CREATE, certificate="crt-0", names=1),))
+    assert not judge.failed and not judge.passed
+
+
+def test_an_example_whose_setup_fails_half_way_removes_what_it_made(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from harness.explore import runner
+
+    undone = []
+    issuer = SimpleNamespace(close=lambda: undone.append("issuer: CA proxy and ACME route"))
+    monkeypatch.setattr(runner, "ensure_namespace", lambda kube, namespace: None)
+    monkeypatch.setattr(runner, "make_acme_issuer", lambda lab, namespace: issuer)
+    monkeypatch.setattr(runner, "isolate_webhook", lambda lab, namespace: (_ for _ in ()).throw(
+        ConnectionError("toxiproxy went away")))
+    monkeypatch.setattr(runner.client, "CoreV1Api", lambda kube: SimpleNamespace(
+        delete_namespace=lambda namespace, **_: undone.append(f"namespace {namespace}")))
+    explorer = runner.Explorer(SimpleNamespace(kube=None), tmp_path, ("ca-outage",), Budget(3600, 3600), 1,
+                               say=lambda text: None)
+    with pytest.raises(ConnectionError):
+        explorer.open_example()
+    assert undone[0] == "issuer: CA proxy and ACME route" and undone[1].startswith("namespace explore-001-")
+    assert explorer._open is None and not explorer.examples
+
+
+def test_a_closed_example_removes_its_ca_proxy_route_webhook_and_namespace(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from harness.explore import runner
+    from harness.explore.faults import Target
+
+    undone = []
+    monkeypatch.setattr(runner, "release_webhook", lambda lab, namespace, proxy: undone.append("webhook"))
+    monkeypatch.setattr(runner.client, "CoreV1Api", lambda kube: SimpleNamespace(
+        delete_namespace=lambda namespace, **_: undone.append("namespace")))
+    explorer = runner.Explorer(SimpleNamespace(kube=None), tmp_path, ("ca-outage",), Budget(3600, 3600), 1,
+                               say=lambda text: None)
+    session = make_session(tmp_path, FakeWorld(), wait=once)
+    issuer = SimpleNamespace(close=lambda: undone.append("CA proxy and ACME route"))
+    explorer._open = runner._Open(session, Target(None, "ns", issuer, None), SimpleNamespace(stop=lambda: None), 1)
+    explorer.close_example(session, None)
+    assert undone == ["CA proxy and ACME route", "webhook", "namespace"]
+    assert [e.status for e in explorer.examples] == [Status.PASSED]

@@ -11,6 +11,7 @@ import sys
 import pytest
 import yaml
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from harness.chaos.node_faults import NodeDown
 from harness.chaos.process_faults import Controller, ControllerKilled, ControllerStopped, IDENTITY_SUFFIX
@@ -159,3 +160,47 @@ def test_node_paths_to_a_pod_are_its_dnat_rules_and_established_connections_only
     assert node_paths_to("c-control-plane", "10.244.2.4", engine=Node("", "")) == {"rules": [], "connections": []}
     with pytest.raises(HarnessError, match="could not read its paths to 10.244.2.4"):  # unread is not empty
         node_paths_to("c-control-plane", "10.244.2.4", engine=Node("", "", conntrack_code=1))
+
+
+def test_on_kind_a_second_kill_before_the_takeover_hits_the_replacement_pod(monkeypatch):
+    """The Lease still names the killed pod until it expires (60 s); a second kill in that time is the replacement
+    crashing too (as on local, where the supervisor's new process is signalled), not a 404 for the dead pod."""
+    calls = []
+    replacement_started = [False]
+
+    def pod(name, container_id):
+        statuses = [client.V1ContainerStatus(name="c", image="i", image_id="", ready=True, restart_count=0,
+                                             container_id=container_id)] if container_id else None
+        return client.V1Pod(metadata=client.V1ObjectMeta(name=name),
+                            spec=client.V1PodSpec(containers=[], node_name="c-worker"),
+                            status=client.V1PodStatus(container_statuses=statuses))
+
+    class Core:
+        def __init__(self, api):
+            pass
+
+        def read_namespaced_pod(self, name, namespace):
+            raise ApiException(status=404, reason="Not Found")
+
+        def list_namespaced_pod(self, namespace, label_selector):
+            assert "app.kubernetes.io/component=controller" in label_selector
+            return client.V1PodList(items=[pod("cm-2", "containerd://def" if replacement_started[0] else None)])
+
+        def delete_namespaced_pod(self, name, namespace, grace_period_seconds):
+            calls.append(("delete", name, grace_period_seconds))
+
+    class Engine:
+        def docker(self, *args, check=True):
+            calls.append(("docker", args[-1]))
+
+    monkeypatch.setattr("harness.chaos.process_faults.client.CoreV1Api", Core)
+    monkeypatch.setattr("harness.chaos.process_faults.DockerEngine", Engine)
+    monkeypatch.setattr(Controller, "api", lambda self: type("Api", (), {"close": lambda self: None})())
+    monkeypatch.setattr(Controller, "leader_pod", lambda self, api: "cm-1")
+    fault = ControllerKilled(Controller("kind", "/k"))
+    fault.apply()
+    assert fault.killed == "cm-2" and calls == [("delete", "cm-2", 0)]  # not started: nothing to freeze
+    calls.clear()
+    replacement_started[0] = True
+    ControllerKilled(Controller("kind", "/k")).apply()
+    assert calls == [("docker", "def"), ("delete", "cm-2", 0)]
