@@ -58,7 +58,7 @@ def test_a_missing_pebble_names_the_fix(pki, tmp_path, monkeypatch):
     monkeypatch.setenv("CERTCHAOS_CACHE", str(tmp_path / "empty-cache"))
     components = binaries.load_components()
     components["pebble"] = dataclasses.replace(components["pebble"], apt_fallback=str(tmp_path / "no-pebble"))
-    monkeypatch.setattr(binaries, "load_components", lambda: components)
+    monkeypatch.setattr(binaries, "load_components", lambda **_: components)
     pebble = Pebble(tmp_path / "pebble", pki, (LOOPBACK, free_port()))
     with pytest.raises(MissingBinary) as missing:
         pebble.start()
