@@ -249,6 +249,7 @@ def test_two_spread_webhook_replicas_keep_issuance_going_through_a_node_failure(
                           failed_after_endpoint_drop=sum(1 for t, _ in failures if t > dropped_after),
                           last_failure_s=failures[-1][0] if failures else None)
             # Calls fail only by timing out on the dead pod, never for another reason ...
-            assert all(UNREACHABLE in message and any(c in message for c in TIMED_OUT) for _, message in failures), failures
+            assert all(UNREACHABLE in message and any(c in message for c in TIMED_OUT) for _, message in failures), \
+                "a call failed otherwise:\n" + "\n".join(f"{t}s: {message}" for t, message in failures)  # each in full
             # ... and only while the API server's node had a path to it (a call started then ends up to 10 s later).
             assert all(t <= no_path_after for t, _ in failures), (no_path_after, failures)
