@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.mutants import coverage
+from harness.mutants import attribution, coverage
 from harness.mutants.runner import collect
 
-COUNTERS = "counters"  # the report dir's GOCOVERDIR
+COUNTERS = "counters"  # the report dir's GOCOVERDIR: each process's snapshots, kept for the attribution
+MERGED = "merged"  # the counters merged, one file per binary
 RUN = "run"  # the catalogue run's own report (summary.md, journals, lab/ logs, run.log)
 
 
@@ -60,8 +61,6 @@ def _run(args: argparse.Namespace) -> int:
            "build_seconds": round(built.seconds, 1), "build_cached": built.cached, "bin_dir": str(built.bin_dir),
            "processes": coverage.processes(counters), "snapshots": len(coverage.counter_files(counters))}
     (folder / "run.json").write_text(json.dumps(run, indent=2) + "\n")
-    if run["snapshots"]:
-        coverage.merge(coverage.require_go(), counters)
     _write(folder, run)
     if returncode is None:
         raise HarnessError(f"the catalogue did not finish within {args.timeout:g} s and was stopped; coverage above "
@@ -70,9 +69,23 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _write(folder: Path, run: dict) -> None:
-    text = coverage.write(coverage.analyse(coverage.require_go(), folder / COUNTERS, folder, run), folder)
-    print(text)
-    print(f"certchaos coverage: report in {folder} (coverage.md, coverage.json, cov.txt: the textfmt profile)")
+    """coverage.md/json and cov.txt from the merged counters (merged now unless done), scenarios.json from the
+    snapshots and the run's journals."""
+    go = coverage.require_go()
+    counters, merged = folder / COUNTERS, folder / MERGED
+    if not merged.is_dir() and coverage.counter_files(counters):
+        coverage.merge(go, counters, merged)
+    print(coverage.write(coverage.analyse(go, merged if merged.is_dir() else counters, folder, run), folder))
+    if coverage.process_dirs(counters):
+        measured = attribution.measure(go, counters, folder / RUN, folder)
+        attribution.write(measured, folder)
+        print(attribution.summary(measured))
+    else:
+        print(f"certchaos coverage: no per-process snapshots in {counters} (a run from before them): no "
+              f"{attribution.SCENARIOS_JSON}, so `mutants sample --coverage` runs each executed mutant against the "
+              f"whole catalogue. Fix: `certchaos coverage run` again")
+    print(f"certchaos coverage: report in {folder} (coverage.md, coverage.json, cov.txt: the textfmt profile, "
+          f"{attribution.SCENARIOS_JSON}: the scenarios each block ran beside)")
 
 
 def _report(args: argparse.Namespace) -> int:

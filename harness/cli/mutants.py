@@ -8,9 +8,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from harness.cli import order
 from harness.errors import HarnessError
+from harness.lab import providers
+from harness.mutants import attribution, catalogue, generate, report, runner
 from harness.mutants import build as mutant_build
-from harness.mutants import catalogue, generate, report, runner
 from harness.mutants import sample as sampling
 from harness.mutants.build import BuildFailed
 from harness.mutants.patch import PatchDoesNotApply
@@ -31,12 +33,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _run_options(run)
     run.set_defaults(handler=_run)
     sample = actions.add_parser("sample", help="a seeded random sample of generated mutants (standard operators "
-                                               "over the pinned source), run against the whole catalogue")
+                                               "over the pinned source), run against the whole catalogue or, with "
+                                               "--coverage, the scenarios that ran beside their lines")
     sample.add_argument("--seed", type=int, required=True, help="the same seed and source give the same sample")
     sample.add_argument("--count", type=int, required=True, help="how many generated mutants to draw")
     sample.add_argument("--packages", nargs="+", choices=list(generate.PACKAGES), metavar="PACKAGE",
                         help=f"draw from these packages only (default: all of {', '.join(generate.PACKAGES)})")
     sample.add_argument("--dry-run", action="store_true", help="list the sample and check each applies; build nothing")
+    sample.add_argument("--coverage", type=Path, metavar="DIR",
+                        help="a `certchaos coverage run` report directory: mutants of lines the catalogue never "
+                             "executed survive as not-executed, without being built or run; the others run only "
+                             "against the scenarios its scenarios.json attributes their lines to")
     sample.add_argument("--classes", type=Path, default=sampling.SURVIVORS,
                         help=f"hand classifications of survivors (default {sampling.SURVIVORS})")
     _run_options(sample)
@@ -97,34 +104,74 @@ def _run(args: argparse.Namespace) -> int:
 def _sample(args: argparse.Namespace) -> int:
     _check_run_options(args)
     source = mutant_build.pinned_source()
+    profile = (sampling.load_coverage(args.coverage.resolve(), f"{mutant_build.MODULE}@{mutant_build.source_version()}")
+               if args.coverage else None)
+    scenario_map = attribution.ScenarioMap.load(args.coverage.resolve()) if args.coverage else None
     candidates = generate.generate(source, args.packages)
     classes = sampling.load_classes(args.classes, known={c.mutant.name for c in candidates})
     drawn = sampling.draw(candidates, args.seed, args.count)
+    not_executed = {c.mutant.name: f"the coverage run in {args.coverage} executed no statement of {c.where}"
+                    for c in drawn if profile and sampling.unexecuted(c, profile, source)}
+    collected = runner.collect(None)
+    owners: dict[str, list[str]] = {}  # name -> the scenarios it runs against; absent: the whole catalogue
+    if scenario_map is not None:
+        for index, candidate in enumerate(drawn):
+            if candidate.mutant.name not in not_executed:
+                drawn[index], found = sampling.owned(candidate, scenario_map, set(collected), source)
+                if found:
+                    owners[candidate.mutant.name] = found
+    # A mutant's `certchaos run` gets no --provider: the default's measured durations.
+    seconds = order.measured_seconds(providers.DEFAULT)
+    whole = sampling.estimate(collected, seconds, args.workers)
     print(f"certchaos mutants sample: seed {args.seed}, {len(drawn)} of {len(candidates)} generated mutants "
-          f"({', '.join(args.packages or generate.PACKAGES)})")
-    failures = 0
+          f"({', '.join(args.packages or generate.PACKAGES)})"
+          + ("" if scenario_map or not args.coverage else f"; {args.coverage} has no {attribution.SCENARIOS_JSON} "
+             f"(an older coverage run): each executed mutant runs against the whole catalogue"))
+    failures, planned = 0, 0.0
     for candidate in drawn:
+        name = candidate.mutant.name
         problem = sampling.check_applies(candidate, source) if args.dry_run else None
         failures += problem is not None
-        print(f"{candidate.mutant.name}  {candidate.where}  {candidate.operator}"
+        if name in not_executed:
+            runs = "not executed by the catalogue: not run"
+        else:
+            scenarios = owners.get(name, collected)
+            planned += (seconds_each := sampling.estimate(scenarios, seconds, args.workers))
+            runs = (f"runs {len(scenarios)} of {len(collected)} scenarios" if name in owners else
+                    "runs the whole catalogue" + (" (no scenario of the catalogue is attributed its lines)"
+                                                  if scenario_map else ""))
+            runs += f", ~{seconds_each / 60:.0f} min" if seconds else ""
+        print(f"{name}  {candidate.where}  {candidate.operator}  {runs}"
               f"{'  DOES NOT APPLY: ' + problem if problem else ''}")
         print("\n".join(f"    - {line}" for line in candidate.original.strip("\n").splitlines()))
         print("\n".join(f"    + {line}" for line in candidate.mutated.strip("\n").splitlines()))
+    if seconds:
+        print(f"certchaos mutants sample: estimated {planned / 3600:.1f} h of scenario runs with --workers "
+              f"{args.workers} ({len(not_executed)} not run, {len(owners)} against the scenarios their lines ran "
+              f"beside), against {len(drawn) * whole / 3600:.1f} h for the whole catalogue each (~{whole / 60:.0f} "
+              f"min); from {order.DURATIONS.name} [{providers.DEFAULT}], builds and lab starts not included")
     if args.dry_run:
         print(f"certchaos mutants sample: {len(drawn) - failures} of {len(drawn)} apply exactly once (dry run: "
               f"nothing built)")
         return 1 if failures else 0
+    owned = (f"the scenarios the coverage run attributed each mutant's lines to ({len(owners)}; the others the whole "
+             f"catalogue)" if scenario_map else "the whole catalogue")
     header = {"seed": args.seed, "count": len(drawn), "generated": len(candidates),
               "packages": list(args.packages or generate.PACKAGES),
-              "owners": "the whole catalogue (no coverage data)"}
-    return _run_mutants([c.mutant for c in drawn], args, command="sample", sample=header,
-                        survivor_notes=lambda names: sampling.survivor_notes(names, classes, args.classes))
+              "owners": (f"{owned}; not run: the {len(not_executed)} whose lines the coverage run in {args.coverage} "
+                         f"never executed" if profile else "the whole catalogue (no coverage data)")}
+    settled = {name: runner.Outcome(c.mutant, runner.SURVIVED, detail=f"not built or run: {not_executed[name]}")
+               for c in drawn if (name := c.mutant.name) in not_executed}
+    return _run_mutants([c.mutant for c in drawn], args, command="sample", sample=header, settled=settled,
+                        survivor_notes=lambda names: sampling.survivor_notes(names, classes, args.classes,
+                                                                             not_executed))
 
 
 def _run_mutants(mutants: list[catalogue.Mutant], args: argparse.Namespace, *, command: str,
-                 sample: dict | None = None,
+                 sample: dict | None = None, settled: dict[str, runner.Outcome] | None = None,
                  survivor_notes: Callable[[list[str]], dict[str, str]] | None = None) -> int:
-    """Build and run each mutant, write the report (also after Ctrl-C); 1 when the score is below --min-score."""
+    """Build and run each mutant, write the report (also after Ctrl-C); 1 when the score is below --min-score.
+    `settled`: outcomes decided without a run, by mutant name."""
     now = datetime.datetime.now(datetime.timezone.utc)
     folder = Path(args.report_dir or Path("reports") / f"mutants-{now.strftime('%Y%m%dT%H%M%SZ')}").resolve()
     source = f"cert-manager {mutant_build.source_version()}"
@@ -132,8 +179,9 @@ def _run_mutants(mutants: list[catalogue.Mutant], args: argparse.Namespace, *, c
     outcomes: list[runner.Outcome] = []
     try:
         for mutant in mutants:  # one at a time: builds and labs share two cores with everyone else
-            outcome = runner.run_mutant(mutant, folder, all_scenarios=getattr(args, "all_scenarios", False),
-                                        workers=args.workers, timeout=args.timeout)
+            outcome = (settled or {}).get(mutant.name) or runner.run_mutant(
+                mutant, folder, all_scenarios=getattr(args, "all_scenarios", False), workers=args.workers,
+                timeout=args.timeout)
             print(f"mutant {mutant.name}: {outcome.status}"
                   f"{' by ' + ', '.join(outcome.killed_by) if outcome.killed_by else ''}", flush=True)
             outcomes.append(outcome)

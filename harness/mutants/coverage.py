@@ -45,12 +45,18 @@ COVERMODE = "atomic"
 # snapshots its counters every FLUSH_EVERY seconds: a SIGKILL loses at most the last few seconds.
 FLUSH_EVERY = 5  # seconds: what a SIGKILL may lose; a few KB per process per snapshot, merged after the run
 FLUSH_FILE = "zz_certchaos_coverage_flush.go"  # added to each command's main package in the copied source
+# Each process snapshots into a directory of its own, process.<start, Unix ns>.<pid>, with its meta-data: two
+# processes of one binary may share a pid (the webhook is pid 6 in its netjail's PID namespace, in each lab), and
+# the attribution to scenarios (attribution.py) needs each process's snapshots in order, from its start.
+PROCESS_DIR = "process"
 FLUSH_GO = f"""// Added by certchaos's coverage build (harness/mutants/coverage.py): counters snapshotted every
-// {FLUSH_EVERY} s into $GOCOVERDIR, so a SIGKILLed process leaves what it ran.
+// {FLUSH_EVERY} s into $GOCOVERDIR/{PROCESS_DIR}.<start>.<pid>/, so a SIGKILLed process leaves what it ran, and when.
 package main
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/coverage"
 	"time"
 )
@@ -60,9 +66,17 @@ func init() {{
 	if dir == "" {{
 		return
 	}}
+	own := filepath.Join(dir, fmt.Sprintf("{PROCESS_DIR}.%d.%d", time.Now().UnixNano(), os.Getpid()))
+	if os.Mkdir(own, 0o755) != nil {{
+		return
+	}}
 	go func() {{
+		meta := false // written once the runtime has its meta-data (it does by the first tick)
 		for range time.Tick({FLUSH_EVERY} * time.Second) {{
-			_ = coverage.WriteCountersDir(dir)
+			meta = meta || coverage.WriteMetaDir(own) == nil
+			if meta {{
+				_ = coverage.WriteCountersDir(own)
+			}}
 		}}
 	}}()
 }}
@@ -225,24 +239,42 @@ def run_catalogue(bin_dir: Path, counters: Path, report_dir: Path, *, keyword: s
         return runner.run_scenarios(bin_dir, keyword, report_dir, workers=workers, timeout=timeout)
 
 
+def process_dirs(counters: Path) -> list[Path]:
+    """Each instrumented process's directory (FLUSH_GO makes it at the start: empty if the process died before its
+    first snapshot), by start time."""
+    return sorted((path for path in counters.glob(f"{PROCESS_DIR}.*.*")
+                   if path.is_dir() and re.fullmatch(rf"{PROCESS_DIR}\.\d+\.\d+", path.name)),
+                  key=lambda path: int(path.name.split(".")[1]))
+
+
 def counter_files(counters: Path) -> list[Path]:
-    """The covcounters files: snapshots and exit-time writes (a covmeta file per distinct binary)."""
-    return sorted(counters.glob("covcounters.*"))
+    """The covcounters files: exit-time writes (in GOCOVERDIR itself, beside a covmeta file per distinct binary)
+    and each process's snapshots."""
+    return sorted([*counters.glob("covcounters.*"), *counters.glob(f"{PROCESS_DIR}.*/covcounters.*")])
+
+
+def written_by(path: Path) -> tuple[str, str]:
+    """(meta hash, pid) of a counters file: covcounters.<meta hash>.<pid>.<Unix ns>."""
+    _, meta, pid, _ = path.name.split(".")
+    return meta, pid
 
 
 def processes(counters: Path) -> int:
-    """How many processes wrote counters: files are covcounters.<meta hash>.<pid>.<nanotime>, one per snapshot."""
-    return len({tuple(path.name.split(".")[1:3]) for path in counter_files(counters)})
+    """How many processes wrote counters: a directory each for those that lived to a snapshot, and the others
+    (exited within FLUSH_EVERY, e.g. a `--version`) by the meta hash and pid of their exit-time write."""
+    firsts = [next(folder.glob("covcounters.*"), None) for folder in process_dirs(counters)]
+    snapshotted = [written_by(path) for path in firsts if path is not None]
+    exited = {written_by(path) for path in counters.glob("covcounters.*")}
+    return len(snapshotted) + len(exited - set(snapshotted))
 
 
-def merge(go: str, counters: Path) -> None:
-    """The snapshots (hundreds per run) merged in place into one counters file per binary (`covdata merge`)."""
-    merged = counters.with_name(counters.name + ".merged")
+def merge(go: str, counters: Path, merged: Path) -> None:
+    """The snapshots (hundreds per run) and exit-time writes merged into one counters file per binary in `merged`
+    (`covdata merge`); `counters` stays as it is, for the attribution to scenarios."""
     shutil.rmtree(merged, ignore_errors=True)
-    merged.mkdir()
-    _tool(go, ["covdata", "merge", "-i", str(counters), "-o", str(merged)], "merging coverage counters")
-    shutil.rmtree(counters)
-    merged.rename(counters)
+    merged.mkdir(parents=True)
+    inputs = ",".join(str(folder) for folder in [counters, *process_dirs(counters)])
+    _tool(go, ["covdata", "merge", "-i", inputs, "-o", str(merged)], "merging coverage counters")
 
 
 # -- reading the profile ---------------------------------------------------------------------------------

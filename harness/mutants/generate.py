@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -59,16 +59,6 @@ class Candidate:
     @property
     def where(self) -> str:
         return f"{self.file}:{self.line}"
-
-
-def scenarios_for(mutant: Mutant) -> str | None:
-    """The -k expression of the scenarios that execute the mutated line; None: the whole catalogue.
-
-    The seam for coverage-based selection: without coverage data (a coverage-instrumented cert-manager run
-    of the catalogue, mapping lines to scenarios), every generated mutant is owned by the whole catalogue,
-    as mutation tools do when they have none.
-    """
-    return None
 
 
 def is_generated(path: Path, text: str) -> bool:
@@ -147,9 +137,9 @@ def file_candidates(root: Path, package: str, path: Path) -> list[Candidate]:
         mutated = original[:site.start - site_first] + site.replacement + original[site.end - site_first:]
         behaviour = (f"generated: {operators.DESCRIPTIONS[site.operator]} at {relative}:{line}: "
                      f"`{_one_line(original)}` -> `{_one_line(mutated)}`")
+        # Owner "": the whole catalogue, as mutation tools do without coverage data (`sample --coverage` narrows it).
         mutant = Mutant(name, behaviour, "", f"a scenario that executes {relative}:{line} and checks its effect",
                         binaries, (Edit(relative, search, replacement),))
-        mutant = replace(mutant, owner=scenarios_for(mutant) or "")  # "": every scenario of the catalogue
         candidates.append(Candidate(mutant, package, relative, line, site.operator, original, mutated))
     return candidates
 

@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
-from harness.errors import HarnessError
+from harness import collection
 from harness.mutants.build import BuildFailed, Built, build
 from harness.mutants.catalogue import Mutant
 from harness.mutants.patch import PatchDoesNotApply
 
 SCENARIOS = Path(__file__).resolve().parent.parent.parent / "scenarios"
-NO_TESTS = 5  # pytest's exit code when -k selected nothing
 # The whole catalogue takes ~4.5 min (the longest scenario ~4); twice that leaves room for a loaded machine.
 RUN_TIMEOUT = 15 * 60
 # After Ctrl-C the lab stops its processes in reverse order: seconds; past this, it is killed.
@@ -54,16 +53,8 @@ def scenario_id(node_id: str) -> str:
 
 def collect(keyword: str | None, scenarios: Path = SCENARIOS) -> list[str]:
     """The scenario tests a -k expression selects (all when None), without running them."""
-    command = [sys.executable, "-m", "pytest", str(scenarios), "--collect-only", "-q", "-p", "no:cacheprovider"]
-    if keyword:
-        command += ["-k", keyword]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)  # collection takes seconds
-    if result.returncode == NO_TESTS:
-        return []
-    if result.returncode != 0:
-        raise HarnessError(f"collecting scenarios with -k {keyword!r} failed (exit {result.returncode}):\n"
-                           f"{(result.stdout + result.stderr).strip()[-2000:]}")
-    return [scenario_id(line.strip()) for line in result.stdout.splitlines() if "::" in line]
+    return [scenario_id(item.node_id)
+            for item in collection.select(collection.items(str(scenarios), dict(os.environ)), keyword)]
 
 
 def failed_scenarios(report_dir: Path) -> list[str]:

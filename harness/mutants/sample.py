@@ -1,24 +1,31 @@
 """A seeded sample of generated mutants, the check that each applies, and the hand classification of survivors.
 
-Running all ~1000 generated mutants against the catalogue would take days on two cores (~10 min each), so a
+Running all ~1000 generated mutants against the catalogue would take weeks on two cores (~20 min each), so a
 random sample estimates the score instead; the same seed and source give the same sample, so a finding can
-be re-run. A survivor is a finding only once someone has looked at it: without coverage data the tool
-cannot tell a line the catalogue never executes from one it executes without checking (a hole), nor see
-that a mutant changes nothing observable (equivalent); survivors.toml holds what a person decided.
+be re-run. Given a coverage run of the catalogue (`certchaos coverage run`), a mutant none of whose lines the
+catalogue executed survives without being built or run (PIT's "no coverage"): it cannot be killed, and its
+run would cost ~20 min; the others run only against the scenarios the run attributed their lines to
+(attribution.py), as mutation tools select tests by coverage. Otherwise a survivor is a finding only once
+someone has looked at it: the tool cannot tell a line executed without a check (a hole) from one whose mutant
+changes nothing observable (equivalent); survivors.toml holds what a person decided.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import tempfile
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.mutants import patch
+from harness.mutants.attribution import ScenarioMap, keyword
+from harness.mutants.coverage import Profile
 from harness.mutants.generate import Candidate
+from harness.mutants.runner import scenario_id
 
 SURVIVORS = Path(__file__).resolve().parent / "survivors.toml"
 CLASSES = ("equivalent", "hole", "not-executed")
@@ -82,6 +89,70 @@ def load_classes(path: Path = SURVIVORS, known: set[str] | None = None) -> dict[
     return classes
 
 
-def survivor_notes(names: list[str], classes: dict[str, Classification], path: Path = SURVIVORS) -> dict[str, str]:
-    """What the report says of each survivor: the hand classification, or that the tool cannot know."""
-    return {name: str(classes[name]) if name in classes else UNCLASSIFIED.format(file=path) for name in names}
+def survivor_notes(names: list[str], classes: dict[str, Classification], path: Path = SURVIVORS,
+                   not_executed: dict[str, str] | None = None) -> dict[str, str]:
+    """What the report says of each survivor: the hand classification, else what coverage showed (not_executed:
+    why, by name), else that the tool cannot know."""
+    automatic = {name: f"not-executed (by coverage: {why})" for name, why in (not_executed or {}).items()}
+    return {name: str(classes[name]) if name in classes else automatic.get(name, UNCLASSIFIED.format(file=path))
+            for name in names}
+
+
+def load_coverage(folder: Path, source: str) -> Profile:
+    """The profile (cov.txt) of a `certchaos coverage run` report directory whose coverage.json is of `source`
+    (the module and version the mutants are made of); HarnessError with the fix otherwise."""
+    fix = "Fix: pass the report directory of `certchaos coverage run` on the pinned cert-manager"
+    try:
+        measured = json.loads((folder / "coverage.json").read_text())["source"]
+        profile = Profile.load(folder / "cov.txt")
+    except (OSError, ValueError, KeyError) as error:
+        raise HarnessError(f"--coverage {folder}: not a coverage report directory ({error}). {fix}") from None
+    if measured != source:
+        raise HarnessError(f"--coverage {folder}: it measured {measured}, the mutants are made of {source}. {fix}")
+    return profile
+
+
+def lines(candidate: Candidate, source: Path | None = None) -> list[int]:
+    """The lines whose execution evaluates what the mutant changes: its own lines, and for a switch case's
+    expression the `switch` line too. Go's coverage counts a case clause from its colon on, so the case line
+    shows only whether that case's body ran; its expression is evaluated whenever the switch is reached
+    (unless an earlier case matched), which the enclosing block's count on the `switch` line shows."""
+    own = list(range(candidate.line, candidate.line + len(candidate.original.strip("\n").splitlines())))
+    first = candidate.original.lstrip("\n").splitlines()[0] if candidate.original.strip() else ""
+    if source is None or not first.lstrip().startswith("case "):
+        return own
+    text = (source / candidate.file).read_text().splitlines()
+    indent = first[:len(first) - len(first.lstrip())]
+    for number in range(candidate.line - 1, 0, -1):  # gofmt puts `case` at its switch's indentation
+        line = text[number - 1]
+        if line.startswith(indent) and line[len(indent):].startswith(("switch", "select")):
+            return [number, *own]
+    return own
+
+
+def unexecuted(candidate: Candidate, profile: Profile, source: Path | None = None) -> bool:
+    """Whether the coverage run executed none of the statements on the mutant's lines (`lines`). A line no
+    statement touches (None) proves nothing either way, so a mutant whose lines are all like that is still run."""
+    seen = {profile.executed(candidate.file, line) for line in lines(candidate, source)}
+    return False in seen and True not in seen
+
+
+def owned(candidate: Candidate, scenarios: ScenarioMap, catalogue: set[str],
+          source: Path | None = None) -> tuple[Candidate, list[str]]:
+    """The candidate owned by the scenarios the coverage run attributed its lines to (those the catalogue still
+    has: `catalogue` is what `runner.collect` finds now), and them; unchanged with [] when there are none (its
+    lines grew only while no scenario ran, at the lab's start, or in no snapshot): the whole catalogue owns it."""
+    found = sorted(scenarios.scenarios(candidate.file, lines(candidate, source)) & catalogue)
+    if not found:
+        return candidate, []
+    return replace(candidate, mutant=replace(candidate.mutant, owner=keyword(found))), found
+
+
+def estimate(scenarios: list[str], seconds: dict[str, float], workers: int) -> float:
+    """Seconds a run of `scenarios` takes by their measured durations (`seconds`: node id -> seconds, as
+    order.measured_seconds gives them; one not measured counts as the longest): the longest scenario's, or their
+    sum shared by the workers if that is more."""
+    measured = {scenario_id(node): value for node, value in seconds.items()}
+    longest = max(measured.values(), default=0.0)
+    each = [measured.get(scenario_id(node), longest) for node in scenarios]
+    return max(max(each, default=0.0), sum(each) / workers)

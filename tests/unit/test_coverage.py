@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.mutants import coverage
+from harness.mutants import attribution, coverage
 from harness.mutants.coverage import MODULE, Block, Function, Profile
 from harness.stack.gotoolchain import find_go
 
@@ -264,15 +264,29 @@ import (
 	"syscall"
 
 	"example.com/toy/lib"
+	"example.com/toy/phase"
 )
 
+// Writes os.Args[1] once started; SIGUSR1 and SIGUSR2 each run a phase and then write os.Args[1] + ".a" or ".b";
+// SIGTERM runs lib.Stopped and returns from main.
 func main() {
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM)
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2)
 	lib.Started()
 	os.WriteFile(os.Args[1], []byte("ready"), 0o644)
-	<-stop
-	lib.Stopped(len(os.Args))
+	for got := range signals {
+		switch got {
+		case syscall.SIGUSR1:
+			phase.A(1)
+			os.WriteFile(os.Args[1]+".a", nil, 0o644)
+		case syscall.SIGUSR2:
+			phase.B()
+			os.WriteFile(os.Args[1]+".b", nil, 0o644)
+		default:
+			lib.Stopped(len(os.Args))
+			return
+		}
+	}
 }
 """
 TOY_LIB = """package lib
@@ -292,6 +306,20 @@ func Never() int {
 	return 1
 }
 """
+TOY_PHASE = """package phase
+
+func A(n int) int {
+	if n > 0 {
+		return n * 2
+	}
+	return 0
+}
+
+func B() int {
+	return 2
+}
+"""
+TOY_PACKAGES = ["example.com/toy/lib", "example.com/toy/phase"]
 
 
 def _wait(what, seconds: float = 30) -> None:
@@ -301,27 +329,34 @@ def _wait(what, seconds: float = 30) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.skipif(find_go() is None, reason="needs the Go toolchain")
-def test_counters_come_at_a_normal_exit_and_from_the_flush_snapshots_a_sigkill_does_not_lose(tmp_path):
-    """The premise of `coverage run`, on a toy program built as the coverage build builds (atomic, FLUSH_GO in
-    its main package): killed before its first snapshot it leaves nothing; killed after one it leaves what it
-    had run; stopped by SIGTERM it exits 0 and writes everything."""
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> Path:
+    """The toy program built as the coverage build builds (atomic, FLUSH_GO in its main package)."""
     go = find_go()
-    source = tmp_path / "toy"
-    (source / "lib").mkdir(parents=True)
-    (source / "go.mod").write_text("module example.com/toy\n\ngo 1.20\n")
-    (source / "main.go").write_text(TOY_MAIN)
-    (source / coverage.FLUSH_FILE).write_text(coverage.FLUSH_GO)
-    (source / "lib" / "lib.go").write_text(TOY_LIB)
+    if go is None:
+        pytest.skip("needs the Go toolchain")
+    source = tmp_path_factory.mktemp("toy")
+    for path, text in {"go.mod": "module example.com/toy\n\ngo 1.20\n", "main.go": TOY_MAIN,
+                       coverage.FLUSH_FILE: coverage.FLUSH_GO, "lib/lib.go": TOY_LIB, "phase/phase.go": TOY_PHASE}.items():
+        (source / path).parent.mkdir(exist_ok=True)
+        (source / path).write_text(text)
     env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
     subprocess.run([go, "build", "-cover", f"-covermode={coverage.COVERMODE}", "-coverpkg=example.com/toy/...",
                     "-o", "toy", "."], cwd=source, env=env, check=True, timeout=300)
+    return source
+
+
+def test_counters_come_at_a_normal_exit_and_from_the_flush_snapshots_a_sigkill_does_not_lose(toy, tmp_path):
+    """The premise of `coverage run`: killed before its first snapshot the toy leaves nothing; killed after one it
+    leaves what it had run; stopped by SIGTERM it exits 0 and writes everything. Each process snapshots into a
+    directory of its own, and the merge leaves those snapshots where they are."""
+    go = find_go()
     counters = tmp_path / "counters"
     counters.mkdir()
 
     def start(name: str) -> subprocess.Popen:
         ready = tmp_path / f"ready-{name}"
-        process = subprocess.Popen([source / "toy", ready], env=dict(env, GOCOVERDIR=str(counters)))
+        process = subprocess.Popen([toy / "toy", ready], env=dict(os.environ, GOCOVERDIR=str(counters)))
         _wait(ready.exists)
         return process
 
@@ -340,13 +375,78 @@ def test_counters_come_at_a_normal_exit_and_from_the_flush_snapshots_a_sigkill_d
     stopped.send_signal(signal.SIGTERM)
     assert stopped.wait(timeout=30) == 0 and written_by(stopped)
     assert coverage.processes(counters) == 2
-    coverage.merge(go, counters)
-    assert len(coverage.counter_files(counters)) == 1  # one binary: one merged counters file
-    assert coverage.covdata_percent(go, counters, ["example.com/toy/lib"]) == {"example.com/toy/lib": 60.0}  # 3 of 5
-    profile = coverage.covdata_textfmt(go, counters, tmp_path / "cov.txt")
+    snapshotted = [folder for folder in coverage.process_dirs(counters) if any(folder.glob("covcounters.*"))]
+    assert [folder.name.rsplit(".", 1)[1] for folder in snapshotted] == [str(late.pid)]
+    assert {path.parent for path in written_by(late)} == {snapshotted[0]}  # its snapshots, in its directory
+    assert [path.parent for path in written_by(stopped)] == [counters]  # its exit-time write, in GOCOVERDIR
+    before = coverage.counter_files(counters)
+    coverage.merge(go, counters, tmp_path / "merged")
+    assert coverage.counter_files(counters) == before  # kept for the attribution to scenarios
+    assert len(coverage.counter_files(tmp_path / "merged")) == 1  # one binary: one merged counters file
+    merged = tmp_path / "merged"
+    assert coverage.covdata_percent(go, merged, ["example.com/toy/lib"]) == {"example.com/toy/lib": 60.0}  # 3 of 5
+    profile = coverage.covdata_textfmt(go, merged, tmp_path / "cov.txt")
     assert profile.executed("example.com/toy/lib/lib.go", 4) is True
     assert profile.executed("example.com/toy/lib/lib.go", 8) is True
     assert profile.executed("example.com/toy/lib/lib.go", 9) is False
-    listing = coverage.function_listing(go, profile, ["example.com/toy/lib"], tmp_path, module_dir=source)
+    listing = coverage.function_listing(go, profile, ["example.com/toy/lib"], tmp_path, module_dir=toy)
     unreached = coverage.never_reached(coverage.functions(listing, profile.blocks))
     assert [(f.name, f.statements) for f in unreached] == [("Never", 1)]
+
+
+def _journal(run_dir: Path, test: str, started: float, ended: float | None, entries: list[float] = ()) -> None:
+    """A scenario's journal as far as the attribution reads it."""
+    folder = run_dir / test
+    folder.mkdir(parents=True)
+    (folder / "journal.json").write_text(json.dumps({
+        "scenario": {"node_id": f"scenarios/test_toy.py::{test}"}, "started_at": started, "ended_at": ended,
+        "entries": [{"at": at} for at in entries]}))
+
+
+def test_the_snapshots_attribute_each_phase_of_the_toy_to_the_scenario_that_ran_beside_it(toy, tmp_path):
+    """attribution.measure on a real coverage binary: three fake scenarios, each beside one phase of the toy and
+    separated from the others by a snapshot and the margin; the last ends with SIGTERM, so what it ran is only in
+    the exit-time write (in GOCOVERDIR, not the process's directory). What ran before any scenario (lib.Started)
+    is attributed to none."""
+    counters, run_dir, ready = tmp_path / "counters", tmp_path / "run", tmp_path / "ready"
+    counters.mkdir()
+
+    def snapshots() -> list[float]:
+        return sorted(attribution.snapshot_time(path) for path in counters.glob("process.*/covcounters.*"))
+
+    def past_next_snapshot(moment: float) -> None:
+        """Until the first snapshot after `moment` is written and the margin after it has passed: what ran before
+        `moment` is then in an interval no later span overlaps."""
+        _wait(lambda: any(at > moment for at in snapshots()), coverage.FLUSH_EVERY * 4)
+        after = min(at for at in snapshots() if at > moment) + attribution.MARGIN + 0.2
+        _wait(lambda: time.time() > after, attribution.MARGIN + 1)
+
+    def phase(test: str, signal_number: int, done: Path) -> float:
+        began = time.time()
+        process.send_signal(signal_number)
+        _wait(done.exists)
+        _journal(run_dir, test, began, time.time())
+        return time.time()
+
+    process = subprocess.Popen([toy / "toy", ready], env=dict(os.environ, GOCOVERDIR=str(counters)))
+    try:
+        _wait(ready.exists)
+        past_next_snapshot(time.time())
+        past_next_snapshot(phase("test_a", signal.SIGUSR1, Path(f"{ready}.a")))
+        past_next_snapshot(phase("test_b", signal.SIGUSR2, Path(f"{ready}.b")))
+        began = time.time()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        _journal(run_dir, "test_c", began, None, [began + 0.01, time.time()])  # never finished: ends at its last entry
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    measured = attribution.measure(find_go(), counters, run_dir, tmp_path, TOY_PACKAGES)
+    assert measured["processes"] == 1
+    assert measured["snapshots"] == len(snapshots()) + 1  # and the exit-time write
+    scenarios = attribution.ScenarioMap(measured)
+    a, b, c = (f"test_toy.py::test_{x}" for x in "abc")
+    phase_go, lib_go = "example.com/toy/phase/phase.go", "example.com/toy/lib/lib.go"
+    assert [scenarios.scenarios(phase_go, [line]) for line in (4, 5, 7, 11)] == [{a}, {a}, set(), {b}]  # 7: never ran
+    assert [scenarios.scenarios(lib_go, [line]) for line in (4, 8, 9, 11)] == [set(), {c}, set(), {c}]

@@ -243,7 +243,7 @@ def test_a_stale_patch_is_not_built_and_the_other_mutants_still_run(tmp_path, mo
     monkeypatch.setattr(build, "_go", lambda: "/nonexistent/go")  # never reached: the patch fails first
     stale, good = mutant("stale", edits=(Edit("a.go", "y := 1", "y := 2"),)), mutant("good")
     monkeypatch.setattr(catalogue, "load", lambda: [stale, good])
-    monkeypatch.setattr(runner, "collect", lambda keyword, scenarios: ["test_lag.py::test_waits"])
+    monkeypatch.setattr(runner, "collect", lambda keyword, scenarios=runner.SCENARIOS: ["test_lag.py::test_waits"])
     good_bin = tmp_path / "good-bin"
     monkeypatch.setattr(runner, "build", lambda m: build.Built(m, good_bin, 150.0, False) if m is good else build.build(m))
     ran = []
@@ -319,7 +319,7 @@ GO_FIXTURE = Path(__file__).resolve().parent / "data" / "mutants-go"
 
 def fake_runs(monkeypatch, tmp_path, killed: set[str]) -> list[tuple[str, str | None]]:
     """Every mutant 'builds' at once; a run kills those named in `killed`; returns (mutant, -k) of each run."""
-    monkeypatch.setattr(runner, "collect", lambda keyword, scenarios: ["test_lag.py::test_waits"])
+    monkeypatch.setattr(runner, "collect", lambda keyword, scenarios=runner.SCENARIOS: ["test_lag.py::test_waits"])
     monkeypatch.setattr(runner, "build", lambda m: build.Built(m, tmp_path / "bin" / m.name, 1.0, False))
     ran = []
 
@@ -365,7 +365,8 @@ def test_a_dry_run_lists_the_sample_and_checks_each_applies_without_building(tmp
     assert cli(argv) == 0
     first = capsys.readouterr().out
     assert "seed 1, 5 of " in first and "5 of 5 apply exactly once (dry run: nothing built)" in first
-    assert re.search(r"^gen-\S+  pkg/\w+/\w+\.go:\d+  [a-z-]+$", first, re.MULTILINE)
+    assert re.search(r"^gen-\S+  pkg/\w+/\w+\.go:\d+  [a-z-]+  runs the whole catalogue, ~\d+ min$", first,
+                     re.MULTILINE)  # test_lag.py::test_waits is not measured: it counts as the longest scenario
     assert re.search(r"^    - .*\n    \+ ", first, re.MULTILINE)
     assert ran == [] and not (tmp_path / "bin").exists()
     assert cli(argv) == 0 and capsys.readouterr().out == first  # the same seed, the same sample
@@ -395,3 +396,90 @@ def test_a_sample_runs_against_the_whole_catalogue_and_reports_seed_killers_and_
     markdown = (tmp_path / "report" / "report.md").read_text()
     assert "Sample: seed 4; count 3; generated 17; packages demo, other;" in markdown
     assert "owner: the whole catalogue" in markdown
+
+
+def test_a_sample_with_coverage_neither_builds_nor_runs_mutants_of_lines_the_catalogue_never_executed(
+        tmp_path, monkeypatch, capsys):
+    use_go_fixture(monkeypatch)
+    from harness.mutants import generate
+    from harness.mutants import sample as sampling
+    from harness.mutants.coverage import full_path
+    monkeypatch.setattr(build, "source_version", lambda: "v1.11.5")
+    drawn = sampling.draw(generate.generate(GO_FIXTURE), seed=4, count=3)
+    unexecuted, executed = drawn[0], drawn[1:]
+    coverage = tmp_path / "coverage"
+    coverage.mkdir()
+    (coverage / "coverage.json").write_text(json.dumps({"source": f"{build.MODULE}@v1.11.5"}))
+    (coverage / "cov.txt").write_text("mode: atomic\n" + "".join(
+        f"{full_path(c.file)}:{c.line}.1,{c.line}.40 1 {0 if c is unexecuted else 7}\n" for c in drawn))
+    ran = fake_runs(monkeypatch, tmp_path, killed={executed[0].mutant.name})
+    argv = ["mutants", "sample", "--seed", "4", "--count", "3", "--report-dir", str(tmp_path / "report"),
+            "--classes", str(tmp_path / "none"), "--coverage", str(coverage)]
+    assert cli(argv) == 0
+    assert ran == [(c.mutant.name, None) for c in executed]  # the unexecuted one: not built, not run
+    data = json.loads((tmp_path / "report" / "report.json").read_text())
+    entries = {m["name"]: m for m in data["mutants"]}
+    assert list(entries) == [c.mutant.name for c in drawn] and data["counts"]["survived"] == 2
+    skipped = entries[unexecuted.mutant.name]
+    assert skipped["status"] == "survived" and skipped["build_seconds"] is None and skipped["run_seconds"] is None
+    assert skipped["survivor"] == (f"not-executed (by coverage: the coverage run in {coverage} executed no "
+                                   f"statement of {unexecuted.where})")
+    assert "unknown without coverage data" in entries[executed[1].mutant.name]["survivor"]  # ran, survived
+    assert data["sample"]["owners"].startswith("the whole catalogue; not run: the 1 whose lines")
+    assert data["score"] == round(1 / 3, 4)  # a mutant nobody can kill still counts against the score
+
+
+def test_a_sample_with_attributed_coverage_runs_each_executed_mutant_against_the_scenarios_beside_its_lines(
+        tmp_path, monkeypatch, capsys):
+    """scenarios.json (attribution.py) narrows an executed mutant's run to the scenarios attributed to its lines that
+    the catalogue still has; one whose scenarios are gone, or none, runs against the whole catalogue."""
+    use_go_fixture(monkeypatch)
+    from harness.mutants import attribution, generate
+    from harness.mutants import sample as sampling
+    monkeypatch.setattr(build, "source_version", lambda: "v1.11.5")
+    drawn = sampling.draw(generate.generate(GO_FIXTURE), seed=4, count=3)
+    narrowed, gone, unattributed = drawn
+    coverage = tmp_path / "coverage"
+    coverage.mkdir()
+    (coverage / "coverage.json").write_text(json.dumps({"source": f"{build.MODULE}@v1.11.5"}))
+    (coverage / "cov.txt").write_text("mode: atomic\n" + "".join(
+        f"{build.MODULE}/{c.file}:{c.line}.1,{c.line}.40 1 7\n" for c in drawn))
+    blocks = {f"{narrowed.file}:{narrowed.line}.1,{narrowed.line}.40": [0, 2],
+              f"{gone.file}:{gone.line}.1,{gone.line}.40": [1], f"{unattributed.file}:{unattributed.line}.1,"
+                                                             f"{unattributed.line}.40": []}
+    (coverage / attribution.SCENARIOS_JSON).write_text(json.dumps({
+        "schema": attribution.SCHEMA, "blocks": blocks,
+        "scenarios": ["test_lag.py::test_waits", "test_renamed.py::test_since", "test_z.py::test_gone_too"]}))
+    ran = fake_runs(monkeypatch, tmp_path, killed={narrowed.mutant.name})
+    monkeypatch.setattr(runner, "collect", lambda keyword, scenarios=runner.SCENARIOS: (
+        ["test_lag.py::test_waits", "test_other.py::test_x"] if keyword is None else ["test_lag.py::test_waits"]))
+    argv = ["mutants", "sample", "--seed", "4", "--count", "3", "--report-dir", str(tmp_path / "report"),
+            "--classes", str(tmp_path / "none"), "--coverage", str(coverage)]
+    assert cli(argv) == 0
+    only = attribution.keyword(["test_lag.py::test_waits"])
+    assert ran == [(narrowed.mutant.name, only), (gone.mutant.name, None), (unattributed.mutant.name, None)]
+    out = capsys.readouterr().out
+    assert re.search(rf"^{narrowed.mutant.name}  .*  runs 1 of 2 scenarios, ~\d+ min$", out, re.MULTILINE)
+    for whole in (gone, unattributed):  # its scenario renamed since; its lines grew only while none ran
+        assert re.search(rf"^{whole.mutant.name}  .*  runs the whole catalogue \(no scenario of the catalogue is "
+                         rf"attributed its lines\), ~\d+ min$", out, re.MULTILINE)
+    assert "estimated " in out and "(0 not run, 1 against the scenarios their lines ran beside)" in out
+    data = json.loads((tmp_path / "report" / "report.json").read_text())
+    entries = {m["name"]: m for m in data["mutants"]}
+    assert entries[narrowed.mutant.name]["owner"] == only and entries[gone.mutant.name]["owner"] is None
+    assert data["sample"]["owners"].startswith("the scenarios the coverage run attributed each mutant's lines to (1;")
+
+
+def test_a_sample_with_coverage_from_before_the_attribution_says_each_executed_mutant_runs_the_whole_catalogue(
+        tmp_path, monkeypatch, capsys):
+    use_go_fixture(monkeypatch)
+    monkeypatch.setattr(build, "source_version", lambda: "v1.11.5")
+    coverage = tmp_path / "coverage"
+    coverage.mkdir()
+    (coverage / "coverage.json").write_text(json.dumps({"source": f"{build.MODULE}@v1.11.5"}))
+    (coverage / "cov.txt").write_text("mode: atomic\n")
+    fake_runs(monkeypatch, tmp_path, killed=set())
+    assert cli(["mutants", "sample", "--seed", "1", "--count", "2", "--dry-run", "--coverage", str(coverage),
+                "--classes", str(tmp_path / "none")]) == 0
+    assert (f"{coverage} has no scenarios.json (an older coverage run): each executed mutant runs against the whole "
+            f"catalogue") in capsys.readouterr().out

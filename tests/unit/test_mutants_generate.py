@@ -59,7 +59,7 @@ def test_what_is_not_go_is_refused_with_file_and_line(source, what):
        comment=st.text(alphabet="=!<>+-*/ {}()ab&|tre`\"'", max_size=40))
 def test_nothing_inside_a_string_or_comment_is_ever_mutated(raw, comment):
     quoted = raw.replace("\n", " ")  # what a Go string, a line comment, a general comment may hold
-    general = comment.replace("*/", "")
+    general = comment.replace("*/", "* /")  # never closes it early (removing "*/" may form a new one: "**//")
     source = (f'package p\n\nfunc f(x, y int) bool {{\n\ts := `{raw}` + "{quoted}" // {comment}\n'
               f"\t/* {general} */\n\treturn x == y\n}}\n")
     assert [(site.operator, source[site.start:site.end]) for site in operators.sites(tokenize(source), source)] \
@@ -138,7 +138,7 @@ def test_names_binaries_and_owner_fit_the_mutant_model(fixture_packages):
     for c in candidates:
         assert re.fullmatch(rf"gen-{c.package}-[a-z0-9-]+-{c.line}-{c.operator}(-[0-9]+)?", c.mutant.name)
         assert c.mutant.binaries == FIXTURE_PACKAGES[c.package][1]
-        assert c.mutant.owner == "" and generate.scenarios_for(c.mutant) is None  # the whole catalogue
+        assert c.mutant.owner == ""  # the whole catalogue, until coverage narrows it
         assert c.where in c.mutant.behaviour and operators.DESCRIPTIONS[c.operator] in c.mutant.behaviour
 
 

@@ -10,6 +10,7 @@ import pytest
 from harness.errors import HarnessError
 from harness.mutants import generate, sample
 from harness.mutants.catalogue import Edit
+from harness.mutants.coverage import full_path
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "mutants-go"
 
@@ -58,3 +59,67 @@ def test_every_candidate_applies_and_a_stale_one_says_why(candidates):
     stale = replace(candidates[0], mutant=replace(candidates[0].mutant, edits=(Edit(edit.file, "gone", "here"),)))
     assert f"mutant {stale.mutant.name}: its edit of {edit.file} no longer applies (search text not found" in \
         sample.check_applies(stale, FIXTURE)
+
+
+def profile_of(*blocks: tuple[str, int, int, int]) -> "sample.Profile":
+    """A coverage profile of (file, first line, last line, count) blocks of one statement each."""
+    return sample.Profile.parse("mode: atomic\n" + "".join(
+        f"{full_path(file)}:{first}.1,{last}.9 1 {count}\n" for file, first, last, count in blocks))
+
+
+def test_a_mutant_counts_as_unexecuted_only_when_statements_on_its_lines_exist_and_none_ran(candidates):
+    site = candidates[0]
+    assert sample.unexecuted(site, profile_of((site.file, site.line, site.line, 0)))
+    assert not sample.unexecuted(site, profile_of((site.file, site.line, site.line, 3)))
+    # `if x {` is the condition's block and the body's: either one ran, the line ran.
+    assert not sample.unexecuted(site, profile_of((site.file, site.line, site.line, 0),
+                                                  (site.file, site.line, site.line + 2, 1)))
+    assert not sample.unexecuted(site, profile_of((site.file, site.line + 1, site.line + 3, 0)))  # no statement
+    assert not sample.unexecuted(site, profile_of(("pkg/elsewhere/x.go", site.line, site.line, 0)))
+
+
+def test_a_mutant_over_several_lines_is_unexecuted_only_when_none_of_them_ran(candidates):
+    site = replace(candidates[0], original=candidates[0].original + "\n\tnext()")  # a site of two lines
+    last = site.line + 1
+    assert sample.unexecuted(site, profile_of((site.file, site.line, site.line, 0), (site.file, last, last, 0)))
+    assert not sample.unexecuted(site, profile_of((site.file, site.line, site.line, 0), (site.file, last, last, 1)))
+
+
+SWITCH = """package demo
+
+func provider(config Config) string {
+\tname := config.Name
+\tswitch {
+\tcase config.Akamai != nil:
+\t\treturn "akamai"
+\tcase config.RFC2136 != nil:
+\t\treturn "rfc2136"
+\t}
+\treturn name
+}
+"""
+
+
+def test_a_case_expression_counts_as_executed_when_its_switch_ran_though_its_body_never_did(candidates, tmp_path):
+    # Go's coverage counts a case clause from its colon on: the case line's own block is its body's. The
+    # expression `config.Akamai != nil` is evaluated for every config, so its negation changes every call.
+    (tmp_path / "pkg" / "demo").mkdir(parents=True)
+    (tmp_path / "pkg" / "demo" / "provider.go").write_text(SWITCH)
+    site = replace(candidates[0], file="pkg/demo/provider.go", line=6, original="\tcase config.Akamai != nil:\n")
+    ran = profile_of((site.file, 4, 5, 7), (site.file, 6, 7, 0), (site.file, 8, 9, 7))  # switch ran, Akamai's body not
+    assert sample.lines(site, tmp_path) == [5, 6]
+    assert not sample.unexecuted(site, ran, tmp_path)
+    assert sample.unexecuted(site, ran)  # what the case line alone says
+    assert sample.unexecuted(site, profile_of((site.file, 4, 5, 0), (site.file, 6, 7, 0)), tmp_path)  # never reached
+    body = replace(site, line=7, original='\t\treturn "akamai"\n')
+    assert sample.lines(body, tmp_path) == [7] and sample.unexecuted(body, ran, tmp_path)
+
+
+def test_coverage_of_another_version_or_a_folder_without_a_profile_is_refused_with_the_fix(tmp_path):
+    with pytest.raises(HarnessError, match="not a coverage report directory .*Fix: pass the report directory"):
+        sample.load_coverage(tmp_path, "github.com/cert-manager/cert-manager@v1.11.5")
+    (tmp_path / "coverage.json").write_text('{"source": "github.com/cert-manager/cert-manager@v1.10.2"}')
+    (tmp_path / "cov.txt").write_text("mode: atomic\n")
+    with pytest.raises(HarnessError, match="it measured .*@v1.10.2, the mutants are made of .*@v1.11.5"):
+        sample.load_coverage(tmp_path, "github.com/cert-manager/cert-manager@v1.11.5")
+    assert sample.load_coverage(tmp_path, "github.com/cert-manager/cert-manager@v1.10.2").blocks == []
