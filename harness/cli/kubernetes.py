@@ -15,8 +15,9 @@ from harness.stack import binaries, support
 def add_options(parser: argparse.ArgumentParser) -> None:
     default, *others = binaries.kubernetes_versions()
     parser.add_argument("--kubernetes", metavar="VERSION",
-                        help=f"local: the lab's Kubernetes, its API server and controller manager (default {default}; "
-                             f"also {', '.join(others) or 'none'}: `certchaos binaries build --kubernetes VERSION`); "
+                        help=f"the lab's Kubernetes (default {default}; also {', '.join(others) or 'none'}: "
+                             f"`certchaos binaries build [--provider kind] --kubernetes VERSION`, and on kind "
+                             f"`certchaos images build --kubernetes VERSION`); "
                              f"refused when cert-manager does not support it")
     parser.add_argument(support.OVERRIDE, dest="allow_unsupported_kubernetes", action="store_true",
                         help="run cert-manager on a Kubernetes its documentation does not support (refused "

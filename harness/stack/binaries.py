@@ -90,7 +90,9 @@ class Component:
 
     def fix(self) -> str:
         if self.module:
-            build = f"{BUILD_COMMAND}{self.build_option}" if self.build_option else f"{BUILD_COMMAND} {self.name}"
+            provider = f" --provider {self.provider}" if self.provider else ""
+            build = (f"{BUILD_COMMAND}{provider}{self.build_option}" if self.build_option
+                     else f"{BUILD_COMMAND} {self.name}")
             return f"run `{build}` (needs Go), or put a `{self.name}` binary in --bin-dir"
         return f"run `apt-get install -y {self.apt}` (as root), or put a `{self.name}` binary in --bin-dir"
 
@@ -108,6 +110,11 @@ def default_kubernetes(path: Path = VERSIONS_FILE) -> str:
 def kubernetes_versions(path: Path = VERSIONS_FILE) -> list[str]:
     """Every Kubernetes the lab can run: the default, then the pinned others (versions.toml), oldest first."""
     return [default_kubernetes(path), *_versions(path).get("kubernetes-versions", {})]
+
+
+def kubernetes_settings(version: str, path: Path = VERSIONS_FILE) -> dict:
+    """versions.toml's table of a pinned other Kubernetes ({} for the default or an unknown one)."""
+    return _versions(path).get("kubernetes-versions", {}).get(version, {})
 
 
 def check_kubernetes(version: str | None, path: Path = VERSIONS_FILE) -> None:
@@ -135,6 +142,8 @@ def load_components(path: Path = VERSIONS_FILE, kubernetes: str | None = None) -
     if "etcd" in pinned:  # its own etcd, built, instead of the default's (Debian's)
         swapped["etcd"] = replace(components["etcd"], version=pinned["etcd"], module=pinned["etcd_module"],
                                   package=ETCD_PACKAGE, apt=None, path=None, build_option=option)
+    for name, spec in pinned.get("swap", {}).items():  # the kind node image's own tools (kind, CoreDNS)
+        swapped[name] = replace(components[name], build_option=option, **spec)
     return {**components, **swapped}
 
 

@@ -29,6 +29,7 @@ from harness.stack.pod import pod_argv, pod_name, write_resolv_conf
 from harness.stack.pki import RunPKI
 from harness.stack.ports import LOOPBACK, free_port, port_or_free
 from harness.stack.probes import http_ok, log_contains
+from harness.stack.support import minor as supported_minor
 from harness.stack.process import ManagedProcess
 from harness.stack.protocol import LOCAL
 from harness.wait import Seen, wait_for
@@ -322,12 +323,25 @@ class LocalStack(Service):
         certmanager.apply_webhook_configurations(
             self.api(), certmanager.webhook_configurations(url, self.pki.ca_pem, timeout_seconds))
 
-    def _start_cainjector(self) -> None:
-        log = self.log_path("cert-manager-cainjector")
-        self._spawn("cert-manager-cainjector", [
-            self.bins["cert-manager-cainjector"], f"--kubeconfig={self.kubeconfigs['cert-manager-cainjector']}",
-            "--leader-elect=true", f"--leader-election-namespace={certmanager.LEADER_ELECTION_NAMESPACE}",
-        ], log_contains(log, "Starting workers"))
+    def _serves_more(self, name: str) -> bool:
+        """Whether component `name` is of cert-manager v1.12 or later, whose controller serves a healthz and
+        whose cainjector serves metrics, each on 0.0.0.0 and a fixed port unless told otherwise (v1.11's do
+        neither, and refuse the flags): two labs on one machine would collide, and the lab binds loopback only."""
+        found = supported_minor(versions.reported(self.resolved[name]).version)
+        return found is not None and found >= (1, 12)
+
+    def _start_cainjector(self, since: int = 0) -> None:
+        """The cainjector, ready once its injectors run (its log from `since` says so). Given --kubeconfig and
+        $KUBECONFIG both: v1.20's reads only the variable (its flag sets a field nothing reads)."""
+        kubeconfig = self.kubeconfigs["cert-manager-cainjector"]
+        argv = [self.bins["cert-manager-cainjector"], f"--kubeconfig={kubeconfig}", "--leader-elect=true",
+                f"--leader-election-namespace={certmanager.LEADER_ELECTION_NAMESPACE}"]
+        if self._serves_more("cert-manager-cainjector"):
+            port = self.ports["cert-manager-cainjector-metrics"] = free_port()
+            argv.append(f"--metrics-listen-address={LOOPBACK}:{port}")
+        self._spawn("cert-manager-cainjector", argv,
+                    log_contains(self.log_path("cert-manager-cainjector"), "Starting workers", since=since),
+                    env={"KUBECONFIG": str(kubeconfig)})
 
     def controller_argv(self, metrics_port: int | None = None) -> list:
         """The controller's command line (as the chart's Deployment runs it: leader election in
@@ -340,6 +354,8 @@ class LocalStack(Service):
             f"--cluster-resource-namespace={certmanager.NAMESPACE}",
             f"--metrics-listen-address={LOOPBACK}:{port}",
         ]
+        if self._serves_more("cert-manager-controller"):  # each replica its own (nothing here probes it)
+            argv.append(f"--internal-healthz-listen-address={LOOPBACK}:{free_port()}")
         if self.dns01_recursive_nameservers:
             argv.append(f"--dns01-recursive-nameservers={','.join(self.dns01_recursive_nameservers)}")
             if self.dns01_recursive_nameservers_only:
@@ -417,11 +433,7 @@ class LocalStack(Service):
         on_step("cert-manager-cainjector")
         self.processes.pop("cert-manager-cainjector").stop()
         log = self.log_path("cert-manager-cainjector")
-        offset = log.stat().st_size if log.exists() else 0
-        self._spawn("cert-manager-cainjector", [
-            self.bins["cert-manager-cainjector"], f"--kubeconfig={self.kubeconfigs['cert-manager-cainjector']}",
-            "--leader-elect=true", f"--leader-election-namespace={certmanager.LEADER_ELECTION_NAMESPACE}",
-        ], log_contains(log, "Starting workers", since=offset))
+        self._start_cainjector(since=log.stat().st_size if log.exists() else 0)
         on_step("cert-manager-controller")
         self.replace_controller(supervised)
 

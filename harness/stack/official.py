@@ -205,8 +205,8 @@ def _unpack_chart(data: bytes, target: Path, version: str) -> None:
         raise HarnessError(f"chart {CHART} {version}: its Chart.yaml says appVersion {metadata.get('appVersion')}")
 
 
-def _render_crds(chart: Path, target: Path) -> None:
-    """The chart's CRDs (templates/crds.yaml, installCRDs / crds.enabled), rendered by helm into target."""
+def render_crds(chart: Path, target: Path) -> None:
+    """The chart's CRDs (its templates, installCRDs / crds.enabled), rendered by helm into target/crds.yaml."""
     kube = binaries.load_components()["kube-apiserver"].version
     documents = helm.render(chart, CHART, "cert-manager", {"installCRDs": True, "crds": {"enabled": True}},
                             kube_version=kube)
@@ -249,7 +249,7 @@ def fetch(found: Plan, *, out: TextIO = sys.stderr) -> Path:
         chart = found.chart
         print(f"cert-manager {version}: chart from {chart.url} ...", file=out, flush=True)
         _unpack_chart(_chart_archive(chart), staged / "chart", version)
-        _render_crds(staged / "chart", staged / "crds")
+        render_crds(staged / "chart", staged / "crds")
         (staged / MANIFEST).write_text(json.dumps({
             "version": version, "image_registry": found.request.image_registry,
             "chart_repo": found.request.chart_repo, "chart": {"url": chart.url, "digest": chart.digest},

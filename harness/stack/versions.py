@@ -11,6 +11,7 @@ package's version (dpkg-query); else "unknown". Each answer says where it came f
 from __future__ import annotations
 
 import functools
+import json
 import mmap
 import re
 import subprocess
@@ -20,6 +21,8 @@ from pathlib import Path
 from harness.stack import official
 from harness.stack.binaries import Component, Resolved
 
+WIRED = "certchaos-wired"  # a release's packages under our own main (gomodules/*-wired), never its own binary
+BUILD_MANIFEST = "version.json"  # what a pinned build's dir says of it (harness/upgrade/versions.py writes it)
 _VERSION = re.compile(r"v?\d+\.\d+\.\d+[\w.+~-]*")
 _BUILDINFO_MAGIC = b"\xff Go buildinf:"
 VERSION_TIMEOUT = 10.0  # seconds: a version flag answers at once; a loaded machine starts a Go binary in ~1 s
@@ -70,8 +73,11 @@ def go_modinfo(path: Path) -> str | None:
 
 def module_version(modinfo: str, package: str) -> tuple[str, str] | None:
     """(module, version) of the module that holds `package` (the longest module path that prefixes it),
-    from the main module ("mod") or a dependency ("dep"); a replaced one's replacement version."""
+    from the main module ("mod") or a dependency ("dep"); a replaced one's replacement version. A module
+    replaced by a local directory keeps its required version, said of "M (replaced by a local copy)": how the
+    mutants' and the coverage build's patched copies of a release are built."""
     modules: dict[str, str] = {}
+    local: set[str] = set()
     last = None
     for line in modinfo.splitlines():
         fields = line.split("\t")
@@ -79,13 +85,18 @@ def module_version(modinfo: str, package: str) -> tuple[str, str] | None:
             last = fields[1]
             modules[last] = fields[2]
         elif fields[0] == "=>" and last is not None and len(fields) >= 3:
-            modules[last] = fields[2]
+            if fields[1].startswith(("/", "./", "../")):
+                local.add(last)
+            else:
+                modules[last] = fields[2]
     owners = [module for module in modules if package == module or package.startswith(module + "/")]
     if not owners:
         return None
     module = max(owners, key=len)
     version = modules[module]
-    return (module, version) if _VERSION.fullmatch(version) else None  # "(devel)": a checkout, not a release
+    if not _VERSION.fullmatch(version):
+        return None  # "(devel)": a checkout, not a release
+    return (f"{module} (replaced by a local copy)" if module in local else module), version
 
 
 def dpkg_package(path: Path) -> tuple[str, str] | None:
@@ -143,6 +154,14 @@ def reported(resolved: Resolved) -> Reported:
     return said
 
 
+def pinned_build(folder: Path) -> dict | None:
+    """The manifest of a pinned build's dir (version, module, build: WIRED for ours), else None."""
+    try:
+        return json.loads((folder / BUILD_MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def origin(resolved: Resolved) -> str:
     """Where the binary came from, in words: built from our module, a Debian package, the user's bin dir, or
     an official image (`--cert-manager VERSION`: the image it was taken out of, by digest)."""
@@ -153,6 +172,10 @@ def origin(resolved: Resolved) -> str:
     if resolved.source == "cache":
         return f"built from harness/stack/gomodules/{component.module} ({component.package})"
     if resolved.source == "bin-dir":
+        built = pinned_build(resolved.path.parent) or {}
+        if built.get("build") == WIRED:
+            return (f"{WIRED}: cert-manager {built['version']}'s packages under certchaos's own main "
+                    f"(harness/stack/gomodules/{built['module']}), not the release's binary ({resolved.path.parent})")
         return f"your bin dir ({resolved.path.parent})"
     package = dpkg_package(resolved.path)
     what = f"Debian package {package[0]}" if package else f"{resolved.path} (no package owns it)"
@@ -167,6 +190,8 @@ def facts(resolved: Resolved) -> dict[str, str]:
               "origin": origin(resolved), "path": str(resolved.path)}
     image = official.component_image(resolved.path.parent, resolved.component.name) \
         if resolved.source == "bin-dir" else None
+    if (pinned_build(resolved.path.parent) or {}).get("build") == WIRED and resolved.source == "bin-dir":
+        result["build"] = WIRED
     if image is not None:  # the digests a user compares with what they deploy
         result.update(source="image", image=image["pulled"], digest=image["digest"],
                       index_digest=image["index_digest"], binary_sha256=image["binary_sha256"])

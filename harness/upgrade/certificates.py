@@ -30,6 +30,7 @@ class Kept:
     key_sha256: str | None  # of the private key's public half (DER): a new key changes it
     spec: dict | None = None  # as stored: ingress-shim or a new version rewriting it changes it
     renewal_time: str | None = None  # status.renewalTime: from then on a new serial is a renewal, not a re-issue
+    issuing: str = "absent"  # the Issuing condition's status: "True" from the request until the revision is written
 
     @property
     def ref(self) -> str:
@@ -50,7 +51,8 @@ def kept(api: client.ApiClient, crt: dict) -> Kept:
                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
         key = hashlib.sha256(public).hexdigest()
     status = crt.get("status") or {}
-    return Kept(namespace, name, ready, status.get("revision"), serial, key, crt.get("spec"), status.get("renewalTime"))
+    return Kept(namespace, name, ready, status.get("revision"), serial, key, crt.get("spec"), status.get("renewalTime"),
+                (condition(crt, "Issuing") or {}).get("status", "absent"))
 
 
 def issuer_ref(kind: str, namespace: str | None, name: str) -> str:
@@ -148,11 +150,16 @@ def differences(before: dict, after: dict, now: float | None = None) -> list[str
 
 
 def all_ready(api: client.ApiClient, namespaces: list[str]) -> Condition:
-    """Every Certificate of the namespaces is Ready=True with a Secret holding a certificate and key."""
+    """Every Certificate of the namespaces is Ready=True with a Secret holding a certificate and key, and not
+    Issuing: the readiness controller can set Ready from the new Secret before the issuing controller records the
+    issuance (revision, Issuing removed), and a snapshot between the two sees `revision None -> 1` later. (A
+    Certificate that adopted a valid Secret has no revision, nor an issuance to wait for.)"""
     def condition_() -> Seen:
         now = snapshot(api, namespaces)
-        pending = {ref: facts["ready"] for ref, facts in now["certificates"].items()
-                   if facts["ready"] != "True" or not facts["serial"] or not facts["key_sha256"]}
+        pending = {ref: {"ready": facts["ready"], "issuing": facts.get("issuing")}
+                   for ref, facts in now["certificates"].items()
+                   if facts["ready"] != "True" or not facts["serial"] or not facts["key_sha256"]
+                   or facts.get("issuing") == "True"}
         return Seen(bool(now["certificates"]) and not pending,
                     {"certificates": len(now["certificates"]), "not ready": pending})
     return condition_

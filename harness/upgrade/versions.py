@@ -22,6 +22,7 @@ from typing import TextIO
 from harness.errors import HarnessError
 from harness.lab import providers
 from harness.stack import binaries, certmanager, official
+from harness.stack import versions as stack_versions
 from harness.stack.gotoolchain import require_go
 from harness.stack.kube import load_documents
 
@@ -29,7 +30,7 @@ from harness.stack.kube import load_documents
 COMPONENTS = ("cert-manager-controller", "cert-manager-webhook", "cert-manager-cainjector", "cmctl")
 # A pinned build also holds the HTTP-01 solver: on kind its image is what solver pods of the version run.
 PINNED = (*COMPONENTS, "cert-manager-acmesolver")
-MANIFEST = "version.json"
+MANIFEST = stack_versions.BUILD_MANIFEST
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,20 @@ def default_version() -> str:
 def pinned_versions() -> dict[str, dict]:
     """versions.toml's extra cert-manager versions: version -> {module, ldflags}."""
     return binaries._versions().get("cert-manager-versions", {})
+
+
+def packages(version: str) -> dict[str, str]:
+    """Component -> Go package a pinned version builds: its own `packages` (a certchaos-wired build: no cmctl,
+    the lab's renews, as for official images after v1.14), else the default components' packages."""
+    spec = pinned_versions()[version]
+    components = binaries.load_components()
+    return spec.get("packages") or {name: components[name].package for name in PINNED}
+
+
+def without_cmctl(folder: Path) -> bool:
+    """A bin dir whose cert-manager comes without cmctl: official artifacts, or a certchaos-wired build."""
+    return official.describe(folder) is not None or \
+        (stack_versions.pinned_build(folder) or {}).get("build") == stack_versions.WIRED
 
 
 def known_versions() -> list[str]:
@@ -66,14 +81,15 @@ def is_built(version: str) -> bool:
     if version == default_version():
         components = binaries.load_components()
         return all(os.access(components[name].cached, os.X_OK) for name in COMPONENTS)
-    return not _missing(version_dir(version))
+    return not _missing(version, version_dir(version))
 
 
-def _missing(folder: Path) -> list[str]:
+def _missing(version: str, folder: Path) -> list[str]:
     """The binaries a pinned build dir lacks (all of them when it has no manifest: never completed)."""
+    wanted = list(packages(version))
     if not (folder / MANIFEST).is_file():
-        return list(PINNED)
-    return [name for name in PINNED if not os.access(folder / name, os.X_OK)]
+        return wanted
+    return [name for name in wanted if not os.access(folder / name, os.X_OK)]
 
 
 def locate(version: str, bin_dir: str | os.PathLike | None, *, build_hint: str) -> VersionBinaries:
@@ -84,7 +100,7 @@ def locate(version: str, bin_dir: str | os.PathLike | None, *, build_hint: str) 
         folder = binaries.validate_bin_dir(Path(bin_dir).expanduser().resolve())
         # Official images after v1.14 have no cmctl (it left for its own repository): the lab's cmctl renews then.
         missing = [name for name in COMPONENTS if not os.access(folder / name, os.X_OK)
-                   and not (name == "cmctl" and official.describe(folder) is not None)]
+                   and not (name == "cmctl" and without_cmctl(folder))]
         if missing:
             raise HarnessError(f"cert-manager {version}: bin dir {folder} lacks executable {', '.join(missing)}. "
                                f"Fix: put all of {', '.join(COMPONENTS)} there (and crds/ of that version)")
@@ -122,13 +138,13 @@ def build(version: str, *, out: TextIO = sys.stderr) -> Path | None:
         raise HarnessError(f"cert-manager {version} is not pinned (pinned: {', '.join(known_versions())}); "
                            f"pass your own build's directory as --bin-dir-from/--bin-dir-to")
     target = version_dir(version)
-    missing = _missing(target)
+    missing = _missing(version, target)
     if not missing:
         return target
     go = require_go(out)
     spec = pinned_versions()[version]
     module_dir = binaries.GOMODULES / spec["module"]
-    components = binaries.load_components()
+    package = packages(version)
     started = time.monotonic()
     print(f"building cert-manager {version} ({', '.join(missing)}) from gomodules/{spec['module']} ...",
           file=out, flush=True)
@@ -137,25 +153,26 @@ def build(version: str, *, out: TextIO = sys.stderr) -> Path | None:
         staged = Path(scratch, "out")
         staged.mkdir()
         command = [go, "build", "-v", "-trimpath", "-ldflags", " ".join(f"-X {s}" for s in spec.get("ldflags", [])),
-                   "-o", str(staged) + "/", *[components[name].package for name in missing]]
+                   "-o", str(staged) + "/", *[package[name] for name in missing]]
         env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=readonly")
         returncode = binaries.go_build_with_progress(command, module_dir, env, out, label=f"cert-manager {version}")
         if returncode != 0:
             raise HarnessError(f"go build of cert-manager {version} failed (exit {returncode}); the output above "
                                f"says why. Command: {' '.join(command)} in {module_dir}")
         for name in missing:
-            shutil.move(staged / binaries.go_binary_name(components[name].package), staged / name)
+            shutil.move(staged / binaries.go_binary_name(package[name]), staged / name)
         if (target / MANIFEST).is_file():
             # A build of an older harness (without the solver): only what it lacks joins it, each file at once.
             manifest = json.loads((target / MANIFEST).read_text())
             for name in missing:
                 os.replace(staged / name, target / name)
-            manifest["binaries"] = list(PINNED)
+            manifest["binaries"] = list(package)
             (target / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         else:
             copy_manifests(version, staged)
             (staged / MANIFEST).write_text(json.dumps({
-                "version": version, "module": spec["module"], "binaries": list(PINNED),
+                "version": version, "module": spec["module"], "binaries": list(package),
+                **({"build": spec["build"]} if "build" in spec else {}),
                 "build_seconds": round(time.monotonic() - started, 1)}, indent=2) + "\n")
             if target.exists():
                 shutil.rmtree(target)
@@ -165,12 +182,21 @@ def build(version: str, *, out: TextIO = sys.stderr) -> Path | None:
 
 
 def copy_manifests(version: str, folder: Path) -> None:
-    """`version`'s CRDs into folder/crds and its chart (Chart.yaml rendered) into folder/chart."""
+    """`version`'s chart (Chart.yaml rendered) into folder/chart and its CRDs into folder/crds: deploy/crds up to
+    v1.18; from v1.19 on the module has none there, and they are rendered from the chart's templates."""
     source = certmanager._module_dir("CRDs and chart", version, "install Go, or pass your own --bin-dir-*")
+    _copy_chart(version, source, folder / "chart")
+    files = sorted(Path(source, "deploy", "crds").glob("crd-*.yaml"))
+    if not files:
+        official.render_crds(folder / "chart", folder / "crds")
+        return
     (folder / "crds").mkdir()
-    for path in sorted(Path(source, "deploy", "crds").glob("crd-*.yaml")):
+    for path in files:
         shutil.copyfile(path, folder / "crds" / path.name)
-    chart = folder / "chart"
+
+
+def _copy_chart(version: str, source: str | Path, chart: Path) -> None:
+    """The module's chart into `chart`, writable, its Chart.yaml rendered for `version`."""
     shutil.copytree(Path(source, "deploy", "charts", "cert-manager"), chart, copy_function=shutil.copyfile)
     for path in [chart, *chart.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)  # the module cache is read-only
@@ -193,10 +219,11 @@ def crd_documents(version: str, bin_dir: str | os.PathLike | None) -> list[dict]
         return certmanager.crds(None if version == default_version() else version_dir(version))
     if version not in pinned_versions():
         locate(version, None, build_hint="")  # raises the "no binaries" error naming --bin-dir-*
-    source = certmanager._module_dir("CRDs", version, "install Go, or pass --bin-dir-from/--bin-dir-to with crds/")
-    documents = []
-    for path in sorted(Path(source, "deploy", "crds").glob("crd-*.yaml")):
-        documents += load_documents(certmanager.render_crd(path.read_text()))
+    with tempfile.TemporaryDirectory(prefix="crds-") as scratch:
+        copy_manifests(version, Path(scratch))
+        documents = []
+        for path in sorted(Path(scratch, "crds").glob("*.yaml")):
+            documents += load_documents(certmanager.render_crd(path.read_text()))
     return [doc for doc in documents if doc.get("kind") == "CustomResourceDefinition"]
 
 

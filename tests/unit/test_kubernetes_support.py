@@ -36,7 +36,15 @@ def test_another_kubernetes_swaps_exactly_the_kubernetes_components_for_its_wrap
     default, other = binaries.load_components(), binaries.load_components(kubernetes=version)
     swapped = {name for name in default if default[name] != other[name]}
     pinned = binaries._versions()["kubernetes-versions"][version]
-    assert swapped == KUBERNETES_COMPONENTS | {"etcd"}  # each brings the etcd its kubeadm deploys
+    tools = pinned.get("swap", {})  # the kind node image's own tools (kind, CoreDNS): each its own module
+    assert swapped == KUBERNETES_COMPONENTS | {"etcd"} | set(tools)  # each brings the etcd its kubeadm deploys
+    for name, spec in tools.items():
+        assert (other[name].version, other[name].module, other[name].package) == (
+            spec["version"], spec["module"], default[name].package)
+        assert other[name].cached == tmp_path / "bin" / f"{name}-{spec['version']}"
+        go_mod = (binaries.GOMODULES / spec["module"] / "go.mod").read_text()
+        assert f"{default[name].package} {spec['version']}\n" in go_mod
+    swapped -= set(tools)
     etcd = other["etcd"]
     assert (etcd.version, etcd.module, etcd.path, etcd.cached) == (
         pinned["etcd"], pinned["etcd_module"], None, tmp_path / "bin" / f"etcd-{pinned['etcd']}")
@@ -149,8 +157,7 @@ BAD = [
     (["run", "--kubernetes", OTHER], f"cert-manager v1.11.5 does not support Kubernetes {OTHER}"),
     (["run", "--cert-manager", "v1.21.2"], f"cert-manager v1.21.2 does not support Kubernetes "
                                            f"{binaries.default_kubernetes()}"),  # before the registry is asked
-    (["run", "--provider", "kind", "--kubernetes", OTHER, support.OVERRIDE], f"--kubernetes {OTHER} is for --provider "
-                                                                             f"local"),
+    (["run", "--provider", "kind", "--kubernetes", OTHER], f"cert-manager v1.11.5 does not support Kubernetes {OTHER}"),
     (["upgrade-check", "--from", "v1.10.2", "--to", "v1.11.5", "--kubernetes", OTHER],
      f"cert-manager v1.10.2 does not support Kubernetes {OTHER}"),
     (["up", "--kubernetes", OTHER], f"cert-manager v1.11.5 does not support Kubernetes {OTHER}"),
@@ -234,3 +241,23 @@ def test_an_upgrade_report_says_whether_each_side_ran_on_a_kubernetes_it_support
     assert f"B: cert-manager v1.11.5 on Kubernetes {OTHER}: UNSUPPORTED (its documentation lists 1.21-1.27: " in text
     check.facts.clear()  # a check that stopped before its lab started: no pairing, no line
     assert "on Kubernetes" not in report.markdown(report.build(check))
+
+
+def test_a_scenario_started_before_the_lab_filled_the_components_still_records_the_pairing(tmp_path):
+    """The session's first scenario starts before the lab fixture knows the versions; its journal takes them,
+    and the pairing they make, when it finishes (seen missing on kind: the first journal had no pairing)."""
+    from types import SimpleNamespace
+
+    from harness.pytest_plugin import _finish
+    from harness.run_state import RunState
+
+    state = RunState(report_dir=tmp_path, time_scale=1.0, provider="kind")
+    finished = []
+    run = SimpleNamespace(journal=SimpleNamespace(environment=environment_facts(state.provider, state.components)),
+                          finish=lambda: finished.append(True))
+    assert run.journal.environment["pairing"] is None
+    state.components.update({"cert-manager-controller": {"version": "v1.11.5"}, "kube-apiserver": {"version": OTHER}})
+    _finish(run, state)
+    assert finished and run.journal.environment["components"] == state.components
+    assert run.journal.environment["pairing"]["kubernetes"] == OTHER
+    assert run.journal.environment["pairing"]["support"] == "unsupported"

@@ -9,7 +9,8 @@ import copy
 
 from hypothesis import given, strategies as st
 
-from harness.upgrade.certificates import changed_fields, differences
+from harness.upgrade import certificates
+from harness.upgrade.certificates import all_ready, changed_fields, differences
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 LATER, EARLIER = "2027-02-01T00:00:00Z", "2027-01-15T07:00:00Z"
@@ -38,6 +39,18 @@ BEFORE = snapshot(**{"storefront-tls": crt()})
 
 def test_nothing_changed_is_no_difference():
     assert differences(BEFORE, copy.deepcopy(BEFORE), now=NOW) == []
+
+
+def test_a_ready_certificate_still_issuing_is_not_settled(monkeypatch):
+    """Measured under load: Ready=True and the Secret written, Issuing still True and no revision yet: a snapshot then
+    would see `revision None -> 1` as a change the upgrade made. An adopted Secret (no revision, not issuing) is."""
+    issuing = {**crt(revision=None), "issuing": "True"}
+    states = iter([snapshot(**{"storefront-tls": issuing}), snapshot(**{"storefront-tls": crt(revision=None)})])
+    monkeypatch.setattr(certificates, "snapshot", lambda api, namespaces: next(states))
+    ready = all_ready(None, ["shop"])
+    first = ready()
+    assert not first.ok and first.state["not ready"] == {"shop/storefront-tls": {"ready": "True", "issuing": "True"}}
+    assert ready().ok
 
 
 def test_the_ingress_shim_certificate_deleted_across_the_upgrade_is_a_difference():

@@ -18,7 +18,22 @@ def test_v1_10_2_is_pinned_with_a_wrapper_module_of_its_own():
     go_mod = (Path(versions.binaries.GOMODULES) / spec["module"] / "go.mod").read_text()
     assert "require github.com/cert-manager/cert-manager v1.10.2" in go_mod
     assert spec["ldflags"] == ["github.com/cert-manager/cert-manager/pkg/util.AppVersion=v1.10.2"]
-    assert versions.known_versions() == ["v1.10.2", "v1.11.5"]
+    assert versions.known_versions() == ["v1.10.2", "v1.11.5", "v1.20.3"]
+
+
+def test_v1_20_3_is_pinned_as_the_releases_packages_under_our_own_mains():
+    spec = versions.pinned_versions()["v1.20.3"]
+    module = Path(versions.binaries.GOMODULES) / spec["module"]
+    go_mod = (module / "go.mod").read_text()
+    assert "\tgithub.com/cert-manager/cert-manager v1.20.3\n" in go_mod
+    # Under cert-manager's path: Go lets it import the release's internal/ packages (the rule is by import path).
+    assert "module github.com/cert-manager/cert-manager/certchaos-wired\n" in go_mod
+    assert spec["build"] == "certchaos-wired"
+    built = versions.packages("v1.20.3")
+    assert sorted(built) == sorted(set(versions.PINNED) - {"cmctl"})  # no cmctl since v1.15: the lab's renews
+    for package in built.values():  # each a main of ours in the module
+        assert (module / package.removeprefix("github.com/cert-manager/cert-manager/certchaos-wired/")
+                / "main.go").is_file()
 
 
 def test_a_pinned_version_not_built_names_the_build_command(tmp_path, monkeypatch):
@@ -65,7 +80,17 @@ def test_a_pinned_build_without_the_solver_is_not_built_until_it_has_it(tmp_path
     for name in versions.COMPONENTS:
         (folder / name).write_text("#!/bin/sh\n")
         (folder / name).chmod(stat.S_IRWXU)
-    assert not versions.is_built("v1.10.2") and versions._missing(folder) == ["cert-manager-acmesolver"]
+    assert not versions.is_built("v1.10.2") and versions._missing("v1.10.2", folder) == ["cert-manager-acmesolver"]
+
+
+def test_a_certchaos_wired_build_dir_needs_no_cmctl(tmp_path):
+    for name in ("cert-manager-controller", "cert-manager-webhook", "cert-manager-cainjector"):
+        (tmp_path / name).write_text("#!/bin/sh\n")
+        (tmp_path / name).chmod(stat.S_IRWXU)
+    with pytest.raises(HarnessError, match="lacks executable cmctl"):
+        versions.locate("v1.20.3", tmp_path, build_hint="unused")
+    (tmp_path / versions.MANIFEST).write_text('{"version": "v1.20.3", "build": "certchaos-wired"}')
+    assert versions.locate("v1.20.3", tmp_path, build_hint="unused").source == "bin-dir"
 
 
 def test_crds_of_a_user_bin_dir_are_required_not_borrowed_from_the_cache(tmp_path):

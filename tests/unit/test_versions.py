@@ -56,6 +56,12 @@ MODINFO = (
     "=>\tgithub.com/Shopify/toxiproxy/v2\tv2.12.0\th1:w=\n"
     "build\t-trimpath=true\n"
 )
+# A mutant's or the coverage build's controller: cert-manager's module replaced by a patched copy on disk.
+PATCHED = (
+    "path\tgithub.com/cert-manager/cert-manager/cmd/controller\n"
+    "mod\tgithub.com/cert-manager/cert-manager\tv1.11.5\t\n"
+    "=>\t/cache/coverage/build-x/cert-manager\t(devel)\t\n"
+)
 
 
 def test_the_module_holding_the_package_gives_the_version_and_a_replacement_wins():
@@ -65,6 +71,8 @@ def test_the_module_holding_the_package_gives_the_version_and_a_replacement_wins
         ("github.com/Shopify/toxiproxy/v2", "v2.12.0")
     assert versions.module_version(MODINFO, "certchaos.local/gomodules/pebble") is None  # (devel): no release
     assert versions.module_version(MODINFO, "example.com/other") is None
+    assert versions.module_version(PATCHED, "github.com/cert-manager/cert-manager/cmd/controller") == \
+        ("github.com/cert-manager/cert-manager (replaced by a local copy)", "v1.11.5")
 
 
 def cached(name: str) -> Resolved:
@@ -108,3 +116,18 @@ def test_debians_pebble_given_as_the_users_binary_is_reported_as_debians(tmp_pat
     (tmp_path / "pebble").symlink_to(debian)
     facts = versions.facts(binaries.resolve("pebble", tmp_path))
     assert facts["version"].startswith("2.4.") and facts["version_from"] == "dpkg: package pebble", facts
+
+
+def test_a_certchaos_wired_build_says_so_in_every_journal_and_a_plain_bin_dir_does_not(tmp_path):
+    """A release's packages under our own main must never pass for the release's binary."""
+    controller = tmp_path / "cert-manager-controller"
+    controller.write_text("#!/bin/sh\necho 'cert-manager-controller v1.20.3 certchaos-wired (...)'\n")
+    controller.chmod(0o755)
+    resolved = Resolved(binaries.load_components()["cert-manager-controller"], controller, "bin-dir")
+    assert "build" not in versions.facts(resolved) and versions.origin(resolved) == f"your bin dir ({tmp_path})"
+    (tmp_path / versions.BUILD_MANIFEST).write_text(
+        '{"version": "v1.20.3", "module": "cert-manager-v1.20-wired", "build": "certchaos-wired"}')
+    facts = versions.facts(resolved)
+    assert facts["build"] == "certchaos-wired" and facts["version"] == "v1.20.3"
+    assert facts["origin"].startswith("certchaos-wired: cert-manager v1.20.3's packages under certchaos's own main "
+                                      "(harness/stack/gomodules/cert-manager-v1.20-wired), not the release's binary")
