@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.stack import binaries
 from harness.stack.kind import images
 from harness.stack.kind.engine import DockerEngine
 
@@ -19,6 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--bin-dir", metavar="DIR",
                        help="only the cert-manager images of DIR's version (chart/Chart.yaml appVersion), from its "
                             "binaries (another cert-manager than the lab's; no root needed)")
+    build.add_argument("--kubernetes", metavar="VERSION",
+                       help="the node image of this Kubernetes (default: the lab's; also those of "
+                            "`certchaos binaries build --kubernetes VERSION`, whose binaries it needs)")
     build.set_defaults(handler=_build)
 
 
@@ -30,7 +34,9 @@ def _build(args: argparse.Namespace) -> int:
             built = images.Builder(engine).build_cert_manager(version, folder)
         print(f"cert-manager {version} images ready: {', '.join(image.tag for image in built)}")
         return 0
+    binaries.check_kubernetes(args.kubernetes)
+    kubernetes = None if args.kubernetes == binaries.default_kubernetes() else args.kubernetes
     with DockerEngine() as engine:
-        images.Builder(engine, force=args.force, compress=args.compress).build()
-    print(f"kind node image {images.NODE_IMAGE} ready")
+        images.Builder(engine, force=args.force, compress=args.compress, kubernetes=kubernetes).build()
+    print(f"kind node image {images.node_image(kubernetes)} ready")
     return 0

@@ -8,7 +8,6 @@ import sys
 
 from harness.cli import kubernetes
 from harness.cli.clean import leftover_report
-from harness.errors import HarnessError
 from harness.lab import providers
 from harness.lab.providers.seam import ProviderOptions
 from harness.stack import binaries, certmanager, versions
@@ -102,6 +101,8 @@ def _doctor(args: argparse.Namespace) -> int:
         print("  ".join(cell.ljust(width[i]) for i, cell in enumerate(row[:3])), row[3])
     kind = report["kind"]
     print(f"kind provider: engine: {kind['engine']}")
+    if kind["inotify"]:
+        print(f"  {kind['inotify']}")
     for image in kind["images"]:
         fix = f"  fix: `{image['fix']}`" if image["fix"] else ""
         print(f"  {image['image']:<52} {image['state']}{fix}")
@@ -121,7 +122,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _doctor_kind() -> dict:
     """The kind provider's engine and images: informational (the local provider needs none of them)."""
-    from harness.stack.kind.engine import DockerEngine
+    from harness.stack.kind.engine import DockerEngine, inotify_advice
     from harness.stack.kind.images import BUILD_COMMAND, Builder
 
     engine = DockerEngine()
@@ -129,7 +130,7 @@ def _doctor_kind() -> dict:
     images = [] if not running else [
         {"image": what, "state": state, "fix": BUILD_COMMAND if state in ("missing", "stale") else None}
         for what, state in Builder(engine).status()]
-    return {"engine": engine.describe(), "running": running, "images": images}
+    return {"engine": engine.describe(), "running": running, "images": images, "inotify": inotify_advice()}
 
 
 def _up(args: argparse.Namespace) -> int:

@@ -13,6 +13,8 @@ cluster is kept and listed with the command that removes it (another run may be 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -23,13 +25,15 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 OWNER_ENV = "CERTCHAOS_OWNER"  # the pid of the certchaos process that started a process
 STACK_MARKER = "CERTCHAOS_STACK"  # harness.stack.local's marker (a local stack's run dir), older processes
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"  # kind labels each node container with its cluster's name
 ANCHOR_LABEL = "io.certchaos.lab-anchor"  # harness.stack.kind.labnet: the lab's anchors, value the cluster
 KIND_NETWORK = "kind"
+ENGINE_USERS = "users"  # beside dockerd's config: a file per certchaos process using the engine
+KIND_NETWORK_LOCK = "kind-network.lock"  # beside dockerd's config: see joining_kind_network
 LIB_MODULES = Path("/lib/modules")  # docker makes it (empty) for kind's bind mount on a host without one
 # Temp dirs certchaos makes (tempfile.mkdtemp / TemporaryDirectory prefixes), in the temp dir and /dev/shm.
 DIR_PURPOSES = ("lab", "stack", "kind", "etcd", "jail", "helm", "build", "replay", "image", "node")
@@ -135,8 +139,62 @@ def dockerd_config() -> Path:
     return cache / "kind" / "daemon.json"
 
 
-def _is_our_dockerd(argv: list[str]) -> bool:
-    return bool(argv) and Path(argv[0]).name == "dockerd" and str(dockerd_config()) in argv
+def _is_our_dockerd(argv: list[str], config: Path | None = None) -> bool:
+    return bool(argv) and Path(argv[0]).name == "dockerd" and str(config or dockerd_config()) in argv
+
+
+def our_dockerd(config: Path) -> int | None:
+    """The pid of the dockerd started with this config (DockerEngine's daemon.json), or None."""
+    return next((pid for pid in _pids() if _is_our_dockerd(_cmdline(pid), config)), None)
+
+
+@contextlib.contextmanager
+def joining_kind_network() -> Iterator[None]:
+    """Held (shared: runs may hold it together) from before `kind create` makes or joins the `kind` network
+    until its containers are attached. A removal of the network skips while anyone holds it: an unused network
+    removed between kind making it and attaching its first node fails that node's `docker run` ("network kind
+    not found", seen in CI: one run's teardown beside another's cluster creation)."""
+    with _kind_network_lock() as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        yield
+
+
+@contextlib.contextmanager
+def kind_network_free() -> Iterator[bool]:
+    """Whether no run is joining the `kind` network (joining_kind_network); while True, none starts to until
+    the block ends: check, then remove, inside it."""
+    with _kind_network_lock() as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+        else:
+            yield True
+
+
+def _kind_network_lock():
+    path = dockerd_config().parent / KIND_NETWORK_LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "a")
+
+
+def engine_users() -> Path:
+    """Where each DockerEngine in use records itself (harness.stack.kind.engine): a file `<pid>.<n>` each."""
+    return dockerd_config().parent / ENGINE_USERS
+
+
+def live_engine_users(folder: Path | None = None) -> list[str]:
+    """The users of the engine whose process still runs (a SIGKILLed user's file stays behind: not counted)."""
+    live = []
+    for path in (folder or engine_users()).glob("*.*"):
+        pid = path.name.split(".", 1)[0]
+        try:
+            made = path.stat().st_mtime
+        except OSError:
+            continue  # removed meanwhile
+        if pid.isdigit() and owner_alive(int(pid), made):
+            live.append(path.name)
+    return sorted(live)
 
 
 # dockerd's own machinery inherits its environment (the owner's marker with it) and serves every container on
@@ -359,10 +417,12 @@ def find(docker: Callable[..., subprocess.CompletedProcess] | None = None) -> li
             if docker is not None else []
         others = [line.split("\t")[0] for line in running
                   if line.split("\t")[0] not in leaving and line.partition("\t")[2] not in leaving]
-        if others:  # another run uses it (it found Docker answering and did not start its own)
-            item = Leftover(item.what, item.name, f"{item.why}; kept: it runs {len(others)} container(s) of "
-                                                  f"others ({others[0]}, ...)", removable=False,
-                            fix="nothing to do: the run using it stops it, or `certchaos clean` once it is idle")
+        users = live_engine_users()
+        if others or users:  # another run uses it (it found Docker answering and did not start its own)
+            using = (f"{len(others)} container(s) of others ({others[0]}, ...)" if others else
+                     f"{len(users)} running certchaos process(es) use it (pid {users[0].split('.')[0]}, ...)")
+            item = Leftover(item.what, item.name, f"{item.why}; kept: {using}", removable=False,
+                            fix="nothing to do: the last run using it stops it, or `certchaos clean` once it is idle")
         found.append(item)
     dirs = find_dirs()
     for path in mounts_under([d.name for d in dirs]):
@@ -387,13 +447,13 @@ def _stop_process(pid: int, grace: float) -> None:
     _signal_tree(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        if process_start(pid) is None or _zombie(pid):
+        if process_start(pid) is None or zombie(pid):
             return
         time.sleep(0.1)  # polling the process's exit: there is no waiting on a process that is not our child
     _signal_tree(pid, signal.SIGKILL)
 
 
-def _zombie(pid: int) -> bool:
+def zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
@@ -410,8 +470,8 @@ def remove(leftover: Leftover, docker: Callable[..., subprocess.CompletedProcess
         running = _docker_lines(docker, "ps", "-q") if docker is not None else []
         if running:
             raise RuntimeError(f"dockerd {name} still runs {len(running)} container(s) that are not leftovers: kept")
-        if _kind_running():
-            raise RuntimeError(f"dockerd {name}: a kind command is running against it: kept")
+        if _kind_running() or live_engine_users():
+            raise RuntimeError(f"dockerd {name}: a kind command or a certchaos process is using it: kept")
         _stop_process(int(name), DOCKERD_GRACE)
     elif what == "cluster":
         result = None
@@ -422,11 +482,17 @@ def remove(leftover: Leftover, docker: Callable[..., subprocess.CompletedProcess
             nodes = _docker_lines(docker, "ps", "-aq", "--filter", f"label={CLUSTER_LABEL}={name}")
             if nodes and docker("rm", "-f", "-v", *nodes).returncode != 0:
                 raise RuntimeError(f"could not remove the nodes of kind cluster {name}")
-    elif what in ("container", "network"):
-        command = ("rm", "-f", name) if what == "container" else ("network", "rm", name)
-        result = docker(*command)
+    elif what == "container":
+        result = docker("rm", "-f", name)
         if result.returncode != 0:
-            raise RuntimeError(f"docker {' '.join(command)}: {result.stderr.strip()}")
+            raise RuntimeError(f"docker rm -f {name}: {result.stderr.strip()}")
+    elif what == "network":
+        with kind_network_free() as free:
+            if not free:
+                raise RuntimeError(f"network {name}: a run is creating a kind cluster on it: kept")
+            result = docker("network", "rm", name)
+        if result.returncode != 0:
+            raise RuntimeError(f"docker network rm {name}: {result.stderr.strip()}")
     elif what == "mount":
         result = subprocess.run(["umount", "-l", name], capture_output=True, text=True)
         if result.returncode != 0:

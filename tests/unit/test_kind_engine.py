@@ -1,11 +1,15 @@
-"""The kind provider's engine: the runc wrapper's capability filtering and the capability detection."""
+"""The kind provider's engine: the runc wrapper's capability filtering and the capability detection, and one
+dockerd shared by several certchaos processes (real processes; `docker info` and `docker ps` stand in)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +17,9 @@ from hypothesis import given, settings, strategies as st
 
 from harness.errors import HarnessError
 
+from harness.stack import leftovers
 from harness.stack.kind import engine, runc_capfilter as rc
+from harness.wait import Seen, wait_for
 
 ALL = [f"CAP_{name}" for name in rc.CAP_NAMES]
 cap_lists = st.lists(st.sampled_from(ALL), unique=True)
@@ -118,3 +124,98 @@ def test_no_engine_and_not_root_names_the_command_and_starts_nothing(monkeypatch
     with pytest.raises(HarnessError, match="starting dockerd needs root"):
         started.start()
     assert not started.started and not (tmp_path / "daemon.json").exists()
+
+
+# -- one engine, several certchaos processes ----------------------------------------------------------------
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def _stand_in_dockerd(config: Path, owned: bool = False) -> int:
+    """A real process named dockerd with `--config-file config` on its command line, whose parent has exited
+    (`owned`: with OWNER_ENV naming that parent): what a dockerd another certchaos process started, and left to the
+    last user, looks like. Returns its pid."""
+    driver = ("import os, subprocess, sys; p = subprocess.Popen(['bash', '-c', 'exec -a dockerd \"$0\" -c \"import "
+              "time; time.sleep(120)\" --config-file \"$1\"', sys.executable, sys.argv[1]], start_new_session=True, "
+              "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, "
+              f"**({{'{leftovers.OWNER_ENV}': str(os.getpid())}} if {owned} else {{}}))); print(p.pid)")
+    pid = int(subprocess.run([sys.executable, "-c", driver, str(config)], capture_output=True, text=True,
+                             check=True).stdout)
+    wait_for(lambda: Seen(leftovers.our_dockerd(config) == pid, leftovers._cmdline(pid)), subject=f"stand-in {pid}",
+             expected="to run as dockerd", timeout=15)
+    return pid
+
+
+def _running(pid: int) -> bool:
+    return leftovers.process_start(pid) is not None and not leftovers.zombie(pid)
+
+
+@pytest.fixture
+def shared(monkeypatch, tmp_path):
+    """An engine directory whose stand-in dockerd answers; `containers` is what `docker ps -q` lists."""
+    containers: list[str] = []
+    monkeypatch.setattr(engine.DockerEngine, "info", lambda self: {"ServerVersion": "stand-in"})
+    monkeypatch.setattr(engine.DockerEngine, "docker", lambda self, *args, check=True, timeout=120:
+                        subprocess.CompletedProcess(args, 0, "\n".join(containers), ""))
+    pid = _stand_in_dockerd(tmp_path / "daemon.json")
+    yield tmp_path, pid, containers
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_the_dockerd_a_finished_user_started_stops_with_the_last_user_not_before(shared):
+    """CI's test-kind started dockerd and finished while run-kind's clusters still ran on it: they lost their
+    engine. The first user's stop leaves it to the others; the last one stops it."""
+    folder, dockerd, _ = shared
+    first, second = engine.DockerEngine(folder).start(), engine.DockerEngine(folder).start()
+    assert not first.started and not second.started  # both found it answering
+    second.start()  # the image builder starts the cluster's engine again: still one user
+    first.stop()
+    assert _running(dockerd)
+    second.stop()
+    wait_for(lambda: Seen(not _running(dockerd), leftovers._cmdline(dockerd)), subject=f"dockerd {dockerd}",
+             expected="stopped by the last user", timeout=engine.STOP_TIMEOUT)
+    assert not list((folder / leftovers.ENGINE_USERS).iterdir())
+
+
+def test_a_user_that_was_killed_does_not_keep_it_but_a_container_does(shared):
+    folder, dockerd, containers = shared
+    (folder / leftovers.ENGINE_USERS).mkdir()
+    (folder / leftovers.ENGINE_USERS / f"{dead_pid()}.0").touch()  # a SIGKILLed user's file
+    containers.append("f00d")  # someone else's container
+    engine.DockerEngine(folder).start().stop()
+    assert _running(dockerd)
+    containers.clear()
+    engine.DockerEngine(folder).start().stop()
+    wait_for(lambda: Seen(not _running(dockerd), leftovers._cmdline(dockerd)), subject=f"dockerd {dockerd}",
+             expected="stopped once idle", timeout=engine.STOP_TIMEOUT)
+
+
+def test_the_hosts_own_dockerd_and_an_engine_never_started_are_never_stopped(shared, tmp_path_factory):
+    folder, dockerd, _ = shared
+    elsewhere = engine.DockerEngine(tmp_path_factory.mktemp("host"))  # the host's dockerd: another config
+    elsewhere.start().stop()
+    engine.DockerEngine(folder).stop()  # stop without start: it never used the engine
+    assert _running(dockerd)
+
+
+def test_clean_keeps_a_handed_on_dockerd_while_a_user_lives(monkeypatch, tmp_path):
+    """Its starter is gone, so `certchaos clean` sees a leftover; while another certchaos process uses it, kept."""
+    monkeypatch.setenv("CERTCHAOS_CACHE", str(tmp_path))
+    dockerd = _stand_in_dockerd(leftovers.dockerd_config(), owned=True)
+    try:
+        user = leftovers.engine_users() / f"{os.getpid()}.0"
+        user.parent.mkdir(parents=True)
+        user.touch()
+        found = [item for item in leftovers.find(docker=None) if item.name == str(dockerd)]
+        assert [item.what for item in found] == ["dockerd"] and not found[0].removable
+        assert "1 running certchaos process(es) use it" in found[0].why
+        user.unlink()
+        found = [item for item in leftovers.find(docker=None) if item.name == str(dockerd)]
+        assert found and found[0].removable
+    finally:
+        os.kill(dockerd, signal.SIGKILL)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yaml
 
-from harness.stack import certmanager, helm
+from harness.stack import binaries, certmanager, helm
 from harness.stack.kind import images
 from harness.stack.kind.provider import cluster_config
 from harness.stack.ports import LOOPBACK
@@ -43,3 +43,36 @@ def test_node_files_carry_kinds_markers_and_our_version():
     assert (images.NODE_FILES / "kind/version").read_text().strip() == images.KUBERNETES
     entrypoint = images.NODE_FILES / "usr/local/bin/entrypoint"
     assert entrypoint.stat().st_mode & 0o111
+
+
+def test_another_kubernetes_gets_kubeadm_v1beta4_args_its_own_etcd_and_coredns_and_a_kubelet_for_cgroup_v1():
+    other = binaries.kubernetes_versions()[-1]
+    config = cluster_config("c", 40123, workers=2, kubelet_sync_frequency="10s", kubernetes=other)
+    cluster, kubelet = (yaml.safe_load(patch) for patch in config["kubeadmConfigPatches"])
+    # v1beta4 lists extraArgs; the list replaces kind's, so kind's own hostpath provisioner is repeated.
+    assert cluster["controllerManager"]["extraArgs"] == [
+        {"name": "leader-elect", "value": "false"}, {"name": "node-monitor-grace-period", "value": "20s"},
+        {"name": "enable-hostpath-provisioner", "value": "true"}]
+    assert cluster["scheduler"]["extraArgs"] == [{"name": "leader-elect", "value": "false"}]
+    assert {"name": "default-unreachable-toleration-seconds", "value": "30"} in cluster["apiServer"]["extraArgs"]
+    preloaded = {image.tag for image in images.preloaded(other)}
+    assert f"registry.k8s.io/etcd:{cluster['etcd']['local']['imageTag']}" in preloaded
+    assert f"registry.k8s.io/coredns/coredns:{cluster['dns']['imageTag']}" in preloaded
+    assert kubelet["failCgroupV1"] is False and kubelet["syncFrequency"] == "10s"
+    official = yaml.safe_load(cluster_config("c", 40123, kubernetes=other, own_images=False)["kubeadmConfigPatches"][0])
+    assert "etcd" not in official and "dns" not in official  # kind's image holds what its kubeadm deploys
+    default = [yaml.safe_load(patch) for patch in cluster_config("c", 40123)["kubeadmConfigPatches"]]
+    assert default == [{"kind": "ClusterConfiguration", "controllerManager": {"extraArgs": {"leader-elect": "false"}},
+                        "scheduler": {"extraArgs": {"leader-elect": "false"}}}]
+
+
+def test_another_kubernetes_node_image_preloads_its_own_components_under_their_versions():
+    other = binaries.kubernetes_versions()[-1]
+    preloaded = {image.tag: image for image in images.preloaded(other)}
+    components = binaries.load_components(kubernetes=other)
+    for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"):
+        assert preloaded[f"registry.k8s.io/{name}:{other}"].kubernetes == other
+    assert preloaded[f"registry.k8s.io/coredns/coredns:{components['coredns'].version}"].files == (
+        ("coredns", "/usr/local/bin/coredns"),)
+    assert images.node_image(other) == f"certchaos.local/kind-node:{other}" != images.NODE_IMAGE
+    assert {tag for tag in preloaded if "kube-" in tag}.isdisjoint(image.tag for image in images.preloaded())

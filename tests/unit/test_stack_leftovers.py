@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -85,7 +84,7 @@ def test_a_process_whose_owner_is_gone_is_found_and_stopped_and_one_whose_owner_
         assert str(orphan) in found and found[str(orphan)].what == "process"
         assert str(owned) not in found
         leftovers.remove(found[str(orphan)], docker=None)
-        wait_for(lambda: Seen(leftovers.process_start(orphan) is None or leftovers._zombie(orphan), orphan),
+        wait_for(lambda: Seen(leftovers.process_start(orphan) is None or leftovers.zombie(orphan), orphan),
                  subject=f"process {orphan}", expected="stopped", timeout=15)
     finally:
         for pid in (orphan, owned):
@@ -110,7 +109,7 @@ def test_only_the_root_of_an_owned_tree_is_listed_and_stopping_it_stops_its_grou
         found = [item for item in leftovers.find_processes() if item.name in {str(root), *map(str, children(root))}]
         assert [item.name for item in found] == [str(root)]
         leftovers.remove(found[0], docker=None)
-        wait_for(lambda: Seen(not [pid for pid in [root, *children(root)] if not leftovers._zombie(pid)],
+        wait_for(lambda: Seen(not [pid for pid in [root, *children(root)] if not leftovers.zombie(pid)],
                               children(root)), subject=f"sh {root} and its children", expected="stopped", timeout=15)
     finally:
         for pid in [root, *children(root)]:
@@ -188,6 +187,36 @@ def test_the_kind_network_is_left_over_when_only_leftovers_are_attached(monkeypa
     assert ("network", "kind") in {(item.what, item.name) for item in leftovers.find_docker(docker)}
     docker.attached.append("someone-elses")
     assert ("network", "kind") not in {(item.what, item.name) for item in leftovers.find_docker(docker)}
+
+
+class NetworkDocker:
+    """docker's answers for removing the kind network: nothing attached; records what it was asked."""
+
+    def __init__(self):
+        self.calls = []
+
+    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        self.calls.append(args)
+        return subprocess.CompletedProcess(args, 0, "0\n" if args[1] == "inspect" else "", "")
+
+    __call__ = docker
+
+
+def test_the_unused_kind_network_is_kept_while_a_run_joins_it_and_removed_after(monkeypatch, tmp_path):
+    monkeypatch.setenv("CERTCHAOS_CACHE", str(tmp_path))
+    engine = NetworkDocker()
+    with leftovers.joining_kind_network(), leftovers.joining_kind_network():  # two runs creating clusters
+        provider.remove_network_if_unused(engine)
+        with pytest.raises(RuntimeError, match="creating a kind cluster on it: kept"):
+            leftovers.remove(leftovers.Leftover("network", "kind", "unused"), engine)
+        assert engine.calls == []  # not even asked: a node may be about to attach
+    provider.remove_network_if_unused(engine)
+    leftovers.remove(leftovers.Leftover("network", "kind", "unused"), engine)
+    assert engine.calls[-1] == ("network", "rm", "kind") and engine.calls.count(("network", "rm", "kind")) == 2
+    with leftovers.kind_network_free() as free:
+        assert free
+        with leftovers.kind_network_free() as second:
+            assert not second  # one removal at a time: the other skips
 
 
 @pytest.mark.parametrize("cluster", [None, "custom"])

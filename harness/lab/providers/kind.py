@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 NAME = "kind"
 SUMMARY = "a kind cluster: real nodes, cert-manager installed by its chart (needs `certchaos images build`)"
 CAPABILITIES = KIND
-OPTIONS: frozenset[str] = frozenset()
+OPTIONS: frozenset[str] = frozenset({"kubernetes"})
 
 ANCHORS = ("ca", "cluster-dns", "ns-public", "ns-primary", "ns-secondary")
 METRICS_SERVICE = "certchaos-controller-metrics"
@@ -150,7 +150,8 @@ def validate(options: ProviderOptions) -> None:
 def make_stack(options: ProviderOptions, run_dir: str | os.PathLike | None = None) -> KindStack:
     from harness.stack.kind.provider import KindStack
 
-    return KindStack(bin_dir=options.bin_dir, run_dir=run_dir, values=options.values, workers=options.workers)
+    return KindStack(bin_dir=options.bin_dir, run_dir=run_dir, values=options.values, workers=options.workers,
+                     kubernetes=options.kubernetes)
 
 
 def start_lab(wiring: LabWiring) -> Wired:
@@ -165,7 +166,6 @@ def start_lab(wiring: LabWiring) -> Wired:
     from harness.stack.acme_layer import AcmeLayer
     from harness.stack.aws.front import HOSTS
     from harness.stack.aws.part import AwsPart
-    from harness.stack.kind import images
     from harness.stack.kind.labnet import LabNetwork
     from harness.stack.kind.podlog import CONTROLLER_SELECTOR, ControllerFollower
     from harness.stack.kind.provider import KindStack
@@ -198,8 +198,8 @@ def start_lab(wiring: LabWiring) -> Wired:
                                                   host=ca.ip, netns=ca.netns).start())
         servers["toxiproxy"] = started(ToxiproxyServer(run_dir / "toxiproxy", bin_dir=options.bin_dir,
                                                        netns=ca.netns, host=ca.ip).start())
-        aws = servers["aws"] = started(AwsPart(run_dir / "aws", pki, servers["control"].url, front=(ca.ip, AWS_FRONT_PORT),
-                                               netns=ca.netns, proxy=False).start())
+        servers["aws"] = started(AwsPart(run_dir / "aws", pki, servers["control"].url, front=(ca.ip, AWS_FRONT_PORT),
+                                         netns=ca.netns, proxy=False).start())
         dns.add_zone(AWS_ZONE)
         for host in HOSTS:
             dns.add_record(host, "A", ca.ip)
@@ -210,7 +210,7 @@ def start_lab(wiring: LabWiring) -> Wired:
         return values
 
     stack = KindStack(bin_dir=options.bin_dir, run_dir=run_dir / "stack", values=options.values,
-                      workers=options.workers, provision=provision)
+                      workers=options.workers, provision=provision, kubernetes=options.kubernetes)
     # Registered before it starts, so the anchors (registered by provision, after it) go first and the
     # `kind` network can be removed by whichever stop comes last.
     started(stack, stack.stop)
@@ -221,8 +221,7 @@ def start_lab(wiring: LabWiring) -> Wired:
     wait_for(http_ok(metrics_url), subject="cert-manager controller metrics",
              expected=f"to answer at {metrics_url}", timeout=METRICS_TIMEOUT, interval=1.0)
     pid_file = run_dir / "cert-manager-controller.pid"
-    follower = started(ControllerFollower(api, stack.run_dir / "logs" / "cert-manager-controller.log",
-                                          pid_file).start())
+    started(ControllerFollower(api, stack.run_dir / "logs" / "cert-manager-controller.log", pid_file).start())
     wait_for(lambda: Seen(pid_file.exists(), f"pid file {pid_file}"), subject="controller follower",
              expected="to find the controller's process", timeout=METRICS_TIMEOUT, interval=0.5)
     alerting.metrics_url = metrics_url
@@ -234,7 +233,6 @@ def start_lab(wiring: LabWiring) -> Wired:
              timeout=METRICS_TIMEOUT, interval=1.0)
     dns, pebble, toxiproxy, net, aws = (servers[name] for name in ("dns", "pebble", "toxiproxy", "net", "aws"))
     components = dict(stack.versions())
-    components["kind-node-image"] = {"version": images.NODE_IMAGE, "source": "docker", "path": images.NODE_IMAGE}
     chart = certmanager.chart_dir(options.bin_dir)
     components["cert-manager-chart"] = {"version": yaml.safe_load((chart / "Chart.yaml").read_text())["version"],
                                         "source": "chart", "path": str(chart)}

@@ -1,7 +1,8 @@
 """The kind provider's images, built offline from Debian packages and our cached binaries (no registry).
 
 Steps: two debootstrap root filesystems (node: systemd + containerd; base: iptables and tools), one
-`docker import` per component image tagged as kubeadm v1.26.1 and cert-manager's chart name them, and the
+`docker import` per component image tagged as kubeadm of the node's Kubernetes (v1.26.1 by default; another
+of versions.toml's `[kubernetes-versions]` with --kubernetes) and cert-manager's chart name them, and the
 node image (node rootfs + harness/stack/kind/node files + kubelet/kubeadm/kubectl + the component images
 preloaded into its containerd). Each step is cached by a content hash of what goes in (a stamp file for a
 rootfs, the image label certchaos.inputs for an image): nothing is rebuilt when nothing changed.
@@ -32,7 +33,8 @@ from harness.wait import Seen, wait_for
 
 KUBERNETES = "v1.26.1"
 CERT_MANAGER = "v1.11.5"
-NODE_IMAGE = f"certchaos.local/kind-node:{KUBERNETES}"
+NODE_REPOSITORY = "certchaos.local/kind-node"
+NODE_IMAGE = f"{NODE_REPOSITORY}:{KUBERNETES}"
 NETBASE_IMAGE = "certchaos.local/netbase:v1"
 LABEL = "certchaos.inputs"
 NODE_FILES = Path(__file__).resolve().parent / "node"
@@ -75,6 +77,7 @@ class Image:
     preload: bool = True  # into the node image (cert-manager's are `kind load`-ed per cluster instead)
     bin_dir: Path | None = None  # where its binaries come from (None: the cache); set for another cert-manager
     pulled: str | None = None  # an official image pulled into bin_dir (harness/stack/official.py): its name there
+    kubernetes: str | None = None  # whose Kubernetes components its binaries are (None: the default's)
 
     def changes(self) -> list[str]:
         result = [ENV_PATH]
@@ -118,6 +121,35 @@ COMPONENT_IMAGES = (
     Image(NETBASE_IMAGE, (_bin("kubectl"),), base=True),
 ) + tuple(_cert_manager_image(name, component, CERT_MANAGER) for name, component in CERT_MANAGER_COMPONENTS)
 CERT_MANAGER_IMAGES = tuple(image.tag for image in COMPONENT_IMAGES if not image.preload)
+
+
+def node_image(kubernetes: str | None = None) -> str:
+    """The tag of the node image of `kubernetes` (None: the default)."""
+    return f"{NODE_REPOSITORY}:{kubernetes or KUBERNETES}"
+
+
+def preloaded(kubernetes: str | None = None) -> tuple[Image, ...]:
+    """The images preloaded into the node image of `kubernetes` (None: the default): what kubeadm of that version
+    runs, tagged as it names them, except pause, which containerd's sandbox_image names (node/etc/containerd).
+    etcd and CoreDNS are that version's components (versions.toml), tagged with their own versions; the kind
+    provider gives kubeadm those tags (provider.py), so no image is named for a version it does not hold."""
+    if kubernetes in (None, KUBERNETES):
+        return tuple(image for image in COMPONENT_IMAGES if image.preload)
+    components = binaries.load_components(kubernetes=kubernetes)
+    own = [Image(f"registry.k8s.io/{name}:{kubernetes}", (_bin(name),), kubernetes=kubernetes)
+           for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")]
+    return (COMPONENT_IMAGES[0], *own,
+            Image(f"registry.k8s.io/etcd:{etcd_tag(kubernetes)}", (("etcd", "/usr/local/bin/etcd"),),
+                  kubernetes=kubernetes),
+            Image(f"registry.k8s.io/coredns/coredns:{components['coredns'].version}", (_bin("coredns"),),
+                  entrypoint=("/usr/local/bin/coredns",), kubernetes=kubernetes),
+            Image(f"registry.k8s.io/kube-proxy:{kubernetes}", (_bin("kube-proxy"),), base=True, kubernetes=kubernetes),
+            next(image for image in COMPONENT_IMAGES if image.tag == NETBASE_IMAGE))
+
+
+def etcd_tag(kubernetes: str) -> str:
+    """The etcd image tag of a non-default Kubernetes, as kubeadm spells it: its etcd component's version, "-0"."""
+    return binaries.load_components(kubernetes=kubernetes)["etcd"].version.lstrip("v") + "-0"
 # The reload scenarios' images (harness/workloads): built with the others, neither preloaded nor loaded by the
 # stack; `kind load`-ed by the workloads fixture into the clusters whose scenarios need them.
 WORKLOAD_IMAGE = "certchaos.local/tlsserver:v1"
@@ -233,6 +265,7 @@ class Builder:
     compress: bool = False  # gzip the preloaded blobs: -0.5 GB image, +3 min build, same create time
     out: TextIO = sys.stderr
     digests: Digests = field(default_factory=Digests)
+    kubernetes: str | None = None  # the node image's Kubernetes (None: the default)
 
     @property
     def root(self) -> Path:
@@ -242,19 +275,20 @@ class Builder:
     def rootfs_inputs(self, name: str) -> str:
         return _hash(SUITE, MIRROR, ROOTFS_PACKAGES[name], "trim-v1")
 
-    def binary(self, component: str, bin_dir: Path | None = None) -> Path:
-        return binaries.binary(component) if bin_dir is None else bin_dir / component
+    def binary(self, component: str, bin_dir: Path | None = None, kubernetes: str | None = None) -> Path:
+        return binaries.binary(component, kubernetes=kubernetes) if bin_dir is None else bin_dir / component
 
     def image_inputs(self, image: Image) -> str:
-        files = [(component, target, self.digests.of(self.binary(component, image.bin_dir)))
+        files = [(component, target, self.digests.of(self.binary(component, image.bin_dir, image.kubernetes)))
                  for component, target in image.files]
         base = self.rootfs_inputs("base") if image.base else None
         return _hash(image.tag, files, base, image.changes(), "skeleton-v1")
 
     def node_inputs(self) -> str:
-        tools = [self.digests.of(self.binary(name)) for name in ("kubelet", "kubeadm", "kubectl")]
-        preloaded = [self.image_inputs(image) for image in COMPONENT_IMAGES if image.preload]
-        return _hash(self.rootfs_inputs("node"), tree_digest(NODE_FILES, self.digests), tools, preloaded,
+        tools = [self.digests.of(self.binary(name, kubernetes=self.kubernetes))
+                 for name in ("kubelet", "kubeadm", "kubectl")]
+        images = [self.image_inputs(image) for image in preloaded(self.kubernetes)]
+        return _hash(self.rootfs_inputs("node"), tree_digest(NODE_FILES, self.digests), tools, images,
                      MASKED_UNITS, self.compress)
 
     # -- state --------------------------------------------------------------------------------------------
@@ -277,8 +311,8 @@ class Builder:
         rows = [(f"rootfs {name}", "up to date" if self.rootfs_current(name) else "missing")
                 for name in ROOTFS_PACKAGES]
         try:
-            wanted = [(image.tag, self.image_inputs(image)) for image in COMPONENT_IMAGES]
-            wanted.append((NODE_IMAGE, self.node_inputs()))
+            wanted = [(image.tag, self.image_inputs(image)) for image in self.images()]
+            wanted.append((node_image(self.kubernetes), self.node_inputs()))
         except binaries.MissingBinary as error:
             return rows + [("images", f"need {error.component}: `certchaos binaries build --provider kind`")]
         for tag, inputs in wanted:
@@ -308,11 +342,15 @@ class Builder:
                                    lambda name=name: self.debootstrap(name)) for name in ROOTFS_PACKAGES]
             for future in futures:
                 future.result()
-        for image in COMPONENT_IMAGES:
+        for image in self.images():
             inputs = self.image_inputs(image)
             self._step(image.tag, self.label(image.tag) == inputs, lambda i=image, h=inputs: self.import_image(i, h))
-        inputs = self.node_inputs()
-        self._step(NODE_IMAGE, self.label(NODE_IMAGE) == inputs, lambda: self.node_image(inputs))
+        inputs, tag = self.node_inputs(), node_image(self.kubernetes)
+        self._step(tag, self.label(tag) == inputs, lambda: self.node_image(inputs))
+
+    def images(self) -> tuple[Image, ...]:
+        """Every component image: the default's, and the preloaded ones of the node's Kubernetes."""
+        return COMPONENT_IMAGES + tuple(image for image in preloaded(self.kubernetes) if image not in COMPONENT_IMAGES)
 
     def outdated(self, wanted: tuple[Image, ...]) -> list[str]:
         """Tags of `wanted` that are missing or were built from other inputs (other binaries); pulled images
@@ -384,7 +422,7 @@ class Builder:
             for component, target in image.files:
                 destination = stage / target.lstrip("/")
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(self.binary(component, image.bin_dir), destination)
+                shutil.copy2(self.binary(component, image.bin_dir, image.kubernetes), destination)
                 added.append(target.lstrip("/"))
             if image.base:
                 # The base rootfs already has usr/local/bin, and docker import rejects a path twice: add the
@@ -401,17 +439,18 @@ class Builder:
             subprocess.run(["cp", "-a", str(self.rootfs_dir("node")), str(rootfs)], check=True)
             subprocess.run(["cp", "-a", f"{NODE_FILES}/.", str(rootfs)], check=True)
             for name in ("kubelet", "kubeadm", "kubectl"):
-                shutil.copy2(self.binary(name), rootfs / "usr/bin" / name)
+                shutil.copy2(self.binary(name, kubernetes=self.kubernetes), rootfs / "usr/bin" / name)
+            (rootfs / "kind/version").write_text(self.kubernetes or KUBERNETES)  # kind picks its kubeadm config by it
             _trim_systemd(rootfs)
             self._preload(rootfs, Path(scratch))
-            self._import(["tar", "-c", "-C", str(rootfs), "."], NODE_IMAGE,
+            self._import(["tar", "-c", "-C", str(rootfs), "."], node_image(self.kubernetes),
                          # kind removes nodes with `docker rm -f`; docker import cannot set STOPSIGNAL anyway.
                          ["ENV container=docker", 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]'], inputs)
 
     def _preload(self, rootfs: Path, scratch: Path) -> None:
         """Import the component images into the node's containerd store (namespace k8s.io, overlayfs)."""
         archive = scratch / "images.tar"
-        self.engine.docker("save", "-o", str(archive), *[i.tag for i in COMPONENT_IMAGES if i.preload],
+        self.engine.docker("save", "-o", str(archive), *[i.tag for i in preloaded(self.kubernetes)],
                            timeout=600)
         config, socket = scratch / "containerd.toml", scratch / "containerd.sock"
         config.write_text(PRELOAD_CONFIG + f'[plugins."io.containerd.internal.v1.opt"]\n  path = "{scratch}/opt"\n')

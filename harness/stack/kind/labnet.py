@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from harness.errors import HarnessError
 from harness.stack.kind.engine import DockerEngine
 from harness.stack.kind.provider import KIND_NETWORK, remove_network_if_unused
+from harness.stack.leftovers import joining_kind_network
 from harness.stack.netns import in_netns, nsenter_argv
 from harness.stack.service import Service, sigint_ignored
 
@@ -65,8 +66,9 @@ class LabNetwork(Service):
     def _start(self) -> None:
         for role in self.roles:
             container = f"{self.cluster}-lab-{role}"
-            self.engine.docker("run", "-d", "--network", KIND_NETWORK, "--name", container,
-                               "--label", f"{ANCHOR_LABEL}={self.cluster}", ANCHOR_IMAGE)
+            with joining_kind_network():
+                self.engine.docker("run", "-d", "--network", KIND_NETWORK, "--name", container,
+                                   "--label", f"{ANCHOR_LABEL}={self.cluster}", ANCHOR_IMAGE)
             facts = json.loads(self.engine.docker("inspect", container).stdout)[0]
             ip = facts["NetworkSettings"]["Networks"][KIND_NETWORK]["IPAddress"]
             if not ip or not facts["State"]["Pid"]:

@@ -4,8 +4,8 @@ Helm chart, waited for until it serves (deployments available, webhook answering
 kind is called directly (the pinned binary from the cache), not through pytest-kind-ng: 26.7.0 takes our binary
 and config, but makes ./.pytest-kind/, re-uses a cluster of the same name and runs kind without capturing its
 output or our engine's environment (docs/providers.md). Everything made here (the
-cluster, its kubeconfig, the `kind` network when no one else uses it, dockerd when we started it) is removed
-on stop, on failure and on Ctrl-C.
+cluster, its kubeconfig, the `kind` network when no one else uses it, the dockerd certchaos started once no
+one uses it) is removed on stop, on failure and on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from typing import Callable
 import yaml
 from kubernetes import client
 
-from harness.stack.leftovers import owned_name, owned_prefix
+from harness.stack.leftovers import joining_kind_network, kind_network_free, owned_name, owned_prefix
 from harness.errors import HarnessError
 from harness.stack import binaries, certmanager, helm, official
 from harness.stack.versions import facts as component_facts
-from harness.stack.kind import images
-from harness.stack.kind.engine import DockerEngine
+from harness.stack.kind import images, nodeimage
+from harness.stack.kind.engine import DockerEngine, inotify_advice
 from harness.stack.kind.podlog import CONTROLLER_SELECTOR
 from harness.stack.kube import api_client, apply_crds, copy_kubeconfig
 from harness.stack.ports import LOOPBACK, free_port
@@ -63,22 +63,37 @@ NODE_MONITOR_GRACE_PERIOD = 20
 UNREACHABLE_TOLERATION_SECONDS = 30
 
 
-def _control_plane_patch(workers: int) -> str:
+def _extra_args(args: dict[str, str], listed: bool) -> dict[str, str] | list[dict[str, str]]:
+    """kubeadm's extraArgs: a map up to kubeadm.k8s.io/v1beta3, a list of {name, value} from v1beta4 on (what kind
+    v0.33.0 writes for Kubernetes >= 1.36). kind merges a patch's list over its own, so `listed` ones repeat kind's."""
+    return [{"name": key, "value": value} for key, value in args.items()] if listed else args
+
+
+def _control_plane_patch(workers: int, kubernetes: str | None = None, own_images: bool = True) -> str:
     """kubeadm ClusterConfiguration patch (kind merges it). Always: no leader election for the one
     kube-controller-manager and kube-scheduler: on a CPU-starved machine (load 40-80 measured with several
     clusters) their Lease renewals time out and they exit ("leaderelection lost"), leaving the cluster without
     a node lifecycle controller for minutes; a single control plane never has a second one to elect. With
-    workers: the compressed node-failure timings."""
+    workers: the compressed node-failure timings. Another Kubernetes than the default (kubeadm v1beta4): on our
+    node image, kubeadm runs the etcd and CoreDNS it preloads (images.preloaded), tagged with their versions."""
+    listed = kubernetes is not None
     controller_manager = {"leader-elect": "false"}
     api_server = {}
     if workers:
         controller_manager["node-monitor-grace-period"] = f"{NODE_MONITOR_GRACE_PERIOD}s"
         api_server = {"default-not-ready-toleration-seconds": str(UNREACHABLE_TOLERATION_SECONDS),
                       "default-unreachable-toleration-seconds": str(UNREACHABLE_TOLERATION_SECONDS)}
-    patch = {"kind": "ClusterConfiguration", "controllerManager": {"extraArgs": controller_manager},
-             "scheduler": {"extraArgs": {"leader-elect": "false"}}}
+    if listed:
+        controller_manager["enable-hostpath-provisioner"] = "true"  # kind's own, which the list replaces
+    patch = {"kind": "ClusterConfiguration",
+             "controllerManager": {"extraArgs": _extra_args(controller_manager, listed)},
+             "scheduler": {"extraArgs": _extra_args({"leader-elect": "false"}, listed)}}
     if api_server:
-        patch["apiServer"] = {"extraArgs": api_server}
+        patch["apiServer"] = {"extraArgs": _extra_args(api_server, listed)}
+    if listed and own_images:
+        coredns = binaries.load_components(kubernetes=kubernetes)["coredns"].version
+        patch["etcd"] = {"local": {"imageTag": images.etcd_tag(kubernetes)}}
+        patch["dns"] = {"imageTag": coredns}
     return yaml.safe_dump(patch)
 
 
@@ -88,33 +103,41 @@ def _control_plane_patch(workers: int) -> str:
 KUBELET_SYNC_FREQUENCY = "10s"
 
 
-def _kubelet_patch(sync_frequency: str) -> str:
+def _kubelet_patch(settings: dict) -> str:
     """kubeadm KubeletConfiguration patch (kind merges it into every node's kubelet config)."""
-    return yaml.safe_dump({"kind": "KubeletConfiguration", "apiVersion": "kubelet.config.k8s.io/v1beta1",
-                           "syncFrequency": sync_frequency})
+    return yaml.safe_dump({"kind": "KubeletConfiguration", "apiVersion": "kubelet.config.k8s.io/v1beta1", **settings})
 
 
-def cluster_config(name: str, api_port: int, workers: int = 0,
-                   kubelet_sync_frequency: str | None = None) -> dict:
+def cluster_config(name: str, api_port: int, workers: int = 0, kubelet_sync_frequency: str | None = None,
+                   kubernetes: str | None = None, own_images: bool = True) -> dict:
     """kind's config: one control-plane node (plus `workers` worker nodes), its API on 127.0.0.1:<free port>
     only, IPv4. With workers, node failure is compressed (see NODE_MONITOR_GRACE_PERIOD). The kubelet's
-    syncFrequency is `kubelet_sync_frequency` (None: the kubelet's default)."""
+    syncFrequency is `kubelet_sync_frequency` (None: the kubelet's default). `kubernetes`: another than the
+    default; its kubelet (>= 1.35) refuses a cgroup v1 host unless failCgroupV1 is false, and hosts such as
+    this one still are; `own_images`: the node image is ours (not kind's official one)."""
     config = {
         "kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "name": name,
         "networking": {"apiServerAddress": LOOPBACK, "apiServerPort": api_port, "ipFamily": "ipv4"},
         "nodes": [{"role": "control-plane"}] + [{"role": "worker"} for _ in range(workers)],
     }
-    config["kubeadmConfigPatches"] = [_control_plane_patch(workers)]
-    if kubelet_sync_frequency:
-        config.setdefault("kubeadmConfigPatches", []).append(_kubelet_patch(kubelet_sync_frequency))
+    config["kubeadmConfigPatches"] = [_control_plane_patch(workers, kubernetes, own_images)]
+    kubelet = {"syncFrequency": kubelet_sync_frequency} if kubelet_sync_frequency else {}
+    if kubernetes is not None:
+        kubelet["failCgroupV1"] = False
+    if kubelet:
+        config["kubeadmConfigPatches"].append(_kubelet_patch(kubelet))
     return config
 
 
 def remove_network_if_unused(engine: DockerEngine) -> None:
-    """kind never removes its shared `kind` network; we do, when no container is attached any more."""
-    found = engine.docker("network", "inspect", "-f", "{{len .Containers}}", KIND_NETWORK, check=False)
-    if found.returncode == 0 and found.stdout.strip() == "0":
-        engine.docker("network", "rm", KIND_NETWORK, check=False)
+    """kind never removes its shared `kind` network; we do, when no container is attached any more and no run
+    is joining it."""
+    with kind_network_free() as free:
+        if not free:
+            return
+        found = engine.docker("network", "inspect", "-f", "{{len .Containers}}", KIND_NETWORK, check=False)
+        if found.returncode == 0 and found.stdout.strip() == "0":
+            engine.docker("network", "rm", KIND_NETWORK, check=False)
 
 
 def _group_gone(pgid: int) -> Seen:
@@ -142,12 +165,17 @@ class KindStack(Service):
     def __init__(self, bin_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
                  name: str | None = None, values: str | os.PathLike | None = None, workers: int = 0,
                  provision: Callable[["KindStack"], dict] | None = None,
-                 kubelet_sync_frequency: str | None = KUBELET_SYNC_FREQUENCY):
+                 kubelet_sync_frequency: str | None = KUBELET_SYNC_FREQUENCY, kubernetes: str | None = None):
         """`values`: the user's Helm values file for cert-manager's chart, passed through after ours.
         `workers`: worker nodes beside the control plane (2 for the node-failure scenarios).
         `provision(stack)`: runs once the nodes are Ready, before the chart is installed (the lab starts its
         servers on the kind network there); the chart values it returns go before the user's.
-        `kubelet_sync_frequency`: the node kubelets' syncFrequency ("10s"; None: the kubelet's default, 1m)."""
+        `kubelet_sync_frequency`: the node kubelets' syncFrequency ("10s"; None: the kubelet's default, 1m).
+        `kubernetes`: another Kubernetes than the default (versions.toml), on its node image (nodeimage.py)."""
+        binaries.check_kubernetes(kubernetes)
+        self.kubernetes = None if kubernetes == binaries.default_kubernetes() else kubernetes
+        self.node = nodeimage.NodeImage(images.NODE_IMAGE, "built here", "the default Kubernetes")
+        self.kube_version: str | None = None  # what the API server says, once the nodes are Ready
         self.kubelet_sync_frequency = kubelet_sync_frequency
         self.provision = provision
         self.provisioned_values: dict = {}
@@ -172,7 +200,7 @@ class KindStack(Service):
     def _start(self) -> None:
         if self.values is not None and not self.values.is_file():
             raise HarnessError(f"--values {self.values}: no such file. Fix: give a Helm values YAML file")
-        self.resolved = {name: binaries.resolve(name, self.bin_dir) for name in ("kind", "helm")}
+        self.resolved = {name: binaries.resolve(name, self.bin_dir, self.kubernetes) for name in ("kind", "helm")}
         # kind's way: creation is a list of actions; a failed one deletes what the earlier ones made.
         steps = (self.engine.start, self._check_images, self._check_name_free, self._create,
                  self._wait_node_ready, self._load_images, self._provision, self._install_cert_manager,
@@ -181,8 +209,8 @@ class KindStack(Service):
             step()
 
     def stop(self) -> None:
-        """Delete the cluster, the `kind` network if no one else uses it, our run dir, and dockerd if we
-        started it. A second Ctrl-C while stopping is ignored so teardown always completes."""
+        """Delete the cluster, the `kind` network if no one else uses it, our run dir, and the dockerd certchaos
+        started if we were its last user. A second Ctrl-C while stopping is ignored so teardown always completes."""
         try:
             with sigint_ignored():
                 if self._api is not None:
@@ -229,6 +257,10 @@ class KindStack(Service):
     def versions(self) -> dict[str, dict]:
         """kind and helm as resolved, and cert-manager's components as the images the installed chart runs."""
         result = {name: component_facts(resolved) for name, resolved in self.resolved.items()}
+        result["kind-node-image"] = self.node.facts()
+        if self.kube_version:  # the Kubernetes that runs, as its API server said (the journal's pairing)
+            result["kube-apiserver"] = {"version": self.kube_version, "source": f"kind node image ({self.node.source})",
+                                        "path": self.node.tag}
         for image in self.cert_manager_images:
             name, version = image.tag.rsplit("/", 1)[-1].split(":")
             result[name] = {"version": version, "source": "image" if image.bin_dir is None else f"image from {image.bin_dir}",
@@ -282,11 +314,15 @@ class KindStack(Service):
     def _check_images(self) -> None:
         # With `--cert-manager VERSION` the chart's images are the pulled ones, not ours.
         ours = () if official.describe(self.bin_dir) else images.CERT_MANAGER_IMAGES
-        missing = [tag for tag in (images.NODE_IMAGE, *ours)
-                   if self.engine.docker("image", "inspect", tag, check=False).returncode != 0]
+        if self.kubernetes is not None:
+            self.node = nodeimage.choose(self.engine, self.kubernetes)
+        wanted = (*([] if self.node.source == "official" else [self.node.tag]), *ours)
+        missing = [tag for tag in wanted if self.engine.docker("image", "inspect", tag, check=False).returncode != 0]
         if missing:
-            raise HarnessError(f"kind provider: image(s) {', '.join(missing)} not built. "
-                               f"Fix: run `{images.BUILD_COMMAND}` (as root)")
+            option = f" --kubernetes {self.kubernetes}" if self.kubernetes else ""
+            why = f" (official node image: {self.node.reason})" if self.kubernetes else ""
+            raise HarnessError(f"kind provider: image(s) {', '.join(missing)} not built{why}. "
+                               f"Fix: run `{images.BUILD_COMMAND}{option}` (as root)")
         self.cert_manager_images = self._chart_images(self.bin_dir)
 
     def _chart_images(self, bin_dir) -> tuple[images.Image, ...]:
@@ -314,11 +350,13 @@ class KindStack(Service):
         self.api_url = f"https://{LOOPBACK}:{self.api_port}"
         config = self.run_dir / "kind.yaml"
         config.write_text(yaml.safe_dump(cluster_config(self.name, self.api_port, self.workers,
-                                                         self.kubelet_sync_frequency)))
+                                                         self.kubelet_sync_frequency, self.kubernetes,
+                                                         own_images=self.node.source != "official")))
         self.created = True  # from here on a partial cluster may exist: stop() deletes by name
         self.made_lib_modules = not LIB_MODULES.exists()
-        self._kind("create", "cluster", "--name", self.name, "--image", images.NODE_IMAGE, "--config", str(config),
-                   "--kubeconfig", str(self.kubeconfig))
+        with joining_kind_network():
+            self._kind("create", "cluster", "--name", self.name, "--image", self.node.tag, "--config", str(config),
+                       "--kubeconfig", str(self.kubeconfig))
 
     def _wait_node_ready(self) -> None:
         def ready() -> Seen:
@@ -327,8 +365,15 @@ class KindStack(Service):
                                                "unknown") for node in nodes}
             return Seen(len(states) == 1 + self.workers and all(state == "True" for state in states.values()), states)
 
-        wait_for(ready, subject=f"kind cluster {self.name}", expected=f"to have its {1 + self.workers} node(s) Ready",
-                 timeout=NODE_READY_TIMEOUT, interval=1.0)
+        try:
+            wait_for(ready, subject=f"kind cluster {self.name}",
+                     expected=f"to have its {1 + self.workers} node(s) Ready", timeout=NODE_READY_TIMEOUT, interval=1.0)
+        except WaitTimeout as error:
+            advice = inotify_advice()
+            if advice is None:
+                raise
+            raise HarnessError(f"{error}\nMaybe: {advice}") from error
+        self.kube_version = client.VersionApi(self.api()).get_code().git_version
 
     def _load_images(self, wanted: tuple[images.Image, ...] | None = None) -> None:
         """Our images from Docker; pulled official images as OCI archives (their manifests byte for byte) into
