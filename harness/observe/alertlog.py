@@ -2,12 +2,15 @@
 firing, inactive) as it appears in Prometheus, and every notification that reached the webhook receiver.
 
 An alert concerns the scenario when its `namespace` label is the scenario's, or when it has no namespace
-label at all (cert-manager absent, ACME errors per CA host): those concern every scenario running.
+label at all (cert-manager absent, ACME errors per CA host): those concern every scenario running. A
+notification concerns it only when it arrived after the log began: the receiver keeps every notification of the
+lab's life, and those of earlier scenarios are not this one's evidence (seen: 85 of them at a scenario's start).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 
 from harness.alerts.pipeline import AlertingClient
 from harness.observe.dnslog import DnsLogFollower
@@ -29,6 +32,7 @@ class AlertLog(DnsLogFollower):
         self.interval = interval
         self.states: dict[tuple, tuple[str, dict]] = {}  # alert's labels -> (state, labels)
         self._seen_notifications: set[tuple] = set()
+        self.since = time.time()  # the receiver stamps notifications with this host's clock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"alert-log {namespace}", daemon=True)
 
@@ -47,7 +51,8 @@ class AlertLog(DnsLogFollower):
         self.states = {key: (state, alert["labels"]) for key, (state, alert) in current.items()}
         for notification in self.alerting.receiver.notifications():
             key = (notification.received_at, notification.status, _key(notification.labels))
-            if key in self._seen_notifications or not self.concerns(notification.labels):
+            if (key in self._seen_notifications or notification.received_at < self.since
+                    or not self.concerns(notification.labels)):
                 continue
             self._seen_notifications.add(key)
             self.record("notification", f"notification {notification.alertname} {notification.status}",

@@ -24,6 +24,12 @@ ALERT_TRANSITIONS_SHOWN = 3  # an alert's last state changes beside an alert exp
 EVIDENCE_WIDTH = 90  # per expectation in the evidence column
 DETAIL_WIDTH = 100  # one terminal line for the detail column; the journal keeps everything
 SUBJECT_WIDTH = 48  # a Certificate ns/name fits; long fault reprs are cut, the journal has them whole
+# Under each scenario that did not pass: its failure's further lines (near misses, fault timeline) and what moved
+# last in its journal, so a CI log is evidence after its run's journals are gone.
+FAILURE_LINES_SHOWN = 12
+LAST_MOVES_SHOWN = 15
+_MOVES = (EntryKind.RESOURCE_CONDITION, EntryKind.K8S_EVENT, EntryKind.FAULT_APPLIED, EntryKind.FAULT_REVERTED,
+          EntryKind.FAULT_REVERT_FAILED, EntryKind.EXPECTATION_MET, EntryKind.NOTE)
 
 # The detail keys worth a glance per kind; other kinds show all their keys.
 _BRIEF_KEYS = {
@@ -332,7 +338,38 @@ def summary_markdown(directory: Path, rows: list[Row] | None = None, preface: st
     others = len(rows) - sum(counts.values())
     lines += ["", f"Totals: {len(rows)} scenarios: {totals}" + (f", {others} unreadable or unfinished" if others else "")]
     lines += [f"\n{line}" for line in pairing_lines(directory)]
+    lines += _not_passed(directory, rows)
     return "\n".join(lines) + "\n"
+
+
+def _not_passed(directory: Path, rows: list[Row]) -> list[str]:
+    """The rows that neither passed nor were skipped, again at the very end with their failure: what a CI log's
+    tail shows is then what failed and why, not the last rows of the table."""
+    bad = [row for row in rows if row.verdict not in (Status.PASSED, SKIPPED, NOT_APPLICABLE)]
+    if not bad:
+        return []
+    lines = ["", f"Not passed: {len(bad)} of {len(rows)}"]
+    for row in bad:
+        lines.append(f"- {row.scenario}: {row.verdict}: {row.failure or 'no failure recorded'} "
+                     f"({row.journal.relative_to(directory)})")
+        lines += _last_moves(row.journal)
+    return lines
+
+
+def _last_moves(path: Path) -> list[str]:
+    """A not-passed scenario's failure beyond its first line, and the last objects, events and faults its journal
+    saw (nothing when it cannot be read: its row says so)."""
+    try:
+        journal = load_journal(path)
+    except JournalError:
+        return []
+    further = ((journal.error or {}).get("message") or "").strip().splitlines()[1:]
+    lines = ["    " + line for line in further[:FAILURE_LINES_SHOWN]]
+    moves = [entry for entry in journal.entries if entry.kind in _MOVES][-LAST_MOVES_SHOWN:]
+    if moves:
+        lines.append("    last in its journal:")
+        lines += ["      " + line for line in lifecycle(moves).splitlines()]
+    return lines
 
 
 def pairing_lines(directory: Path) -> list[str]:

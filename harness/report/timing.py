@@ -72,9 +72,9 @@ class CatalogueTiming:
 
     def breakdown(self) -> dict[str, float]:
         """Seconds per part of the run. The first, second and fourth add up to the wall time; the rest say what
-        the scenarios' span was made of: the longest scenario, the batch and the exclusive scenarios (these run
-        beside the batch, on a lab of their own), and the batch's lost capacity (workers x batch span minus the
-        scenarios' own time)."""
+        the scenarios' span was made of: the longest scenario, the batch and the second lab (beside the batch: the
+        exclusive scenarios, then the share of the batch it took, junit-exclusive.xml), and the batch's lost
+        capacity (workers x batch span minus the scenarios' own time)."""
         batch = [span for span in self.spans if not span.exclusive]
         exclusive = [span for span in self.spans if span.exclusive]
         first = min((span.started for span in self.spans), default=self.ended)
@@ -85,7 +85,7 @@ class CatalogueTiming:
                 "  of which the longest scenario": self.longest.seconds if self.longest else 0.0,
                 "teardown and report": self.ended - last,
                 "parallel batch (span)": batch_span,
-                "exclusive scenarios (span, beside the batch)": _span(exclusive),
+                "second lab: exclusive scenarios, then its share of the batch (span)": _span(exclusive),
                 "idle worker slots": max(0.0, self.workers * batch_span - sum(span.seconds for span in batch))}
 
 

@@ -37,6 +37,9 @@ def test_transitions_of_its_namespace_and_global_alerts_are_recorded_once_each()
     recorded = []
     with WebhookReceiver() as receiver:
         client = ReceiverClient(receiver.url)
+        earlier = {"receiver": "certchaos", "alerts": [  # an earlier scenario's, before this log began
+            {"status": "firing", "labels": {"alertname": "Absent"}, "startsAt": "t"}]}
+        requests.post(receiver.url + "/notify", json=earlier, timeout=5)
         log = AlertLog(SimpleNamespace(prometheus=prometheus, receiver=client), "ns",
                        lambda kind, subject, detail: recorded.append((kind, subject)), on_error=None)
         payload = {"receiver": "certchaos", "alerts": [

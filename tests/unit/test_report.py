@@ -49,7 +49,12 @@ def test_summary_has_a_row_per_journal_escapes_pipes_and_lists_an_unreadable_jou
     assert rows[1].startswith("| b.test_two | unreadable |") and "certchaos.journal/v0" in rows[1]
     assert text.rstrip().endswith(
         "Totals: 2 scenarios: 0 passed, 1 deviated, 0 harness-error, 0 interrupted, 0 skipped, 0 not-applicable, "
-        "1 unreadable or unfinished")
+        "1 unreadable or unfinished\n\nNot passed: 2 of 2\n"
+        "- test_a.py::test_one[x|y]: deviated: Expected a | b (a.test_one/journal.json)\n"
+        "    more\n"  # the failure's further lines, then what its journal saw last: evidence in a CI log
+        "    last in its journal:\n"
+        "          +0.000s  note  hello\n"
+        "- b.test_two: unreadable: " + rows[1].split(" | ")[6] + " (b.test_two/journal.json)")
     assert write_summary(tmp_path).read_text() == text
 
 

@@ -42,7 +42,7 @@ def test_the_breakdown_adds_up_to_the_wall_time_and_names_the_idle_capacity(repo
     parts = timing.breakdown()
     assert parts == {"lab start and collection": 30, "scenarios (first start to last end)": 360,
                      "  of which the longest scenario": 200, "teardown and report": 10,
-                     "parallel batch (span)": 200, "exclusive scenarios (span, beside the batch)": 150,
+                     "parallel batch (span)": 200, "second lab: exclusive scenarios, then its share of the batch (span)": 150,
                      "idle worker slots": 2 * 200 - (200 + 70 + 80)}
     assert parts["lab start and collection"] + parts["scenarios (first start to last end)"] + parts[
         "teardown and report"] == timing.wall
@@ -53,7 +53,7 @@ def test_a_longest_scenario_that_waited_for_a_worker_shows_its_queueing(tmp_path
     _journal(tmp_path, "scenarios/test_b.py::test_long", 20, 120)
     timing = CatalogueTiming.from_report(tmp_path, 0, 130, workers=1)
     assert timing.longest_queued == 10
-    assert timing.breakdown()["exclusive scenarios (span, beside the batch)"] == 0
+    assert timing.breakdown()["second lab: exclusive scenarios, then its share of the batch (span)"] == 0
 
 
 def test_a_scenario_still_running_at_the_end_counts_until_the_run_ended(tmp_path):
