@@ -19,7 +19,6 @@ import pytest
 from kubernetes import client
 
 from harness.chaos.invariants import LifecycleCheck
-from harness.stack import certmanager
 from harness.lab.issuers import (
     AcmeIssuer, Http01Issuer, Route53Issuer, delete_http01_issuer, make_acme_issuer, make_ca_issuer,
     make_http01_issuer, make_route53_issuer,

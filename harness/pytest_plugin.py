@@ -61,8 +61,9 @@ SCENARIO_MARKERS = (
     "requires(node=False, **capabilities): what the scenario needs from the stack (node, or any "
     "harness.stack.protocol.Capabilities name); on a provider without it the scenario is not-applicable, "
     "e.g. @pytest.mark.requires(node=True) for a Secret mounted in a pod",
-    "exclusive: a scenario that disturbs the shared lab (restarts the controller); `certchaos run` runs it on a "
-    "lab of its own, one at a time, e.g. @pytest.mark.exclusive",
+    "exclusive: a scenario that disturbs the shared lab (restarts the controller) or times the shared controller "
+    "(others' challenges would hold its workers); `certchaos run` runs it on a lab of its own, one at a time, "
+    "e.g. @pytest.mark.exclusive",
 )
 NOT_ACTIVE = ("certchaos is not active for this test. Fix: mark it @pytest.mark.certchaos, set `certchaos = true` "
               "in the pytest config ([tool.pytest.ini_options] or pytest.ini), or run pytest with -p certchaos")
@@ -292,8 +293,9 @@ class _ScenarioReports:
 
 
 def _finish(run: Scenario, state: RunState) -> None:
-    # The stack fixture may have filled the components after the run started: take them now.
-    run.journal.environment.update(provider=state.provider, components=dict(state.components))
+    # The stack fixture may have filled the components after the run started: take them (and the pairing they
+    # make) now, or the session's first scenario records no pairing.
+    run.journal.environment.update(environment_facts(state.provider, state.components))
     run.finish()
 
 

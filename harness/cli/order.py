@@ -38,6 +38,32 @@ def longest_first(node_ids: list[str], seconds: dict[str, float], workers: int) 
     return [node for pair in zip(firsts, seconds_slots) for node in pair] + later
 
 
+def exclusive_lab_share(batch: list[str], exclusive: list[str], seconds: dict[str, float], workers: int,
+                        exclusive_start: float) -> list[str]:
+    """The batch scenarios the exclusive scenarios' lab runs after them, one at a time, longest first: that lab
+    sits idle once its own are done, while the batch's workers still have work queued. Planned as longest-first
+    list scheduling over the batch's `workers` lanes (free from 0) and that lab's one lane (free once it started,
+    `exclusive_start` seconds from now, and ran its exclusive scenarios): each scenario goes to the lane that frees
+    up first. Unmeasured scenarios stay in the batch (counted as the longest measured), and nothing is shared
+    when an exclusive scenario is unmeasured (its lane's end is unknown)."""
+    if not exclusive or not workers or any(node not in seconds for node in exclusive):
+        return []
+    own = exclusive_start + sum(seconds[node] for node in exclusive)
+    lanes = [0.0] * workers
+    longest = max(seconds.values())
+    for _ in (node for node in batch if node not in seconds):
+        lanes[lanes.index(min(lanes))] += longest
+    share = []
+    for node in sorted((node for node in batch if node in seconds), key=lambda node: -seconds[node]):
+        first = lanes.index(min(lanes))
+        if own < lanes[first]:
+            share.append(node)
+            own += seconds[node]
+        else:
+            lanes[first] += seconds[node]
+    return share
+
+
 def record(provider: str, seconds: dict[str, float], path: Path = DURATIONS) -> None:
     """Replace `provider`'s table in the durations file with `seconds`, keeping the other providers'."""
     tables = tomllib.loads(path.read_text()) if path.exists() else {}

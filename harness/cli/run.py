@@ -5,7 +5,7 @@ after the lab's minute of start-up). The lab (stack, fake DNS, Pebble, Toxiproxy
 process, in a temp run dir of its own (it holds private keys and credentials); pytest runs the scenarios in
 parallel xdist workers that attach to it through lab.json ($CERTCHAOS_LAB), each scenario in its own
 namespace, DNS zone and TSIG key, the longest first (harness/cli/order.py). Scenarios marked exclusive
-run one at a time beside them, on a second lab of their own.
+run one at a time beside them, on a second lab of their own, which then takes some of the batch.
 Writes to --report-dir: junit.xml (junit-exclusive.xml), one journal per scenario, summary.md, report.html,
 and lab/ (lab-exclusive/; the component logs, copied when a lab stops), then checks that nothing there holds a private key
 or the lab's TSIG secrets. Exit code 0 only when every scenario passed or is not applicable on the provider
@@ -27,6 +27,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from harness import collection
 from harness.chaos.scenario import TIME_SCALE_ENV, resolve_time_scale
 from harness.cli import artifacts, kubernetes, order
 from harness.errors import HarnessError, Terminated
@@ -42,12 +43,7 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"  # the repository'
 # (pkg/issuer/acme/dns/dns.go): past 5 challenges in their wait at once, the rest queue in 60 s steps and miss
 # deadlines written for one wait (three scenarios of the 31-scenario local catalogue at 8 workers, 2026-12-06).
 DEFAULT_WORKERS = 4
-NO_TESTS = 5  # pytest's exit code when nothing was selected: fine for one phase, not for the whole run
-USAGE_ERROR = 4  # pytest's exit code for bad usage, e.g. a -k expression that does not parse
 PYTEST_EXIT = {0: 0, 1: 1}  # passed, a scenario did not pass; any other pytest code is a harness error (2)
-# pytest's own collection of the catalogue (imports only, no lab): ~1-3 s here; the margin is for a machine
-# that is also compiling.
-COLLECT_TIMEOUT = 120.0
 # After an interrupt, pytest reverts each scenario's faults and saves its journal (an API call or two per
 # fault; a loaded API server can take tens of seconds); then it is killed so the lab can stop.
 CHILD_GRACE = 120.0
@@ -62,9 +58,6 @@ if os.getppid() != int(sys.argv.pop(1)):
     sys.exit("certchaos ended before its pytest started")
 runpy.run_module(sys.argv.pop(1), run_name="__main__", alter_sys=True)
 """
-# Plugins a collection does without: the cache (it would write .pytest_cache), and hypothesis's, whose
-# import is ~1 s of the collection's ~2 s here.
-COLLECT_PLUGINS_OFF = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -152,47 +145,24 @@ def _official_plan(args: argparse.Namespace):
     return artifacts.plan(args.cert_manager, args)
 
 
-def _collect(scenarios: str, scale: float, *selection: str) -> subprocess.CompletedProcess:
-    """pytest's own collection of the catalogue, in a subprocess (its fixtures start the lab; collecting runs
-    none of them); -p certchaos: its markers, as in the run itself."""
-    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "certchaos", *COLLECT_PLUGINS_OFF,
-               *selection, scenarios]
-    env = dict(os.environ, **{TIME_SCALE_ENV: str(scale)})  # the checked scale, whatever the environment says
-    try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=COLLECT_TIMEOUT,
-                              stdin=subprocess.DEVNULL, env=env)
-    except subprocess.TimeoutExpired:
-        raise HarnessError(f"collecting {scenarios} took over {COLLECT_TIMEOUT:g}s. Fix: see `python -m pytest "
-                           f"--collect-only -q {' '.join(selection)} {scenarios}`") from None
+def _catalogue(scenarios: str, scale: float) -> list[collection.Item]:
+    """pytest's collection of the catalogue (cached; its fixtures start the lab, collecting runs none of them),
+    with the checked scale in the environment, whatever the environment says."""
+    return collection.items(scenarios, dict(os.environ, **{TIME_SCALE_ENV: str(scale)}))
 
 
 def check_selection(scenarios: str, keyword: str, scale: float) -> None:
-    """-k must select at least one scenario: pytest's own collection says so."""
-    result = _collect(scenarios, scale, "-k", keyword)
-    if result.returncode == 0:
+    """-k must select at least one scenario of pytest's own collection."""
+    if collection.select(_catalogue(scenarios, scale), keyword):
         return
-    said = (result.stdout + result.stderr).strip().splitlines()
-    if result.returncode == NO_TESTS:
-        modules = sorted(path.stem for path in Path(scenarios).glob("test_*.py")) or [Path(scenarios).stem]
-        raise HarnessError(f"-k {keyword!r} matches no scenario in {scenarios}. Fix: use words of the scenarios' "
-                           f"names, e.g. -k 'webhook or ca_outage' (modules: {', '.join(modules)})")
-    if result.returncode == USAGE_ERROR:
-        error = next((line for line in said if line.startswith("ERROR")), said[-1] if said else "")
-        raise HarnessError(f"-k {keyword!r}: {error.removeprefix('ERROR: ')}. Fix: a pytest -k expression, "
-                           "e.g. -k 'webhook and not slow'")
-    raise HarnessError(f"collecting {scenarios} failed (pytest exit {result.returncode}):\n"
-                       + "\n".join(said[-20:]))
+    modules = sorted(path.stem for path in Path(scenarios).glob("test_*.py")) or [Path(scenarios).stem]
+    raise HarnessError(f"-k {keyword!r} matches no scenario in {scenarios}. Fix: use words of the scenarios' "
+                       f"names, e.g. -k 'webhook or ca_outage' (modules: {', '.join(modules)})")
 
 
 def selected(args: argparse.Namespace, scale: float, marker: str) -> list[str]:
     """The node ids of the scenarios marked `marker` that the selection takes, as pytest arguments."""
-    result = _collect(args.scenarios, scale, "-m", marker, *(["-k", args.keyword] if args.keyword else []))
-    if result.returncode == NO_TESTS:
-        return []
-    if result.returncode != 0:
-        raise HarnessError(f"collecting {args.scenarios} failed (pytest exit {result.returncode}):\n"
-                           + "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:]))
-    return [line for line in result.stdout.splitlines() if "::" in line]  # relative to pytest's rootdir
+    return [item.node_id for item in collection.select(_catalogue(args.scenarios, scale), args.keyword, marker)]
 
 
 def _with_absolute_path(node: str, scenarios: Path) -> str:
@@ -305,9 +275,8 @@ def _run(args: argparse.Namespace) -> int:
     from harness.report.summary import find_rows
     if args.official_plan is not None:  # pulled once (blobs cached by digest), then a bin dir like a user's
         args.bin_dir = str(artifacts.fetch(args.official_plan))
-    batch = order.longest_first(selected(args, scale, "not exclusive"), order.measured_seconds(args.provider),
-                                args.workers)
-    exclusive = selected(args, scale, "exclusive")
+    batch, exclusive = selected(args, scale, "not exclusive"), selected(args, scale, "exclusive")
+    seconds = order.measured_seconds(args.provider)
     if not batch and not exclusive:
         raise HarnessError(f"no scenario in {args.scenarios}: check --scenarios and -k")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -330,24 +299,31 @@ def _run(args: argparse.Namespace) -> int:
     try:
         with ExitStack() as running:
             try:
+                began = time.monotonic()
                 labs.append(running.enter_context(new_lab("lab")))
+                # Scenarios that disturb their lab (marked exclusive) run one at a time on a lab of their own,
+                # started while the batch runs: the catalogue ends with its longest scenario, not after the sum.
+                # That lab then takes the batch's last scenarios (started as long as the first lab took).
+                # On a cluster certchaos does not own (the user's) a second lab would share it: they run after.
+                second_lab = bool(exclusive and batch and providers.provider(args.provider).CAPABILITIES.owns_cluster)
+                share = (order.exclusive_lab_share(batch, exclusive, seconds, args.workers, time.monotonic() - began)
+                         if second_lab else [])
+                batch = order.longest_first([node for node in batch if node not in share], seconds, args.workers)
                 print(f"certchaos run: lab ready ({LAB_ENV}={labs[0].info_path} attaches to it); running "
                       f"{len(batch)} scenarios with {args.workers} workers", flush=True)
                 if batch:
                     children.append(pytest_on(labs[0], "not exclusive", args.workers, "junit.xml", batch))
-                # Scenarios that disturb their lab (marked exclusive) run one at a time on a lab of their own,
-                # started while the batch runs: the catalogue ends with its longest scenario, not after the sum.
-                # On a cluster certchaos does not own (the user's) a second lab would share it: they run after.
-                if exclusive and batch and not providers.provider(args.provider).CAPABILITIES.owns_cluster:
+                if exclusive and batch and not second_lab:
                     children[0].wait()
-                elif exclusive and batch:
-                    print(f"certchaos run: starting a second lab for the {len(exclusive)} exclusive scenarios "
-                          f"(logs copied to {report_dir / 'lab-exclusive'})", flush=True)
+                elif second_lab:
+                    print(f"certchaos run: starting a second lab for the {len(exclusive)} exclusive scenarios, then "
+                          f"{len(share)} of the batch (logs copied to {report_dir / 'lab-exclusive'})", flush=True)
                     labs.append(running.enter_context(new_lab("lab-exclusive")))
                     print(f"certchaos run: second lab ready ({LAB_ENV}={labs[-1].info_path} attaches to it)",
                           flush=True)
-                if exclusive:
-                    children.append(pytest_on(labs[-1], "exclusive", 0, "junit-exclusive.xml", exclusive))
+                if exclusive:  # in the order given: the exclusive ones, then the share, longest first
+                    children.append(pytest_on(labs[-1], "certchaos" if share else "exclusive", 0,
+                                              "junit-exclusive.xml", exclusive + share))
                 returncodes = [child.wait() for child in children]
             except BaseException:  # Ctrl-C, SIGTERM, a lab that failed to start: each pytest stops cleanly first
                 stop_pytest(children)

@@ -3,6 +3,8 @@ the stack, the lab and scenarios all wait for."""
 
 from __future__ import annotations
 
+import re
+
 import socket
 import ssl
 from pathlib import Path
@@ -34,10 +36,17 @@ def tls_answers(host: str, port: int) -> Condition:
     return probe
 
 
-def log_contains(path: str | Path, text: str, since: int = 0) -> Condition:
-    """A component's log holds `text` (what it says it is doing: serving, waiting for a Lease, ...), after
-    byte offset `since` (a restarted component appends to the log its previous run wrote)."""
+def log_contains(path: str | Path, text: str | re.Pattern, since: int = 0) -> Condition:
+    """A component's log holds `text` (what it says it is doing: serving, waiting for a Lease, ...), or a match of
+    it as a pattern (a line two releases word differently), after byte offset `since` (a restarted component
+    appends to the log its previous run wrote)."""
     def probe() -> Seen:
         log = Path(path).read_bytes()[since:].decode(errors="replace") if Path(path).exists() else ""
-        return Seen(text in log, {"log": str(path), "bytes": len(log), "found": text in log})
+        found = log_holds(log, text)
+        return Seen(found, {"log": str(path), "bytes": len(log), "found": found})
     return probe
+
+
+def log_holds(log: str, text: str | re.Pattern) -> bool:
+    """`text` in `log`, or a match of it when it is a pattern."""
+    return text.search(log) is not None if isinstance(text, re.Pattern) else text in log

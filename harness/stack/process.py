@@ -21,10 +21,16 @@ from harness.wait import Hopeless, Seen, WaitTimeout, wait_for
 _PR_SET_PDEATHSIG = 1
 
 
+# Held while a child starts: an interrupt inside Popen, after the fork, would leave a running child that stop()
+# cannot see (start() never recorded it), writing into its data dir while the stack removes it.
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
 def _die_with_parent() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     os.setpgid(0, 0)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)  # the child inherits the mask start() set: not its own
 
 
 def tail(path: Path, lines: int = 20) -> str:
@@ -61,6 +67,7 @@ class ManagedProcess:
     def start(self) -> "ManagedProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)  # delivered once the child is recorded
         try:
             self._popen = subprocess.Popen(
                 self.argv,
@@ -75,6 +82,7 @@ class ManagedProcess:
             raise ComponentFailed(self.name, f"could not start {self.argv[0]}: {error}") from None
         finally:
             log.close()
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         return self
 
     def running(self) -> bool:

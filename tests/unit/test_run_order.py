@@ -107,3 +107,31 @@ def test_recording_keeps_the_other_providers(tmp_path):
     assert order.measured_seconds("kind", path) == {"scenarios/test_a.py::test[x]": 12.0}
     assert order.measured_seconds("local", path) == {"scenarios/test_a.py::test[x]": 3.0}
     assert order.measured_seconds("kubeconfig", path) == {}
+
+
+def split_measured(provider: str) -> tuple[list[str], list[str], dict[str, float]]:
+    batch, seconds = measured_batch(provider)
+    return batch, [node for node in seconds if node not in batch], seconds
+
+
+def test_the_exclusive_lab_takes_part_of_the_measured_kind_batch_and_the_catalogue_ends_sooner():
+    batch, exclusive, seconds = split_measured("kind")
+    workers, lab_start = 4, 90.0
+    alone = max(makespan(order.longest_first(batch, seconds, workers), seconds, workers),
+                lab_start + sum(seconds[node] for node in exclusive))
+    share = order.exclusive_lab_share(batch, exclusive, seconds, workers, lab_start)
+    rest = [node for node in batch if node not in share]
+    shared = max(makespan(order.longest_first(rest, seconds, workers), seconds, workers),
+                 lab_start + sum(seconds[node] for node in exclusive + share))
+    assert share and shared < alone
+    assert [seconds[node] for node in share] == sorted((seconds[node] for node in share), reverse=True)
+
+
+def test_nothing_is_shared_without_exclusive_scenarios_or_with_one_never_measured():
+    seconds = {"a": 100.0, "b": 100.0, "c": 100.0, "x": 10.0}
+    assert order.exclusive_lab_share(["a", "b", "c"], [], seconds, 1, 0.0) == []
+    assert order.exclusive_lab_share(["a", "b", "c"], ["x", "new"], seconds, 1, 0.0) == []
+    # one batch lane and the exclusive lab's, free after 10 s: the second scenario goes there, the third back
+    assert order.exclusive_lab_share(["a", "b", "c"], ["x"], seconds, 1, 0.0) == ["b"]
+    # an unmeasured batch scenario holds a batch lane as long as the longest measured one
+    assert order.exclusive_lab_share(["a", "new"], ["x"], seconds, 1, 0.0) == ["a"]
