@@ -4,7 +4,8 @@ As `pytest` is to `_pytest`, this module is to the rest of the harness: scenario
 nowhere else in harness/ (tests/unit/test_scenario_api.py checks it), so the harness may move its modules
 while what a scenario reads stays put. It re-exports, and defines nothing:
 
-- building:    certificate, create_certificate (Certificate manifests and their creation); annotated Ingresses
+- building:    certificate, create_certificate (Certificate manifests and their creation); annotated Ingresses;
+               an ACME Issuer of several RFC 2136 solvers (rfc2136_solver, create_acme_issuer)
 - faults:      PropagationLag, TsigKeyRevoked, ..., Route53PolicyDetached, ControllerKilled, NodeDown,
                AcmeRateLimited, ... (apply/revert, never assert)
 - actions:     trigger_renewal (as `cmctl renew`), expire_authorizations, issued_and_due_for_a_fresh_challenge,
@@ -26,7 +27,8 @@ A name a new scenario needs is added here, in its group and in __all__.
 from __future__ import annotations
 
 from harness.chaos.acme_faults import (
-    AcmeAuthorizationExpired, AcmeBadNonce, AcmeOrderExpired, AcmeRateLimited, AcmeServerError, AcmeSlowFinalize,
+    AcmeAnswerLost, AcmeAuthorizationExpired, AcmeBadNonce, AcmeOrderExpired, AcmeOrderLost, AcmeRateLimited,
+    AcmeServerError, AcmeSlowFinalize,
 )
 from harness.chaos.actions import (
     CLEANED_UP, backdate_last_failure, expire_authorizations, issued_and_due_for_a_fresh_challenge, rotate_access_key,
@@ -36,7 +38,7 @@ from harness.chaos.aws_faults import (
     AccessKeyDeactivated, Route53ChangesPending, Route53PolicyDetached, Route53PolicyNarrowed, Route53Refuses,
 )
 from harness.chaos.admission import (
-    REFUSED, TIMED_OUT, UNREACHABLE, denied_by_webhook, invalid_probe, webhook_unreachable,
+    REFUSED, TIMED_OUT, UNREACHABLE, admission_of, denied_by_webhook, invalid_probe, webhook_unreachable,
 )
 from harness.chaos.certificates import certificate, create_certificate
 from harness.chaos.dns_faults import PropagationLag, TsigKeyRevoked, TsigPolicyNarrowed
@@ -51,11 +53,12 @@ from harness.chaos.reload_faults import ReloaderDown
 from harness.chaos.scenario import Limit
 from harness.explore.replay import replay_schedule
 from harness.explore.schedule import Step
+from harness.lab.issuers import create_acme_issuer, rfc2136_solver
 from harness.observe.conditions.acme import (
     challenge_presented, challenge_reason_contains, challenge_state, challenges_gone, order_reason_contains,
     order_state,
 )
-from harness.observe.conditions.acme_layer import acme_requests, retries
+from harness.observe.conditions.acme_layer import acme_requests, retries, statuses_per_url
 from harness.observe.conditions.alerts import (
     ABSENT, ACME_ERRORS, NOT_READY, alert_state, certificate_labels, certificates_quiet, no_alert_firing,
     notification_received,
@@ -66,14 +69,15 @@ from harness.observe.conditions.certificates import (
     certificate_status_field, renewal_due, secret_serial_changed,
 )
 from harness.observe.conditions.controller import (
-    controller_flag, controller_log, go_duration_seconds, issuance_backoff_announced, next_issuance_attempts,
+    controller_flag, controller_go_module, controller_log, go_duration_seconds, issuance_backoff_announced,
+    next_issuance_attempts,
 )
 from harness.observe.conditions.aws import route53_answers
 from harness.observe.conditions.dns import ca_answers, first_seen, gaps, refused_updates, txt_queries
 from harness.observe.conditions.general import all_of, holds_throughout, holds_until, not_
 from harness.observe.conditions.http01 import (
-    challenge_path_redirected, serves_secret, shim_certificate, solver_pod_unschedulable, solvers_gone,
-    solvers_present,
+    challenge_path_redirected, serves_secret, shim_certificate, solver_pod_unschedulable, solver_pods_scheduled,
+    solvers_gone, solvers_present,
 )
 from harness.observe.conditions.kube import event_on
 from harness.observe.conditions.lease import lease_held_by, lease_taken_over, lease_unrenewed, lease_view
@@ -103,11 +107,12 @@ from harness.workloads.ingress import annotated_ingress, create_ingress
 
 __all__ = [
     # building
-    "certificate", "create_certificate", "annotated_ingress", "create_ingress",
+    "certificate", "create_certificate", "annotated_ingress", "create_ingress", "create_acme_issuer",
+    "rfc2136_solver",
     # faults
-    "AcmeAuthorizationExpired", "AcmeBadNonce", "AcmeOrderExpired", "AcmeRateLimited", "AcmeServerError",
-    "AcmeSlowFinalize", "Controller", "ControllerKilled", "ControllerStopped", "NodeDown", "PropagationLag", "ProxyDown",
-    "ProxyLatency", "ReloaderDown", "TsigKeyRevoked", "TsigPolicyNarrowed",
+    "AcmeAnswerLost", "AcmeAuthorizationExpired", "AcmeBadNonce", "AcmeOrderExpired", "AcmeOrderLost",
+    "AcmeRateLimited", "AcmeServerError", "AcmeSlowFinalize", "Controller", "ControllerKilled", "ControllerStopped",
+    "NodeDown", "PropagationLag", "ProxyDown", "ProxyLatency", "ReloaderDown", "TsigKeyRevoked", "TsigPolicyNarrowed",
     "ARecordElsewhere", "HttpsRedirectInFront", "IngressControllerDown", "NodeLabelRemoved",
     "SolverIngressClassWrong",
     "AccessKeyDeactivated", "Route53ChangesPending", "Route53PolicyDetached", "Route53PolicyNarrowed",
@@ -115,8 +120,9 @@ __all__ = [
     # actions
     "CLEANED_UP", "backdate_last_failure", "expire_authorizations", "issued_and_due_for_a_fresh_challenge",
     "rotate_access_key", "standby_controller", "trigger_renewal",
-    # conditions: admission (they create probe Certificates)
+    # conditions: admission (they create probe Certificates); admission_of, one dry-run create's answer
     "REFUSED", "TIMED_OUT", "UNREACHABLE", "denied_by_webhook", "invalid_probe", "webhook_unreachable",
+    "admission_of",
     # conditions: combinators and the wait loop
     "Seen", "all_of", "holds_throughout", "holds_until", "not_", "wait_for",
     # conditions: Events of an object; certificates, ACME, controller, DNS, leases, metrics, nodes, alerts
@@ -125,10 +131,10 @@ __all__ = [
     "certificate_ready", "certificate_request_condition", "certificate_request_count",
     "certificate_request_replaced", "certificate_status_field", "renewal_due", "secret_serial_changed",
     "challenge_presented", "challenge_reason_contains", "challenge_state", "challenges_gone",
-    "order_reason_contains", "order_state", "acme_requests", "retries",
-    "challenge_path_redirected", "serves_secret", "shim_certificate", "solver_pod_unschedulable", "solvers_gone",
-    "solvers_present",
-    "controller_flag", "controller_log", "go_duration_seconds", "issuance_backoff_announced",
+    "order_reason_contains", "order_state", "acme_requests", "retries", "statuses_per_url",
+    "challenge_path_redirected", "serves_secret", "shim_certificate", "solver_pod_unschedulable",
+    "solver_pods_scheduled", "solvers_gone", "solvers_present",
+    "controller_flag", "controller_go_module", "controller_log", "go_duration_seconds", "issuance_backoff_announced",
     "next_issuance_attempts", "issuance_starts",
     "ca_answers", "first_seen", "gaps", "refused_updates", "txt_queries",
     "route53_answers",

@@ -24,7 +24,7 @@ import pytest
 from harness.scenario_api import (
     ISSUANCE, AcmeAuthorizationExpired, AcmeOrderExpired, acme_requests, all_of, backdate_last_failure,
     certificate, certificate_done_issuing, certificate_status_field, challenge_state, create_certificate,
-    holds_throughout, issuance_backoff, not_, order_reason_contains, order_state,
+    holds_throughout, issuance_backoff, not_, order_reason_contains, order_state, statuses_per_url,
 )
 
 # Seconds with no second request to the expired order's finalize / the expired authorization's challenge
@@ -72,11 +72,14 @@ def test_an_expired_order_or_authorization_fails_the_issuance_once_and_a_new_ord
     backdate_last_failure(kube, namespace, name, issuance_backoff(1))  # the backoff is over now
     scenario.expect(certificate_done_issuing(kube, namespace, name), subject=subject,
                     expected="issued by a new order once the backoff ended", within=ISSUANCE + 30, recovers=True)
-    per_url: dict[str, list[int]] = {}
-    for request in acme.requests():
-        if request.at >= since and request.endpoint == endpoint and request.method == "POST":
-            per_url.setdefault(request.path, []).append(request.status)
+    per_url = statuses_per_url(acme.requests(), endpoint, since)
     scenario.note(f"{endpoint} requests per URL", requests=per_url)
-    # Catches a retry of the dead one after the backoff (the same URL twice) instead of a new order.
-    assert sorted(per_url.values()) == sorted([[status], [200]]), (
-        f"one {endpoint} of the expired {expired} ({status}), one of a new order (200), but the CA saw {per_url}")
+    # Catches a retry of the dead one after the backoff (the same URL twice) instead of a new order. The new one's
+    # finalize may come again once answered: cert-manager's Order status write can conflict ("the object has been
+    # modified"), the next sync finalizes again, the CA answers 403 (already finalized) and sync.go's 403 branch
+    # takes the certificate from the valid order (seen on kind; test_acme_slow_finalize.py).
+    answers = list(per_url.values())  # first asked first
+    assert (len(answers) == 2 and answers[0] == [status] and answers[1][0] == 200
+            and set(answers[1][1:]) <= {403}), (
+        f"one {endpoint} of the expired {expired} ({status}), then a new order's (200; a repeated finalize answered "
+        f"403), but the CA saw {per_url}")

@@ -8,8 +8,9 @@ work queue retries the Order with per-item exponential backoff from 5 s, doublin
 (pkg/controller/acmeorders/controller.go: NewItemExponentialFailureRateLimiter(5 s, 30 min)): 5, 10, 20 s
 between attempts. A failure counted without a request reaching the CA still takes a step (seen on both
 providers for finalize: 5, 20, 40 s), so every gap is a step of the doubling ladder, none shorter than the one
-before. No CertificateRequest fails and no issuance backoff starts; once the endpoint is back, the next retry
-goes through and the same request completes the issuance.
+before, besides one extra sync at once when the Order's own status write comes back as an update event. No
+CertificateRequest fails and no issuance backoff starts; once the endpoint is back, the next retry goes through
+and the same request completes the issuance.
 Evidence: the layer's journal (the failed requests to the endpoint and their spacing), the Order's state,
 the Certificate's status and requests.
 """
@@ -61,15 +62,21 @@ def test_a_failing_endpoint_is_retried_with_backoff_and_the_same_request_complet
                         subject=f"the CA ({acme_issuer.acme.name})",
                         expected=f"{ATTEMPTS} attempts at {endpoint}, nothing failed meanwhile",
                         within=RETRIES_WITHIN)
-    failed = [r for r in acme_issuer.acme.requests() if r.at >= since and r.endpoint == endpoint and r.fault]
-    spacing = gaps([r.at for r in failed[:ATTEMPTS]])
-    steps = [on_the_ladder(gap) for gap in spacing]
-    scenario.note(f"{endpoint} retry spacing", gaps=spacing, steps=steps)
+    failed = [r.at for r in acme_issuer.acme.requests() if r.at >= since and r.endpoint == endpoint and r.fault]
+    spacing = gaps(failed[:ATTEMPTS])
+    # The sync that made the Order ready (finalize) also wrote its status, and that update event syncs the Order
+    # once more as soon as a worker gets to it (0.1 s seen): an extra attempt before the first step, which counts
+    # as a failure in the rate limiter (the ladder then skips 10 s). Not a retry: left out, as one at most.
+    extra = bool(spacing) and spacing[0] < BASE and on_the_ladder(spacing[0]) is None
+    regular = gaps([failed[0], *failed[2:ATTEMPTS]] if extra else failed[:ATTEMPTS])
+    steps = [on_the_ladder(gap) for gap in regular]
+    scenario.note(f"{endpoint} retry spacing", gaps=spacing, regular_gaps=regular, steps=steps)
     # Catches a retry storm (gaps under 5 s), a fixed or linear retry (off the ladder, or no growth), a
     # controller that gives up (fewer attempts: the wait above), or one that starts over at 5 s each time.
-    assert (steps[0] == BASE and None not in steps and steps == sorted(steps) and steps[-1] >= 4 * BASE), (
+    assert (len(steps) >= 2 and steps[0] == BASE and None not in steps and steps == sorted(steps)
+            and steps[-1] >= 4 * BASE), (
         f"{endpoint} should be retried with backoff doubling from {BASE} s (5, 10, 20 s apart; a step may be "
-        f"skipped), but the CA saw attempts {spacing} s apart")
+        f"skipped; besides one sync on the Order's status update), but the CA saw attempts {spacing} s apart")
     scenario.expect(holds_until(clean, certificate_done_issuing(kube, namespace, name)), subject=subject,
                     expected="issued by the same request once the endpoint is back, nothing failed",
                     within=RECOVERY, recovers=True)

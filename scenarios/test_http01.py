@@ -34,9 +34,9 @@ from kubernetes import client
 from harness.scenario_api import (
     DNS01_CHECK_RETRY_PERIOD, HTTP01_ISSUANCE, SECRET, ARecordElsewhere, HttpsRedirectInFront, IngressControllerDown,
     NodeLabelRemoved, SolverIngressClassWrong, all_of, challenge_path_redirected, annotated_ingress, certificate, certificate_done_issuing,
-    challenge_reason_contains, challenge_state, create_certificate, create_ingress, get, holds_throughout,
-    inspect_secret, not_, secret_serial_changed, serves_secret, shim_certificate,
-    solver_pod_unschedulable, solvers_gone, solvers_present, trigger_renewal,
+    challenge_reason_contains, challenge_state, create_certificate, create_ingress, expire_authorizations, get,
+    holds_throughout, inspect_secret, not_, secret_serial_changed, serves_secret, shim_certificate,
+    solver_pod_unschedulable, solver_pods_scheduled, solvers_gone, solvers_present, trigger_renewal,
 )
 
 pytestmark = pytest.mark.requires(node=True, images=True)
@@ -56,6 +56,11 @@ CLEANED = 30
 DETECTED = 60
 # "Stays stalled" window: two retry periods of the self-check, each of which would have accepted a fixed path.
 STALLED = 2 * DNS01_CHECK_RETRY_PERIOD + 5
+# The label back, kube-scheduler retries the unschedulable solver pods at once (the node update's event); its
+# backstop is the flush of pods unschedulable for 5 min, checked every 30 s (pkg/scheduler/internal/queue:
+# podMaxInUnschedulablePodsDuration, flushUnschedulablePodsLeftover), plus 30 s for load: Kubernetes' time, not
+# cert-manager's.
+RESCHEDULED = 5 * 60 + 30 + 30
 WRONG_CLASS = "nginx"  # a class no controller in the lab serves
 SCHEDULER_SAYS = "didn't match pod's node affinity/selector"  # kube-scheduler v1.26's NodeAffinity filter
 
@@ -89,11 +94,21 @@ def issue_through_annotated_ingress(scenario, kube, namespace, controller, issue
     return serial(kube, namespace)
 
 
+def renew(scenario, lab, kube, namespace, issuer) -> None:
+    """As `cmctl renew` does, the account's authorizations expired at the CA first: the renewal's Order needs a
+    fresh challenge for every name, as one 60 days on does (Pebble may otherwise reuse one: see
+    harness/chaos/actions.py)."""
+    expired = expire_authorizations(kube, namespace, issuer.name, issuer.directory, lab.info.pebble_ca_bundle_path,
+                                    kind=issuer.ref["kind"])
+    scenario.note("authorizations expired at the CA: the renewal needs a fresh challenge per name",
+                  authorizations=expired)
+    trigger_renewal(kube, namespace, SECRET_NAME)
+
+
 def renewal_stalls(scenario, kube, namespace, controller, issuer, reason: str) -> None:
-    """During the fault: the renewal's self-check fails with `reason`, the Challenge stays pending (never
-    presented to the CA), the old certificate is served all along."""
+    """During the fault, once renewed: the renewal's self-check fails with `reason`, the Challenge stays pending
+    (never presented to the CA), the old certificate is served all along."""
     subject = f"Challenge for Certificate {namespace}/{SECRET_NAME}"
-    trigger_renewal(kube, namespace, SECRET_NAME)  # as `cmctl renew` does
     scenario.expect(challenge_reason_contains(kube, namespace, SECRET_NAME, reason), subject=subject,
                     expected=f"the self-check failing: {reason}", within=DETECTED, detects=True)
     scenario.expect(holds_throughout(all_of(challenge_state(kube, namespace, SECRET_NAME, "pending"),
@@ -137,10 +152,11 @@ def test_an_annotated_ingress_gets_its_certificate_served_for_every_host(
 
 
 def test_a_solver_ingress_of_the_wrong_class_stalls_until_the_issuer_is_fixed(
-        scenario, kube, namespace, http01_issuer, ingress_controller, timeline):
+        scenario, lab, kube, namespace, http01_issuer, ingress_controller, timeline):
     controller, issuer = ingress_controller, http01_issuer
     before = issue_through_annotated_ingress(scenario, kube, namespace, controller, issuer)
     with scenario.fault(SolverIngressClassWrong(kube, issuer.name, WRONG_CLASS)):
+        renew(scenario, lab, kube, namespace, issuer)
         renewal_stalls(scenario, kube, namespace, controller, issuer, "wrong status code")
     # No human step: the Order controller replaces the stuck Challenge with one of the fixed solver.
     renewal_completes(scenario, kube, namespace, controller, issuer, before, HTTP01_ISSUANCE)
@@ -168,15 +184,17 @@ def solver_on_labelled_node(kube, namespace, http01_issuer) -> tuple[str, str]:
 
 
 def test_an_unschedulable_solver_pod_stalls_the_renewal_until_its_node_is_back(
-        scenario, kube, namespace, http01_issuer, ingress_controller, solver_on_labelled_node, timeline):
+        scenario, lab, kube, namespace, http01_issuer, ingress_controller, solver_on_labelled_node, timeline):
     controller, issuer = ingress_controller, http01_issuer
     before = issue_through_annotated_ingress(scenario, kube, namespace, controller, issuer)
     with scenario.fault(NodeLabelRemoved(kube, *solver_on_labelled_node)):
-        trigger_renewal(kube, namespace, SECRET_NAME)
+        renew(scenario, lab, kube, namespace, issuer)
         scenario.expect(solver_pod_unschedulable(kube, namespace, SCHEDULER_SAYS),
                         subject=f"HTTP-01 solver pod of {namespace}", expected="Pending: no node matches its selector",
                         within=DETECTED, detects=True)
         renewal_stalls(scenario, kube, namespace, controller, issuer, "wrong status code")
+    scenario.expect(solver_pods_scheduled(kube, namespace), subject=f"HTTP-01 solver pods of {namespace}",
+                    expected="scheduled on the labelled node again", within=RESCHEDULED)
     renewal_completes(scenario, kube, namespace, controller, issuer, before,
                       DNS01_CHECK_RETRY_PERIOD + HTTP01_ISSUANCE)
 
@@ -188,6 +206,7 @@ def test_an_a_record_pointing_elsewhere_stalls_the_self_check_until_it_is_fixed(
     # Elsewhere: the lab's CA anchor, on the same network, where nothing listens on port 80.
     fault = ARecordElsewhere(lab.dns, issuer.dns_name(HOSTS[0]) + ".", controller.address, lab.info.proxy_host)
     with scenario.fault(fault):
+        renew(scenario, lab, kube, namespace, issuer)
         renewal_stalls(scenario, kube, namespace, controller, issuer, "connection refused")
     renewal_completes(scenario, kube, namespace, controller, issuer, before,
                       DNS01_CHECK_RETRY_PERIOD + HTTP01_ISSUANCE)
@@ -195,11 +214,11 @@ def test_an_a_record_pointing_elsewhere_stalls_the_self_check_until_it_is_fixed(
 
 @pytest.mark.exclusive
 def test_the_ingress_controller_down_stalls_the_renewal_until_it_is_back(
-        scenario, kube, namespace, http01_issuer, ingress_controller, timeline):
+        scenario, lab, kube, namespace, http01_issuer, ingress_controller, timeline):
     controller, issuer = ingress_controller, http01_issuer
     before = issue_through_annotated_ingress(scenario, kube, namespace, controller, issuer)
     with scenario.fault(IngressControllerDown(kube)):
-        trigger_renewal(kube, namespace, SECRET_NAME)
+        renew(scenario, lab, kube, namespace, issuer)
         scenario.expect(challenge_reason_contains(kube, namespace, SECRET_NAME, "connection refused"),
                         subject=f"Challenge for Certificate {namespace}/{SECRET_NAME}",
                         expected="the self-check refused", within=DETECTED, detects=True)
@@ -212,7 +231,7 @@ def test_the_ingress_controller_down_stalls_the_renewal_until_it_is_back(
 
 @pytest.mark.exclusive
 def test_a_redirect_to_https_in_front_of_the_challenge_path_stalls_the_renewal_until_it_is_removed(
-        scenario, kube, namespace, http01_issuer, ingress_controller, timeline):
+        scenario, lab, kube, namespace, http01_issuer, ingress_controller, timeline):
     controller, issuer = ingress_controller, http01_issuer
     before = issue_through_annotated_ingress(scenario, kube, namespace, controller, issuer)
     host = issuer.dns_name(HOSTS[0])
@@ -222,6 +241,7 @@ def test_a_redirect_to_https_in_front_of_the_challenge_path_stalls_the_renewal_u
                         within=SERVED, probe=True)
         # The self-check follows the redirect (http.go: "follow any redirects"); on 443 the challenge path has no
         # route (the solver's Ingress has no tls): Traefik answers 404 there (observed).
+        renew(scenario, lab, kube, namespace, issuer)
         renewal_stalls(scenario, kube, namespace, controller, issuer, "wrong status code '404'")
     renewal_completes(scenario, kube, namespace, controller, issuer, before,
                       DNS01_CHECK_RETRY_PERIOD + HTTP01_ISSUANCE)

@@ -1,7 +1,7 @@
 """Two cert-manager controller replicas (the chart's replicaCount: 2): leader election decides which one works.
 
 Spec: with leader election on (the chart's default), a second replica started while the first holds the
-Lease waits for it ("attempting to acquire leader lease"), starts none of its controllers, and the Lease
+Lease waits for it ("attempting to acquire leader lease", client-go's words), starts none of its controllers, and the Lease
 stays with the first. When the leader is stopped gracefully (SIGTERM, as a rolling update or a node drain
 does), it releases the Lease on its way out (ReleaseOnCancel), so another replica takes it over within the
 retry period instead of after the 60 s lease duration a crash costs (test_controller_restart.py).
@@ -10,6 +10,8 @@ Evidence: the Lease (holder, leaseTransitions), the standby replica's own log.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from harness.scenario_api import (
@@ -17,9 +19,13 @@ from harness.scenario_api import (
     lease_held_by, lease_taken_over, lease_view, not_, standby_controller,
 )
 
-WAITING = "attempting to acquire leader lease"  # client-go's leaderelection, logged as it starts to try
-# cert-manager logs this for each control loop it runs (the process's own start line has no "controller"=).
-STARTED = '"msg"="starting controller" "controller"='
+# client-go's leaderelection, logged as it starts to try: "attempting to acquire leader lease kube-system/..." up to
+# v0.2x (klog, cert-manager v1.11), "Attempting to acquire leader lease..." from v0.3x (logr, cert-manager v1.20).
+WAITING = re.compile(r"[aA]ttempting to acquire leader lease")
+# cert-manager logs this for each control loop it runs (the process's own start line has no controller key):
+# '"msg"="starting controller" "controller"="issuers"' (v1.11's klogr), '"starting controller" ...
+# controller="issuers"' (v1.20's text format).
+STARTED = re.compile(r'"msg"="starting controller" "controller"=|"starting controller" [^\n]*\bcontroller="')
 
 # A standby must stay idle longer than one retry period (cert-manager's default 15 s), so it has retried.
 STANDBY_WINDOW = 20

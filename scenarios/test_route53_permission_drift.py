@@ -3,7 +3,8 @@ user's static keys, or a role it assumes through STS) is detached, or rewritten 
 renewal is due.
 
 Spec: the renewal stalls with AWS's refusal on the Challenge, as AWS words it (AccessDenied, the principal, the
-action; for the narrowed policy the zone's ARN), while the Certificate stays Ready=True with its current Secret
+action; for the narrowed policy the zone's ARN: in its reason, or from v1.20 in its PresentError Events, where the
+reason points once it redacts the SDK's error), while the Certificate stays Ready=True with its current Secret
 and failedIssuanceAttempts unset; the Challenge's work queue retries Present with per-item exponential backoff
 (5 s doubling), each retry another refused call at the API; re-attaching the documented policy completes the
 renewal with no human action on the cluster. Detached, the solver's first call (ListHostedZonesByName: the

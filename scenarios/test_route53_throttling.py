@@ -1,8 +1,10 @@
 """Route 53 refuses the solver's changes for a while: throttled (Rate exceeded) or a prior change on the zone
 still in progress (PriorRequestNotComplete).
 
-Spec: aws-sdk-go retries both codes itself (three retries, 0.5-4 s apart: request/retryer.go throttleCodes,
-client/default_retryer.go) before Present fails, so the API sees the solver's calls in bursts of four; the
+Spec: the AWS SDK retries both codes itself before Present fails, so the API sees the solver's calls in bursts:
+aws-sdk-go (cert-manager up to v1.14) three retries, 0.5-4 s apart (request/retryer.go throttleCodes,
+client/default_retryer.go), bursts of four; aws-sdk-go-v2 (v1.15 on) two retries, 0-2 s then 0-4 s apart
+(aws/retry: standard.go, jitter_backoff.go), bursts of three; the
 Challenge then shows AWS's code and message and its work queue retries with backoff (another burst each time);
 the Certificate stays Ready=True with its current Secret; once Route 53 accepts again, the renewal completes by
 itself.
@@ -18,21 +20,22 @@ import pytest
 
 from harness.scenario_api import (
     ISSUANCE, Route53Refuses, all_of, certificate_done_issuing, certificate_ready, challenge_backoff,
-    challenge_reason_contains, holds_until, issued_and_due_for_a_fresh_challenge, not_, route53_answers,
-    secret_serial_changed, trigger_renewal,
+    challenge_reason_contains, controller_go_module, holds_until, issued_and_due_for_a_fresh_challenge, not_,
+    route53_answers, secret_serial_changed, trigger_renewal,
 )
 
 pytestmark = pytest.mark.requires(aws_api=True)
 
-SDK_ATTEMPTS = 4  # aws-sdk-go v1.44's DefaultRetryer: the call and DefaultRetryerMaxNumRetries (3) retries
-# The SDK's delays before retry 1, 2, 3 of a throttled call: 2^n * a jitter in [MinThrottleDelay, 2 *
-# MinThrottleDelay), MinThrottleDelay 0.5 s (client/default_retryer.go: RetryRules, getJitterDelay). Measured
-# at the front, a gap is the delay plus one round trip; the margin covers a loaded machine.
-SDK_DELAYS = [(0.5, 1.0), (1.0, 2.0), (2.0, 4.0)]
+# Each SDK's delays before the retries of a throttled call, as the running controller's build info says which
+# it has. aws-sdk-go v1.44's DefaultRetryer: the call and DefaultRetryerMaxNumRetries (3) retries, 2^n * a jitter
+# in [MinThrottleDelay, 2 * MinThrottleDelay), MinThrottleDelay 0.5 s (client/default_retryer.go: RetryRules,
+# getJitterDelay). aws-sdk-go-v2's standard retryer: DefaultMaxAttempts (3), [0, 1) * 2^n s before retry n
+# (aws/retry/jitter_backoff.go). Measured at the front, a gap is the delay plus one round trip; the margin covers a
+# loaded machine.
+SDK_DELAYS = {"github.com/aws/aws-sdk-go": [(0.5, 1.0), (1.0, 2.0), (2.0, 4.0)],
+              "github.com/aws/aws-sdk-go-v2": [(0.0, 2.0), (0.0, 4.0)]}
 MARGIN = 1.0
-# Three Presents: the renewal's, the immediate resync, the first backed-off retry (already due when the second
-# burst ends: a burst takes longer than the queue's first 5 s backoff).
-REFUSALS = 3 * SDK_ATTEMPTS
+PRESENTS = 3  # the renewal's, the immediate resync, the first backed-off retry (due when the second burst ends)
 REFUSALS_WITHIN = 90  # three bursts of up to 7 s, a 5 s backoff, the renewal's start, a loaded machine
 RECOVERY = challenge_backoff(4) + ISSUANCE  # the next retry is one backoff step away, then an issuance
 MESSAGES = {"Throttling": "Throttling: Rate exceeded",
@@ -40,17 +43,29 @@ MESSAGES = {"Throttling": "Throttling: Rate exceeded",
                                        "still processing a prior request."}
 
 
-def off_the_sdk_schedule(gaps: list[float]) -> list[list[float]]:
-    """The whole bursts (each Present's SDK_ATTEMPTS calls, in order) whose retry gaps are not the SDK's delays."""
-    bursts = [gaps[start:start + SDK_ATTEMPTS - 1] for start in range(0, len(gaps) - SDK_ATTEMPTS + 2, SDK_ATTEMPTS)]
-    return [burst for burst in bursts if len(burst) == SDK_ATTEMPTS - 1 and not all(
-        low <= gap <= high + MARGIN for gap, (low, high) in zip(burst, SDK_DELAYS))]
+def aws_sdk(lab) -> str:
+    """The AWS SDK the running controller was built with (its executable's build info)."""
+    found = [sdk for sdk in SDK_DELAYS if controller_go_module(lab.info.controller_pid_file, sdk)]
+    assert len(found) == 1, f"the controller should be built with one AWS SDK of {sorted(SDK_DELAYS)}: {found}"
+    return found[0]
+
+
+def off_the_sdk_schedule(gaps: list[float], delays: list[tuple[float, float]]) -> list[list[float]]:
+    """The whole bursts (each Present's calls, in order) whose retry gaps are not the SDK's `delays`."""
+    attempts = len(delays) + 1
+    bursts = [gaps[start:start + attempts - 1] for start in range(0, len(gaps) - attempts + 2, attempts)]
+    return [burst for burst in bursts if len(burst) == attempts - 1 and not all(
+        low <= gap <= high + MARGIN for gap, (low, high) in zip(burst, delays))]
 
 
 @pytest.mark.parametrize("answer", ["Throttling", "PriorRequestNotComplete"])
 def test_refused_changes_are_retried_by_the_sdk_then_with_backoff_and_renewal_completes_after(
         scenario, lab, kube, namespace, route53_issuer, answer):
     issuer, name, subject = route53_issuer, "web", f"Certificate {namespace}/web"
+    sdk = aws_sdk(lab)
+    delays = SDK_DELAYS[sdk]
+    attempts = len(delays) + 1
+    refusals = PRESENTS * attempts
     before = issued_and_due_for_a_fresh_challenge(scenario, lab, namespace, issuer, name)
     since = time.time()
     with scenario.fault(Route53Refuses(lab.aws_front, issuer.zone_id, answer)):
@@ -61,18 +76,18 @@ def test_refused_changes_are_retried_by_the_sdk_then_with_backoff_and_renewal_co
         still_serving = all_of(certificate_ready(kube, namespace, name),
                                not_(secret_serial_changed(kube, namespace, name, before.serial)))
         seen = scenario.expect(holds_until(still_serving, route53_answers(
-                                   lab.aws_front, issuer.zone_id, REFUSALS, code=answer, since=since)),
+                                   lab.aws_front, issuer.zone_id, refusals, code=answer, since=since)),
                                subject=f"hosted zone {issuer.zone_id}",
-                               expected=f"{REFUSALS} refused changes while the old certificate stays Ready",
+                               expected=f"{refusals} refused changes while the old certificate stays Ready",
                                within=REFUSALS_WITHIN)
-    spacing = seen["goal"]["gaps"][:REFUSALS - 1]
-    scenario.note("gaps between refused changes", gaps=spacing, sdk_delays=SDK_DELAYS)
-    # Each Present's burst: the call, then the SDK's three retries after its jittered, doubling delays; the gap
-    # after a burst is the Challenge's (an immediate resync or a due backoff). REFUSALS is three Presents: the
+    spacing = seen["goal"]["gaps"][:refusals - 1]
+    scenario.note("gaps between refused changes", gaps=spacing, sdk=sdk, sdk_delays=delays)
+    # Each Present's burst: the call, then the SDK's retries after its jittered, doubling delays; the gap after a
+    # burst is the Challenge's (an immediate resync or a due backoff). `refusals` is PRESENTS Presents: the
     # Challenge retried Present after the SDK gave up.
-    assert not off_the_sdk_schedule(spacing), (
-        f"each Present should make {SDK_ATTEMPTS} calls, retried after {SDK_DELAYS} s (aws-sdk-go's throttle "
-        f"retries), but these bursts' gaps are not: {off_the_sdk_schedule(spacing)} (all gaps: {spacing})")
+    assert not off_the_sdk_schedule(spacing, delays), (
+        f"each Present should make {attempts} calls, retried after {delays} s ({sdk}'s throttle retries), but these "
+        f"bursts' gaps are not: {off_the_sdk_schedule(spacing, delays)} (all gaps: {spacing})")
     repaired = time.time()
     scenario.expect(secret_serial_changed(kube, namespace, name, before.serial), subject=f"Secret {namespace}/{name}",
                     expected="to hold the renewed certificate", within=RECOVERY, recovers=True)

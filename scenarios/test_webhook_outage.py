@@ -27,8 +27,10 @@ ISSUED = 30  # a CA issuer signs in well under a second; the margin covers a loa
 # webhook is down (the outage starts right after issuance and lasts longer than that).
 RENEWS_AFTER = 20
 OUTAGE = RENEWS_AFTER + 15
-# What the working webhook says about a Certificate with no names (cert-manager's validation).
-VALIDATION = "at least one of commonName, dnsNames, uris ipAddresses, or emailAddresses must be set"
+# What the working webhook says about a Certificate with no names (cert-manager's validation): the words every
+# release shares (v1.11 goes on "dnsNames, uris ipAddresses, or emailAddresses must be set", v1.20 "(from the
+# commonName field or from a literalSubject), dnsNames, uriSANs, emailSANs, ipAddresses or otherNames ...").
+VALIDATION = "at least one of commonName"
 # cert-manager's issuing queue backs off on errors; after an outage of this length it retries within ~30 s.
 RECOVERY = 60
 WEBHOOK_TIMEOUT_MS = 10_000  # timeoutSeconds registered for the webhook (the chart's default)

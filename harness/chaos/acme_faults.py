@@ -1,7 +1,7 @@
 """Faults of the ACME CA itself, made by the ACME fault layer in front of Pebble (harness.stack.acme_layer):
 the CA answers, but what a CA in trouble answers: rate limits, bad nonces, server errors on one endpoint,
-expired orders and authorizations, a slow finalize. Each adds one rule to the scenario's route and removes
-it on revert; several compose (the first rule added that hits a request answers it)."""
+expired orders and authorizations, a lost order, a lost answer, a slow finalize. Each adds one rule to the
+scenario's route and removes it on revert; several compose (the first rule added that hits a request answers it)."""
 
 from __future__ import annotations
 
@@ -78,6 +78,28 @@ class AcmeOrderExpired(_AcmeRuleFault):
 
     def rule(self) -> Rule:
         return Rule("finalize", "expire_order")
+
+
+@dataclass(repr=False)
+class AcmeOrderLost(_AcmeRuleFault):
+    """The CA no longer knows its orders (its database restored from a backup older than them): fetching one is
+    answered as Pebble answers for an order it does not know (404 malformed "No order for ID ..."); every other
+    endpoint works, new orders included."""
+
+    def rule(self) -> Rule:
+        return Rule("order", "respond", status=404, problem="malformed", detail="No order for ID: the CA lost it")
+
+
+@dataclass(repr=False)
+class AcmeAnswerLost(_AcmeRuleFault):
+    """The CA acts on a request to `endpoint` but its answer never reaches the client: the connection closes
+    without one (a load balancer's idle timeout, a reset on the way back), the first `limit` times."""
+
+    endpoint: str = "finalize"
+    limit: int = 1
+
+    def rule(self) -> Rule:
+        return Rule(self.endpoint, "lose_answer", limit=self.limit)
 
 
 @dataclass(repr=False)

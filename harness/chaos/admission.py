@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import dataclass
 from typing import Callable
 
 from kubernetes import client
 
 from harness.chaos.certificates import certificate, create_certificate
+from harness.observe.resources import CERTIFICATE, CERTIFICATE_REQUEST, CLUSTER_ISSUER, ISSUER
 from harness.wait import Condition, Seen
 
 WEBHOOK = '"webhook.cert-manager.io"'
@@ -17,9 +19,55 @@ WEBHOOK = '"webhook.cert-manager.io"'
 # webhook errors: "failed calling webhook ...: failed to call webhook: Post ...: <transport error>").
 UNREACHABLE = "failed calling webhook " + WEBHOOK
 REFUSED = ("connection refused",)  # the webhook's port is closed (down, not listening)
-TIMED_OUT = ("context deadline exceeded", "Client.Timeout exceeded", "i/o timeout")  # slower than timeoutSeconds
+# Slower than timeoutSeconds. A paused (failed) node's kernel still accepts TCP connections for its pods' listening
+# sockets while their processes are frozen, so a call to a pod there can also end in the transport's own 10 s
+# TLS handshake timeout, which races the call's 10 s deadline: either message is the dead pod timing out.
+TIMED_OUT = ("context deadline exceeded", "Client.Timeout exceeded", "i/o timeout", "TLS handshake timeout")
 # A working webhook's verdict on an invalid object: "admission webhook "webhook.cert-manager.io" denied the request: ..."
 DENIED = "admission webhook " + WEBHOOK + " denied the request"
+# The status the API server relays for cert-manager's validation denial (its admission handler answers 406
+# NotAcceptable); an object the CRD's own schema refuses gets 422 from the API server, the webhook never asked.
+WEBHOOK_DENIAL_STATUS = 406
+SCHEMA_REFUSAL_STATUS = 422
+_KINDS = {kind.kind: kind for kind in (CERTIFICATE, CERTIFICATE_REQUEST, ISSUER, CLUSTER_ISSUER)}
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The API server's answer to creating an object: admitted (status None), or its status and message."""
+
+    status: int | None
+    message: str
+
+    @property
+    def denied_by_webhook(self) -> bool:
+        return self.status == WEBHOOK_DENIAL_STATUS and DENIED in self.message
+
+    @property
+    def refused_by_schema(self) -> bool:
+        return self.status == SCHEMA_REFUSAL_STATUS and DENIED not in self.message
+
+    def view(self) -> dict:
+        return {"status": self.status or "admitted", "message": self.message[:300]}
+
+
+def admission_of(api: client.ApiClient, namespace: str, body: dict) -> Admission:
+    """Create `body` (a Certificate, CertificateRequest, Issuer or ClusterIssuer) as a dry run: the API server
+    runs its schema and admission, cert-manager's webhook included (it declares sideEffects None), and stores
+    nothing. An error other than a refusal (4xx) raises."""
+    kind = _KINDS[body["kind"]]
+    objects = client.CustomObjectsApi(api)
+    try:
+        if kind.namespaced:
+            objects.create_namespaced_custom_object(kind.group, kind.version, namespace, kind.plural, body,
+                                                    dry_run="All")
+        else:
+            objects.create_cluster_custom_object(kind.group, kind.version, kind.plural, body, dry_run="All")
+    except client.ApiException as error:
+        if not 400 <= (error.status or 0) < 500:
+            raise
+        return Admission(error.status, json.loads(error.body or "{}").get("message", str(error)))
+    return Admission(None, "")
 
 
 def valid_probe(name: str) -> dict:

@@ -18,6 +18,7 @@ from harness.observe import endstate
 from harness.observe.conditions.controller import controller_log
 from harness.observe.resources import epoch
 from harness.report.journal import Entry, EntryKind
+from harness.stack.timings import DNS01_CHECK_WAIT
 from harness.wait import Condition, Seen
 
 FINAL_STATES = frozenset({"valid", "invalid", "errored", "expired"})  # pkg/acme/util.go: IsFinalState
@@ -27,9 +28,12 @@ MANUAL, RENEWING, EXPIRED, REQUEST_CHANGED = "ManuallyTriggered", "Renewing", "E
 # renewalTime is stored to the second and the controller's clock may run a little ahead of the entry's.
 RENEWAL_SLACK = 2.0
 END_STATE = "end state"  # the journal note holding the last captured facts
-# Cleanup follows the end of an issuance within a second or two (a Challenge's final state, its finalizer);
-# 30 s covers a loaded machine and one retry of a cleanup a fault had refused (challenge backoff 5 s, 10 s).
-SETTLE = 30
+# Cleanup follows the end of an issuance within a second or two (a Challenge's final state, its finalizer) when
+# a challenges worker is free; but the controller's 5 workers each sleep DNS01_CHECK_WAIT inside a DNS-01 check,
+# so beside other scenarios' challenges the cleanup can wait that long for a worker (seen in a kind run: the
+# record of a Certificate Ready at +93 s was still there at +124 s). Plus 30 s for a loaded machine and one retry
+# of a cleanup a fault had refused (challenge backoff 5 s, 10 s).
+SETTLE = DNS01_CHECK_WAIT + 30
 
 Violation = str
 Facts = dict[str, Any]

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from harness.chaos.acme_faults import (
-    AcmeAuthorizationExpired, AcmeBadNonce, AcmeOrderExpired, AcmeRateLimited, AcmeServerError, AcmeSlowFinalize,
+    AcmeAnswerLost, AcmeAuthorizationExpired, AcmeBadNonce, AcmeOrderExpired, AcmeOrderLost, AcmeRateLimited,
+    AcmeServerError, AcmeSlowFinalize,
 )
 from harness.chaos.dns_faults import PropagationLag, TsigKeyRevoked, TsigPolicyNarrowed
 from harness.chaos.fault import Fault
@@ -88,14 +89,16 @@ EXPLORABLE: dict[str, Explorable] = {fault.name: fault for fault in (
     Explorable("webhook-down", lambda t: ProxyDown(t.webhook), blocks_writes=True),
     Explorable("controller-restart", _controller, instant=True, lab_wide=True, needs=("controller_process", "controller_pods")),
     # The CA's own answers (harness.chaos.acme_faults). A 4xx ends the issuance (the Order errored or invalid, the
-    # request failed, the documented issuance backoff: liveness declares it elapsed); a 5xx, a bad nonce and a slow
-    # answer are retried (the orders queue's backoff, the ACME client's own retry, its 90 s timeout).
+    # request failed, the documented issuance backoff: liveness declares it elapsed); a 5xx, a bad nonce, a slow
+    # answer and a lost one are retried (the orders queue's backoff, the ACME client's own retry, its 90 s timeout).
     _acme("acme-rate-limited", lambda route: AcmeRateLimited(route, "newOrder", ACME_RETRY_AFTER)),
     _acme("acme-bad-nonce", lambda route: AcmeBadNonce(route, ACME_NONCE_RATE)),
     _acme("acme-neworder-503", lambda route: AcmeServerError(route, "newOrder", 503)),
     _acme("acme-finalize-500", lambda route: AcmeServerError(route, "finalize", 500)),
     _acme("acme-order-expired", AcmeOrderExpired),
     _acme("acme-authz-expired", AcmeAuthorizationExpired),
+    _acme("acme-order-lost", AcmeOrderLost),
+    _acme("acme-answer-lost", lambda route: AcmeAnswerLost(route, "finalize")),
     _acme("acme-slow-finalize", lambda route: AcmeSlowFinalize(route, ACME_FINALIZE_DELAY)),
 )}
 

@@ -82,6 +82,41 @@ class AcmeIssuer(OnPebble):
         return {f"TSIG key {self.key}": self.secret}
 
 
+def rfc2136_solver(lab: LabClient, namespace: str, key: str, names: list[str], secret_name: str,
+                   selector: dict | None = None) -> tuple[dict, str]:
+    """A TSIG key `key` that may write only the TXT records `names` (globs: its policy at the fake DNS), its
+    Secret `secret_name` in `namespace`, and an RFC 2136 DNS-01 solver using it, chosen for the names `selector`
+    matches (None: any name). Returns the solver and the key's base64 secret."""
+    secret = base64.b64encode(secrets.token_bytes(32)).decode()
+    lab.dns.add_key(key, TSIG_ALGORITHM, secret, {"names": names, "types": ["TXT"]})
+    client.CoreV1Api(lab.kube).create_namespaced_secret(namespace, {
+        "metadata": {"name": secret_name}, "stringData": {"secret": secret}})
+    host, port = lab.info.dns_authoritative
+    solver: dict = {"dns01": {"rfc2136": {
+        "nameserver": f"{host}:{port}",
+        "tsigKeyName": key,
+        "tsigAlgorithm": CERT_MANAGER_TSIG_ALGORITHM,
+        "tsigSecretSecretRef": {"name": secret_name, "key": "secret"},
+    }}}
+    if selector is not None:
+        solver["selector"] = selector
+    return solver, secret
+
+
+def create_acme_issuer(lab: LabClient, namespace: str, name: str, directory: str, solvers: list[dict]) -> None:
+    """An ACME Issuer on Pebble at `directory` (a scenario's proxy) with `solvers`, Ready (its account registered)."""
+    _create(lab.kube, namespace, "issuers", {
+        "apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": name},
+        "spec": {"acme": {
+            "server": directory,
+            "caBundle": base64.b64encode(Path(lab.info.pebble_ca_bundle_path).read_bytes()).decode(),
+            "privateKeySecretRef": {"name": f"{name}-account"},
+            "solvers": solvers,
+        }},
+    })
+    wait_issuer_ready(lab.kube, namespace, name)
+
+
 def make_acme_issuer(lab: LabClient, namespace: str, name: str = "pebble") -> AcmeIssuer:
     """A zone <namespace>.<lab zone> with a TSIG key that may write its _acme-challenge TXT records, the
     key's Secret, a Toxiproxy proxy "acme-<namespace>" to Pebble (through the lab's ACME fault layer, a
@@ -89,33 +124,15 @@ def make_acme_issuer(lab: LabClient, namespace: str, name: str = "pebble") -> Ac
     DNS-01 with the key. The caller deletes the proxy and route (AcmeIssuer.close())."""
     zone = f"{namespace}.{lab.info.zone}"
     key = namespace
-    secret = base64.b64encode(secrets.token_bytes(32)).decode()
     lab.dns.add_zone(zone)
     lab.dns.set_zone(zone, soa_minimum=NEGATIVE_TTL)
-    lab.dns.add_key(key, TSIG_ALGORITHM, secret,
-                    {"names": [f"_acme-challenge.{zone}", f"_acme-challenge.*.{zone}"], "types": ["TXT"]})
-    client.CoreV1Api(lab.kube).create_namespaced_secret(namespace, {
-        "metadata": {"name": f"{name}-tsig"}, "stringData": {"secret": secret}})
-    host, port = lab.info.dns_authoritative
+    solver, secret = rfc2136_solver(lab, namespace, key, [f"_acme-challenge.{zone}", f"_acme-challenge.*.{zone}"],
+                                    f"{name}-tsig")
     route = lab.acme_layer.add_route(f"acme-{namespace}", lab.info.pebble_listen) if lab.acme_layer else None
     proxy = lab.proxy_to(f"acme-{namespace}", route.listen if route else lab.info.pebble_listen)
-    _create(lab.kube, namespace, "issuers", {
-        "apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": name},
-        "spec": {"acme": {
-            "server": f"https://{proxy.listen[0]}:{proxy.listen[1]}/dir",  # AcmeIssuer.directory
-            "caBundle": base64.b64encode(Path(lab.info.pebble_ca_bundle_path).read_bytes()).decode(),
-            "privateKeySecretRef": {"name": f"{name}-account"},
-            "solvers": [{"dns01": {"rfc2136": {
-                "nameserver": f"{host}:{port}",
-                "tsigKeyName": key,
-                "tsigAlgorithm": CERT_MANAGER_TSIG_ALGORITHM,
-                "tsigSecretSecretRef": {"name": f"{name}-tsig", "key": "secret"},
-            }}}],
-        }},
-    })
     issuer = AcmeIssuer(name, namespace, zone, key, secret, proxy, route)
     try:
-        wait_issuer_ready(lab.kube, namespace, name)
+        create_acme_issuer(lab, namespace, name, issuer.directory, [solver])
     except BaseException:
         issuer.close()
         raise
@@ -123,7 +140,7 @@ def make_acme_issuer(lab: LabClient, namespace: str, name: str = "pebble") -> Ac
 
 
 @dataclass(frozen=True)
-class Http01Issuer:
+class Http01Issuer(OnPebble):
     """A ClusterIssuer on Pebble solving HTTP-01 with solver Ingresses of `ingress_class`; a scenario's names are
     in `zone` (its namespace's), their A records naming `address`, where the ingress controller answers."""
 
@@ -132,9 +149,6 @@ class Http01Issuer:
     ingress_class: str
     address: str
     proxy: Proxy  # the scenario's own path to the CA
-
-    def dns_name(self, label: str) -> str:
-        return f"{label}.{self.zone.rstrip('.')}"
 
     @property
     def ref(self) -> dict:

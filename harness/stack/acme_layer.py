@@ -217,6 +217,9 @@ class _RouteHandler(BaseHTTPRequestHandler):
                                   "path": path.split("?", 1)[0], "endpoint": endpoint, "status": status,
                                   "fault": described, "nonce": _jws_nonce(body) if method == "POST" else None,
                                   "abandoned": self.abandoned})
+        if rule is not None and rule.action == "lose_answer":
+            self.close_connection = True  # the CA acted; the client reads end-of-file instead of its answer
+            return
         self._answer(status, headers, answer, method)
 
     def _respond(self, rule: Rule | None, method: str, endpoint: str, path: str, body: bytes, host: str) -> tuple:

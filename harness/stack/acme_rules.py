@@ -37,7 +37,7 @@ ENDPOINTS = {
     "certificate": "/certZ/",
 }
 ANY = "*"
-ACTIONS = ("respond", "bad_nonce", "delay", "expire_order", "expire_authorization")
+ACTIONS = ("respond", "bad_nonce", "delay", "lose_answer", "expire_order", "expire_authorization")
 # What each expiry action may match: the request on which the client learns of the expiry.
 _EXPIRY_ENDPOINT = {"expire_order": "finalize", "expire_authorization": "challenge"}
 
@@ -64,9 +64,11 @@ class Rule:
 
     action "respond": answer `status` with problem `problem` (a name after urn:ietf:params:acme:error:),
     `detail`, and `Retry-After: retry_after` if given, without asking the CA. "bad_nonce": 400 badNonce.
-    "delay": forward after `seconds`. "expire_order": a finalize is answered 404 malformed (the order
-    expired) and the order reads "invalid" from then on. "expire_authorization": a challenge's acceptance is
-    answered 400 malformed (the authorization expired); it reads "expired" and its order "invalid"."""
+    "delay": forward after `seconds`. "lose_answer": forward, then close the connection without answering (the
+    CA acted; its answer was lost on the way, as through a load balancer that timed out). "expire_order": a
+    finalize is answered 404 malformed (the order expired) and the order reads "invalid" from then on.
+    "expire_authorization": a challenge's acceptance is answered 400 malformed (the authorization expired); it
+    reads "expired" and its order "invalid"."""
 
     endpoint: str
     action: str
@@ -122,7 +124,7 @@ class Rule:
     def describe(self) -> str:
         what = {"respond": f"{self.status} {self.problem}" + (f" Retry-After {self.retry_after}"
                                                                if self.retry_after is not None else ""),
-                "bad_nonce": "400 badNonce", "delay": f"{self.seconds} s late",
+                "bad_nonce": "400 badNonce", "delay": f"{self.seconds} s late", "lose_answer": "answer lost",
                 "expire_order": "order expired", "expire_authorization": "authorization expired"}[self.action]
         rate = "" if self.rate == 1 else f" at rate {self.rate}"
         limit = "" if self.limit is None else f" (at most {self.limit})"

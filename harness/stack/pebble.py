@@ -38,9 +38,11 @@ _VALIDATION = re.compile(r"authz (\S+) set (VALID|INVALID) by completed challeng
 
 @dataclass(frozen=True)
 class Knobs:
-    """Pebble's PEBBLE_* environment settings. The defaults make runs deterministic, unlike Pebble's own
+    """Pebble's PEBBLE_* environment settings. The defaults make runs nearly deterministic, unlike Pebble's own
     (5% of good nonces rejected, authorizations reused half of the time, 0-5 s random VA sleeps): a scenario
-    that wants that chaos asks for it."""
+    that wants that chaos asks for it. Nearly: with authz_reuse 0 Pebble still reuses 1 in 100 (it reuses unless
+    rand.Intn(100) > the percentage), so a renewal that needs a fresh challenge expires the authorizations first
+    (harness/chaos/actions.py)."""
 
     va_nosleep: bool = True  # PEBBLE_VA_NOSLEEP: validate at once instead of after a random sleep
     nonce_reject: int = 0  # PEBBLE_WFE_NONCEREJECT: percentage of good nonces rejected as badNonce

@@ -12,6 +12,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.parsers import ResponseParserError
 
 from fakes.dns import DnsServer
 from fakes.dns.control import ControlServer
@@ -136,6 +137,23 @@ def test_fault_switches_answer_as_route53_and_the_journal_shows_it(aws, zones):
                        ("ChangeResourceRecordSets", "", "PENDING"), ("GetChange", "", "PENDING"),
                        ("GetChange", "", "INSYNC")]
     control.close()
+
+
+def test_moto_cannot_serve_irsa_it_fails_the_unsigned_assume_role_with_web_identity(aws, zones, monkeypatch):
+    # Why the lab has no IRSA (README, Route 53): aws-sdk-go v1.44 sends AssumeRoleWithWebIdentity unsigned
+    # (stscreds, AnonymousCredentials), as botocore does; moto 5.2.5 with IAM enforced reads every request's SigV4
+    # Authorization header, so it fails (KeyError, HTTP 500). Should this fail, moto answers it now: check that it
+    # verifies the token and the role's trust policy before wiring IRSA on kind.
+    policy = aws.admin.create_policy("irsa", zone_policy(zones[0]))
+    role = aws.admin.create_role("irsa", "arn:aws:iam::123456789012:root", policy)
+    monkeypatch.setenv("AWS_STS_REGIONAL_ENDPOINTS", "legacy")  # sts.amazonaws.com, as aws-sdk-go v1.44 calls it
+    since = time.time()
+    with pytest.raises((ClientError, ResponseParserError)):
+        sdk(aws, "sts", Credentials("unused", "unused")).assume_role_with_web_identity(
+            RoleArn=role, RoleSessionName="cert-manager", WebIdentityToken="a.projected.token")
+    (answer,) = FrontControl(aws.front.control_url, str(aws.pki.ca_cert)).journal(
+        since=since, action="AssumeRoleWithWebIdentity")
+    assert (answer["status"], answer["principal"]) == (500, ""), answer
 
 
 def test_without_a_proxy_the_front_answers_on_443_where_the_resolver_points_aws_names_as_on_kind(

@@ -60,7 +60,9 @@ def test_the_route53_solver_issues_and_the_api_shows_what_it_did(lab, namespace,
                  subject=f"hosted zone {issuer.zone_id}", expected="the UPSERT and the DELETE", timeout=60)
         answers = lab.aws_front.journal(since, zone=issuer.zone_id)
         changes = [a for a in answers if a["action"] == "ChangeResourceRecordSets"]
-        assert [a["status"] for a in changes] == [200, 200], answers
+        # An UPSERT (again when the Challenge synced once more before its presented state was stored: the solver's
+        # Present is idempotent, the same value written twice; seen once in CI) and the DELETE, each accepted.
+        assert len(changes) >= 2 and all(a["status"] == 200 for a in changes), answers
         assert any(a["action"] == "GetChange" and a["detail"] == "INSYNC" for a in answers), answers
         principals = {a["principal"] for a in changes}
         if assume_role:

@@ -15,10 +15,11 @@ import requests
 from hypothesis import given, strategies as st
 
 from harness.chaos.acme_faults import (
-    AcmeAuthorizationExpired, AcmeBadNonce, AcmeOrderExpired, AcmeRateLimited, AcmeServerError, AcmeSlowFinalize,
+    AcmeAnswerLost, AcmeAuthorizationExpired, AcmeBadNonce, AcmeOrderExpired, AcmeOrderLost, AcmeRateLimited,
+    AcmeServerError, AcmeSlowFinalize,
 )
 from harness.errors import HarnessError
-from harness.observe.conditions.acme_layer import acme_requests, retries
+from harness.observe.conditions.acme_layer import acme_requests, retries, statuses_per_url
 from harness.stack.acme_control import AcmeLayerControl
 from harness.stack.acme_layer import AcmeLayer
 from harness.stack.acme_rules import ENDPOINTS, Rule, endpoint_of, first_firing
@@ -103,6 +104,7 @@ class _Ca(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     nonces = iter(range(1_000_000))
+    posted: list[str] = []  # every POST's path, in order: what reached the CA
 
     def log_message(self, *args) -> None:
         pass
@@ -127,6 +129,7 @@ class _Ca(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.posted.append(self.path)
         base = f"https://{self.headers['Host']}"
         order = {"status": "pending", "authorizations": [f"{base}/authZ/z1"], "finalize": f"{base}/finalize-order/o1"}
         if self.path == "/order-plz":
@@ -261,6 +264,47 @@ def test_an_expired_authorization_fails_its_challenge_and_invalidates_its_order(
     assert refused.status_code == 400 and "expired" in refused.json()["detail"].lower()
     assert session.post(base + "/authZ/z1", data=_signed()).json()["status"] == "expired"
     assert session.post(base + "/my-order/o1", data=_signed()).json()["status"] == "invalid"
+
+
+def test_a_lost_order_is_answered_404_on_its_fetch_while_new_orders_work(route):
+    route, session, base = route
+    fault = AcmeOrderLost(route)
+    fault.apply()
+    lost = session.post(base + "/my-order/o1", data=_signed())
+    assert session.post(base + "/order-plz", data=_signed()).status_code == 201
+    fault.revert()
+    assert lost.status_code == 404 and lost.json()["type"] == "urn:ietf:params:acme:error:malformed"
+    assert "No order for ID" in lost.json()["detail"]
+    assert session.post(base + "/my-order/o1", data=_signed()).status_code == 200  # the CA's answer again
+
+
+def test_a_lost_answer_reaches_the_ca_then_the_client_reads_end_of_file_once(route):
+    route, session, base = route
+    fault = AcmeAnswerLost(route, "finalize")
+    fault.apply()
+    before = len(_Ca.posted)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        session.post(base + "/finalize-order/o1", data=_signed())
+    assert _Ca.posted[before:] == ["/finalize-order/o1"]  # the CA acted on it
+    assert session.post(base + "/finalize-order/o1", data=_signed()).status_code == 200  # once only (limit 1)
+    fault.revert()
+    lost, answered = route.requests()
+    assert (lost.status, answered.status) == (200, 200) and lost.fault and not answered.fault
+
+
+def test_statuses_per_url_keep_each_orders_answers_in_order_first_asked_first(route):
+    route, session, base = route
+    session.post(base + "/my-order/o1", data=_signed())
+    since = route.requests()[-1].at
+    fault = AcmeOrderLost(route)
+    fault.apply()
+    session.post(base + "/my-order/o2", data=_signed())
+    session.post(base + "/finalize-order/o2", data=_signed())  # another endpoint: not counted
+    fault.revert()
+    session.post(base + "/my-order/o3", data=_signed())
+    session.post(base + "/my-order/o2", data=_signed())
+    assert statuses_per_url(route.requests(), "order", since) == {
+        "/my-order/o1": [200], "/my-order/o2": [404, 200], "/my-order/o3": [200]}
 
 
 def test_a_slow_finalize_answers_late_and_the_rest_promptly(route):

@@ -1,5 +1,6 @@
 """A Certificate denied by cert-manager's webhook is a deviation of cert-manager (an AssertionError) and still an
-ApiException for the admission probes; a webhook that cannot be called stays a plain ApiException."""
+ApiException for the admission probes; a webhook that cannot be called stays a plain ApiException. admission_of
+(one dry-run create's answer) tells the webhook's denial (406) from the CRD schema's refusal (422)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,23 @@ def test_a_webhook_that_cannot_be_called_is_not_a_denial(monkeypatch):
     with pytest.raises(client.ApiException) as raised:
         certificates.create_certificate(None, "ns", certificates.certificate("web", {"name": "ca"}, ["w.example"]))
     assert not isinstance(raised.value, AssertionError)
+
+
+def test_admission_of_tells_the_webhooks_denial_from_the_schemas_and_raises_on_a_server_error(monkeypatch):
+    from harness.chaos.admission import admission_of
+
+    body = certificates.certificate("web", {"name": "ca"}, ["web.example"])
+    calls = []
+    monkeypatch.setattr(client.CustomObjectsApi, "create_namespaced_custom_object",
+                        lambda self, *args, **kwargs: calls.append(kwargs["dry_run"]))
+    assert admission_of(None, "ns", body).status is None and calls == ["All"]  # admitted, and only a dry run
+    monkeypatch.setattr(client.CustomObjectsApi, "create_namespaced_custom_object", refusing(DENIAL, 406))
+    denied = admission_of(None, "ns", body)
+    assert denied.denied_by_webhook and not denied.refused_by_schema and "at least one of commonName" in denied.message
+    schema = '{"message":"Certificate.cert-manager.io \\"web\\" is invalid: spec.usages[0]: Unsupported value"}'
+    monkeypatch.setattr(client.CustomObjectsApi, "create_namespaced_custom_object", refusing(schema, 422))
+    refused = admission_of(None, "ns", body)
+    assert refused.refused_by_schema and not refused.denied_by_webhook and "spec.usages[0]" in refused.message
+    monkeypatch.setattr(client.CustomObjectsApi, "create_namespaced_custom_object", refusing(UNREACHABLE, 500))
+    with pytest.raises(client.ApiException):
+        admission_of(None, "ns", body)

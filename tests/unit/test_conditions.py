@@ -167,6 +167,26 @@ def test_challenge_conditions_see_the_refusal(cluster):
     assert not acme.challenge_reason_contains(None, NS, "web", "NXDOMAIN")()
 
 
+def test_a_redacted_provider_error_is_read_from_the_challenges_present_error_event(cluster):
+    """cert-manager v1.20 on keeps an AWS SDK error out of the Challenge's reason and points at its Events."""
+    redacted = ("failed to change Route 53 record set: operation error Route 53: ChangeResourceRecordSets, "
+                "<redacted AWS SDK error: http.ResponseError: see events and logs for details>")
+    _, _, challenge = acme_attempt(cluster, reason=redacted)
+    name = challenge["metadata"]["name"]
+    refusal = acme.challenge_reason_contains(None, NS, "web", "api error AccessDenied: User: arn:aws:iam::1:user/u")
+    cluster.put({**_event("other", ("Challenge", "elsewhere"), "PresentError"),
+                 "message": "Error presenting challenge: api error AccessDenied: User: arn:aws:iam::1:user/u"})
+    cluster.put({**_event("started", ("Challenge", name), "Started"), "message": "api error AccessDenied: User: "
+                                                                                "arn:aws:iam::1:user/u"})
+    assert not refusal()  # on another Challenge, or not a PresentError
+    cluster.put({**_event("present", ("Challenge", name), "PresentError"),
+                 "message": "Error presenting challenge: ... api error AccessDenied: User: arn:aws:iam::1:user/u is "
+                            "not authorized"})
+    assert refusal()
+    cluster.put({**challenge, "status": {**challenge["status"], "reason": "DNS update failed"}})
+    assert not refusal()  # a reason that is not redacted must say it itself
+
+
 def test_challenges_of_an_older_attempt_do_not_count(cluster):
     acme_attempt(cluster, challenge_state="invalid")
     crt = cluster.objects["Certificate"]["web"]

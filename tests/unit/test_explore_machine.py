@@ -23,7 +23,7 @@ from harness.explore.liveness import MARGIN, liveness_bound, pending_retry
 from harness.explore.machine import Budget, BudgetSpent, HarnessBroke, ScheduleJudge, make_machine
 from harness.explore.replay import TEST_NAME, module_name, scenario_module
 from harness.explore.schedule import (
-    ACTIONS, CHANGE, CREATE, INJECT, RENEW, REVERT, WAIT, Ran, Step, all_pairs, applied_after, faulted_span,
+    CHANGE, CREATE, INJECT, RENEW, REVERT, WAIT, Ran, Step, all_pairs, applied_after, faulted_span,
     overlapping_pairs, story,
 )
 from harness.explore.session import ExploreSession

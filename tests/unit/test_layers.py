@@ -6,7 +6,7 @@ fakes/, at module level or inside a function, names a module of its own layer or
     lab
     chaos
     observe, alerts, workloads
-    stack, report, fakes
+    stack, report, fakes, collection
     wait, errors
 
 fakes/ stand alone: they import nothing of the harness. A module of harness/ in no layer fails too, so a
@@ -27,7 +27,7 @@ LAYERS = [  # top first
     {"lab"},
     {"chaos"},
     {"observe", "alerts", "workloads"},
-    {"stack", "report", "fakes"},
+    {"stack", "report", "fakes", "collection"},
     {"wait", "errors", "harness"},  # "harness": the package itself (a docstring)
 ]
 RANK = {name: len(LAYERS) - index for index, layer in enumerate(LAYERS) for name in layer}

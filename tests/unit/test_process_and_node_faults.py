@@ -3,7 +3,6 @@ reprs (valid Python) and their refusals of bad input, the paths to a pod a node 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

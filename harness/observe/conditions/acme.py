@@ -85,11 +85,27 @@ def challenge_presented(api: client.ApiClient, namespace: str, certificate: str,
                          lambda c: bool((c.get("status") or {}).get("presented")) == presented)
 
 
+REDACTED = "see events and logs for details"  # v1.20 on, a provider SDK's error in a Challenge's reason says this
+
+
 def challenge_reason_contains(api: client.ApiClient, namespace: str, certificate: str, text: str) -> Condition:
-    """A Challenge's .status.reason contains `text` (the DNS provider's refusal, say), case-insensitively."""
+    """A Challenge's .status.reason contains `text` (the DNS provider's refusal, say), case-insensitively; where
+    the reason says the provider's error is redacted (cert-manager v1.20 on keeps AWS's and Azure's SDK errors out
+    of the status, "<redacted AWS SDK error: ...: see events and logs for details>"), a PresentError Event on that
+    Challenge containing `text` is where it points, and counts."""
     needle = text.lower()
-    return any_challenge(api, namespace, certificate,
-                         lambda c: needle in ((c.get("status") or {}).get("reason") or "").lower())
+
+    def shown(challenge: dict) -> bool:
+        reason = ((challenge.get("status") or {}).get("reason") or "").lower()
+        if needle in reason:
+            return True
+        name = challenge["metadata"]["name"]
+        return REDACTED in reason and any(
+            event.get("reason") == "PresentError" and needle in (event.get("message") or "").lower()
+            and (event.get("involvedObject") or {}).get("name") == name
+            for event in resources.list_objects(api, resources.EVENT, namespace))
+
+    return any_challenge(api, namespace, certificate, shown)
 
 
 def challenges_gone(api: client.ApiClient, namespace: str) -> Condition:

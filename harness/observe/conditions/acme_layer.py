@@ -57,3 +57,13 @@ def retries(requests: list[AcmeRequest], method: str = "POST") -> list[Retry]:
         window = later[:later.index(retry)] if retry is not None else later
         found.append(Retry(failed, retry, sum(1 for r in window if r.endpoint == "newNonce")))
     return found
+
+
+def statuses_per_url(requests: list[AcmeRequest], endpoint: str, since: float, method: str = "POST") -> dict:
+    """Each URL of `endpoint` asked with `method` at or after `since`, first asked first, with the statuses the
+    client got from it in order: which order or authorization a retry went to, the dead one or a new one."""
+    found: dict[str, list[int]] = {}
+    for request in requests:
+        if request.at >= since and request.endpoint == endpoint and request.method == method:
+            found.setdefault(request.path, []).append(request.status)
+    return found

@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+from harness.stack.versions import go_modinfo, module_version
 from harness.wait import Condition, Seen
 
 # pkg/controller/certificates/trigger/trigger_controller.go, logged at level 2 (logf.InfoLevel; the Helm
@@ -35,6 +36,14 @@ def controller_flag(pid_file: str, flag: str) -> str | None:
         if argument == flag and index + 1 < len(argv):
             return argv[index + 1]
     return None
+
+
+def controller_go_module(pid_file: str, module: str) -> str | None:
+    """The version of Go module `module` the running controller was built with (its executable's build info), None
+    when it does not depend on it: which AWS SDK, hence whose retry schedule, its Route 53 calls follow, say."""
+    info = go_modinfo(Path(f"/proc/{int(Path(pid_file).read_text())}/exe"))
+    found = module_version(info, module) if info else None
+    return found[1] if found and found[0] == module else None
 
 
 def go_duration_seconds(text: str) -> float:

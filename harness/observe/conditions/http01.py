@@ -35,23 +35,33 @@ def solvers_gone(api: client.ApiClient, namespace: str) -> Condition:
                    lambda found: {"solvers": found})
 
 
+def _solver_pods(api: client.ApiClient, namespace: str) -> list[dict]:
+    """The namespace's live solver pods: phase and PodScheduled condition."""
+    listed = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector=SOLVER_LABEL).items
+    return [{"pod": p.metadata.name, "phase": p.status.phase,
+             "scheduled": next(({"status": c.status, "reason": c.reason, "message": c.message}
+                                for c in p.status.conditions or [] if c.type == "PodScheduled"), None)}
+            for p in listed if p.metadata.deletion_timestamp is None]
+
+
 def solver_pod_unschedulable(api: client.ApiClient, namespace: str, text: str = "") -> Condition:
     """A solver pod is Pending with PodScheduled=False (reason Unschedulable), its message containing `text`:
     what the scheduler says about it (taints, node selector, resources)."""
     needle = text.lower()
 
-    def fetch() -> list[dict]:
-        listed = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector=SOLVER_LABEL).items
-        return [{"pod": p.metadata.name, "phase": p.status.phase,
-                 "scheduled": next(({"status": c.status, "reason": c.reason, "message": c.message}
-                                    for c in p.status.conditions or [] if c.type == "PodScheduled"), None)}
-                for p in listed]
-
     def holds(pods: list[dict]) -> bool:
         return any(p["phase"] == "Pending" and p["scheduled"] and p["scheduled"]["status"] == "False"
                    and needle in (p["scheduled"]["message"] or "").lower() for p in pods)
 
-    return observe(fetch, holds, lambda pods: {"solver pods": pods})
+    return observe(lambda: _solver_pods(api, namespace), holds, lambda pods: {"solver pods": pods})
+
+
+def solver_pods_scheduled(api: client.ApiClient, namespace: str) -> Condition:
+    """No live solver pod waits for a node: each has PodScheduled=True (none left holds too: the Challenges
+    ended)."""
+    return observe(lambda: _solver_pods(api, namespace),
+                   lambda pods: all(p["scheduled"] and p["scheduled"]["status"] == "True" for p in pods),
+                   lambda pods: {"solver pods": pods})
 
 
 def shim_certificate(api: client.ApiClient, namespace: str, name: str, ingress: str, dns_names: list[str]) -> Condition:

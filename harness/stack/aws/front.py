@@ -42,7 +42,9 @@ from harness.stack.pki import KeyPair
 from harness.stack.ports import LOOPBACK
 from harness.stack.service import ServerThread, Service
 
-HOSTS = ("route53.amazonaws.com", "sts.amazonaws.com", "iam.amazonaws.com")
+# sts.us-east-1: aws-sdk-go-v2 (cert-manager from v1.15 on) assumes a role at the regional STS endpoint of the
+# Issuer's region (the lab's: us-east-1), where aws-sdk-go v1 (cert-manager v1.11) used the global one.
+HOSTS = ("route53.amazonaws.com", "sts.amazonaws.com", "sts.us-east-1.amazonaws.com", "iam.amazonaws.com")
 PENDING = "PENDING"  # a fault answer: the zone's changes never reach INSYNC
 ANSWERS = (*FAULT_ANSWERS, PENDING)
 UPSTREAM_TIMEOUT = 30.0  # moto answers from memory; 30 s only guards against a hung emulator
