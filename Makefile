@@ -23,7 +23,7 @@ test:
 	$(SETUP) test
 	$(PYTHON) -m pytest tests -p no:cacheprovider -n 3 --dist loadfile
 
-# The kind provider's tests (Docker, the kind images; a cluster per module, minutes each). CI runs them after `test`.
+# The kind provider's tests (Docker, the kind images; a cluster per module, minutes each). CI runs them beside `test`.
 test-kind:
 	CERTCHAOS_PROVIDER=kind $(SETUP) test
 	$(PYTHON) -m pytest tests/integration -m kind -p no:cacheprovider -s

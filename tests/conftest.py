@@ -2,11 +2,19 @@
 time says nothing about its correctness, and speed is measured by benchmarks/, never asserted by a test.
 Fixtures every test directory shares."""
 
+import signal
+
 import pytest
 from hypothesis import settings
 
 settings.register_profile("certchaos", deadline=None)
 settings.load_profile("certchaos")
+
+# Started as a background job of a non-interactive shell (`nohup make test &`), the tests inherit SIGINT ignored, and
+# so would every child they start: the tests that interrupt a child (signals of certchaos, CI, a mutant's timeout)
+# would time out on a child deaf to Ctrl-C. The default handler here is the default at the children's exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # `make test` runs the tests on xdist workers, a module per worker at a time (--dist loadfile). These modules wait
 # the longest on cert-manager's own timings (seconds, `make test` of 2026-12-06: gameday 490, upgrade_check 342,
