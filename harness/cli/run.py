@@ -50,9 +50,12 @@ CHILD_GRACE = 120.0
 # `python -c DIES_WITH_PARENT PID MODULE ARGS...` is `python -m MODULE ARGS...` that gets SIGINT (pytest's clean
 # stop) when certchaos (PID) ends in any way, SIGKILL included, so pytest, in a session of its own, never runs
 # on against a lab that is gone: Linux's parent-death signal (prctl option 1, PR_SET_PDEATHSIG), set in the
-# child itself (a preexec_fn is unsafe beside the lab's threads).
+# child itself (a preexec_fn is unsafe beside the lab's threads). SIGINT is pytest's one stop signal, so it is
+# taken (KeyboardInterrupt) even when certchaos was started with it ignored, as a background job or nohup is:
+# Python keeps an inherited SIG_IGN, and pytest would run on until killed, its faults never reverted.
 DIES_WITH_PARENT = """
 import ctypes, os, runpy, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)
 if os.getppid() != int(sys.argv.pop(1)):
     sys.exit("certchaos ended before its pytest started")
@@ -193,6 +196,40 @@ def _signal_group(child: subprocess.Popen, signum: int) -> None:
         pass  # it has exited meanwhile
 
 
+def _group_members(pgid: int) -> list[int]:
+    """The live processes of process group `pgid` (from /proc/<pid>/stat: its fields after the command's ")")."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # gone meanwhile
+            if int(fields[2]) == pgid:
+                members.append(int(entry.name))
+    return members
+
+
+def _interrupt(child: subprocess.Popen) -> None:
+    """SIGINT to the processes that run the scenarios: pytest itself, or with xdist (-n N) its workers and what
+    they run, never the controller. A controller interrupted gives its workers 5 s to finish (then execnet
+    interrupts them again, cutting their reverts short) and kills them at 10 s; not interrupted, it waits for
+    each worker to end its session, however long its reverts take (CHILD_GRACE)."""
+    workers = [pid for pid in _group_members(child.pid) if pid != child.pid] if _xdist(child) else []
+    for pid in workers:
+        try:
+            os.kill(pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+    if not workers:  # pytest runs the scenarios itself, or has not started its workers yet
+        _signal_group(child, signal.SIGINT)
+
+
+def _xdist(child: subprocess.Popen) -> bool:
+    args = list(child.args)
+    return "-n" in args and args[args.index("-n") + 1] != "0"
+
+
 def start_pytest(command: list[str], env: dict[str, str]) -> subprocess.Popen:
     """pytest in a process group of its own, so an interrupt reaches it once, from here (stop_pytest). Should
     certchaos itself be killed, DIES_WITH_PARENT stops it."""
@@ -204,9 +241,12 @@ def stop_pytest(children: list[subprocess.Popen]) -> None:
     SIGINT to each pytest and its workers, which revert their faults and save their journals; the lab stops
     only after (or once CHILD_GRACE is over: then they are killed)."""
     with _interrupts_ignored():
+        if any(child.poll() is None for child in children):
+            print(f"certchaos run: interrupted; each running scenario reverts its faults and saves its journal "
+                  f"(up to {CHILD_GRACE:g}s; pytest-xdist reports a worker so interrupted as crashed)", file=sys.stderr)
         for child in children:
             if child.poll() is None:
-                _signal_group(child, signal.SIGINT)
+                _interrupt(child)
         deadline = time.monotonic() + CHILD_GRACE
         for child in children:
             try:

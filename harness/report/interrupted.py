@@ -31,9 +31,10 @@ def record_interrupted_start(directory: Path, why: str, junit: str = "junit.xml"
 
 
 def mark_interrupted_in_junit(directory: Path, junit: str = "junit.xml") -> None:
-    """pytest's JUnit file of an interrupted session has no case for the scenario it interrupted (only a nameless
-    one, which tells the file of the interrupted session): each journal whose status is interrupted gets its case back, in error "interrupted" with the journal's
-    message, so a CI's test view shows what the interrupt cut short. Nothing to do without the file."""
+    """Each scenario whose journal says interrupted is an error "interrupted" in the JUnit file, with the journal's
+    message, so a CI's test view shows what the interrupt cut short. pytest wrote it a nameless case (the session
+    was interrupted in it), or, with xdist, "worker crashed" (its worker ended interrupted): both are replaced.
+    Idempotent; nothing to do without the file."""
     path = Path(directory) / junit
     if not path.is_file():
         return
@@ -43,11 +44,10 @@ def mark_interrupted_in_junit(directory: Path, junit: str = "junit.xml") -> None
     if suite is None:
         return
     nameless = [case for case in suite.findall("testcase") if not case.get("name")]
-    if not nameless:
-        return  # not the file of the interrupted session (or already mended)
     for case in nameless:
         suite.remove(case)
-    named = {(case.get("classname"), case.get("name")) for case in suite.findall("testcase")}
+    cases = {(case.get("classname"), case.get("name")): case for case in suite.findall("testcase")}
+    changed = bool(nameless)
     for journal_path in find_journals(directory):
         try:
             journal = load_journal(journal_path)
@@ -57,13 +57,23 @@ def mark_interrupted_in_junit(directory: Path, junit: str = "junit.xml") -> None
             continue
         module, _, name = journal.scenario.node_id.partition("::")
         classname = module.removesuffix(".py").replace("/", ".")
-        if (classname, name) in named:
-            continue
-        case = ElementTree.SubElement(suite, "testcase", classname=classname, name=name)
+        case = cases.get((classname, name))
+        if case is None:
+            if not nameless:
+                continue  # not the file of the session that ran it
+            case = ElementTree.SubElement(suite, "testcase", classname=classname, name=name)
+        elif any(outcome.get("type") == "interrupted" for outcome in case):
+            continue  # already mended
+        for outcome in [child for child in case if child.tag in ("error", "failure")]:
+            case.remove(outcome)
         message = ((journal.error or {}).get("message") or "interrupted").strip().splitlines()[0]
         ElementTree.SubElement(case, "error", type="interrupted", message=message).text = \
             f"interrupted; journal: {journal_path}"
+        changed = True
+    if not changed:
+        return
     cases = suite.findall("testcase")
     suite.set("tests", str(len(cases)))
-    suite.set("errors", str(sum(case.find("error") is not None for case in cases)))
+    for tag, attribute in (("error", "errors"), ("failure", "failures")):
+        suite.set(attribute, str(sum(case.find(tag) is not None for case in cases)))
     tree.write(path, encoding="utf-8", xml_declaration=True)

@@ -59,6 +59,34 @@ def test_waits_during_a_fault(scenario, kube, namespace, isolated_webhook):
                         expected="Ready=True", within=600)
 '''
 
+SLOW_REVERT_THEN_WAIT = '''
+"""A fault whose revert takes longer than pytest-xdist lets a worker it interrupted live (5 s, then 10 s)."""
+import time
+from pathlib import Path
+
+from harness.chaos.fault import BaseFault
+from harness.observe.conditions.certificates import certificate_ready
+
+MARKS = Path({marks!r})
+
+
+class SlowRevert(BaseFault):
+    """Applied and reverted as files; the revert as slow as a loaded API server's."""
+
+    def apply(self):
+        (MARKS / "applied").touch()
+
+    def revert(self):
+        time.sleep(12)
+        (MARKS / "reverted").touch()
+
+
+def test_reverts_slowly(scenario, kube, namespace):
+    with scenario.fault(SlowRevert()):
+        scenario.expect(certificate_ready(kube, namespace, "never"), subject="Certificate never",
+                        expected="Ready=True", within=600)
+'''
+
 EXCLUSIVE_FAULT_THEN_WAIT = '''
 import pytest
 
@@ -182,11 +210,30 @@ def test_a_run_terminated_with_a_fault_on_each_of_its_two_labs_reverts_both_and_
         run.send_signal(signal.SIGTERM)  # to certchaos alone, as a CI runner does
         assert run.wait(timeout=240) == 143
     journals = [json.loads(path.read_text()) for path in report.glob("*/journal.json")]
-    assert sorted(journal["status"] for journal in journals) == ["interrupted", "interrupted"]
+    assert sorted(journal["status"] for journal in journals) == ["interrupted", "interrupted"], \
+        [(journal["status"], journal.get("error"), journal["entries"][-5:]) for journal in journals]
     for journal in journals:
         reverted = [entry for entry in journal["entries"] if entry["kind"] == "fault-reverted"]
         assert [entry["detail"].get("outcome") for entry in reverted] == ["succeeded"], journal["entries"][-5:]
     summary = (report / "summary.md").read_text()
     assert "test_waits_during_a_fault" in summary and "test_waits_alone_during_a_fault" in summary
     assert (report / "lab" / "stack").is_dir() and (report / "lab-exclusive" / "stack").is_dir()
+    assert leftovers(output.read_text()) == []
+
+
+def test_a_run_terminated_during_a_slow_revert_lets_it_finish(tmp_path):
+    """xdist's controller, once interrupted, interrupts its workers again after 5 s and kills them at 10 s: only
+    the workers are interrupted, so a revert of 12 s still finishes, and the scenario is interrupted, not crashed."""
+    command, report = certchaos_run(tmp_path, SLOW_REVERT_THEN_WAIT.format(marks=str(tmp_path)))
+    output = tmp_path / "run.out"
+    with certchaos_started(command, output) as run:
+        wait_for(lambda: Seen((tmp_path / "applied").exists(), output.read_text()[-2000:]), subject="the scenario",
+                 expected="its fault applied", timeout=300, interval=0.5)
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=240) == 143
+    assert (tmp_path / "reverted").exists(), output.read_text()[-3000:]
+    journal = json.loads(next(report.glob("*/journal.json")).read_text())
+    reverted = [entry["detail"].get("outcome") for entry in journal["entries"] if entry["kind"] == "fault-reverted"]
+    assert (journal["status"], reverted) == ("interrupted", ["succeeded"]), journal["entries"][-5:]
+    assert 'type="interrupted"' in (report / "junit.xml").read_text()
     assert leftovers(output.read_text()) == []

@@ -139,3 +139,35 @@ def test_run_pytest_stops_cleanly_even_when_certchaos_is_killed(tmp_path):
     finally:
         process.kill()
         process.wait()
+
+
+def test_a_pytest_started_by_certchaos_takes_sigint_even_when_certchaos_ignores_it(tmp_path):
+    """A background job (`certchaos run &` in a script, nohup) inherits SIGINT ignored, and Python keeps an inherited
+    SIG_IGN: pytest would never stop on certchaos's SIGINT, its faults never reverted."""
+    (tmp_path / "pytest_stand_in.py").write_text(textwrap.dedent(f"""
+        import time
+        try:
+            print("ready", flush=True)
+            time.sleep({WAIT})
+        except KeyboardInterrupt:
+            print("pytest: KeyboardInterrupt", flush=True)
+    """))
+    driver = textwrap.dedent(f"""
+        import os, signal, subprocess, sys
+        sys.path[:0] = [{str(REPO)!r}]
+        from harness.cli import run
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        child = subprocess.Popen([sys.executable, "-c", run.DIES_WITH_PARENT, str(os.getpid()), "pytest_stand_in"],
+                                 env=dict(os.environ, PYTHONPATH={str(tmp_path)!r}))
+        sys.exit(child.wait())
+    """)
+    process = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    seen: list[str] = []
+    try:
+        _read_until(process, "ready", seen)
+        os.killpg(process.pid, signal.SIGINT)  # the driver ignores it; its child must not
+        _read_until(process, "pytest: KeyboardInterrupt", seen)
+    finally:
+        process.kill()
+        process.wait()

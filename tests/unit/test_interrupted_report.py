@@ -36,3 +36,30 @@ def test_a_run_interrupted_before_any_scenario_says_so_in_its_summary_and_junit(
     assert "| certchaos run: lab start | interrupted |" in summary and "1 interrupted" in summary
     error = ElementTree.parse(tmp_path / "junit.xml").getroot().find("testsuite/testcase/error")
     assert error.get("type") == "interrupted" and "SIGTERM" in error.get("message")
+
+
+# What pytest-xdist's controller wrote when its worker ended interrupted (captured from a `certchaos run --workers 1`
+# given SIGTERM: its workers are interrupted, not the controller, which reports the running test as crashed).
+CRASHED_JUNIT = ('<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests"><testsuite name="pytest" '
+                 'errors="1" failures="0" skipped="0" tests="2" time="20.497" hostname="vm">'
+                 '<testcase classname="scenarios.test_a" name="test_waits" time="1.232"><error message="failed on '
+                 'setup with &quot;worker \'gw0\' crashed while running \'scenarios/test_a.py::test_waits\'&quot;">'
+                 'worker \'gw0\' crashed</error></testcase>'
+                 '<testcase classname="scenarios.test_a" name="test_failed" time="1.0"><failure message="no">'
+                 '</failure></testcase></testsuite></testsuites>')
+
+
+def test_a_scenario_whose_xdist_worker_was_interrupted_is_interrupted_not_crashed(tmp_path):
+    for name, status in (("test_waits", Status.INTERRUPTED), ("test_failed", Status.DEVIATED)):
+        journal = Journal(tmp_path / name / "journal.json", ScenarioInfo(f"scenarios/test_a.py::{name}"))
+        journal.finish(status, {"type": "X", "message": f"{name} ended"})
+        journal.save()
+    (tmp_path / "junit.xml").write_text(CRASHED_JUNIT)
+    for _ in range(2):  # idempotent
+        mark_interrupted_in_junit(tmp_path)
+        suite = ElementTree.parse(tmp_path / "junit.xml").getroot().find("testsuite")
+        outcomes = {case.get("name"): [(child.tag, child.get("type"), child.get("message")) for child in case]
+                    for case in suite.findall("testcase")}
+        assert outcomes == {"test_waits": [("error", "interrupted", "test_waits ended")],
+                            "test_failed": [("failure", None, "no")]}
+        assert (suite.get("tests"), suite.get("errors"), suite.get("failures")) == ("2", "1", "1")
