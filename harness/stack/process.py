@@ -10,9 +10,11 @@ import ctypes
 import os
 import signal
 import subprocess
+import threading
 from collections import deque
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from harness.errors import ComponentFailed
 from harness.stack.leftovers import owner_env
@@ -23,14 +25,33 @@ _PR_SET_PDEATHSIG = 1
 
 # Held while a child starts: an interrupt inside Popen, after the fork, would leave a running child that stop()
 # cannot see (start() never recorded it), writing into its data dir while the stack removes it.
-_HELD = {signal.SIGINT, signal.SIGTERM}
+_HELD = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """SIGINT and SIGTERM recorded inside and handled on leaving, by the handlers they had. Not a signal mask: the
+    kernel gives a process-directed signal to any thread that does not block it (the lab has several), and Python
+    runs the handler in the main thread all the same. Python handles signals only in the main thread: elsewhere
+    there is nothing to hold."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, _frame: got.append(signum)) for signum in _HELD}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        for signum in dict.fromkeys(got):
+            signal.raise_signal(signum)  # to this thread, through the handler it has again
 
 
 def _die_with_parent() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     os.setpgid(0, 0)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)  # the child inherits the mask start() set: not its own
 
 
 def tail(path: Path, lines: int = 20) -> str:
@@ -67,22 +88,21 @@ class ManagedProcess:
     def start(self) -> "ManagedProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)  # delivered once the child is recorded
-        try:
-            self._popen = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                cwd=self.cwd,
-                preexec_fn=_die_with_parent,
-            )
-        except OSError as error:
-            raise ComponentFailed(self.name, f"could not start {self.argv[0]}: {error}") from None
-        finally:
-            log.close()
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        with _interrupts_held():  # handled once the child is recorded
+            try:
+                self._popen = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self.env,
+                    cwd=self.cwd,
+                    preexec_fn=_die_with_parent,
+                )
+            except OSError as error:
+                raise ComponentFailed(self.name, f"could not start {self.argv[0]}: {error}") from None
+            finally:
+                log.close()
         return self
 
     def running(self) -> bool:

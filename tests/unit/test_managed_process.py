@@ -1,5 +1,6 @@
 """ManagedProcess.start under an interrupt: a SIGTERM that arrives while the child is being started is held until
-the child is recorded, so stop() can still stop it (else it runs on, unseen, writing where the stack cleans up)."""
+the child is recorded, so stop() can still stop it (else it runs on, unseen, writing where the stack cleans up),
+also in a process with other threads (a lab has several; the kernel may give the signal to any of them)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -17,7 +19,18 @@ class Interrupted(Exception):
     pass
 
 
-def test_a_sigterm_during_the_childs_start_comes_after_the_child_is_recorded(tmp_path, monkeypatch):
+@pytest.fixture
+def another_thread():
+    """An idle thread beside the test's, as a lab's watchers are: one that does not block SIGTERM."""
+    done = threading.Event()
+    thread = threading.Thread(target=done.wait, daemon=True)
+    thread.start()
+    yield
+    done.set()
+    thread.join()
+
+
+def test_a_sigterm_during_the_childs_start_comes_after_the_child_is_recorded(tmp_path, monkeypatch, another_thread):
     real_popen = subprocess.Popen
 
     def popen_then_sigterm(*args, **kwargs):
@@ -42,7 +55,7 @@ def test_a_sigterm_during_the_childs_start_comes_after_the_child_is_recorded(tmp
     assert not child.running()
 
 
-def test_the_child_gets_sigterm_itself_it_does_not_inherit_the_held_mask(tmp_path):
+def test_the_child_gets_sigterm_itself_it_does_not_inherit_a_blocked_mask(tmp_path):
     child = process.ManagedProcess("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"],
                                    tmp_path / "sleeper.log").start()
     try:
