@@ -30,15 +30,24 @@ def test_a_malformed_request_is_refused_before_anything_is_asked(kwargs, message
         official.Request(**kwargs)
 
 
-def _chart(version: str) -> bytes:
+def _chart(version: str, *extra: str) -> bytes:
+    """A chart archive whose Chart.yaml says `version`, with empty files named `extra` beside it."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         data = yaml.safe_dump({"apiVersion": "v1", "name": "cert-manager", "version": version,
                                "appVersion": version}).encode()
-        info = tarfile.TarInfo("cert-manager/Chart.yaml")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
+        for name, content in (("cert-manager/Chart.yaml", data), *((name, b"") for name in extra)):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
     return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", ["cert-manager/../../escaped", "cert-manager//etc/escaped"])
+def test_a_chart_member_outside_the_chart_is_refused_and_nothing_written_outside(tmp_path, name):
+    with pytest.raises(HarnessError, match="outside the chart's directory"):
+        official._unpack_chart(_chart("v1.11.5", name), tmp_path / "a" / "chart", "v1.11.5")
+    assert not list(tmp_path.rglob("escaped"))
 
 
 @pytest.fixture
