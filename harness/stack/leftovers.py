@@ -35,6 +35,7 @@ KIND_NETWORK = "kind"
 ENGINE_USERS = "users"  # beside dockerd's config: a file per certchaos process using the engine
 KIND_NETWORK_LOCK = "kind-network.lock"  # beside dockerd's config: see joining_kind_network
 LIB_MODULES = Path("/lib/modules")  # docker makes it (empty) for kind's bind mount on a host without one
+LIB_MODULES_MADE = "lib-modules-made"  # beside dockerd's config: a cluster found LIB_MODULES missing (see below)
 # Temp dirs certchaos makes (tempfile.mkdtemp / TemporaryDirectory prefixes), in the temp dir and /dev/shm.
 DIR_PURPOSES = ("lab", "stack", "kind", "etcd", "jail", "helm", "build", "replay", "image", "node")
 _OWNED_DIR = re.compile(r"^certchaos-(?P<purpose>[a-z]+)-(?P<pid>\d+)-[\w]+$")
@@ -181,6 +182,12 @@ def _kind_network_lock():
 def engine_users() -> Path:
     """Where each DockerEngine in use records itself (harness.stack.kind.engine): a file `<pid>.<n>` each."""
     return dockerd_config().parent / ENGINE_USERS
+
+
+def lib_modules_made() -> Path:
+    """A marker: a certchaos cluster was created while /lib/modules was missing, so the empty one docker made
+    for its bind mount is ours to remove, by whichever cluster stops last (the one that made it may not)."""
+    return dockerd_config().parent / LIB_MODULES_MADE
 
 
 def live_engine_users(folder: Path | None = None) -> list[str]:
@@ -394,11 +401,17 @@ def find_docker(docker: Callable[..., subprocess.CompletedProcess]) -> list[Left
     if exists and set(attached) <= leaving and not _kind_running():
         found.append(Leftover("network", KIND_NETWORK, "docker network with nothing attached but leftovers "
                                                        "(kind never removes it; certchaos's runs do)"))
-    others = sum(len(c) for name, c in clusters.items() if name not in left_clusters)
-    if LIB_MODULES.is_dir() and not any(LIB_MODULES.iterdir()) and not others and not _kind_running():
-        found.append(Leftover("dir", str(LIB_MODULES), "empty: docker made it for kind's bind mount on a host "
-                                                       "without kernel modules; no cluster uses it"))
+    if not any(name not in left_clusters for name in clusters):
+        found += _empty_lib_modules()
     return found
+
+
+def _empty_lib_modules() -> list[Leftover]:
+    """An empty /lib/modules while no cluster is there to mount it (the caller knows) and no kind runs."""
+    if LIB_MODULES.is_dir() and not any(LIB_MODULES.iterdir()) and not _kind_running():
+        return [Leftover("dir", str(LIB_MODULES), "empty: docker made it for kind's bind mount on a host without "
+                                                  "kernel modules; no cluster uses it")]
+    return []
 
 
 # -- all of it -------------------------------------------------------------------------------------------
@@ -411,6 +424,8 @@ def find(docker: Callable[..., subprocess.CompletedProcess] | None = None) -> li
     found = [p for p in processes if p.what == "process"]
     if docker is not None:
         found += find_docker(docker)
+    else:  # no Docker engine: no cluster runs
+        found += _empty_lib_modules()
     for item in (p for p in processes if p.what == "dockerd"):
         leaving = {f.name for f in found if f.what in ("cluster", "container")}
         running = _docker_lines(docker, "ps", "--format", '{{.Names}}\t{{.Label "%s"}}' % CLUSTER_LABEL) \

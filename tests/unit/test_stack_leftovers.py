@@ -149,8 +149,9 @@ def test_mounts_inside_a_leftover_dir_are_found_deepest_first():
 class FakeDocker:
     """docker's answers for find_docker: node containers per cluster, anchors, the kind network."""
 
-    def __init__(self, nodes: dict[str, str], anchors: dict[str, str], attached: list[str]):
-        self.nodes, self.anchors, self.attached = nodes, anchors, attached
+    def __init__(self, nodes: dict[str, str] | None = None, anchors: dict[str, str] | None = None,
+                 attached: list[str] | None = None):
+        self.nodes, self.anchors, self.attached = nodes or {}, anchors or {}, attached or []
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess:
         if args[:2] == ("ps", "-a") and provider.CLUSTER_LABEL in args[3]:
@@ -187,6 +188,21 @@ def test_the_kind_network_is_left_over_when_only_leftovers_are_attached(monkeypa
     assert ("network", "kind") in {(item.what, item.name) for item in leftovers.find_docker(docker)}
     docker.attached.append("someone-elses")
     assert ("network", "kind") not in {(item.what, item.name) for item in leftovers.find_docker(docker)}
+
+
+def test_an_empty_lib_modules_is_left_over_only_while_no_cluster_runs_with_docker_or_without(monkeypatch, tmp_path):
+    monkeypatch.setattr(leftovers, "_kind_running", lambda: False)
+    monkeypatch.setattr(leftovers, "LIB_MODULES", tmp_path / "modules")
+    monkeypatch.setattr(leftovers, "find_processes", lambda: [])
+    monkeypatch.setattr(leftovers, "find_dirs", lambda: [])
+    (tmp_path / "modules").mkdir()
+    live = leftovers.owned_name("cd34")
+    assert ("dir", str(tmp_path / "modules")) not in {
+        (i.what, i.name) for i in leftovers.find_docker(FakeDocker(nodes={f"{live}-control-plane": live}))}
+    assert ("dir", str(tmp_path / "modules")) in {(i.what, i.name) for i in leftovers.find_docker(FakeDocker())}
+    assert [(i.what, i.name) for i in leftovers.find(None)] == [("dir", str(tmp_path / "modules"))]  # no Docker
+    (tmp_path / "modules" / "6.1.0").mkdir()  # the host's own modules: never
+    assert leftovers.find(None) == []
 
 
 class NetworkDocker:

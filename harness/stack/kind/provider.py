@@ -22,7 +22,7 @@ from typing import Callable
 import yaml
 from kubernetes import client
 
-from harness.stack.leftovers import joining_kind_network, kind_network_free, owned_name, owned_prefix
+from harness.stack.leftovers import joining_kind_network, kind_network_free, lib_modules_made, owned_name, owned_prefix
 from harness.errors import HarnessError
 from harness.stack import binaries, certmanager, helm, official
 from harness.stack.versions import facts as component_facts
@@ -190,7 +190,6 @@ class KindStack(Service):
         self.kubeconfig = self.run_dir / "kubeconfig"
         self.engine = DockerEngine()
         self.created = False
-        self.made_lib_modules = False  # whether /lib/modules appeared with our cluster (then stop removes it)
         self.api_url: str | None = None  # https://127.0.0.1:<port>, known once the cluster is being created
         self._api: client.ApiClient | None = None
         self.cert_manager_images: tuple[images.Image, ...] = ()  # what the installed chart runs
@@ -353,7 +352,10 @@ class KindStack(Service):
                                                          self.kubelet_sync_frequency, self.kubernetes,
                                                          own_images=self.node.source != "official")))
         self.created = True  # from here on a partial cluster may exist: stop() deletes by name
-        self.made_lib_modules = not LIB_MODULES.exists()
+        if not LIB_MODULES.exists():
+            marker = lib_modules_made()
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
         with joining_kind_network():
             self._kind("create", "cluster", "--name", self.name, "--image", self.node.tag, "--config", str(config),
                        "--kubeconfig", str(self.kubeconfig))
@@ -481,8 +483,12 @@ class KindStack(Service):
         return result.stdout.strip() == "true"
 
     def _remove_lib_modules_if_ours(self) -> None:
-        """The empty /lib/modules docker made for kind's bind mount, if it was not there before and no other
-        cluster (someone else's node) still mounts it."""
+        """The empty /lib/modules docker made for kind's bind mount, once a certchaos cluster found it missing
+        (leftovers.lib_modules_made) and no cluster (ours or anyone's) still mounts it."""
+        marker = lib_modules_made()
         others = self.engine.docker("ps", "-q", "--filter", f"label={CLUSTER_LABEL}", check=False).stdout.strip()
-        if self.made_lib_modules and not others and LIB_MODULES.is_dir() and not any(LIB_MODULES.iterdir()):
+        if not marker.exists() or others:
+            return
+        if LIB_MODULES.is_dir() and not any(LIB_MODULES.iterdir()):
             LIB_MODULES.rmdir()
+        marker.unlink(missing_ok=True)
