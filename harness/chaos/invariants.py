@@ -141,6 +141,7 @@ class IssuanceStart:
     revision: int | None  # the last issued revision (None: never issued)
     renewal_time: str | None  # status.renewalTime then
     generation_changed: bool  # the spec's generation differs from the one its last revision was issued for
+    issued_at: float | None = None  # when the timeline first showed that revision (journal seconds)
 
 
 def issuance_starts(entries: Iterable[Entry], name: str | None = None) -> list[IssuanceStart]:
@@ -149,17 +150,17 @@ def issuance_starts(entries: Iterable[Entry], name: str | None = None) -> list[I
     for certificate, timeline in _certificate_timeline(entries).items():
         if name is not None and certificate != name:
             continue
-        issued = renewal = generation = None
+        issued = renewal = generation = issued_at = None
         issuing = False
         for entry in timeline:
             condition = (entry.detail.get("conditions") or {}).get("Issuing") or {}
             now_issuing = condition.get("status") == "True"
             if now_issuing and not issuing:
                 starts.append(IssuanceStart(entry, condition.get("reason"), condition.get("message"), issued,
-                                            renewal, entry.detail.get("generation") != generation))
+                                            renewal, entry.detail.get("generation") != generation, issued_at))
             issuing = now_issuing
             if entry.detail.get("revision") is not None and entry.detail["revision"] != issued:
-                issued, generation = entry.detail["revision"], entry.detail.get("generation")
+                issued, generation, issued_at = entry.detail["revision"], entry.detail.get("generation"), entry.at
             renewal = entry.detail.get("renewalTime", renewal)
     return starts
 
@@ -189,7 +190,8 @@ def reissued_only_with_cause(facts: Facts, entries: list[Entry]) -> list[Violati
             found.append(f"{start.entry.subject} was issued again at +{start.entry.offset:.1f}s for "
                          f"{start.reason!r} ({start.message!r}) with no such cause (renewalTime "
                          f"{start.renewal_time}, spec generation {'changed' if start.generation_changed else 'unchanged'}"
-                         f" since revision {start.revision})")
+                         f" since revision {start.revision}, which the timeline showed "
+                         f"{start.entry.at - start.issued_at:.1f}s before)")
     return found
 
 

@@ -127,12 +127,19 @@ def test_a_short_exploration_of_the_kind_lab_reports_its_schedule_and_leaves_not
                              "--budget", "60s", "--max-steps", "3", "--seed", "1", "--faults", faults,
                              "--database", str(tmp_path / "db"), "--report-dir", str(report), "--json"],
                             cwd=REPO, capture_output=True, text=True, timeout=EXPLORE_TIMEOUT)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
     facts = json.loads(result.stdout)
-    assert facts["failures"] == 0 and facts["faults"] == faults.split(",")
-    assert facts["coverage"]["pairs_possible"] == 3
+    assert facts["faults"] == faults.split(",") and facts["coverage"]["pairs_possible"] == 3
+    # Each example judged: passed, or deviated by the lifecycle invariants (then exit 1 and a replay). What
+    # cert-manager does under a controller restart is for the exploration to find, not for this test to vouch for
+    # (CI's load once gave v1.11.5 a re-issue for 'DoesNotExist' of a Certificate just issued); the local test
+    # (test_explore.py) holds it to no failure. Never a harness error: that is certchaos's.
+    statuses = [e["status"] for e in facts["examples"]]
+    assert set(statuses) <= {"passed", "deviated", "interrupted"}, result.stderr[-3000:]
+    assert result.returncode == (1 if facts["failures"] else 0) == (1 if "deviated" in statuses else 0)
+    assert not facts["failures"] or Path(facts["replay"]).exists()
     judged = [e for e in facts["examples"] if e["status"] == "passed"]
-    assert judged, facts["examples"]
+    assert judged, result.stderr[-3000:]
     journal = json.loads((report / judged[0]["journal"]).read_text())
     assert journal["environment"]["provider"] == "kind"
     assert any(e["subject"] == "end state" for e in journal["entries"])  # judged to its end: liveness, invariants
