@@ -1,16 +1,18 @@
-"""One CA endpoint fails: newOrder answers 503 (the CA in maintenance) or finalize answers 500, while every
-other endpoint works.
+"""One CA endpoint fails: newOrder answers 503 (the CA in maintenance), finalize or the certificate's download
+answers 500, while every other endpoint works.
 
 Spec (cert-manager v1.11.5, from its source): the ACME client does not retry a 5xx (pkg/acme/util/util.go
 RetryBackoff retries only a 400), and the orders controller keeps the Order as it is on a 5xx (only a 4xx
-marks it errored: pkg/controller/acmeorders/sync.go createOrder, finalizeOrder) and returns the error, so its
-work queue retries the Order with per-item exponential backoff from 5 s, doubling
+marks it errored: pkg/controller/acmeorders/sync.go createOrder, finalizeOrder, syncCertificateDataWithOrder)
+and returns the error, so its work queue retries the Order with per-item exponential backoff from 5 s, doubling
 (pkg/controller/acmeorders/controller.go: NewItemExponentialFailureRateLimiter(5 s, 30 min)): 5, 10, 20 s
 between attempts. A failure counted without a request reaching the CA still takes a step (seen on both
 providers for finalize: 5, 20, 40 s), so every gap is a step of the doubling ladder, none shorter than the one
 before, besides one extra sync at once when the Order's own status write comes back as an update event. No
 CertificateRequest fails and no issuance backoff starts; once the endpoint is back, the next retry goes through
-and the same request completes the issuance.
+and the same request completes the issuance. The download fails first inside the finalize call (the ACME
+client's CreateOrderCert fetches the certificate once the order is valid); the Order's status then reads valid
+without a certificate, so each retry fetches the certificate alone (syncCertificateData).
 Evidence: the layer's journal (the failed requests to the endpoint and their spacing), the Order's state,
 the Certificate's status and requests.
 """
@@ -30,8 +32,8 @@ ATTEMPTS = 4  # failed attempts to see: three gaps (5, 10, 20 s), a doubling no 
 BASE = 5.0  # the orders queue's first step
 STEPS = [BASE * 2 ** k for k in range(5)]  # 5, 10, 20, 40, 80 s: the cumulative schedule's steps
 GAP_TOLERANCE = (0.15, 2.0)  # relative and absolute seconds: a sync's own time on a loaded machine
-# finalize comes after the DNS-01 wait of a whole issuance; newOrder at once.
-FIRST_FAILURE = {"newOrder": 60, "finalize": ISSUANCE}
+# finalize and the download come after the DNS-01 wait of a whole issuance; newOrder at once.
+FIRST_FAILURE = {"newOrder": 60, "finalize": ISSUANCE, "certificate": ISSUANCE}
 # The retries: 5 + 10 + 20 s, one more step if a sync failed before reaching the CA; margin for load.
 RETRIES_WITHIN = sum(STEPS[:4]) + 30
 # After the endpoint is back the next retry is up to two steps away (40, 80 s), then the rest of an issuance.
@@ -43,7 +45,7 @@ def on_the_ladder(gap: float) -> float | None:
     return next((step for step in STEPS if abs(gap - step) <= step * GAP_TOLERANCE[0] + GAP_TOLERANCE[1]), None)
 
 
-@pytest.mark.parametrize("endpoint, status", [("newOrder", 503), ("finalize", 500)])
+@pytest.mark.parametrize("endpoint, status", [("newOrder", 503), ("finalize", 500), ("certificate", 500)])
 def test_a_failing_endpoint_is_retried_with_backoff_and_the_same_request_completes(
         scenario, lab, kube, namespace, acme_issuer, endpoint, status):
     name, subject = "web", f"Certificate {namespace}/web"
