@@ -34,7 +34,9 @@ ANCHOR_LABEL = "io.certchaos.lab-anchor"  # harness.stack.kind.labnet: the lab's
 KIND_NETWORK = "kind"
 ENGINE_USERS = "users"  # beside dockerd's config: a file per certchaos process using the engine
 KIND_NETWORK_LOCK = "kind-network.lock"  # beside dockerd's config: see joining_kind_network
-LIB_MODULES = Path("/lib/modules")  # docker makes it (empty) for kind's bind mount on a host without one
+# kind bind-mounts the host's /lib/modules into each node; docker creates a missing bind source as an empty
+# directory, so on a host without one every cluster would leave it behind (see lib_modules_made).
+LIB_MODULES = Path("/lib/modules")
 LIB_MODULES_MADE = "lib-modules-made"  # beside dockerd's config: a cluster found LIB_MODULES missing (see below)
 # Temp dirs certchaos makes (tempfile.mkdtemp / TemporaryDirectory prefixes), in the temp dir and /dev/shm.
 DIR_PURPOSES = ("lab", "stack", "kind", "etcd", "jail", "helm", "build", "replay", "image", "node")
@@ -188,6 +190,11 @@ def lib_modules_made() -> Path:
     """A marker: a certchaos cluster was created while /lib/modules was missing, so the empty one docker made
     for its bind mount is ours to remove, by whichever cluster stops last (the one that made it may not)."""
     return dockerd_config().parent / LIB_MODULES_MADE
+
+
+def lib_modules_empty() -> bool:
+    """/lib/modules is an empty directory: docker's bind source, never a host's own modules."""
+    return LIB_MODULES.is_dir() and not any(LIB_MODULES.iterdir())
 
 
 def live_engine_users(folder: Path | None = None) -> list[str]:
@@ -408,7 +415,7 @@ def find_docker(docker: Callable[..., subprocess.CompletedProcess]) -> list[Left
 
 def _empty_lib_modules() -> list[Leftover]:
     """An empty /lib/modules while no cluster is there to mount it (the caller knows) and no kind runs."""
-    if LIB_MODULES.is_dir() and not any(LIB_MODULES.iterdir()) and not _kind_running():
+    if lib_modules_empty() and not _kind_running():
         return [Leftover("dir", str(LIB_MODULES), "empty: docker made it for kind's bind mount on a host without "
                                                   "kernel modules; no cluster uses it")]
     return []

@@ -22,7 +22,7 @@ from harness.stack.kind import images
 from harness.stack.kind.engine import DockerEngine
 from harness.stack.kind.provider import CLUSTER_LABEL, KIND_NETWORK, KindStack
 from harness.stack.kube import ensure_namespace
-from harness.stack.leftovers import LIB_MODULES, lib_modules_made
+from harness.stack.leftovers import lib_modules_empty, lib_modules_made
 from harness.wait import Seen, wait_for
 
 pytestmark = pytest.mark.kind
@@ -156,7 +156,7 @@ def test_stop_leaves_no_container_network_or_volume(kind_stack):
     # cluster's node (CI runs run-kind's beside) mounted it when stop ran, or does now.
     if not others_before and not _other_clusters_nodes(kind_stack):
         assert not lib_modules_made().exists()
-        assert not LIB_MODULES.is_dir() or any(LIB_MODULES.iterdir())
+        assert not lib_modules_empty()
 
 
 

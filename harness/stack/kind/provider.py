@@ -22,7 +22,9 @@ from typing import Callable
 import yaml
 from kubernetes import client
 
-from harness.stack.leftovers import joining_kind_network, kind_network_free, lib_modules_made, owned_name, owned_prefix
+from harness.stack.leftovers import (
+    LIB_MODULES, joining_kind_network, kind_network_free, lib_modules_empty, lib_modules_made, owned_name, owned_prefix,
+)
 from harness.errors import HarnessError
 from harness.stack import binaries, certmanager, helm, official
 from harness.stack.versions import facts as component_facts
@@ -37,9 +39,6 @@ from harness.wait import Seen, WaitTimeout, wait_for
 
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"  # kind labels each node container with its cluster name
 KIND_NETWORK = "kind"
-# kind bind-mounts the host's /lib/modules into each node; docker creates a missing bind source as an empty
-# directory, so on a host without one (this machine) every cluster leaves it behind unless we remove it.
-LIB_MODULES = Path("/lib/modules")
 # kind create returns in 21-93 s on this 2-core machine under load (FINDINGS §5); 10 min is a hung create.
 CREATE_TIMEOUT = 600.0
 # The node turns Ready 2-13 s after kind returns (our CNI writes its conflist); 180 s covers heavy load.
@@ -489,6 +488,6 @@ class KindStack(Service):
         others = self.engine.docker("ps", "-q", "--filter", f"label={CLUSTER_LABEL}", check=False).stdout.strip()
         if not marker.exists() or others:
             return
-        if LIB_MODULES.is_dir() and not any(LIB_MODULES.iterdir()):
+        if lib_modules_empty():
             LIB_MODULES.rmdir()
         marker.unlink(missing_ok=True)
