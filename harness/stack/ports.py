@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import collections
 import errno
 import socket
+import threading
 
 from harness.errors import HarnessError, PortInUse
 
 LOOPBACK = "127.0.0.1"
+# The ports this process handed out lately: the kernel may pick a port again once its probe socket is closed,
+# and a component given two ports before it binds either (Pebble's listen and management) must get two.
+_GIVEN: collections.deque[int] = collections.deque(maxlen=1024)
+_LOCK = threading.Lock()
 
 
-def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port on `host` that nothing listens on right now (the kernel picks it)."""
+def _kernel_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port on `host` that nothing listens on right now (the kernel picks it) and that this process has not
+    handed out lately."""
+    with _LOCK:
+        for _ in range(100):
+            port = _kernel_port(host)
+            if port not in _GIVEN:
+                _GIVEN.append(port)
+                return port
+    raise HarnessError(f"no free port on {host}: the kernel offered only ports handed out already")
 
 
 def ensure_free(component: str, port: int, host: str = LOOPBACK) -> int:

@@ -1,7 +1,9 @@
-"""A requested port that cannot be bound is refused with its true cause: in use, privileged, or not local."""
+"""Ports: a free one is chosen once per process; a requested one that cannot be bound is refused with its true
+cause: in use, privileged, or not local."""
 
 from __future__ import annotations
 
+import collections
 import os
 import socket
 import subprocess
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError, PortInUse
+from harness.stack import ports
 from harness.stack.ports import LOOPBACK, ensure_free, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,3 +51,11 @@ def test_a_privileged_port_without_root_says_so_with_the_fix():
                           preexec_fn=as_nobody, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert said.stdout.startswith("kube-apiserver: binding 127.53.0.1:53 was refused: Permission denied. "
                                   "Fix: run as root"), said.stdout + said.stderr
+
+
+def test_a_port_handed_out_lately_is_not_handed_out_again(monkeypatch):
+    """The kernel may offer a closed probe's port again at once: Pebble once got one port for both listeners."""
+    offered = iter([41000, 41000, 41000, 41001])
+    monkeypatch.setattr(ports, "_kernel_port", lambda host: next(offered))
+    monkeypatch.setattr(ports, "_GIVEN", collections.deque(maxlen=8))
+    assert [free_port(), free_port()] == [41000, 41001]
