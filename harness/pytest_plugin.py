@@ -26,6 +26,7 @@ from harness.lab import providers
 from harness.report.journal import Journal, ScenarioInfo, Status, environment_facts
 from harness.report.html import write_report_html
 from harness.report.summary import NOT_APPLICABLE, SKIPPED, write_skip_record, write_summary
+from harness.chaos.known_issues import KnownIssue
 from harness.chaos.scenario import Scenario, resolve_time_scale, status_for
 from harness.run_state import RUN, STATE, RunState, run_state
 from harness.stack.protocol import DESCRIPTIONS
@@ -64,6 +65,10 @@ SCENARIO_MARKERS = (
     "exclusive: a scenario that disturbs the shared lab (restarts the controller) or times the shared controller "
     "(others' challenges would hold its workers); `certchaos run` runs it on a lab of its own, one at a time, "
     "e.g. @pytest.mark.exclusive",
+    "known_issue(component, fixed_in, match, why): the scenario finds a known bug of `component` releases before "
+    "`fixed_in`; there a deviation whose message matches the regex `match` is the verdict known-issue (listed, not "
+    "failing the run) and a pass deviates (the bug should have shown), e.g. @pytest.mark.known_issue("
+    "component='cert-manager-webhook', fixed_in='v1.13.0', match='s/mime', why='...')",
 )
 NOT_ACTIVE = ("certchaos is not active for this test. Fix: mark it @pytest.mark.certchaos, set `certchaos = true` "
               "in the pytest config ([tool.pytest.ini_options] or pytest.ini), or run pytest with -p certchaos")
@@ -163,6 +168,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "certchaos_scenario" in getattr(item, "fixturenames", ()) and item.get_closest_marker(PLUGIN) is None:
             item.add_marker(PLUGIN)
+        known = item.get_closest_marker("known_issue")
+        if known is not None:
+            try:
+                KnownIssue.from_marker(known.kwargs)
+            except ValueError as bad:
+                raise pytest.UsageError(f"{item.nodeid}: {bad}") from None
 
 
 def _journal_dir(item: pytest.Item) -> str:
@@ -260,11 +271,36 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         verdict = NOT_APPLICABLE if reason.startswith(NOT_APPLICABLE_PREFIX) else SKIPPED
         write_skip_record(run.journal.path.parent, item.nodeid, verdict, reason)
         return report
+    if call.when == "call":
+        status, error = _known_issue(item, report, status, error)
     run.conclude(status, error, call.when)
     if call.when == "teardown":
         _finish(run, run_state(item.config))
         run_state(item.config).running.pop(item.nodeid, None)
     return report
+
+
+def _known_issue(item: pytest.Item, report: pytest.TestReport, status: Status,
+                 error: BaseException | None) -> tuple[Status, BaseException | None]:
+    """The call's verdict under the scenario's known_issue marker, if the release under test has that bug: its
+    deviation is known-issue (reported to pytest as xfailed), a pass deviates (as a strict xfail's pass fails)."""
+    marker = item.get_closest_marker("known_issue")
+    if marker is None or status not in (Status.PASSED, Status.DEVIATED):
+        return status, error
+    issue = KnownIssue.from_marker(marker.kwargs)  # checked at collection
+    components = run_state(item.config).components
+    if not issue.affects(components):
+        return status, error
+    known = issue.describe(components)
+    if status is Status.DEVIATED and issue.explains(str(error)):
+        report.outcome, report.wasxfail = "skipped", known
+        return Status.KNOWN_ISSUE, AssertionError(f"{known}\n{error}")  # the summary's row shows the first line
+    if status is Status.PASSED:
+        missing = AssertionError(f"expected to find the {known}; it did not show (/{issue.match}/ not seen): the "
+                                 "check may be blind, or this build carries the fix")
+        report.outcome, report.longrepr = "failed", str(missing)
+        return Status.DEVIATED, missing
+    return status, error
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

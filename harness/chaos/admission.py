@@ -11,6 +11,7 @@ from typing import Callable
 from kubernetes import client
 
 from harness.chaos.certificates import certificate, create_certificate
+from harness.report.summary import readable
 from harness.observe.resources import CERTIFICATE, CERTIFICATE_REQUEST, CLUSTER_ISSUER, ISSUER
 from harness.wait import Condition, Seen
 
@@ -48,7 +49,7 @@ class Admission:
         return self.status == SCHEMA_REFUSAL_STATUS and DENIED not in self.message
 
     def view(self) -> dict:
-        return {"status": self.status or "admitted", "message": self.message[:300]}
+        return {"status": self.status or "admitted", "message": readable(self.message)[:300]}
 
 
 def admission_of(api: client.ApiClient, namespace: str, body: dict) -> Admission:

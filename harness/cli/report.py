@@ -23,7 +23,8 @@ from harness.report.summary import (
 
 EXIT_HELP = """\
 exit code: the run's verdict
-  0  every scenario passed or is not applicable (skipped ones too with --allow-skips)
+  0  every scenario passed, found a known issue of its release or is not applicable (skipped ones too with
+     --allow-skips)
   1  any scenario did not pass: deviated, harness-error, interrupted, unfinished, skipped
   2  a journal under DIR cannot be read (the verdict is unknown), or DIR holds none
 --json prints {"path", "verdict", "exit_code", "totals": {verdict: count}, "scenarios": [{"scenario",
@@ -46,11 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def verdict(rows: list[Row], allow_skips: bool = False) -> int:
-    """The run's exit code from its rows: 2 when one cannot be read, else 0 only if every one passed or is not
-    applicable (or skipped, when skips are allowed), else 1."""
+    """The run's exit code from its rows: 2 when one cannot be read, else 0 only if every one passed, found a
+    known issue or is not applicable (or skipped, when skips are allowed), else 1."""
     if any(row.verdict == UNREADABLE for row in rows):
         return 2
-    fine = {str(Status.PASSED), NOT_APPLICABLE} | ({SKIPPED} if allow_skips else set())
+    fine = {str(Status.PASSED), str(Status.KNOWN_ISSUE), NOT_APPLICABLE} | ({SKIPPED} if allow_skips else set())
     return 0 if all(row.verdict in fine for row in rows) else 1
 
 

@@ -28,7 +28,7 @@ h1{font-size:22px}h2{font-size:17px;margin:28px 0 6px;border-top:1px solid #ccd;
 table{border-collapse:collapse;width:100%}th,td{border:1px solid #ccd;padding:4px 6px;text-align:left;vertical-align:top}
 th{background:#eef1f5}td:first-child{word-break:break-all}td.num{text-align:right;white-space:nowrap}
 .verdict{font-weight:600;padding:1px 6px;border-radius:3px;white-space:nowrap}
-.v-passed{background:#d8f3dc;color:#145a22}.v-deviated{background:#ffe1c2;color:#7a3300}
+.v-passed{background:#d8f3dc;color:#145a22}.v-known-issue{background:#fff3b0;color:#5c4a00}.v-deviated{background:#ffe1c2;color:#7a3300}
 .v-harness-error,.v-unreadable{background:#f9d0d0;color:#7a0010}
 .v-interrupted,.v-unfinished,.v-skipped,.v-not-applicable{background:#e4e4ea;color:#333}
 pre{background:#f6f8fa;border:1px solid #dde;padding:6px;white-space:pre-wrap;word-break:break-word;font-size:12px}

@@ -25,9 +25,11 @@ SCHEMA = "certchaos.journal/v1"
 
 
 class Status(StrEnum):
-    """A scenario's verdict. "deviated" is the system under test missing an expectation, not a crash."""
+    """A scenario's verdict. "deviated" is the system under test missing an expectation, not a crash;
+    "known-issue" is a deviation that is a known bug of the release under test (harness/chaos/known_issues.py)."""
 
     PASSED = "passed"
+    KNOWN_ISSUE = "known-issue"
     DEVIATED = "deviated"
     HARNESS_ERROR = "harness-error"
     INTERRUPTED = "interrupted"
@@ -35,7 +37,7 @@ class Status(StrEnum):
 
 # How bad a verdict is: when several apply (an expectation missed, then a revert failed) the worst wins.
 # A harness error outranks a deviation because a broken harness makes the deviation untrustworthy.
-SEVERITY = {Status.PASSED: 0, Status.DEVIATED: 1, Status.HARNESS_ERROR: 2, Status.INTERRUPTED: 3}
+SEVERITY = {Status.PASSED: 0, Status.KNOWN_ISSUE: 1, Status.DEVIATED: 2, Status.HARNESS_ERROR: 3, Status.INTERRUPTED: 4}
 
 
 def worst(*statuses: Status | None) -> Status:

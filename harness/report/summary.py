@@ -28,6 +28,8 @@ SUBJECT_WIDTH = 48  # a Certificate ns/name fits; long fault reprs are cut, the 
 # last in its journal, so a CI log is evidence after its run's journals are gone.
 FAILURE_LINES_SHOWN = 12
 LAST_MOVES_SHOWN = 15
+WARNINGS_SHOWN, WARNING_WIDTH = 3, 600  # a failed scenario's last distinct Warning Events, nearly whole
+_GO_BYTES = re.compile(r"\[\]byte\{[^}]*\}")  # a Go byte slice quoted in an error (a CSR): bytes that say nothing
 _MOVES = (EntryKind.RESOURCE_CONDITION, EntryKind.K8S_EVENT, EntryKind.FAULT_APPLIED, EntryKind.FAULT_REVERTED,
           EntryKind.FAULT_REVERT_FAILED, EntryKind.EXPECTATION_MET, EntryKind.NOTE)
 
@@ -41,6 +43,12 @@ _BRIEF_KEYS = {
     EntryKind.EXPECTATION_MISSED: ("expected", "last", "gave_up"),
     EntryKind.OBSERVED: ("state",),
 }
+
+
+def readable(message: str) -> str:
+    """An API server's or controller's message with the Go byte slices it quotes (a whole CSR) cut out: what is
+    said after them (which usages differ) is what tells."""
+    return _GO_BYTES.sub("[]byte{...}", message)
 
 
 def _one_line(text: str) -> str:
@@ -338,14 +346,26 @@ def summary_markdown(directory: Path, rows: list[Row] | None = None, preface: st
     others = len(rows) - sum(counts.values())
     lines += ["", f"Totals: {len(rows)} scenarios: {totals}" + (f", {others} unreadable or unfinished" if others else "")]
     lines += [f"\n{line}" for line in pairing_lines(directory)]
+    lines += _known_issues(directory, rows)
     lines += _not_passed(directory, rows)
     return "\n".join(lines) + "\n"
 
 
+def _known_issues(directory: Path, rows: list[Row]) -> list[str]:
+    """The scenarios that found a known bug of the release under test: what it is, and its evidence's journal."""
+    known = [row for row in rows if row.verdict == Status.KNOWN_ISSUE]
+    if not known:
+        return []
+    lines = ["", f"Known issues of the releases under test (they do not fail the run): {len(known)}"]
+    lines += [f"- {row.scenario}: {row.failure or 'no failure recorded'} ({row.journal.relative_to(directory)})"
+              for row in known]
+    return lines
+
+
 def _not_passed(directory: Path, rows: list[Row]) -> list[str]:
-    """The rows that neither passed nor were skipped, again at the very end with their failure: what a CI log's
-    tail shows is then what failed and why, not the last rows of the table."""
-    bad = [row for row in rows if row.verdict not in (Status.PASSED, SKIPPED, NOT_APPLICABLE)]
+    """The rows that neither passed, found a known issue nor were skipped, again at the very end with their
+    failure: what a CI log's tail shows is then what failed and why, not the last rows of the table."""
+    bad = [row for row in rows if row.verdict not in (Status.PASSED, Status.KNOWN_ISSUE, SKIPPED, NOT_APPLICABLE)]
     if not bad:
         return []
     lines = ["", f"Not passed: {len(bad)} of {len(rows)}"]
@@ -369,6 +389,12 @@ def _last_moves(path: Path) -> list[str]:
     if moves:
         lines.append("    last in its journal:")
         lines += ["      " + line for line in lifecycle(moves).splitlines()]
+    # The lifecycle cuts each detail to a line: the Events that said why are shown again, nearly whole.
+    warnings = list(dict.fromkeys(_one_line(readable(str(entry.detail.get("message", "")))) for entry in moves
+                                  if entry.kind is EntryKind.K8S_EVENT and entry.detail.get("type") == "Warning"))
+    if warnings:
+        lines.append("    its last Warning Events, whole:")
+        lines += [f"      {text[:WARNING_WIDTH]}" for text in warnings[-WARNINGS_SHOWN:]]
     return lines
 
 

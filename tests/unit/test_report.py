@@ -48,7 +48,7 @@ def test_summary_has_a_row_per_journal_escapes_pipes_and_lists_an_unreadable_jou
                        "Expected a \\| b |  |")
     assert rows[1].startswith("| b.test_two | unreadable |") and "certchaos.journal/v0" in rows[1]
     assert text.rstrip().endswith(
-        "Totals: 2 scenarios: 0 passed, 1 deviated, 0 harness-error, 0 interrupted, 0 skipped, 0 not-applicable, "
+        "Totals: 2 scenarios: 0 passed, 0 known-issue, 1 deviated, 0 harness-error, 0 interrupted, 0 skipped, 0 not-applicable, "
         "1 unreadable or unfinished\n\nNot passed: 2 of 2\n"
         "- test_a.py::test_one[x|y]: deviated: Expected a | b (a.test_one/journal.json)\n"
         "    more\n"  # the failure's further lines, then what its journal saw last: evidence in a CI log
@@ -56,6 +56,24 @@ def test_summary_has_a_row_per_journal_escapes_pipes_and_lists_an_unreadable_jou
         "          +0.000s  note  hello\n"
         "- b.test_two: unreadable: " + rows[1].split(" | ")[6] + " (b.test_two/journal.json)")
     assert write_summary(tmp_path).read_text() == text
+
+
+def test_a_failed_scenarios_warning_events_are_shown_whole_without_the_go_bytes_they_quote(tmp_path):
+    journal = Journal(tmp_path / "a.test_one" / "journal.json", ScenarioInfo("test_a.py::test_one"))
+    denied = ('Failed to create CertificateRequest: admission webhook "webhook.cert-manager.io" denied the request: '
+              'spec.request: Invalid value: []byte{0x2d, 0x2d, 0x2d, 0x2d, 0x2d, 0x42}: csr key usages do not match '
+              'specified usages, these should match if both are set: [[3]: "s/mime" != "email protection"]')
+    for _ in range(3):  # the same Event again: shown once
+        journal.record(EntryKind.K8S_EVENT, "Certificate ns/client", type="Warning", reason="RequestFailed",
+                       message=denied)
+    journal.record(EntryKind.K8S_EVENT, "Certificate ns/client", type="Normal", reason="Issuing", message="x" * 300)
+    journal.finish(Status.DEVIATED, {"type": "ExpectationFailed", "message": "Expected issued", "phase": "call"})
+    journal.save()
+    text = summary_markdown(tmp_path)
+    whole = text.split("    its last Warning Events, whole:\n", 1)[1].splitlines()
+    assert whole == ['      Failed to create CertificateRequest: admission webhook "webhook.cert-manager.io" denied '
+                     'the request: spec.request: Invalid value: []byte{...}: csr key usages do not match specified '
+                     'usages, these should match if both are set: [[3]: "s/mime" != "email protection"]']
 
 
 def test_evidence_is_the_last_expectations_and_a_skip_record_is_a_row(tmp_path):
