@@ -64,8 +64,10 @@ SERVER = dict(
     subject={"organizations": ["certchaos"], "organizationalUnits": ["platform"], "countries": ["NL"],
              "provinces": ["Noord-Holland"], "localities": ["Amsterdam"], "streetAddresses": ["Dam 1"],
              "postalCodes": ["1012 JS"], "serialNumber": "42"})
+# Not "email protection": up to v1.12 the webhook denies its requests at random (test_webhook_validation.py's
+# known issue), which would make this scenario's verdict a coin toss.
 CLIENT = dict(uris=["spiffe://certchaos.test/ns/payments/sa/client"], emailAddresses=["ops@certchaos.test"],
-              usages=["client auth", "digital signature", "key agreement", "email protection"],
+              usages=["client auth", "digital signature", "key agreement", "code signing"],
               privateKey=key("ECDSA", 384))
 
 
