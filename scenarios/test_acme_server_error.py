@@ -2,17 +2,18 @@
 answers 500, while every other endpoint works.
 
 Spec (cert-manager v1.11.5, from its source): the ACME client does not retry a 5xx (pkg/acme/util/util.go
-RetryBackoff retries only a 400), and the orders controller keeps the Order as it is on a 5xx (only a 4xx
-marks it errored: pkg/controller/acmeorders/sync.go createOrder, finalizeOrder, syncCertificateDataWithOrder)
-and returns the error, so its work queue retries the Order with per-item exponential backoff from 5 s, doubling
-(pkg/controller/acmeorders/controller.go: NewItemExponentialFailureRateLimiter(5 s, 30 min)): 5, 10, 20 s
-between attempts. A failure counted without a request reaching the CA still takes a step (seen on both
-providers for finalize: 5, 20, 40 s), so every gap is a step of the doubling ladder, none shorter than the one
-before, besides one extra sync at once when the Order's own status write comes back as an update event. No
-CertificateRequest fails and no issuance backoff starts; once the endpoint is back, the next retry goes through
-and the same request completes the issuance. The download fails first inside the finalize call (the ACME
-client's CreateOrderCert fetches the certificate once the order is valid); the Order's status then reads valid
-without a certificate, so each retry fetches the certificate alone (syncCertificateData).
+RetryBackoff retries only a 400), and the orders controller keeps the Order as it is on a 5xx (only a 4xx marks it
+errored: pkg/controller/acmeorders/sync.go createOrder, finalizeOrder, syncCertificateDataWithOrder) and returns
+the error, so its work queue retries the Order with per-item exponential backoff from 5 s, doubling
+(pkg/controller/acmeorders/controller.go: NewItemExponentialFailureRateLimiter(5 s, 30 min)): 5, 10, 20 s between
+attempts. A failure counted without a request reaching the CA still takes a step (seen on both providers for
+finalize: 5, 20, 40 s; for the download on kind under CI's load, two: 5, 40 s), so every gap is a step of the
+doubling ladder, none shorter than the one before, besides one extra sync at once when the Order's own status
+write comes back as an update event. No CertificateRequest fails and no issuance backoff starts; once the endpoint
+is back, the next retry goes through and the same request completes the issuance. The download fails first inside
+the finalize call (the ACME client's CreateOrderCert fetches the certificate once the order is valid); the Order's
+status then reads valid without a certificate, so each retry fetches the certificate alone (syncCertificateData):
+one finalize.
 Evidence: the layer's journal (the failed requests to the endpoint and their spacing), the Order's state,
 the Certificate's status and requests.
 """
@@ -30,14 +31,15 @@ from harness.scenario_api import (
 
 ATTEMPTS = 4  # failed attempts to see: three gaps (5, 10, 20 s), a doubling no fixed or linear retry has
 BASE = 5.0  # the orders queue's first step
-STEPS = [BASE * 2 ** k for k in range(5)]  # 5, 10, 20, 40, 80 s: the cumulative schedule's steps
+STEPS = [BASE * 2 ** k for k in range(6)]  # 5, 10, 20, 40, 80, 160 s: the cumulative schedule's steps
 GAP_TOLERANCE = (0.15, 2.0)  # relative and absolute seconds: a sync's own time on a loaded machine
 # finalize and the download come after the DNS-01 wait of a whole issuance; newOrder at once.
 FIRST_FAILURE = {"newOrder": 60, "finalize": ISSUANCE, "certificate": ISSUANCE}
-# The retries: 5 + 10 + 20 s, one more step if a sync failed before reaching the CA; margin for load.
-RETRIES_WITHIN = sum(STEPS[:4]) + 30
-# After the endpoint is back the next retry is up to two steps away (40, 80 s), then the rest of an issuance.
-RECOVERY = STEPS[4] + ISSUANCE
+# The retries: 5 + 10 + 20 s; each sync that failed before reaching the CA takes a step too: one was skipped on
+# local (5, 20, 40 s), two on kind under CI's load (5, 40, 80 s: the Order's status write hit an optimistic-lock
+# conflict, then a sync finalized a stale copy without its finalize URL, `Post "": unsupported protocol scheme`).
+# Two allowed, and a margin for load.
+RETRIES_WITHIN = STEPS[0] + STEPS[3] + STEPS[4] + 30
 
 
 def on_the_ladder(gap: float) -> float | None:
@@ -79,6 +81,14 @@ def test_a_failing_endpoint_is_retried_with_backoff_and_the_same_request_complet
             and steps[-1] >= 4 * BASE), (
         f"{endpoint} should be retried with backoff doubling from {BASE} s (5, 10, 20 s apart; a step may be "
         f"skipped; besides one sync on the Order's status update), but the CA saw attempts {spacing} s apart")
+    # Once the endpoint is back the next retry is up to two doublings past the last gap, then the rest of an issuance.
     scenario.expect(holds_until(clean, certificate_done_issuing(kube, namespace, name)), subject=subject,
                     expected="issued by the same request once the endpoint is back, nothing failed",
-                    within=RECOVERY, recovers=True)
+                    within=4 * steps[-1] + ISSUANCE, recovers=True)
+    if endpoint == "certificate":
+        # Catches a controller that finalizes the valid Order again on each retry instead of fetching its
+        # certificate alone (a CA that accepts a second finalize would let it pass every check above).
+        finalized = [r.at for r in acme_issuer.acme.requests() if r.at >= since and r.endpoint == "finalize"]
+        scenario.note("finalize requests of the issuance", at=finalized)
+        assert len(finalized) == 1, (f"the valid Order should be finalized once and its certificate fetched alone "
+                                     f"on each retry, but the CA saw {len(finalized)} finalize requests")
