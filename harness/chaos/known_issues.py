@@ -38,6 +38,10 @@ class KnownIssue:
         if missing or release(kwargs["fixed_in"]) is None:
             raise ValueError(f"known_issue needs component, fixed_in (a version such as v1.13.0), match and why; "
                              f"got {kwargs}")
+        try:
+            re.compile(kwargs["match"])
+        except re.error as error:
+            raise ValueError(f"known_issue's match {kwargs['match']!r} is no regular expression: {error}") from None
         return cls(kwargs["component"], kwargs["fixed_in"], kwargs["match"], kwargs["why"])
 
     def version_in(self, components: dict[str, Any]) -> str | None:

@@ -397,14 +397,18 @@ def test_a_known_bug_found_in_a_release_before_its_fix_is_a_known_issue_and_noth
     assert "Known issues of the releases under test (they do not fail the run): 1" in summary
 
 
-def test_a_known_issue_marker_without_its_fix_release_is_a_usage_error(pytester: pytest.Pytester):
-    pytester.makepyfile(test_known='''
+@pytest.mark.parametrize("marker, said", [
+    ('fixed_in="soon", match="x"', "*test_bug: known_issue needs component, fixed_in (a version such as v1.13.0)*"),
+    ('fixed_in="v1.13.0", match="s/mime("', "*test_bug: known_issue's match 's/mime(' is no regular expression*")])
+def test_a_known_issue_marker_without_its_fix_release_or_with_a_bad_regex_is_a_usage_error(
+        pytester: pytest.Pytester, marker, said):
+    pytester.makepyfile(test_known=f'''
 import pytest
 
-@pytest.mark.known_issue(component="cert-manager-webhook", fixed_in="soon", match="x", why="y")
+@pytest.mark.known_issue(component="cert-manager-webhook", {marker}, why="y")
 def test_bug(scenario):
     pass
 ''')
     result = pytester.runpytest("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*test_bug: known_issue needs component, fixed_in (a version such as v1.13.0)*"])
+    result.stderr.fnmatch_lines([said])
