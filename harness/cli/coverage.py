@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import shutil
 from pathlib import Path
 
+from harness.cli.run import DEFAULT_WORKERS
 from harness.errors import HarnessError
 from harness.mutants import attribution, coverage
 from harness.mutants.runner import collect
@@ -26,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run = actions.add_parser("run", help="run the catalogue on the instrumented build; write coverage.md and "
                                          "coverage.json")
     run.add_argument("-k", dest="keyword", help="only scenarios matching this pytest -k expression")
-    run.add_argument("--workers", type=int, default=8, help="parallel scenarios (default 8, as `certchaos run`)")
+    run.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                     help=f"parallel scenarios (default {DEFAULT_WORKERS}, as `certchaos run`)")
     run.add_argument("--report-dir", help="where the report goes (default: reports/coverage-<UTC timestamp>/)")
     run.add_argument("--timeout", type=float, default=coverage.RUN_TIMEOUT,
                      help=f"seconds the catalogue may take before it is stopped (default {coverage.RUN_TIMEOUT})")
@@ -34,6 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report = actions.add_parser("report", help="read a coverage run's counters again and rewrite its report")
     report.add_argument("report_dir", metavar="DIR", help="a `certchaos coverage run` report dir")
     report.set_defaults(handler=_report)
+    merge = actions.add_parser("merge", help="one report of several coverage runs (the catalogue, then scenarios "
+                                             "added or changed since), as if they were one run")
+    merge.add_argument("report_dirs", nargs="+", metavar="DIR", help="`certchaos coverage run` report dirs")
+    merge.add_argument("--into", required=True, metavar="DIR", help="the merged report's dir (new or empty)")
+    merge.set_defaults(handler=_merge)
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -96,3 +104,31 @@ def _report(args: argparse.Namespace) -> int:
                            f"`certchaos coverage run`")
     _write(folder, json.loads(saved.read_text()))
     return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    """Counters and journals of each run copied side by side: processes and snapshots are named by start, pid
+    and time, so none collide; a scenario in two runs keeps both journals (its spans in either attribute)."""
+    into = Path(args.into).resolve()
+    if into.exists() and any(into.iterdir()):
+        raise HarnessError(f"--into {into}: not empty. Fix: give a new directory")
+    runs = []
+    for index, given in enumerate(args.report_dirs):
+        folder = Path(given).resolve()
+        if not (folder / "run.json").is_file() or not (folder / COUNTERS).is_dir():
+            raise HarnessError(f"{folder} is not a coverage run's report dir (no run.json or {COUNTERS}/). Fix: give "
+                               f"--report-dir values of `certchaos coverage run`")
+        runs.append({**json.loads((folder / "run.json").read_text()), "report_dir": str(folder)})
+        shutil.copytree(folder / COUNTERS, into / COUNTERS, dirs_exist_ok=True)
+        for journal in sorted((folder / RUN).glob("*/journal.json")):
+            target = into / RUN / f"{journal.parent.name}.{index}"
+            target.mkdir(parents=True)
+            shutil.copy2(journal, target / "journal.json")
+    run = {"merged": runs, "keyword": None, "scenarios": sum(r["scenarios"] for r in runs),
+           "exit": max(r["exit"] for r in runs), "seconds": sum(r["seconds"] for r in runs),
+           "build_seconds": runs[0]["build_seconds"], "build_cached": all(r["build_cached"] for r in runs),
+           "processes": sum(r["processes"] for r in runs), "snapshots": sum(r["snapshots"] for r in runs)}
+    (into / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    _write(into, run)
+    return 0
+

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable
 
 from harness.cli import order
+from harness.cli.run import DEFAULT_WORKERS
 from harness.errors import HarnessError
 from harness.lab import providers
 from harness.mutants import attribution, catalogue, generate, report, runner
@@ -44,6 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="a `certchaos coverage run` report directory: mutants of lines the catalogue never "
                              "executed survive as not-executed, without being built or run; the others run only "
                              "against the scenarios its scenarios.json attributes their lines to")
+    sample.add_argument("--resume", type=Path, metavar="DIR",
+                        help="an earlier run of this sample (its --report-dir): its kills whose killers the "
+                             "catalogue still has, and its other verdicts whose scenarios are the same now, are kept, "
+                             "not run again")
     sample.add_argument("--classes", type=Path, default=sampling.SURVIVORS,
                         help=f"hand classifications of survivors (default {sampling.SURVIVORS})")
     _run_options(sample)
@@ -55,7 +62,12 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=runner.RUN_TIMEOUT,
                         help=f"seconds one mutant's scenarios may take before it counts as timed out "
                              f"(default {runner.RUN_TIMEOUT})")
-    parser.add_argument("--workers", type=int, default=8, help="parallel scenarios per mutant (default 8)")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                        help=f"parallel scenarios per mutant (default {DEFAULT_WORKERS}, as `certchaos run`: more on "
+                             f"two cores would load the lab past the timings its verdicts allow)")
+    parser.add_argument("--parallel", type=int, default=1, metavar="N",
+                        help="mutants run at once, each with its own lab (default 1; with 2, give each --workers 2 "
+                             "to keep the load of one catalogue run)")
     parser.add_argument("--min-score", type=float, default=0.0, metavar="PERCENT",
                         help="exit 1 when the mutation score is below this percentage (default 0: no threshold)")
 
@@ -82,8 +94,9 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _check_run_options(args: argparse.Namespace) -> None:
-    if args.workers < 1 or args.timeout <= 0:
-        raise HarnessError(f"--workers {args.workers} / --timeout {args.timeout}: give at least 1 and a positive time")
+    if args.workers < 1 or args.parallel < 1 or args.timeout <= 0:
+        raise HarnessError(f"--workers {args.workers} / --parallel {args.parallel} / --timeout {args.timeout}: give "
+                           f"at least 1 and a positive time")
     if not 0 <= args.min_score <= 100:
         raise HarnessError(f"--min-score {args.min_score}: give a percentage from 0 to 100")
 
@@ -109,14 +122,20 @@ def _sample(args: argparse.Namespace) -> int:
     scenario_map = attribution.ScenarioMap.load(args.coverage.resolve()) if args.coverage else None
     candidates = generate.generate(source, args.packages)
     classes = sampling.load_classes(args.classes, known={c.mutant.name for c in candidates})
-    drawn = sampling.draw(candidates, args.seed, args.count)
+    equivalent = frozenset(name for name, known in classes.items() if known.kind == "equivalent")
+    drawn = sampling.draw(candidates, args.seed, args.count, equivalent)
+    # Not run: what coverage shows no scenario executes, and what a person showed none reaches (a line a coverage
+    # block shares with code that ran: a short-circuited operand, a feature gate that is off).
     not_executed = {c.mutant.name: f"the coverage run in {args.coverage} executed no statement of {c.where}"
-                    for c in drawn if profile and sampling.unexecuted(c, profile, source)}
+                    for c in drawn if profile and c.mutant.name not in equivalent
+                    and sampling.unexecuted(c, profile, source)}
+    not_executed |= {name: f"by hand: {classes[name].why}" for c in drawn
+                     if (name := c.mutant.name) in classes and classes[name].kind == "not-executed"}
     collected = runner.collect(None)
     owners: dict[str, list[str]] = {}  # name -> the scenarios it runs against; absent: the whole catalogue
     if scenario_map is not None:
         for index, candidate in enumerate(drawn):
-            if candidate.mutant.name not in not_executed:
+            if candidate.mutant.name not in not_executed.keys() | equivalent:
                 drawn[index], found = sampling.owned(candidate, scenario_map, set(collected), source)
                 if found:
                     owners[candidate.mutant.name] = found
@@ -132,7 +151,9 @@ def _sample(args: argparse.Namespace) -> int:
         name = candidate.mutant.name
         problem = sampling.check_applies(candidate, source) if args.dry_run else None
         failures += problem is not None
-        if name in not_executed:
+        if name in equivalent:
+            runs = f"equivalent: not run, not scored ({classes[name].why})"
+        elif name in not_executed:
             runs = "not executed by the catalogue: not run"
         else:
             scenarios = owners.get(name, collected)
@@ -156,12 +177,22 @@ def _sample(args: argparse.Namespace) -> int:
         return 1 if failures else 0
     owned = (f"the scenarios the coverage run attributed each mutant's lines to ({len(owners)}; the others the whole "
              f"catalogue)" if scenario_map else "the whole catalogue")
-    header = {"seed": args.seed, "count": len(drawn), "generated": len(candidates),
+    shown = [c.mutant.name for c in drawn if c.mutant.name in equivalent]
+    header = {"seed": args.seed, "count": len(drawn) - len(shown), "equivalent drawn": len(shown),
+              "generated": len(candidates),
               "packages": list(args.packages or generate.PACKAGES),
               "owners": (f"{owned}; not run: the {len(not_executed)} whose lines the coverage run in {args.coverage} "
                          f"never executed" if profile else "the whole catalogue (no coverage data)")}
     settled = {name: runner.Outcome(c.mutant, runner.SURVIVED, detail=f"not built or run: {not_executed[name]}")
                for c in drawn if (name := c.mutant.name) in not_executed}
+    settled |= {name: runner.Outcome(c.mutant, runner.EQUIVALENT, detail=f"not built or run: {classes[name]}")
+                for c in drawn if (name := c.mutant.name) in equivalent}
+    if args.resume:
+        runs_against = {c.mutant.name: runner.collect(c.mutant.owner) if c.mutant.owner else collected
+                        for c in drawn if c.mutant.name not in settled}
+        for name, outcome in sampling.resumed(args.resume.resolve(), drawn, runs_against, set(collected)).items():
+            settled.setdefault(name, outcome)
+        header["resumed from"] = str(args.resume.resolve())
     return _run_mutants([c.mutant for c in drawn], args, command="sample", sample=header, settled=settled,
                         survivor_notes=lambda names: sampling.survivor_notes(names, classes, args.classes,
                                                                              not_executed))
@@ -176,16 +207,29 @@ def _run_mutants(mutants: list[catalogue.Mutant], args: argparse.Namespace, *, c
     folder = Path(args.report_dir or Path("reports") / f"mutants-{now.strftime('%Y%m%dT%H%M%SZ')}").resolve()
     source = f"cert-manager {mutant_build.source_version()}"
     started = time.monotonic()
-    outcomes: list[runner.Outcome] = []
+    finished: dict[int, runner.Outcome] = {}
+    stop = threading.Event()  # Ctrl-C: the runs under way stop (their labs torn down), the others never start
+
+    def one(mutant: catalogue.Mutant) -> runner.Outcome | None:
+        if stop.is_set():
+            return None
+        return (settled or {}).get(mutant.name) or runner.run_mutant(
+            mutant, folder, all_scenarios=getattr(args, "all_scenarios", False), workers=args.workers,
+            timeout=args.timeout, stop=stop)
+
+    # --parallel 1 (the default): one at a time, as builds and labs share two cores with everyone else.
+    pool = ThreadPoolExecutor(args.parallel, thread_name_prefix="mutant")
     try:
-        for mutant in mutants:  # one at a time: builds and labs share two cores with everyone else
-            outcome = (settled or {}).get(mutant.name) or runner.run_mutant(
-                mutant, folder, all_scenarios=getattr(args, "all_scenarios", False), workers=args.workers,
-                timeout=args.timeout)
-            print(f"mutant {mutant.name}: {outcome.status}"
-                  f"{' by ' + ', '.join(outcome.killed_by) if outcome.killed_by else ''}", flush=True)
-            outcomes.append(outcome)
+        futures = {pool.submit(one, mutant): index for index, mutant in enumerate(mutants)}
+        for future in as_completed(futures):
+            if (outcome := future.result()) is not None:
+                finished[futures[future]] = outcome
+                print(f"mutant {outcome.mutant.name}: {outcome.status}"
+                      f"{' by ' + ', '.join(outcome.killed_by) if outcome.killed_by else ''}", flush=True)
     finally:  # also after Ctrl-C: the report of what finished
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        outcomes = [finished[index] for index in sorted(finished)]
         survivors = [o.mutant.name for o in outcomes if o.status == runner.SURVIVED]
         notes = survivor_notes(survivors) if survivor_notes else None
         markdown = report.write(folder, outcomes, started_at=now.isoformat(timespec="seconds"),

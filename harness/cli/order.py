@@ -1,7 +1,7 @@
-"""Longest scenario first: a catalogue cannot end before its longest scenario, so that one must start at once,
-and nothing may queue behind it on its worker. Seconds come from the catalogue's measured durations
-(scenarios/durations.toml, per provider, written by benchmarks/catalogue.py --record); a scenario not measured
-yet counts as the longest.
+"""Longest scenario first (shortest first for a run that stops at its first deviation): a catalogue cannot end
+before its longest scenario, so that one must start at once, and nothing may queue behind it on its worker.
+Seconds come from the catalogue's measured durations (scenarios/durations.toml, per provider, written by
+benchmarks/catalogue.py --record); a scenario not measured yet counts as the longest.
 
 pytest-xdist's load scheduler hands each worker two tests before the first ends (it needs the next item to
 tear down), so the second slot of each worker is placed on purpose: with fewer than 2 x workers tests worker i
@@ -36,6 +36,12 @@ def longest_first(node_ids: list[str], seconds: dict[str, float], workers: int) 
         return firsts + rest
     seconds_slots, later = rest[:workers], rest[workers:][::-1]  # the others longest first, as workers free up
     return [node for pair in zip(firsts, seconds_slots) for node in pair] + later
+
+
+def shortest_first(node_ids: list[str], seconds: dict[str, float]) -> list[str]:
+    """`node_ids` shortest first, unmeasured last: for a run that ends at its first deviation (a mutant's), the
+    cheap verdicts come first."""
+    return sorted(node_ids, key=lambda node: seconds.get(node, math.inf))  # stable: ties keep their order
 
 
 def exclusive_lab_share(batch: list[str], exclusive: list[str], seconds: dict[str, float], workers: int,

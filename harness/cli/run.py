@@ -70,6 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help=f"parallel scenarios (default {DEFAULT_WORKERS})")
     run.add_argument("--bin-dir", help="directory of user-built binaries that take precedence")
     run.add_argument("-k", dest="keyword", help="only scenarios matching this pytest -k expression")
+    run.add_argument("--shortest-first", action="store_true",
+                     help="start the shortest scenarios first (default: the longest, so the run ends soonest); for "
+                          "a run that is stopped at its first deviation, as a mutant's")
     run.add_argument("--scenarios", default=str(SCENARIOS), help="scenario directory or file (default: the catalogue)")
     run.add_argument("--time-scale", metavar="FACTOR",
                      help="multiply every scenario deadline by FACTOR on a slow machine, e.g. 2 (default: "
@@ -347,8 +350,9 @@ def _run(args: argparse.Namespace) -> int:
                 # On a cluster certchaos does not own (the user's) a second lab would share it: they run after.
                 second_lab = bool(exclusive and batch and providers.provider(args.provider).CAPABILITIES.owns_cluster)
                 share = (order.exclusive_lab_share(batch, exclusive, seconds, args.workers, time.monotonic() - began)
-                         if second_lab else [])
-                batch = order.longest_first([node for node in batch if node not in share], seconds, args.workers)
+                         if second_lab and not args.shortest_first else [])
+                batch = (order.shortest_first(batch, seconds) if args.shortest_first else
+                         order.longest_first([node for node in batch if node not in share], seconds, args.workers))
                 print(f"certchaos run: lab ready ({LAB_ENV}={labs[0].info_path} attaches to it); running "
                       f"{len(batch)} scenarios with {args.workers} workers", flush=True)
                 if batch:

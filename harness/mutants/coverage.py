@@ -542,7 +542,11 @@ def _percent(value: float | None) -> str:
 def markdown(result: Result) -> str:
     run = result.run
     lines = [f"# Coverage of {result.source} by the scenario catalogue", ""]
-    lines.append(f"Scenarios: {('-k ' + repr(run['keyword'])) if run.get('keyword') else 'the whole catalogue'}; "
+    def selection(one: dict) -> str:
+        return f"-k {one['keyword']!r}" if one.get("keyword") else "the whole catalogue"
+
+    merged = "; ".join(f"{one['report_dir']} ({selection(one)})" for one in run.get("merged", ()))
+    lines.append(f"Scenarios: {f'the runs {merged}, merged' if merged else selection(run)}; "
                  f"run exit {run.get('exit')} in {run.get('seconds', 0):.0f} s; build "
                  f"{'cached' if run.get('build_cached') else str(round(run.get('build_seconds', 0))) + ' s'}; "
                  f"{run.get('processes', 0)} processes wrote counters ({run.get('snapshots', 0)} snapshots, every "

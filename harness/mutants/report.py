@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.mutants.catalogue import Mutant
-from harness.mutants.runner import KILLED, NOT_BUILT, RUN_ERROR, STATUSES, SURVIVED, TIMED_OUT, Outcome
+from harness.mutants.runner import EQUIVALENT, KILLED, NOT_BUILT, RUN_ERROR, STATUSES, SURVIVED, TIMED_OUT, Outcome
 
 SCHEMA = "certchaos.mutants/v1"
 
@@ -18,25 +18,29 @@ class Score:
     killed: int
     total: int
     not_built: int
+    equivalent: int = 0
 
     @property
     def denominator(self) -> int:
-        return self.total - self.not_built
+        return self.total - self.not_built - self.equivalent
 
     @property
     def value(self) -> float | None:
-        """killed / (total - not built); None when nothing was built (no score, rather than 0 or 100 %)."""
+        """killed / (total - not built - equivalent); None when nothing was built (no score, rather than 0 or 100 %)."""
         return self.killed / self.denominator if self.denominator else None
 
     def __str__(self) -> str:
         if self.value is None:
-            return f"n/a (0 of {self.total} mutants built)"
-        return f"{self.value:.0%} ({self.killed} killed / ({self.total} total - {self.not_built} not built))"
+            return f"n/a (0 of {self.total} mutants built and not equivalent)"
+        equivalent = f" - {self.equivalent} equivalent" if self.equivalent else ""
+        return (f"{self.value:.0%} ({self.killed} killed / ({self.total} total - {self.not_built} not built"
+                f"{equivalent}))")
 
 
 def score(outcomes: list[Outcome]) -> Score:
     counts = Counter(outcome.status for outcome in outcomes)
-    return Score(killed=counts[KILLED], total=len(outcomes), not_built=counts[NOT_BUILT])
+    return Score(killed=counts[KILLED], total=len(outcomes), not_built=counts[NOT_BUILT],
+                 equivalent=counts[EQUIVALENT])
 
 
 def _seconds(value: float | None) -> str | None:
@@ -90,7 +94,8 @@ def to_markdown(outcomes: list[Outcome], *, started_at: str, seconds: float, sou
         f"Started {started_at}, took {seconds / 60:.1f} min. Mutation score: **{score(outcomes)}**.", "",
         *(["Sample: " + "; ".join(f"{key} {_value(value)}" for key, value in sample.items()), ""] if sample else []),
         f"killed {len(by_status[KILLED])}, survived {len(by_status[SURVIVED])}, timed out "
-        f"{len(by_status[TIMED_OUT])}, run errors {len(by_status[RUN_ERROR])}, not built {len(by_status[NOT_BUILT])}",
+        f"{len(by_status[TIMED_OUT])}, run errors {len(by_status[RUN_ERROR])}, not built {len(by_status[NOT_BUILT])}"
+        + (f", equivalent {len(by_status[EQUIVALENT])}" if by_status[EQUIVALENT] else ""),
         "", _row("mutant", "behaviour", "status", "killed by / why", "build / run"), _row(*["---"] * 5),
     ]
     for o in outcomes:
@@ -98,7 +103,8 @@ def to_markdown(outcomes: list[Outcome], *, started_at: str, seconds: float, sou
                           ", ".join(o.killed_by) if o.status == KILLED else o.detail, _time(o)))
     sections = ((SURVIVED, "Survivors (findings: the catalogue does not catch these)"),
                 (TIMED_OUT, "Timed out"), (RUN_ERROR, "Run errors (the harness broke: neither killed nor survived)"),
-                (NOT_BUILT, "Not built (left out of the score)"))
+                (NOT_BUILT, "Not built (left out of the score)"),
+                (EQUIVALENT, "Equivalent, shown by hand (neither run nor scored; another mutant drawn for each)"))
     for status, title in sections:
         if by_status[status]:
             lines += ["", f"## {title}", ""]

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
@@ -28,9 +29,12 @@ SCENARIOS = Path(__file__).resolve().parent.parent.parent / "scenarios"
 RUN_TIMEOUT = 15 * 60
 # After Ctrl-C the lab stops its processes in reverse order: seconds; past this, it is killed.
 STOP_GRACE = 120
+# How often a mutant's run is checked for a deviated scenario: one kills the mutant, so the rest is not waited for.
+POLL_EVERY = 2.0
 
 KILLED, SURVIVED, TIMED_OUT, NOT_BUILT, RUN_ERROR = "killed", "survived", "timed-out", "not-built", "run-error"
-STATUSES = (KILLED, SURVIVED, TIMED_OUT, NOT_BUILT, RUN_ERROR)
+EQUIVALENT = "equivalent"  # a generated mutant a person showed changes nothing observable: not run, not scored
+STATUSES = (KILLED, SURVIVED, TIMED_OUT, NOT_BUILT, RUN_ERROR, EQUIVALENT)
 
 
 @dataclass
@@ -78,10 +82,13 @@ def journal_statuses(report_dir: Path) -> dict[str, str]:
 
 
 def classify(returncode: int, report_dir: Path) -> tuple[str, list[str], str]:
-    """(status, killers, detail) of a finished run: killed by scenarios that deviated, else survived/run error."""
+    """(status, killers, detail) of a finished run: killed by scenarios that deviated (a failure without a
+    journal counts; so does a journal that deviated in set-up, junit's <error>: the webhook denied the lab's
+    valid Issuer), else survived/run error."""
     statuses = journal_statuses(report_dir)
     failed = failed_scenarios(report_dir)
     killers = [name for name in failed if statuses.get(name, "deviated") == "deviated"]
+    killers += [name for name in deviated(report_dir) if name not in killers]
     if killers:
         return KILLED, killers, ""
     if returncode == 0:
@@ -90,19 +97,25 @@ def classify(returncode: int, report_dir: Path) -> tuple[str, list[str], str]:
     return RUN_ERROR, [], (f"exit {returncode}; " + (", ".join(broken) if broken else "no scenario verdict"))
 
 
-def classify_timeout(report_dir: Path, timeout: float) -> tuple[str, list[str], str]:
-    """A run stopped at its timeout: killed if a scenario had already deviated (its journal says so: the
-    mutant was detected, the rest only waited), else timed out."""
-    killers = sorted(name for name, status in journal_statuses(report_dir).items() if status == "deviated")
+def deviated(report_dir: Path) -> list[str]:
+    """The scenarios whose journal says deviated (journals are replaced whole, so one read midway is complete)."""
+    return sorted(name for name, status in journal_statuses(report_dir).items() if status == "deviated")
+
+
+def classify_stopped(report_dir: Path, timeout: float) -> tuple[str, list[str], str]:
+    """A run stopped before its end: killed if a scenario had deviated (the mutant was detected; the others'
+    verdicts could only add killers, so the run stops at the first), else timed out."""
+    killers = deviated(report_dir)
     if killers:
-        return KILLED, killers, f"deviated before the run was stopped at its {timeout:.0f} s timeout"
+        return KILLED, killers, "deviated; the scenarios still running were stopped, the rest not started"
     return TIMED_OUT, [], f"no verdict within {timeout:.0f} s; stopped"
 
 
 def _stop(process: subprocess.Popen) -> None:
-    """Ctrl-C to the run's process group (the lab tears down), then SIGKILL if it will not stop."""
+    """SIGTERM to the run's process group, which `certchaos run` takes as Ctrl-C (the lab tears down), then SIGKILL
+    if it will not stop. Not SIGINT: a run started in the background (nohup, `&`) inherits SIGINT ignored."""
     try:
-        os.killpg(process.pid, signal.SIGINT)
+        os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=STOP_GRACE)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
@@ -112,35 +125,50 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def run_scenarios(bin_dir: Path, keyword: str | None, report_dir: Path, *, workers: int, timeout: float,
-                  scenarios: Path = SCENARIOS) -> tuple[int | None, float]:
-    """`certchaos run` against the mutant's binaries; (exit code or None on timeout, seconds)."""
+                  scenarios: Path = SCENARIOS, until_deviated: bool = False,
+                  stop: threading.Event | None = None) -> tuple[int | None, float]:
+    """`certchaos run` against the mutant's binaries; (exit code, or None when stopped: at the timeout, once
+    `stop` is set, or, with `until_deviated`, at the first deviated scenario; seconds)."""
     report_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "harness.cli", "run", "--bin-dir", str(bin_dir), "--report-dir", str(report_dir),
                "--workers", str(workers), "--scenarios", str(scenarios)]
+    if until_deviated:  # the cheapest verdicts first: the first deviation ends the run
+        command.append("--shortest-first")
     if keyword:
         command += ["-k", keyword]
     started = time.monotonic()
-    returncode = run_process(command, report_dir / "run.log", timeout)
+    def stop_when() -> bool:
+        return (stop is not None and stop.is_set()) or (until_deviated and bool(deviated(report_dir)))
+
+    returncode = run_process(command, report_dir / "run.log", timeout, stop_when)
     return returncode, time.monotonic() - started
 
 
-def run_process(command: list[str], log_path: Path, timeout: float) -> int | None:
-    """Run `command` in its own process group, output to `log_path`; its exit code, or None on timeout."""
+def run_process(command: list[str], log_path: Path, timeout: float,
+                stop_when: Callable[[], bool] | None = None) -> int | None:
+    """Run `command` in its own process group, output to `log_path`; its exit code, or None when it was stopped:
+    at the timeout, or once `stop_when()` (asked every POLL_EVERY s) is true."""
+    deadline = time.monotonic() + timeout
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            return process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _stop(process)
-            return None
+            while True:
+                try:
+                    return process.wait(timeout=max(0.0, min(POLL_EVERY, deadline - time.monotonic())))
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() >= deadline or (stop_when is not None and stop_when()):
+                        _stop(process)
+                        return None
         except BaseException:  # Ctrl-C here: the lab in the child must still stop
             _stop(process)
             raise
 
 
-def run_mutant(mutant: Mutant, report_root: Path, *, all_scenarios: bool = False, workers: int = 8,
+def run_mutant(mutant: Mutant, report_root: Path, *, all_scenarios: bool = False, workers: int = 4,
                timeout: float = RUN_TIMEOUT, scenarios: Path = SCENARIOS, out: TextIO | None = None,
-               builder: Callable[[Mutant], Built] | None = None) -> Outcome:
+               builder: Callable[[Mutant], Built] | None = None, stop: threading.Event | None = None) -> Outcome:
+    """Build `mutant` and run its scenarios until the first deviation; `stop` set (Ctrl-C while mutants run in
+    parallel) ends the run early: a run error unless a scenario had deviated already."""
     out = out or sys.stderr
     keyword = None if all_scenarios or not mutant.owner else mutant.owner  # "": every scenario (generated)
     selected = collect(keyword, scenarios)
@@ -159,9 +187,12 @@ def run_mutant(mutant: Mutant, report_root: Path, *, all_scenarios: bool = False
     print(f"mutant {mutant.name}: running {len(selected)} scenario(s) (-k {keyword or '<all>'}), report in {run_dir}",
           file=out, flush=True)
     returncode, outcome.run_seconds = run_scenarios(built.bin_dir, keyword, run_dir, workers=workers,
-                                                    timeout=timeout, scenarios=scenarios)
+                                                    timeout=timeout, scenarios=scenarios, until_deviated=True,
+                                                    stop=stop)
     if returncode is None:
-        outcome.status, outcome.killed_by, outcome.detail = classify_timeout(run_dir, timeout)
+        outcome.status, outcome.killed_by, outcome.detail = classify_stopped(run_dir, timeout)
+        if stop is not None and stop.is_set() and outcome.status != KILLED:
+            outcome.status, outcome.detail = RUN_ERROR, "interrupted before a verdict"
         return outcome
     outcome.status, outcome.killed_by, outcome.detail = classify(returncode, run_dir)
     if outcome.status == SURVIVED:

@@ -25,7 +25,7 @@ from harness.mutants import patch
 from harness.mutants.attribution import ScenarioMap, keyword
 from harness.mutants.coverage import Profile
 from harness.mutants.generate import Candidate
-from harness.mutants.runner import scenario_id
+from harness.mutants.runner import KILLED, Outcome, scenario_id
 
 SURVIVORS = Path(__file__).resolve().parent / "survivors.toml"
 CLASSES = ("equivalent", "hole", "not-executed")
@@ -33,13 +33,22 @@ UNCLASSIFIED = ("unclassified: not executed by the catalogue, or executed withou
                 "which one is unknown without coverage data. Fix: look, then record it in {file}")
 
 
-def draw(candidates: list[Candidate], seed: int, count: int) -> list[Candidate]:
-    """`count` candidates drawn with random.Random(seed), listed in source order; the same inputs, the same draw."""
+def draw(candidates: list[Candidate], seed: int, count: int, equivalent: frozenset[str] = frozenset()
+         ) -> list[Candidate]:
+    """`count` candidates drawn with random.Random(seed), listed in source order; the same inputs, the same draw.
+    Those named in `equivalent` (shown by hand to change nothing observable) do not count: each one drawn stays
+    in the list (reported, not scored) and the same generator draws one more, so the sample keeps every earlier
+    pick and only grows."""
     ordered = sorted(candidates, key=lambda c: (c.file, c.line, c.mutant.name))  # not the --packages order
-    if not 1 <= count <= len(ordered):
-        raise HarnessError(f"--count {count}: there are {len(ordered)} generated mutants in the packages chosen. "
-                           f"Fix: give a count from 1 to {len(ordered)}")
-    return [ordered[index] for index in sorted(random.Random(seed).sample(range(len(ordered)), count))]
+    eligible = sum(c.mutant.name not in equivalent for c in ordered)
+    if not 1 <= count <= eligible:
+        raise HarnessError(f"--count {count}: there are {eligible} generated mutants in the packages chosen, not "
+                           f"counting those shown equivalent. Fix: give a count from 1 to {eligible}")
+    generator = random.Random(seed)
+    chosen = set(generator.sample(range(len(ordered)), count))
+    while sum(ordered[index].mutant.name not in equivalent for index in chosen) < count:
+        chosen.add(generator.randrange(len(ordered)))
+    return [ordered[index] for index in sorted(chosen)]
 
 
 def check_applies(candidate: Candidate, source: Path) -> str | None:
@@ -156,3 +165,30 @@ def estimate(scenarios: list[str], seconds: dict[str, float], workers: int) -> f
     longest = max(measured.values(), default=0.0)
     each = [measured.get(scenario_id(node), longest) for node in scenarios]
     return max(max(each, default=0.0), sum(each) / workers)
+
+
+def resumed(report: Path, drawn: list[Candidate], runs_against: dict[str, list[str]], catalogue: set[str]
+            ) -> dict[str, Outcome]:
+    """The outcomes of an earlier run of this sample (its report dir's report.json) that still hold, by name: a
+    kill, while the catalogue still has its killers; any other verdict, while the mutant (same patch) would run
+    against exactly the scenarios it ran (`runs_against`: name -> scenarios now). Scenarios added since, or a
+    new coverage map that gives a survivor more scenarios, make it run again."""
+    try:
+        earlier = {entry["name"]: entry for entry in json.loads((report / "report.json").read_text())["mutants"]}
+    except (OSError, ValueError, KeyError) as error:
+        raise HarnessError(f"--resume {report}: not a mutants report dir ({error}). Fix: give the --report-dir of "
+                           f"an earlier `certchaos mutants sample`") from None
+    kept = {}
+    for candidate in drawn:
+        entry = earlier.get(candidate.mutant.name)
+        if not entry or entry.get("patch_hash") != candidate.mutant.patch_hash or entry.get("run_seconds") is None:
+            continue
+        holds = (set(entry["killed_by"]) <= catalogue if entry["status"] == KILLED else
+                 sorted(entry["scenarios"]) == sorted(runs_against.get(candidate.mutant.name, [])))
+        if holds:
+            kept[candidate.mutant.name] = Outcome(
+                candidate.mutant, entry["status"], entry["scenarios"], entry["killed_by"],
+                f"{entry['detail']} (kept from {report})".strip(), entry["build_seconds"], entry["build_cached"],
+                entry["run_seconds"], entry["report_dir"])
+    return kept
+

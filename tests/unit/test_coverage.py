@@ -450,3 +450,30 @@ def test_the_snapshots_attribute_each_phase_of_the_toy_to_the_scenario_that_ran_
     phase_go, lib_go = "example.com/toy/phase/phase.go", "example.com/toy/lib/lib.go"
     assert [scenarios.scenarios(phase_go, [line]) for line in (4, 5, 7, 11)] == [{a}, {a}, set(), {b}]  # 7: never ran
     assert [scenarios.scenarios(lib_go, [line]) for line in (4, 8, 9, 11)] == [set(), {c}, set(), {c}]
+
+
+def test_merged_runs_keep_every_process_and_every_journal_and_sum_their_runs(tmp_path, monkeypatch, capsys):
+    from harness.cli import coverage as coverage_cli
+    from harness.cli.main import main
+    written = []
+    monkeypatch.setattr(coverage_cli, "_write", lambda folder, run: written.append((folder, run)))
+    for name, scenario, pid in (("catalogue", "test_a.test_x", 11), ("added", "test_a.test_x", 22)):
+        folder = tmp_path / name
+        (folder / "counters" / f"certchaos-process.1796660000.{pid}").mkdir(parents=True)
+        (folder / "counters" / f"certchaos-process.1796660000.{pid}" / f"covcounters.h.{pid}.1").write_text(name)
+        (folder / "run" / scenario).mkdir(parents=True)
+        (folder / "run" / scenario / "journal.json").write_text(json.dumps({"from": name}))
+        (folder / "run.json").write_text(json.dumps({"keyword": None if name == "catalogue" else "test_x",
+                                                     "scenarios": 1, "exit": 0, "seconds": 10.0, "build_seconds": 20,
+                                                     "build_cached": True, "processes": 3, "snapshots": 50}))
+    into = tmp_path / "merged"
+    assert main(["coverage", "merge", str(tmp_path / "catalogue"), str(tmp_path / "added"), "--into", str(into)]) == 0
+    assert sorted(p.name for p in (into / "counters").iterdir()) == [
+        "certchaos-process.1796660000.11", "certchaos-process.1796660000.22"]
+    journals = {p.parent.name: json.loads(p.read_text())["from"] for p in (into / "run").glob("*/journal.json")}
+    assert journals == {"test_a.test_x.0": "catalogue", "test_a.test_x.1": "added"}  # both spans kept
+    (folder, run), = written
+    assert folder == into and (run["scenarios"], run["seconds"], run["processes"]) == (2, 20.0, 6)
+    assert [r["keyword"] for r in run["merged"]] == [None, "test_x"]
+    assert main(["coverage", "merge", str(tmp_path / "added"), "--into", str(into)]) == 2  # not empty: refused
+    assert "not empty" in capsys.readouterr().err

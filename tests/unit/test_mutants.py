@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import given, strategies as st
@@ -20,7 +21,7 @@ from harness.errors import HarnessError
 from harness.wait import Seen, wait_for
 from harness.mutants import build, catalogue, patch, report, runner
 from harness.mutants.catalogue import Edit, Mutant
-from harness.mutants.runner import KILLED, NOT_BUILT, RUN_ERROR, STATUSES, SURVIVED, TIMED_OUT, Outcome
+from harness.mutants.runner import EQUIVALENT, KILLED, NOT_BUILT, RUN_ERROR, STATUSES, SURVIVED, TIMED_OUT, Outcome
 
 # The behaviours the catalogue claims to check; each needs at least one mutant (matched in `behaviour`).
 BEHAVIOURS = ("issuance backoff", "failure counter", "renewal time", "challenge retries", "DNS-01 timing",
@@ -192,14 +193,32 @@ def test_a_deviated_scenario_kills_a_harness_error_does_not(tmp_path):
     assert runner.classify(2, tmp_path / "d")[0] == RUN_ERROR
 
 
-def test_a_run_stopped_at_its_timeout_is_a_kill_when_a_scenario_had_already_deviated(tmp_path):
+def test_a_run_stopped_before_its_end_is_a_kill_when_a_scenario_had_already_deviated(tmp_path):
     """Seen in a sample: a mutant that broke every ACME issuance deviated 7 scenarios, then the run hit its
-    15 min timeout waiting for the rest; the deviations are the detection, the timeout only the end."""
+    15 min timeout waiting for the rest; the deviations are the detection, the stop only the end."""
     write_run(tmp_path / "a", {"test_waits": "deviated", "test_other": "interrupted"})
-    status, killers, detail = runner.classify_timeout(tmp_path / "a", 900)
-    assert (status, killers) == (KILLED, ["test_lag.py::test_waits"]) and "900 s timeout" in detail
+    status, killers, detail = runner.classify_stopped(tmp_path / "a", 900)
+    assert (status, killers) == (KILLED, ["test_lag.py::test_waits"]) and "stopped" in detail
     write_run(tmp_path / "b", {"test_other": "interrupted"})
-    assert runner.classify_timeout(tmp_path / "b", 900)[:2] == (TIMED_OUT, [])
+    assert runner.classify_stopped(tmp_path / "b", 900)[:2] == (TIMED_OUT, [])
+
+
+def test_a_mutants_run_stops_at_the_first_deviated_scenario(tmp_path, monkeypatch):
+    """One deviation kills the mutant: the run is stopped then, not left to finish its other scenarios."""
+    monkeypatch.setattr(runner, "POLL_EVERY", 0.1)
+    journal = tmp_path / "report" / "test_waits" / "journal.json"
+    # The child plays a run whose first scenario deviates at once and whose second would take a minute.
+    script = (f"import json, pathlib, time; p = pathlib.Path({str(journal)!r}); p.parent.mkdir(parents=True); "
+              "p.write_text(json.dumps({'scenario': {'node_id': 'scenarios/test_lag.py::test_waits'}, "
+              "'status': 'deviated'})); time.sleep(60)")
+    started = time.monotonic()
+    stop_when = lambda: bool(runner.deviated(tmp_path / "report"))  # noqa: E731 (as run_scenarios asks)
+    assert runner.run_process([sys.executable, "-c", script], tmp_path / "run.log", 300, stop_when) is None
+    assert time.monotonic() - started < 30
+    assert runner.classify_stopped(tmp_path / "report", 300)[:2] == (KILLED, ["test_lag.py::test_waits"])
+    # Without a deviation the same poll lets the run end by itself.
+    assert runner.run_process([sys.executable, "-c", "raise SystemExit(0)"], tmp_path / "ok.log", 30,
+                              lambda: False) == 0
 
 
 def test_a_run_past_its_timeout_is_stopped_with_its_whole_process_group(tmp_path):
@@ -268,14 +287,14 @@ def test_a_stale_patch_is_not_built_and_the_other_mutants_still_run(tmp_path, mo
 # --- score and report ----------------------------------------------------------------------------------------
 
 @given(st.lists(st.sampled_from(STATUSES), max_size=30))
-def test_the_score_is_killed_over_total_minus_not_built(statuses):
+def test_the_score_is_killed_over_total_minus_not_built_and_equivalent(statuses):
     outcomes = [Outcome(mutant(f"m{i}"), status) for i, status in enumerate(statuses)]
     result = report.score(outcomes)
-    built = len(statuses) - statuses.count(NOT_BUILT)
-    assert (result.killed, result.total, result.not_built) == (statuses.count(KILLED), len(statuses),
-                                                                statuses.count(NOT_BUILT))
-    if built:
-        assert result.value == pytest.approx(statuses.count(KILLED) / built)
+    scored = len(statuses) - statuses.count(NOT_BUILT) - statuses.count(EQUIVALENT)
+    assert (result.killed, result.total, result.not_built, result.equivalent) == (
+        statuses.count(KILLED), len(statuses), statuses.count(NOT_BUILT), statuses.count(EQUIVALENT))
+    if scored:
+        assert result.value == pytest.approx(statuses.count(KILLED) / scored)
         assert 0.0 <= result.value <= 1.0
     else:
         assert result.value is None and str(result).startswith("n/a")
@@ -300,7 +319,8 @@ def test_the_report_lists_killers_survivors_timeouts_and_not_built(tmp_path):
     assert (tmp_path / "report.md").read_text() == markdown
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["schema"] == report.SCHEMA and data["score"] == pytest.approx(1 / 3, abs=1e-4)
-    assert data["counts"] == {KILLED: 1, SURVIVED: 1, TIMED_OUT: 1, NOT_BUILT: 1, RUN_ERROR: 0, "total": 4}
+    assert data["counts"] == {KILLED: 1, SURVIVED: 1, TIMED_OUT: 1, NOT_BUILT: 1, RUN_ERROR: 0, EQUIVALENT: 0,
+                              "total": 4}
     assert data["mutants"][0]["killed_by"] == ["test_lag.py::test_waits"]
     assert data["mutants"][0]["files"] == ["a.go"] and data["mutants"][1]["build_cached"] is True
 
@@ -335,7 +355,8 @@ def fake_runs(monkeypatch, tmp_path, killed: set[str]) -> list[tuple[str, str | 
 
 @pytest.mark.parametrize("threshold, code", [([], 0), (["--min-score", "50"], 0), (["--min-score", "50.5"], 1)])
 def test_run_exits_1_when_the_score_is_below_min_score(tmp_path, monkeypatch, capsys, threshold, code):
-    monkeypatch.setattr(catalogue, "load", lambda: [mutant("dead"), mutant("alive")])
+    alive = mutant("alive", edits=(Edit("a.go", "x := 1", "x := 3"),))  # a patch of its own: a run dir of its own
+    monkeypatch.setattr(catalogue, "load", lambda: [mutant("dead"), alive])
     fake_runs(monkeypatch, tmp_path, killed={"dead"})
     assert cli(["mutants", "run", "--report-dir", str(tmp_path / "report"), *threshold]) == code
     assert ("is below --min-score 50.5 %" in capsys.readouterr().out) == (code == 1)
@@ -358,6 +379,21 @@ def use_go_fixture(monkeypatch):
                                                "other": ("pkg/other", generate.WEBHOOK)})
 
 
+@given(st.integers(0, 2**32), st.integers(1, 8), st.sets(st.integers(0, 16), max_size=8))
+def test_a_draw_past_equivalent_mutants_keeps_its_picks_and_holds_count_others(seed, count, shown):
+    from harness.mutants import generate
+    from harness.mutants import sample as sampling
+    fixture = {"demo": ("pkg/demo", generate.CONTROLLER), "other": ("pkg/other", generate.WEBHOOK)}
+    with mock.patch.dict(generate.PACKAGES, fixture, clear=True):
+        candidates = generate.generate(GO_FIXTURE)
+    equivalent = frozenset(sorted(c.mutant.name for c in candidates)[index] for index in shown
+                           if index < len(candidates))
+    plain = sampling.draw(candidates, seed, count)
+    drawn = sampling.draw(candidates, seed, count, equivalent)
+    assert set(plain) <= set(drawn) and sum(c.mutant.name not in equivalent for c in drawn) == count
+    assert drawn == sampling.draw(candidates, seed, count, equivalent)  # the same inputs, the same draw
+
+
 def test_a_dry_run_lists_the_sample_and_checks_each_applies_without_building(tmp_path, monkeypatch, capsys):
     use_go_fixture(monkeypatch)
     ran = fake_runs(monkeypatch, tmp_path, killed=set())
@@ -377,25 +413,48 @@ def test_a_sample_runs_against_the_whole_catalogue_and_reports_seed_killers_and_
     use_go_fixture(monkeypatch)
     from harness.mutants import generate
     from harness.mutants import sample as sampling
-    drawn = sampling.draw(generate.generate(GO_FIXTURE), seed=4, count=3)
-    killed, equivalent = drawn[0].mutant.name, drawn[1].mutant.name
+    first = sampling.draw(generate.generate(GO_FIXTURE), seed=4, count=3)
+    killed, equivalent = first[0].mutant.name, first[1].mutant.name
+    # Shown equivalent, it is neither run nor scored: the draw grows by one and keeps its other picks.
+    drawn = sampling.draw(generate.generate(GO_FIXTURE), seed=4, count=3, equivalent=frozenset({equivalent}))
+    assert len(drawn) == 4 and set(first) <= set(drawn)
     classes = tmp_path / "survivors.toml"
     classes.write_text(f'[{equivalent}]\nclass = "equivalent"\nwhy = "nothing reads it"\n')
     ran = fake_runs(monkeypatch, tmp_path, killed={killed})
     argv = ["mutants", "sample", "--seed", "4", "--count", "3", "--report-dir", str(tmp_path / "report"),
             "--classes", str(classes), "--min-score", "50"]
     assert cli(argv) == 1  # 1 of 3 killed: 33 % < 50 %
-    assert ran == [(c.mutant.name, None) for c in drawn]  # no -k: the whole catalogue
+    others = [c for c in drawn if c.mutant.name != equivalent]
+    assert ran == [(c.mutant.name, None) for c in others]  # no -k: the whole catalogue
     data = json.loads((tmp_path / "report" / "report.json").read_text())
-    assert data["sample"]["seed"] == 4 and data["sample"]["count"] == 3
+    assert data["sample"]["seed"] == 4 and data["sample"]["count"] == 3 and data["score"] == round(1 / 3, 4)
     entries = {m["name"]: m for m in data["mutants"]}
     assert list(entries) == [c.mutant.name for c in drawn]
     assert entries[killed]["killed_by"] == ["test_lag.py::test_waits"] and entries[killed]["owner"] is None
-    assert entries[equivalent]["survivor"] == "equivalent (by hand: nothing reads it)"
-    assert "unknown without coverage data" in entries[drawn[2].mutant.name]["survivor"]
+    assert entries[equivalent]["status"] == "equivalent" and "nothing reads it" in entries[equivalent]["detail"]
+    assert all("unknown without coverage data" in entries[c.mutant.name]["survivor"] for c in others[1:])
     markdown = (tmp_path / "report" / "report.md").read_text()
-    assert "Sample: seed 4; count 3; generated 17; packages demo, other;" in markdown
+    assert "Sample: seed 4; count 3; equivalent drawn 1; generated 17; packages demo, other;" in markdown
+    assert "33% (1 killed / (4 total - 0 not built - 1 equivalent))" in markdown
     assert "owner: the whole catalogue" in markdown
+
+
+def test_a_mutant_shown_not_executed_by_hand_is_not_run_and_counts_against_the_score(tmp_path, monkeypatch):
+    use_go_fixture(monkeypatch)
+    from harness.mutants import generate
+    from harness.mutants import sample as sampling
+    drawn = sampling.draw(generate.generate(GO_FIXTURE), seed=4, count=3)
+    gated = drawn[2].mutant.name
+    classes = tmp_path / "survivors.toml"
+    classes.write_text(f'[{gated}]\nclass = "not-executed"\nwhy = "behind a feature gate that is off"\n')
+    ran = fake_runs(monkeypatch, tmp_path, killed={drawn[0].mutant.name, drawn[1].mutant.name})
+    argv = ["mutants", "sample", "--seed", "4", "--count", "3", "--report-dir", str(tmp_path / "report"),
+            "--classes", str(classes)]
+    assert cli(argv) == 0
+    assert ran == [(c.mutant.name, None) for c in drawn[:2]]
+    entries = {m["name"]: m for m in json.loads((tmp_path / "report" / "report.json").read_text())["mutants"]}
+    assert entries[gated]["status"] == "survived" and entries[gated]["run_seconds"] is None
+    assert entries[gated]["survivor"] == "not-executed (by hand: behind a feature gate that is off)"
 
 
 def test_a_sample_with_coverage_neither_builds_nor_runs_mutants_of_lines_the_catalogue_never_executed(
@@ -483,3 +542,57 @@ def test_a_sample_with_coverage_from_before_the_attribution_says_each_executed_m
                 "--classes", str(tmp_path / "none")]) == 0
     assert (f"{coverage} has no scenarios.json (an older coverage run): each executed mutant runs against the whole "
             f"catalogue") in capsys.readouterr().out
+
+
+def test_parallel_runs_overlap_and_the_report_keeps_the_mutants_order(tmp_path, monkeypatch):
+    import threading
+    names = ["first", "second", "third"]
+    monkeypatch.setattr(catalogue, "load", lambda: [mutant(name, edits=(Edit("a.go", "x := 1", f"x := {i}"),))
+                                                    for i, name in enumerate(names, 2)])
+    monkeypatch.setattr(runner, "collect", lambda keyword, scenarios=runner.SCENARIOS: ["test_lag.py::test_waits"])
+    monkeypatch.setattr(runner, "build", lambda m: build.Built(m, tmp_path / "bin" / m.name, 1.0, False))
+    both_running = threading.Barrier(2, timeout=30)  # broken (an error) unless two runs are under way at once
+
+    def fake_run(bin_dir, keyword, report_dir, **options):
+        if bin_dir.name != "third":
+            both_running.wait()
+        dies = bin_dir.name != "second"
+        write_run(report_dir, {"test_waits": "deviated"} if dies else {}, passed=[] if dies else ["test_waits"])
+        return (1 if dies else 0), 60.0
+
+    monkeypatch.setattr(runner, "run_scenarios", fake_run)
+    assert cli(["mutants", "run", "--parallel", "2", "--workers", "2", "--report-dir", str(tmp_path / "r")]) == 0
+    data = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert [(m["name"], m["status"]) for m in data["mutants"]] == [
+        ("first", KILLED), ("second", SURVIVED), ("third", KILLED)]
+
+
+def test_a_resumed_sample_keeps_what_still_holds_and_runs_what_the_catalogue_could_now_decide(tmp_path, monkeypatch):
+    use_go_fixture(monkeypatch)
+    from harness.mutants import generate
+    from harness.mutants import sample as sampling
+    drawn = sampling.draw(generate.generate(GO_FIXTURE), seed=4, count=3)
+    ran = fake_runs(monkeypatch, tmp_path, killed={drawn[0].mutant.name})
+    argv = ["mutants", "sample", "--seed", "4", "--count", "3", "--classes", str(tmp_path / "none")]
+    assert cli([*argv, "--report-dir", str(tmp_path / "first")]) == 0 and len(ran) == 3
+    ran.clear()
+    assert cli([*argv, "--report-dir", str(tmp_path / "same"), "--resume", str(tmp_path / "first")]) == 0
+    assert ran == []  # the same catalogue decides the same: nothing to run again
+    kept = json.loads((tmp_path / "same" / "report.json").read_text())
+    assert [m["status"] for m in kept["mutants"]] == [KILLED, SURVIVED, SURVIVED]
+    assert all(f"kept from {tmp_path / 'first'}" in m["detail"] for m in kept["mutants"])
+    # A scenario added since: the kill stands, the survivors run against the catalogue that now has it.
+    monkeypatch.setattr(runner, "collect", lambda keyword, scenarios=runner.SCENARIOS: [
+        "test_lag.py::test_waits", "test_new.py::test_it"])
+    assert cli([*argv, "--report-dir", str(tmp_path / "grown"), "--resume", str(tmp_path / "first")]) == 0
+    assert ran == [(c.mutant.name, None) for c in drawn[1:]]
+
+
+def test_a_scenario_that_deviated_in_set_up_kills(tmp_path):
+    """Seen in a sample: a mutant whose webhook denied the lab's valid Issuers failed every scenario in set-up
+    (junit <error>, not <failure>); their journals say deviated, and that is the detection."""
+    write_run(tmp_path, {}, passed=["test_other"])
+    (tmp_path / "test_setup").mkdir()
+    (tmp_path / "test_setup" / "journal.json").write_text(json.dumps(
+        {"scenario": {"node_id": "scenarios/test_lag.py::test_setup"}, "status": "deviated"}))
+    assert runner.classify(1, tmp_path)[:2] == (KILLED, ["test_lag.py::test_setup"])

@@ -135,3 +135,8 @@ def test_nothing_is_shared_without_exclusive_scenarios_or_with_one_never_measure
     assert order.exclusive_lab_share(["a", "b", "c"], ["x"], seconds, 1, 0.0) == ["b"]
     # an unmeasured batch scenario holds a batch lane as long as the longest measured one
     assert order.exclusive_lab_share(["a", "new"], ["x"], seconds, 1, 0.0) == ["a"]
+
+
+def test_shortest_first_orders_by_measured_seconds_and_puts_the_unmeasured_last():
+    seconds = {"a": 30.0, "b": 5.0, "c": 5.0, "d": 300.0}
+    assert order.shortest_first(["a", "x", "b", "d", "c"], seconds) == ["b", "c", "a", "d", "x"]
