@@ -5,7 +5,8 @@ nowhere else in harness/ (tests/unit/test_scenario_api.py checks it), so the har
 while what a scenario reads stays put. It re-exports, and defines nothing:
 
 - building:    certificate, create_certificate (Certificate manifests and their creation); annotated Ingresses;
-               an ACME Issuer of several RFC 2136 solvers (rfc2136_solver, create_acme_issuer)
+               an ACME Issuer of several RFC 2136 solvers, or a ClusterIssuer (dns01_zone, rfc2136_solver,
+               create_acme_issuer, delete_cluster_issuer)
 - faults:      PropagationLag, TsigKeyRevoked, ..., Route53PolicyDetached, ControllerKilled, NodeDown,
                AcmeRateLimited, ... (apply/revert, never assert)
 - actions:     trigger_renewal (as `cmctl renew`), expire_authorizations, issued_and_due_for_a_fresh_challenge,
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 from harness.chaos.acme_faults import (
     AcmeAnswerLost, AcmeAuthorizationExpired, AcmeBadNonce, AcmeOrderExpired, AcmeOrderLost, AcmeRateLimited,
-    AcmeServerError, AcmeSlowFinalize,
+    AcmeRefused, AcmeServerError, AcmeSlowFinalize,
 )
 from harness.chaos.actions import (
     CLEANED_UP, backdate_last_failure, expire_authorizations, issued_and_due_for_a_fresh_challenge, rotate_access_key,
@@ -46,6 +47,7 @@ from harness.chaos.ingress_faults import (
     ARecordElsewhere, HttpsRedirectInFront, IngressControllerDown, NodeLabelRemoved, SolverIngressClassWrong,
 )
 from harness.chaos.invariants import issuance_starts
+from harness.chaos.kube_faults import CertificateRequestDeleted, SecretMisplaced
 from harness.chaos.node_faults import NodeDown
 from harness.chaos.process_faults import Controller, ControllerKilled, ControllerStopped
 from harness.chaos.proxy_faults import ProxyDown, ProxyLatency
@@ -53,7 +55,7 @@ from harness.chaos.reload_faults import ReloaderDown
 from harness.chaos.scenario import Limit
 from harness.explore.replay import replay_schedule
 from harness.explore.schedule import Step
-from harness.lab.issuers import create_acme_issuer, rfc2136_solver
+from harness.lab.issuers import create_acme_issuer, delete_cluster_issuer, dns01_zone, rfc2136_solver
 from harness.observe.conditions.acme import (
     challenge_presented, challenge_reason_contains, challenge_state, challenges_gone, order_reason_contains,
     order_state,
@@ -108,11 +110,11 @@ from harness.workloads.ingress import annotated_ingress, create_ingress
 __all__ = [
     # building
     "certificate", "create_certificate", "annotated_ingress", "create_ingress", "create_acme_issuer",
-    "rfc2136_solver",
+    "rfc2136_solver", "dns01_zone", "delete_cluster_issuer",
     # faults
-    "AcmeAnswerLost", "AcmeAuthorizationExpired", "AcmeBadNonce", "AcmeOrderExpired", "AcmeOrderLost",
+    "AcmeAnswerLost", "AcmeAuthorizationExpired", "AcmeBadNonce", "AcmeOrderExpired", "AcmeOrderLost", "AcmeRefused",
     "AcmeRateLimited", "AcmeServerError", "AcmeSlowFinalize", "Controller", "ControllerKilled", "ControllerStopped",
-    "NodeDown", "PropagationLag", "ProxyDown", "ProxyLatency", "ReloaderDown", "TsigKeyRevoked", "TsigPolicyNarrowed",
+    "CertificateRequestDeleted", "SecretMisplaced", "NodeDown", "PropagationLag", "ProxyDown", "ProxyLatency", "ReloaderDown", "TsigKeyRevoked", "TsigPolicyNarrowed",
     "ARecordElsewhere", "HttpsRedirectInFront", "IngressControllerDown", "NodeLabelRemoved",
     "SolverIngressClassWrong",
     "AccessKeyDeactivated", "Route53ChangesPending", "Route53PolicyDetached", "Route53PolicyNarrowed",

@@ -51,10 +51,13 @@ def key(algorithm: str, size: int | None = None, encoding: str = "PKCS1") -> dic
     return {"algorithm": algorithm, **({"size": size} if size else {}), "encoding": encoding}
 
 
-# What users write, one Certificate each: every key algorithm and size cert-manager offers in both encodings, a
-# server certificate with IP SANs and a full subject, a client certificate with only a URI (SPIFFE) and an email.
+# What users write, one Certificate each: every key algorithm and size cert-manager offers in both encodings (RSA
+# also without a size: 2048), a server certificate with IP SANs and a full subject, a client certificate with only
+# a URI and an email, a workload's SPIFFE identity with only a URI (as istio-csr's and mTLS meshes' are) and one
+# revision kept.
 KEYS = {
-    "rsa-2048-pkcs1": key("RSA", 2048), "rsa-3072-pkcs8": key("RSA", 3072, "PKCS8"), "rsa-4096": key("RSA", 4096),
+    "rsa-default": key("RSA"), "rsa-2048-pkcs1": key("RSA", 2048), "rsa-3072-pkcs8": key("RSA", 3072, "PKCS8"),
+    "rsa-4096": key("RSA", 4096),
     "ecdsa-256-pkcs8": key("ECDSA", 256, "PKCS8"), "ecdsa-384": key("ECDSA", 384), "ecdsa-521": key("ECDSA", 521),
     "ed25519": key("Ed25519"),
 }
@@ -69,6 +72,9 @@ SERVER = dict(
 CLIENT = dict(uris=["spiffe://certchaos.test/ns/payments/sa/client"], emailAddresses=["ops@certchaos.test"],
               usages=["client auth", "digital signature", "key agreement", "code signing"],
               privateKey=key("ECDSA", 384))
+WORKLOAD = dict(uris=["spiffe://certchaos.test/ns/payments/sa/api"], revisionHistoryLimit=1,
+                usages=["server auth", "client auth", "digital signature", "key encipherment"],
+                privateKey=key("ECDSA", 256))
 
 
 def usages_of(extensions: x509.Extensions) -> set[str]:
@@ -198,7 +204,8 @@ def issue_all(scenario, kube, namespace: str, issuer_ref: dict, specs: dict[str,
 def test_the_ca_and_self_signed_issuers_store_and_sign_exactly_what_each_certificate_asks_for(
         scenario, kube, namespace, ca_issuer):
     specs = {name: {"dnsNames": [f"{name}.certchaos.test"], "privateKey": asked} for name, asked in KEYS.items()}
-    specs.update(server={**SERVER, "dnsNames": ["api.certchaos.test", "api.internal"]}, client=CLIENT)
+    specs.update(server={**SERVER, "dnsNames": ["api.certchaos.test", "api.internal"]}, client=CLIENT,
+                 workload=WORKLOAD)
     self_signed = {"self-signed-ed25519": {"dnsNames": ["self.certchaos.test"],
                                            "privateKey": key("Ed25519", None, "PKCS8")}}
     secrets = issue_all(scenario, kube, namespace, ca_issuer, specs, ISSUED)

@@ -67,6 +67,7 @@ def rfc2136(**changes) -> dict:
 ROUTE53 = {"region": "eu-west-1", "accessKeyIDSecretRef": {"name": "aws", "key": "id"},
            "secretAccessKeySecretRef": {"name": "aws", "key": "secret"}}
 TOKEN = {"name": "cloudflare", "key": "token"}
+VAULT = {"server": "https://vault.certchaos.test", "path": "pki/sign/web", "auth": {}}
 AKAMAI = {"serviceConsumerDomain": "akaa-certchaos.luna.akamaiapis.net",
           **{f"{part}SecretRef": {"name": "akamai", "key": part}
              for part in ("accessToken", "clientSecret", "clientToken")}}
@@ -128,6 +129,10 @@ ISSUERS = [
     ("Akamai without its service consumer domain",
      issuer(solver(dns01={"akamai": {**AKAMAI, "serviceConsumerDomain": ""}})),
      ("spec.acme.solvers[0].dns01.akamai.serviceConsumerDomain",), issuer(solver(dns01={"akamai": AKAMAI})), WEBHOOK),
+    ("Route 53's access key ID from a Secret without its name",
+     issuer(solver(dns01={"route53": {**ROUTE53, "accessKeyIDSecretRef": {"name": "", "key": "id"}}})),
+     ("spec.acme.solvers[0].dns01.route53.accessKeyIDSecretRef.name",), issuer(solver(dns01={"route53": ROUTE53})),
+     WEBHOOK),
     ("Route 53 without a region", issuer(solver(dns01={"route53": {**ROUTE53, "region": ""}})),
      ("spec.acme.solvers[0].dns01.route53.region",), issuer(solver(dns01={"route53": ROUTE53})), WEBHOOK),
     ("Cloudflare with neither an API key nor a token", issuer(solver(dns01={"cloudflare": {"email": "a@b.test"}})),
@@ -157,7 +162,12 @@ ISSUERS = [
      WEBHOOK),
     ("a Vault issuer without server or path", issuer({"vault": {"server": "", "path": "", "auth": {}}}),
      ("spec.vault.server", "spec.vault.path"),
-     issuer({"vault": {"server": "https://vault.certchaos.test", "path": "pki/sign/web", "auth": {}}}), WEBHOOK),
+     issuer({"vault": VAULT}), WEBHOOK),
+    ("a Vault issuer with a CA bundle both inline and from a Secret",
+     issuer({"vault": {**VAULT, "caBundle": base64.b64encode(b"a PEM bundle").decode(),
+                       "caBundleSecretRef": {"name": "vault-ca", "key": "ca.crt"}}}),
+     ("spec.vault.caBundleSecretRef", "cannot be used together"),
+     issuer({"vault": {**VAULT, "caBundleSecretRef": {"name": "vault-ca", "key": "ca.crt"}}}), WEBHOOK),
     ("a Venafi issuer without a zone", issuer({"venafi": {"zone": "", "tpp": {"url": "https://tpp.test/vedsdk",
                                                                               "credentialsRef": {"name": "tpp"}}}}),
      ("spec.venafi.zone",),

@@ -1,6 +1,6 @@
 """Faults of the ACME CA itself, made by the ACME fault layer in front of Pebble (harness.stack.acme_layer):
-the CA answers, but what a CA in trouble answers: rate limits, bad nonces, server errors on one endpoint,
-expired orders and authorizations, a lost order, a lost answer, a slow finalize. Each adds one rule to the
+the CA answers, but what a CA in trouble answers: rate limits, bad nonces, server errors or refusals on one
+endpoint, expired orders and authorizations, a lost order, a lost answer, a slow finalize. Each adds one rule to the
 scenario's route and removes it on revert; several compose (the first rule added that hits a request answers it)."""
 
 from __future__ import annotations
@@ -69,6 +69,21 @@ class AcmeServerError(_AcmeRuleFault):
     def rule(self) -> Rule:
         return Rule(self.endpoint, "respond", status=self.status, problem="serverInternal",
                     detail=f"the CA's {self.endpoint} is unavailable ({self.status})")
+
+
+@dataclass(repr=False)
+class AcmeRefused(_AcmeRuleFault):
+    """The CA refuses one endpoint's requests with a 4xx and a problem (its final word on them: a policy that
+    forbids finalizing, 403 unauthorized; a certificate it cannot serve, 400 malformed); every other endpoint
+    works."""
+
+    endpoint: str = "finalize"
+    status: int = 403
+    problem: str = "unauthorized"
+
+    def rule(self) -> Rule:
+        return Rule(self.endpoint, "respond", status=self.status, problem=self.problem,
+                    detail=f"the CA refuses {self.endpoint} ({self.status} {self.problem})")
 
 
 @dataclass(repr=False)

@@ -17,16 +17,21 @@ DENIAL = "denied the request"
 
 
 class CertificateRefused(client.ApiException, AssertionError):
-    """cert-manager's webhook denied a Certificate: an AssertionError, so a scenario that built it as valid
-    deviates (a webhook refusing valid Certificates is cert-manager's fault, not the harness's), and still an
-    ApiException for the admission probes that expect a refusal."""
+    """cert-manager's webhook denied an object the harness built as valid (a Certificate, the lab's Issuer): an
+    AssertionError, so the scenario deviates (a webhook refusing valid objects is cert-manager's fault, not the
+    harness's), and still an ApiException for the admission probes that expect a refusal."""
 
-    def __init__(self, error: client.ApiException, where: str):
+    def __init__(self, error: client.ApiException, where: str, kind: str = "Certificate"):
         super().__init__(status=error.status, reason=error.reason)
-        self.body, self.headers, self.where = error.body, error.headers, where
+        self.body, self.headers, self.where, self.kind = error.body, error.headers, where, kind
 
     def __str__(self) -> str:
-        return f"cert-manager's webhook denied Certificate {self.where}: {self.status} {self.body}"
+        return f"cert-manager's webhook denied {self.kind} {self.where}: {self.status} {self.body}"
+
+
+def refused_if_denied(error: client.ApiException, kind: str, where: str) -> client.ApiException:
+    """`error` as CertificateRefused when cert-manager's webhook denied the object, else unchanged."""
+    return CertificateRefused(error, where, kind) if DENIAL in str(error.body or "") else error
 
 
 def create_certificate(api: client.ApiClient, namespace: str, body: dict, dry_run: bool = False) -> dict:
@@ -38,6 +43,4 @@ def create_certificate(api: client.ApiClient, namespace: str, body: dict, dry_ru
             CERTIFICATE.group, CERTIFICATE.version, namespace, CERTIFICATE.plural, body,
             dry_run="All" if dry_run else None)
     except client.ApiException as error:
-        if DENIAL in str(error.body or ""):
-            raise CertificateRefused(error, f"{namespace}/{body['metadata'].get('name')}") from None
-        raise
+        raise refused_if_denied(error, "Certificate", f"{namespace}/{body['metadata'].get('name')}") from None

@@ -10,7 +10,7 @@ from typing import Callable
 
 from harness.chaos.acme_faults import (
     AcmeAnswerLost, AcmeAuthorizationExpired, AcmeBadNonce, AcmeOrderExpired, AcmeOrderLost, AcmeRateLimited,
-    AcmeServerError, AcmeSlowFinalize,
+    AcmeRefused, AcmeServerError, AcmeSlowFinalize,
 )
 from harness.chaos.dns_faults import PropagationLag, TsigKeyRevoked, TsigPolicyNarrowed
 from harness.chaos.fault import Fault
@@ -95,6 +95,7 @@ EXPLORABLE: dict[str, Explorable] = {fault.name: fault for fault in (
     _acme("acme-bad-nonce", lambda route: AcmeBadNonce(route, ACME_NONCE_RATE)),
     _acme("acme-neworder-503", lambda route: AcmeServerError(route, "newOrder", 503)),
     _acme("acme-finalize-500", lambda route: AcmeServerError(route, "finalize", 500)),
+    _acme("acme-finalize-403", lambda route: AcmeRefused(route, "finalize", 403, "unauthorized")),
     _acme("acme-order-expired", AcmeOrderExpired),
     _acme("acme-authz-expired", AcmeAuthorizationExpired),
     _acme("acme-order-lost", AcmeOrderLost),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from kubernetes import client
 
+from harness.chaos.certificates import refused_if_denied
 from harness.observe.conditions.kube import resource_ready
 from harness.lab.lab import LabClient
 from harness.stack.acme_control import AcmeRoute
@@ -30,8 +31,17 @@ NEGATIVE_TTL = 5
 ISSUER_READY_TIMEOUT = 60.0
 
 
-def _create(api: client.ApiClient, namespace: str, plural: str, body: dict) -> dict:
-    return client.CustomObjectsApi(api).create_namespaced_custom_object("cert-manager.io", "v1", namespace, plural, body)
+def _create(api: client.ApiClient, namespace: str | None, plural: str, body: dict) -> dict:
+    """Create a cert-manager object of the lab's (an Issuer, a ClusterIssuer when `namespace` is None); a denial
+    by cert-manager's webhook is the webhook refusing a valid object: CertificateRefused, a deviation."""
+    objects = client.CustomObjectsApi(api)
+    try:
+        if namespace is None:
+            return objects.create_cluster_custom_object("cert-manager.io", "v1", plural, body)
+        return objects.create_namespaced_custom_object("cert-manager.io", "v1", namespace, plural, body)
+    except client.ApiException as error:
+        where = f"{namespace}/{body['metadata']['name']}" if namespace else body["metadata"]["name"]
+        raise refused_if_denied(error, body["kind"], where) from None
 
 
 def wait_issuer_ready(api: client.ApiClient, namespace: str | None, name: str) -> None:
@@ -103,18 +113,47 @@ def rfc2136_solver(lab: LabClient, namespace: str, key: str, names: list[str], s
     return solver, secret
 
 
-def create_acme_issuer(lab: LabClient, namespace: str, name: str, directory: str, solvers: list[dict]) -> None:
-    """An ACME Issuer on Pebble at `directory` (a scenario's proxy) with `solvers`, Ready (its account registered)."""
-    _create(lab.kube, namespace, "issuers", {
-        "apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": name},
-        "spec": {"acme": {
-            "server": directory,
-            "caBundle": base64.b64encode(Path(lab.info.pebble_ca_bundle_path).read_bytes()).decode(),
-            "privateKeySecretRef": {"name": f"{name}-account"},
-            "solvers": solvers,
-        }},
-    })
+def create_acme_issuer(lab: LabClient, namespace: str | None, name: str, directory: str,
+                       solvers: list[dict]) -> None:
+    """An ACME Issuer on Pebble at `directory` (a scenario's proxy) with `solvers`, Ready (its account registered);
+    a ClusterIssuer when `namespace` is None (its Secrets then in cert-manager's namespace: delete_cluster_issuer)."""
+    body = {"apiVersion": "cert-manager.io/v1", "kind": "Issuer" if namespace else "ClusterIssuer",
+            "metadata": {"name": name},
+            "spec": {"acme": {
+                "server": directory,
+                "caBundle": base64.b64encode(Path(lab.info.pebble_ca_bundle_path).read_bytes()).decode(),
+                "privateKeySecretRef": {"name": f"{name}-account"},
+                "solvers": solvers,
+            }}}
+    _create(lab.kube, namespace, "issuers" if namespace else "clusterissuers", body)
     wait_issuer_ready(lab.kube, namespace, name)
+
+
+def delete_cluster_issuer(lab: LabClient, name: str, secrets: tuple[str, ...] = ()) -> None:
+    """The ClusterIssuer, its ACME account Secret and `secrets`, in cert-manager's namespace (its cluster resource
+    namespace); those already gone are no error."""
+    calls = [lambda: client.CustomObjectsApi(lab.kube).delete_cluster_custom_object(
+        "cert-manager.io", "v1", "clusterissuers", name)]
+    calls += [lambda secret=secret: client.CoreV1Api(lab.kube).delete_namespaced_secret(secret, CERT_MANAGER_NAMESPACE)
+              for secret in (f"{name}-account", *secrets)]
+    for call in calls:
+        try:
+            call()
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
+
+
+def dns01_zone(lab: LabClient, namespace: str, secret_namespace: str, secret_name: str) -> tuple[str, dict, str]:
+    """A zone <namespace>.<lab zone> with a TSIG key (named `namespace`) that may write its _acme-challenge TXT
+    records, the key's Secret `secret_name` in `secret_namespace` and an RFC 2136 solver using it: (the zone,
+    the solver, the key's base64 secret)."""
+    zone = f"{namespace}.{lab.info.zone}"
+    lab.dns.add_zone(zone)
+    lab.dns.set_zone(zone, soa_minimum=NEGATIVE_TTL)
+    solver, secret = rfc2136_solver(lab, secret_namespace, namespace,
+                                    [f"_acme-challenge.{zone}", f"_acme-challenge.*.{zone}"], secret_name)
+    return zone, solver, secret
 
 
 def make_acme_issuer(lab: LabClient, namespace: str, name: str = "pebble") -> AcmeIssuer:
@@ -122,12 +161,8 @@ def make_acme_issuer(lab: LabClient, namespace: str, name: str = "pebble") -> Ac
     key's Secret, a Toxiproxy proxy "acme-<namespace>" to Pebble (through the lab's ACME fault layer, a
     route of the same name, when the lab has one), and an ACME Issuer on Pebble through that proxy solving
     DNS-01 with the key. The caller deletes the proxy and route (AcmeIssuer.close())."""
-    zone = f"{namespace}.{lab.info.zone}"
     key = namespace
-    lab.dns.add_zone(zone)
-    lab.dns.set_zone(zone, soa_minimum=NEGATIVE_TTL)
-    solver, secret = rfc2136_solver(lab, namespace, key, [f"_acme-challenge.{zone}", f"_acme-challenge.*.{zone}"],
-                                    f"{name}-tsig")
+    zone, solver, secret = dns01_zone(lab, namespace, namespace, f"{name}-tsig")
     route = lab.acme_layer.add_route(f"acme-{namespace}", lab.info.pebble_listen) if lab.acme_layer else None
     proxy = lab.proxy_to(f"acme-{namespace}", route.listen if route else lab.info.pebble_listen)
     issuer = AcmeIssuer(name, namespace, zone, key, secret, proxy, route)
@@ -169,7 +204,7 @@ def make_http01_issuer(lab: LabClient, namespace: str, ingress_class: str, addre
     for label in names:
         lab.dns.add_record(issuer.dns_name(label) + ".", "A", address)
     proxy = issuer.proxy
-    client.CustomObjectsApi(lab.kube).create_cluster_custom_object("cert-manager.io", "v1", "clusterissuers", {
+    _create(lab.kube, None, "clusterissuers", {
         "apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": issuer.name},
         "spec": {"acme": {
             "server": f"https://{proxy.listen[0]}:{proxy.listen[1]}/dir",
@@ -185,13 +220,7 @@ def make_http01_issuer(lab: LabClient, namespace: str, ingress_class: str, addre
 def delete_http01_issuer(lab: LabClient, issuer: Http01Issuer) -> None:
     """The ClusterIssuer, its ACME account Secret (in cert-manager's namespace, its cluster resource
     namespace) and its proxy."""
-    client.CustomObjectsApi(lab.kube).delete_cluster_custom_object("cert-manager.io", "v1", "clusterissuers",
-                                                                   issuer.name)
-    try:
-        client.CoreV1Api(lab.kube).delete_namespaced_secret(f"{issuer.name}-account", CERT_MANAGER_NAMESPACE)
-    except client.ApiException as error:
-        if error.status != 404:
-            raise
+    delete_cluster_issuer(lab, issuer.name)
     issuer.proxy.delete()
 
 

@@ -16,7 +16,7 @@ from hypothesis import given, strategies as st
 
 from harness.chaos.acme_faults import (
     AcmeAnswerLost, AcmeAuthorizationExpired, AcmeBadNonce, AcmeOrderExpired, AcmeOrderLost, AcmeRateLimited,
-    AcmeServerError, AcmeSlowFinalize,
+    AcmeRefused, AcmeServerError, AcmeSlowFinalize,
 )
 from harness.errors import HarnessError
 from harness.observe.conditions.acme_layer import acme_requests, retries, statuses_per_url
@@ -240,6 +240,23 @@ def test_a_server_error_hits_one_endpoint_only(route, status):
     assert session.post(base + "/order-plz", data=_signed()).status_code == 201
     with_fault.revert()
     assert session.post(base + "/finalize-order/o1", data=_signed()).status_code == 200
+
+
+@pytest.mark.parametrize("endpoint, path, status, problem", [("finalize", "/finalize-order/o1", 403, "unauthorized"),
+                                                             ("order", "/my-order/o1", 400, "malformed")])
+def test_a_refusal_answers_its_4xx_and_problem_on_one_endpoint_without_asking_the_ca(route, endpoint, path, status,
+                                                                                      problem):
+    route, session, base = route
+    fault = AcmeRefused(route, endpoint, status, problem)
+    fault.apply()
+    before = len(_Ca.posted)
+    refused = session.post(base + path, data=_signed())
+    assert _Ca.posted[before:] == []  # the CA never saw it
+    assert session.post(base + "/order-plz", data=_signed()).status_code == 201
+    fault.revert()
+    assert refused.status_code == status and refused.json()["type"] == f"urn:ietf:params:acme:error:{problem}"
+    assert refused.json()["detail"] == fault.rule().detail and f"{status} {problem}" in fault.rule().detail
+    assert session.post(base + path, data=_signed()).status_code == 200
 
 
 def test_an_expired_order_fails_finalize_and_stays_invalid_after_the_revert(route):

@@ -60,3 +60,16 @@ def test_admission_of_tells_the_webhooks_denial_from_the_schemas_and_raises_on_a
     monkeypatch.setattr(client.CustomObjectsApi, "create_namespaced_custom_object", refusing(UNREACHABLE, 500))
     with pytest.raises(client.ApiException):
         admission_of(None, "ns", body)
+
+
+def test_the_webhook_denying_the_labs_valid_issuer_deviates(monkeypatch):
+    from harness.lab import issuers
+    monkeypatch.setattr(client.CustomObjectsApi, "create_namespaced_custom_object", refusing(DENIAL, 406))
+    with pytest.raises(certificates.CertificateRefused) as raised:
+        issuers._create(None, "ns", "issuers", {"kind": "Issuer", "metadata": {"name": "pebble"}})
+    assert status_for(raised.value) is Status.DEVIATED and "denied Issuer ns/pebble" in str(raised.value)
+    monkeypatch.setattr(client.CustomObjectsApi, "create_cluster_custom_object",
+                        lambda self, *args, **kwargs: refusing(UNREACHABLE, 500)(self))
+    with pytest.raises(client.ApiException) as raised:
+        issuers._create(None, None, "clusterissuers", {"kind": "ClusterIssuer", "metadata": {"name": "platform"}})
+    assert not isinstance(raised.value, AssertionError)  # a webhook that cannot be called is no denial

@@ -17,6 +17,7 @@ ACME = tuple(name for name, explorable in EXPLORABLE.items() if explorable.acme_
 # What each ACME fault answers instead of the CA, on which request (the CA itself answers 201 or 200).
 ANSWERS = {"acme-rate-limited": ("/order-plz", 429), "acme-bad-nonce": ("/order-plz", 400),
            "acme-neworder-503": ("/order-plz", 503), "acme-finalize-500": ("/finalize-order/o1", 500),
+           "acme-finalize-403": ("/finalize-order/o1", 403),
            "acme-order-expired": ("/finalize-order/o1", 404), "acme-authz-expired": ("/chalZ/c1", 400),
            "acme-order-lost": ("/my-order/o1", 404)}
 
