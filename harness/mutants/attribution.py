@@ -9,8 +9,9 @@ attributed to every scenario whose journal span (started_at..ended_at) overlaps 
 over-approximation on purpose: a scenario that reaches a statement makes its counter grow while it runs, so it is
 never missed (unless a SIGKILL took the process before its next snapshot); the scenarios running beside it then,
 and background work (resyncs, leader election), come along.
-A block that grew only while no scenario ran (the lab's start) is attributed to none: its mutants need the whole
-catalogue.
+What grew as a process started and never again (its construction) is given the process's whole life, since it
+decides what the process does for every scenario beside it; a block that grew only while no scenario ran
+otherwise is attributed to none: its mutants need the whole catalogue.
 """
 
 from __future__ import annotations
@@ -115,16 +116,23 @@ def find_processes(counters: Path) -> list[Process]:
 
 def growth(started: float, snapshots: Iterable[tuple[float, Counts]]) -> dict[str, list[Interval]]:
     """Per block, the intervals (previous snapshot, this one] in which its cumulative counter grew; the first
-    interval begins at the process's start. Snapshots in time order."""
+    interval begins at the process's start. A block that grew in that first interval alone ran as the process
+    started (a controller's construction: which informers and listers it registers) and decides what the process
+    does for every scenario beside it, so it is given the process's whole life, to its last snapshot (seen: a
+    mutant that drops the challenges controller's ClusterIssuer lister was attributed only to the scenarios that
+    restarted the controller). Snapshots in time order."""
+    timed = list(snapshots)
     grew: dict[str, list[Interval]] = {}
     previous: Counts = {}
     begin = started
-    for at, counts in snapshots:
+    for at, counts in timed:
         for block, count in counts.items():
             if count > previous.get(block, 0):
                 grew.setdefault(block, []).append((begin, at))
         previous, begin = counts, at
-    return grew
+    first = timed[0][0] if timed else started
+    return {block: [(started, timed[-1][0])] if intervals == [(started, first)] else intervals
+            for block, intervals in grew.items()}
 
 
 def coalesce(intervals: Iterable[Interval], margin: float = MARGIN) -> list[Interval]:

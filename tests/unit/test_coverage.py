@@ -406,8 +406,8 @@ def _journal(run_dir: Path, test: str, started: float, ended: float | None, entr
 def test_the_snapshots_attribute_each_phase_of_the_toy_to_the_scenario_that_ran_beside_it(toy, tmp_path):
     """attribution.measure on a real coverage binary: three fake scenarios, each beside one phase of the toy and
     separated from the others by a snapshot and the margin; the last ends with SIGTERM, so what it ran is only in
-    the exit-time write (in GOCOVERDIR, not the process's directory). What ran before any scenario (lib.Started)
-    is attributed to none."""
+    the exit-time write (in GOCOVERDIR, not the process's directory). What ran as the process started
+    (lib.Started) decides what it does all its life: it is attributed to every scenario beside the process."""
     counters, run_dir, ready = tmp_path / "counters", tmp_path / "run", tmp_path / "ready"
     counters.mkdir()
 
@@ -449,7 +449,7 @@ def test_the_snapshots_attribute_each_phase_of_the_toy_to_the_scenario_that_ran_
     a, b, c = (f"test_toy.py::test_{x}" for x in "abc")
     phase_go, lib_go = "example.com/toy/phase/phase.go", "example.com/toy/lib/lib.go"
     assert [scenarios.scenarios(phase_go, [line]) for line in (4, 5, 7, 11)] == [{a}, {a}, set(), {b}]  # 7: never ran
-    assert [scenarios.scenarios(lib_go, [line]) for line in (4, 8, 9, 11)] == [set(), {c}, set(), {c}]
+    assert [scenarios.scenarios(lib_go, [line]) for line in (4, 8, 9, 11)] == [{a, b, c}, {c}, set(), {c}]
 
 
 def test_merged_runs_keep_every_process_and_every_journal_and_sum_their_runs(tmp_path, monkeypatch, capsys):

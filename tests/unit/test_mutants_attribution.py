@@ -26,6 +26,9 @@ from harness.mutants.generate import Candidate
 def test_a_block_grew_in_each_interval_between_snapshots_in_which_its_cumulative_count_rose():
     snapshots = [(10.0, {"a": 1, "b": 0, "c": 0}), (15.0, {"a": 1, "b": 2, "c": 0}), (20.0, {"a": 3, "b": 2, "c": 0})]
     assert attribution.growth(5.0, snapshots) == {"a": [(5.0, 10.0), (15.0, 20.0)], "b": [(10.0, 15.0)]}
+    # "c" ran as the process started and never again (its construction): what it decided holds for its whole life.
+    at_start = [(10.0, {"a": 1, "c": 1}), (15.0, {"a": 2, "c": 1}), (20.0, {"a": 2, "c": 1})]
+    assert attribution.growth(5.0, at_start) == {"a": [(5.0, 10.0), (10.0, 15.0)], "c": [(5.0, 20.0)]}
     assert attribution.growth(5.0, []) == {}
 
 
@@ -159,7 +162,8 @@ def test_measure_writes_the_blocks_with_indices_of_the_sorted_scenarios(tmp_path
     measured = attribution.measure("go", tmp_path / "counters", tmp_path / "run", tmp_path,
                                    read=lambda process, path: counts[round(attribution.snapshot_time(path))])
     assert measured["scenarios"] == ["test_a.py::test_x", "test_b.py::test_y"]
-    assert measured["blocks"] == {"pkg/f.go:1.1,2.2": [1], "pkg/f.go:3.1,3.9": [0, 1]}  # (100, 105]; (105, 110]
+    # the first block ran as the process started, never again: its whole life, (100, 110]; the second (105, 110]
+    assert measured["blocks"] == {"pkg/f.go:1.1,2.2": [0, 1], "pkg/f.go:3.1,3.9": [0, 1]}
     assert (measured["schema"], measured["processes"], measured["snapshots"]) == (attribution.SCHEMA, 1, 2)
     assert "2 blocks of the claimed packages grew, 2 of them while scenarios ran" in attribution.summary(measured)
     assert ScenarioMap.load(attribution.write(measured, tmp_path).parent).scenarios("pkg/f.go", [3]) == {
