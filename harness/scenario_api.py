@@ -39,7 +39,7 @@ from harness.chaos.aws_faults import (
     AccessKeyDeactivated, Route53ChangesPending, Route53PolicyDetached, Route53PolicyNarrowed, Route53Refuses,
 )
 from harness.chaos.admission import (
-    REFUSED, TIMED_OUT, UNREACHABLE, admission_of, denied_by_webhook, invalid_probe, webhook_unreachable,
+    REFUSED, TIMED_OUT, UNREACHABLE, admission_of, admission_of_change, denied_by_webhook, invalid_probe, webhook_unreachable,
 )
 from harness.chaos.certificates import certificate, create_certificate
 from harness.chaos.dns_faults import PropagationLag, TsigKeyRevoked, TsigPolicyNarrowed
@@ -124,7 +124,7 @@ __all__ = [
     "rotate_access_key", "standby_controller", "trigger_renewal",
     # conditions: admission (they create probe Certificates); admission_of, one dry-run create's answer
     "REFUSED", "TIMED_OUT", "UNREACHABLE", "denied_by_webhook", "invalid_probe", "webhook_unreachable",
-    "admission_of",
+    "admission_of", "admission_of_change",
     # conditions: combinators and the wait loop
     "Seen", "all_of", "holds_throughout", "holds_until", "not_", "wait_for",
     # conditions: Events of an object; certificates, ACME, controller, DNS, leases, metrics, nodes, alerts

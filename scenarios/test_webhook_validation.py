@@ -25,8 +25,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from kubernetes import client
 
-from harness.scenario_api import admission_of, certificate
+from harness.scenario_api import admission_of, admission_of_change, certificate
 
 WEBHOOK, SCHEMA = "webhook", "schema"  # who refuses: cert-manager's webhook, or the CRD's schema in the API server
 CA_REF = {"name": "ca", "kind": "Issuer"}  # dry runs: no issuer needs to exist
@@ -261,3 +262,28 @@ def test_a_valid_certificate_request_is_admitted_every_time_it_is_created(scenar
                   answers=said)
     assert not denials, (f"the same valid CertificateRequest was denied {len(denials)} of {REPEATS} times "
                          f"(usages {body['spec']['usages']}, as its CSR asks): {'; '.join(said)}")
+
+
+def order(name: str, request_pem: str) -> dict:
+    return {"apiVersion": "acme.cert-manager.io/v1", "kind": "Order", "metadata": {"name": name},
+            "spec": {"request": request_pem, "issuerRef": {"name": "none", "kind": "Issuer"},
+                     "dnsNames": ["probe.certchaos.test"]}}
+
+
+def test_an_orders_request_is_set_at_creation_and_never_changed(scenario, kube, namespace):
+    """An Order cannot be made without a request (the CRD's schema: bytes) and its request is immutable once set
+    (the webhook, internal/apis/acme/validation/order.go): asked as a dry-run create and a dry-run update."""
+    signing = x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                            data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                            encipher_only=False, decipher_only=False)
+    first, second = (csr(signing, [ExtendedKeyUsageOID.SERVER_AUTH]) for _ in range(2))
+    empty = admission_of(kube, namespace, order("unset", ""))
+    client.CustomObjectsApi(kube).create_namespaced_custom_object("acme.cert-manager.io", "v1", namespace, "orders",
+                                                                  order("set", first))
+    changed = admission_of_change(kube, namespace, "Order", "set",
+                                  [{"op": "replace", "path": "/spec/request", "value": second}])
+    scenario.note("admission of Orders", empty=empty.view(), changed=changed.view())
+    assert empty.refused_by_schema and "spec.request" in empty.message, (
+        f"an Order without a request should be refused by the schema naming spec.request, got {empty.view()}")
+    assert changed.denied_by_webhook and "spec.request" in changed.message and "immutable" in changed.message, (
+        f"changing an Order's request should be denied by the webhook naming spec.request, got {changed.view()}")

@@ -12,7 +12,7 @@ from kubernetes import client
 
 from harness.chaos.certificates import certificate, create_certificate
 from harness.report.summary import readable
-from harness.observe.resources import CERTIFICATE, CERTIFICATE_REQUEST, CLUSTER_ISSUER, ISSUER
+from harness.observe.resources import CERTIFICATE, CERTIFICATE_REQUEST, CLUSTER_ISSUER, ISSUER, ORDER
 from harness.wait import Condition, Seen
 
 WEBHOOK = '"webhook.cert-manager.io"'
@@ -30,7 +30,7 @@ DENIED = "admission webhook " + WEBHOOK + " denied the request"
 # NotAcceptable); an object the CRD's own schema refuses gets 422 from the API server, the webhook never asked.
 WEBHOOK_DENIAL_STATUS = 406
 SCHEMA_REFUSAL_STATUS = 422
-_KINDS = {kind.kind: kind for kind in (CERTIFICATE, CERTIFICATE_REQUEST, ISSUER, CLUSTER_ISSUER)}
+_KINDS = {kind.kind: kind for kind in (CERTIFICATE, CERTIFICATE_REQUEST, ISSUER, CLUSTER_ISSUER, ORDER)}
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,22 @@ def admission_of(api: client.ApiClient, namespace: str, body: dict) -> Admission
                                                     dry_run="All")
         else:
             objects.create_cluster_custom_object(kind.group, kind.version, kind.plural, body, dry_run="All")
+    except client.ApiException as error:
+        if not 400 <= (error.status or 0) < 500:
+            raise
+        return Admission(error.status, json.loads(error.body or "{}").get("message", str(error)))
+    return Admission(None, "")
+
+
+def admission_of_change(api: client.ApiClient, namespace: str, kind: str, name: str, patch: list[dict]) -> Admission:
+    """Apply the JSON patch `patch` to the stored object as a dry run: the API server runs admission on the
+    update (cert-manager's webhook validates updates: fields immutable once set) and stores nothing. An error
+    other than a refusal (4xx) raises."""
+    found = _KINDS[kind]
+    try:
+        client.CustomObjectsApi(api).patch_namespaced_custom_object(
+            found.group, found.version, namespace, found.plural, name, patch, dry_run="All",
+            _content_type="application/json-patch+json")
     except client.ApiException as error:
         if not 400 <= (error.status or 0) < 500:
             raise
