@@ -213,24 +213,30 @@ def _run_mutants(mutants: list[catalogue.Mutant], args: argparse.Namespace, *, c
     def one(mutant: catalogue.Mutant) -> runner.Outcome | None:
         if stop.is_set():
             return None
-        return (settled or {}).get(mutant.name) or runner.run_mutant(
-            mutant, folder, all_scenarios=getattr(args, "all_scenarios", False), workers=args.workers,
-            timeout=args.timeout, stop=stop)
+        return runner.run_mutant(mutant, folder, all_scenarios=getattr(args, "all_scenarios", False),
+                                 workers=args.workers, timeout=args.timeout, stop=stop)
+
+    def done(index: int, outcome: runner.Outcome) -> None:
+        finished[index] = outcome
+        print(f"mutant {outcome.mutant.name}: {outcome.status}"
+              f"{' by ' + ', '.join(outcome.killed_by) if outcome.killed_by else ''}", flush=True)
 
     # --parallel 1 (the default): one at a time, as builds and labs share two cores with everyone else.
     pool = ThreadPoolExecutor(args.parallel, thread_name_prefix="mutant")
     try:
-        futures = {pool.submit(one, mutant): index for index, mutant in enumerate(mutants)}
+        for index, mutant in enumerate(mutants):  # decided without a run: in the report even if the runs are cut
+            if mutant.name in (settled or {}):
+                done(index, settled[mutant.name])
+        futures = {pool.submit(one, mutant): index for index, mutant in enumerate(mutants) if index not in finished}
         for future in as_completed(futures):
             if (outcome := future.result()) is not None:
-                finished[futures[future]] = outcome
-                print(f"mutant {outcome.mutant.name}: {outcome.status}"
-                      f"{' by ' + ', '.join(outcome.killed_by) if outcome.killed_by else ''}", flush=True)
+                done(futures[future], outcome)
     finally:  # also after Ctrl-C: the report of what finished
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
         outcomes = [finished[index] for index in sorted(finished)]
-        survivors = [o.mutant.name for o in outcomes if o.status == runner.SURVIVED]
+        # A timed-out mutant survived as long as it ran: a person's classification says what it is.
+        survivors = [o.mutant.name for o in outcomes if o.status in (runner.SURVIVED, runner.TIMED_OUT)]
         notes = survivor_notes(survivors) if survivor_notes else None
         markdown = report.write(folder, outcomes, started_at=now.isoformat(timespec="seconds"),
                                 seconds=time.monotonic() - started, source=source, sample=sample, notes=notes)

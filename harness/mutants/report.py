@@ -67,7 +67,7 @@ def to_json(outcomes: list[Outcome], *, started_at: str, seconds: float, source:
             "status": o.status, "scenarios": o.scenarios, "killed_by": o.killed_by, "detail": o.detail,
             "build_seconds": _seconds(o.build_seconds), "build_cached": o.build_cached,
             "run_seconds": _seconds(o.run_seconds), "report_dir": o.report_dir,
-            **({"survivor": notes.get(o.mutant.name)} if o.status == SURVIVED and notes else {}),
+            **({"survivor": notes.get(o.mutant.name)} if o.status in (SURVIVED, TIMED_OUT) and notes else {}),
         } for o in outcomes],
     }
 

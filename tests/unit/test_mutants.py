@@ -323,6 +323,8 @@ def test_the_report_lists_killers_survivors_timeouts_and_not_built(tmp_path):
                               "total": 4}
     assert data["mutants"][0]["killed_by"] == ["test_lag.py::test_waits"]
     assert data["mutants"][0]["files"] == ["a.go"] and data["mutants"][1]["build_cached"] is True
+    classified = report.to_json(outcomes, started_at="", seconds=1, source="", notes={"slow": "hole (by hand: x)"})
+    assert classified["mutants"][2]["survivor"] == "hole (by hand: x)"  # a timeout is classified as a survivor
 
 
 def test_list_shows_name_behaviour_owner_and_files(capsys):
