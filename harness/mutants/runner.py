@@ -27,7 +27,7 @@ from harness.mutants.patch import PatchDoesNotApply
 SCENARIOS = Path(__file__).resolve().parent.parent.parent / "scenarios"
 # The whole catalogue takes ~4.5 min (the longest scenario ~4); twice that leaves room for a loaded machine.
 RUN_TIMEOUT = 15 * 60
-# After Ctrl-C the lab stops its processes in reverse order: seconds; past this, it is killed.
+# Once stopped (SIGTERM, taken as Ctrl-C) the lab stops its processes in reverse order: seconds; past this, killed.
 STOP_GRACE = 120
 # How often a mutant's run is checked for a deviated scenario: one kills the mutant, so the rest is not waited for.
 POLL_EVERY = 2.0
@@ -136,10 +136,11 @@ def run_scenarios(bin_dir: Path, keyword: str | None, report_dir: Path, *, worke
         command.append("--shortest-first")
     if keyword:
         command += ["-k", keyword]
-    started = time.monotonic()
+
     def stop_when() -> bool:
         return (stop is not None and stop.is_set()) or (until_deviated and bool(deviated(report_dir)))
 
+    started = time.monotonic()
     returncode = run_process(command, report_dir / "run.log", timeout, stop_when)
     return returncode, time.monotonic() - started
 
