@@ -55,7 +55,12 @@ def test_no_error_about_a_key_shows_its_secret(secret, form):
     try:
         dns.tsig_key(text)
     except argparse.ArgumentTypeError as error:
-        assert secret not in str(error), (text, str(error))
+        # A secret may be a word of the message itself ("SECRET" of the syntax, an algorithm's name): then the
+        # message for a secret no message holds (snowmen, of the same length) holds it too.
+        if secret in str(error):
+            with pytest.raises(argparse.ArgumentTypeError) as other:
+                dns.tsig_key(form.format(s="\u2603" * len(secret)))
+            assert secret in str(other.value), (text, str(error))
 
 
 def test_the_old_command_line_form_works_and_warns_that_ps_shows_it(tmp_path, monkeypatch, capsys):
